@@ -1,0 +1,44 @@
+"""The matcher's exceptions. Each names the field or identifier at fault."""
+
+from __future__ import annotations
+
+
+class ValidationError(ValueError):
+    """Input that cannot be accepted; `field` is a dotted path such as ``protected[0].phones[1]``."""
+
+    def __init__(self, field: str, detail: str) -> None:
+        super().__init__(field, detail)
+        self.field = field
+        self.detail = detail
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.detail}"
+
+
+class InvalidNumber(ValidationError):
+    """A dial string that cannot be read as a telephone number."""
+
+
+class UnblockableNumber(ValidationError):
+    """An emergency, short-code or protected (legal-advice) number: never blockable."""
+
+
+class InvalidEmail(ValidationError):
+    """A string that is not an email address."""
+
+
+class InvalidAddress(ValidationError):
+    """A blocked postal address that cannot be indexed (no valid postcode, no premise...)."""
+
+
+class ConfigError(ValueError):
+    """A configuration value that is missing or of the wrong kind; names the key and the value."""
+
+    def __init__(self, key: str, value: object, expected: str) -> None:
+        super().__init__(key, value, expected)
+        self.key = key
+        self.value = value
+        self.expected = expected
+
+    def __str__(self) -> str:
+        return f"Config '{self.key}' has value {self.value!r}. {self.expected}"

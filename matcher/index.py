@@ -1,0 +1,460 @@
+"""The immutable blocklist index and the screening decisions.
+
+Built from entries for one region profile. `with_changes` returns a new Index that shares the big
+structures with this one (layered maps and the address index's delta), so a live gateway applies
+single changes in microseconds and swaps one reference; nothing here is ever mutated in place.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+
+from matcher import emails as email_norm
+from matcher import phones as phone_norm
+from matcher.addresses import AddressIndex, ParsedAddress, normalise_text, parse_address
+from matcher.decisions import STRENGTH_OF_DECISION, Channel, Decision, Match, Strength, order_matches
+from matcher.entries import Entry, normalise_prisoner
+from matcher.errors import ConfigError, InvalidNumber, ValidationError
+from matcher.layered import LayeredMap
+from matcher.names import PersonName, name_evidence, parse_name
+from matcher.phones import PhoneNormaliser
+from matcher.postcodes import find_postcodes
+from matcher.profile import Profile
+
+ADDRESSES_VERSION = "addresses-1"
+NORMALISER_VERSIONS: dict[str, str] = {
+    "phones": phone_norm.NORMALISER_VERSION,
+    "emails": email_norm.NORMALISER_VERSION,
+    "addresses": ADDRESSES_VERSION,
+}
+MAX_ENVELOPE = 4_000
+MAX_CONTENT = 200_000
+
+
+class _Compiled:
+    """An entry reduced to what screening needs. Identifier keys are the same string objects as
+    the index's keys, so keeping them here costs a pointer each."""
+
+    __slots__ = (
+        "address_exemptions",
+        "address_ids",
+        "email_keys",
+        "entry",
+        "exempt",
+        "phone_keys",
+        "prisoner",
+        "reference",
+        "scope",
+    )
+
+    def __init__(
+        self,
+        entry: Entry,
+        phone_keys: tuple[str, ...],
+        email_keys: tuple[str, ...],
+        address_ids: tuple[int, ...],
+        exempt: frozenset[tuple[str, str]] | None,
+        address_exemptions: tuple[tuple[str, str, PersonName | None], ...],
+    ) -> None:
+        self.entry = entry
+        self.reference = entry.reference
+        self.prisoner = entry.prisoner
+        self.scope = entry.scope
+        self.phone_keys = phone_keys
+        self.email_keys = email_keys
+        self.address_ids = address_ids
+        self.exempt = exempt
+        self.address_exemptions = address_exemptions
+
+
+Postings = _Compiled | tuple[_Compiled, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class _AddressOwner:
+    compiled: _Compiled
+    postcode: str
+
+
+class _Context:
+    """What every version of an index built from one profile shares."""
+
+    def __init__(self, profile: Profile) -> None:
+        self.profile = profile
+        self.policy = profile.mail_policy
+        self.address_format = profile.address_format
+        self.phones = PhoneNormaliser(profile.phones)
+        self.site_phones: dict[str, PhoneNormaliser] = {}
+        self.returns: dict[str, ParsedAddress] = {}
+        for code, est in profile.establishments.items():
+            if est.dial_prefixes:
+                self.site_phones[code] = PhoneNormaliser(profile.phones, est.dial_prefixes)
+            if est.return_address is not None:
+                field = f"establishments.{code}.return_address"
+                try:
+                    self.returns[code] = parse_address(
+                        est.return_address.lines, est.return_address.postcode, field, self.address_format
+                    )
+                except ValidationError as exc:
+                    raise ConfigError(field, est.return_address.postcode, exc.detail) from None
+
+    def phones_for(self, establishment: str) -> PhoneNormaliser:
+        return self.site_phones.get(establishment, self.phones)
+
+
+def check_entry(entry: Entry, profile: Profile) -> None:
+    """Raise ValidationError naming the field if `entry` cannot be indexed under `profile`."""
+    Index.build([entry], profile)
+
+
+class Index:
+    __slots__ = ("_addresses", "_ctx", "_entries", "_emails", "_next_address_id", "_owners", "_phones", "version")
+
+    def __init__(
+        self,
+        ctx: _Context,
+        version: int,
+        entries: LayeredMap[str, _Compiled],
+        phones: LayeredMap[str, Postings],
+        emails: LayeredMap[str, Postings],
+        addresses: AddressIndex,
+        owners: LayeredMap[int, _AddressOwner],
+        next_address_id: int,
+    ) -> None:
+        self._ctx = ctx
+        self.version = version
+        self._entries = entries
+        self._phones = phones
+        self._emails = emails
+        self._addresses = addresses
+        self._owners = owners
+        self._next_address_id = next_address_id
+
+    # ---- building -------------------------------------------------------------------------
+
+    @classmethod
+    def build(cls, entries: Iterable[Entry], profile: Profile, *, version: int = 0) -> Index:
+        """Raises ValidationError naming ``<reference>: <field>`` for an entry that cannot be indexed."""
+        ctx = _Context(profile)
+        builder = _Builder(ctx, next_address_id=1)
+        for entry in entries:
+            builder.add(entry)
+        return cls(
+            ctx,
+            version,
+            LayeredMap(builder.entries),
+            LayeredMap(_freeze(builder.phones)),
+            LayeredMap(_freeze(builder.emails)),
+            AddressIndex.build(builder.address_items, ctx.address_format),
+            LayeredMap(builder.owners),
+            builder.next_address_id,
+        )
+
+    def with_changes(self, upserts: Sequence[Entry], removals: Sequence[str], *, version: int) -> Index:
+        """A new Index with `upserts` added or replaced and `removals` (references) gone."""
+        gone: dict[str, _Compiled] = {}
+        for reference in [*removals, *(e.reference for e in upserts)]:
+            old = self._entries.get(reference)
+            if old is not None:
+                gone[reference] = old
+        builder = _Builder(self._ctx, self._next_address_id)
+        latest: dict[str, Entry] = {e.reference: e for e in upserts}
+        for entry in latest.values():
+            builder.add(entry)
+        phone_changes = _posting_changes(self._phones, gone.values(), builder.phones, "phone_keys")
+        email_changes = _posting_changes(self._emails, gone.values(), builder.emails, "email_keys")
+        removed_ids = [aid for c in gone.values() for aid in c.address_ids]
+        entry_changes: dict[str, _Compiled | None] = {ref: None for ref in gone}
+        entry_changes.update(builder.entries)
+        owner_changes: dict[int, _AddressOwner | None] = {aid: None for aid in removed_ids}
+        owner_changes.update(builder.owners)
+        return Index(
+            self._ctx,
+            version,
+            self._entries.with_changes(entry_changes),
+            self._phones.with_changes(phone_changes),
+            self._emails.with_changes(email_changes),
+            self._addresses.with_changes(builder.address_items, removed_ids),
+            self._owners.with_changes(owner_changes),
+            builder.next_address_id,
+        )
+
+    # ---- facts ------------------------------------------------------------------------------
+
+    @property
+    def profile(self) -> Profile:
+        return self._ctx.profile
+
+    def entry(self, reference: str) -> Entry | None:
+        compiled = self._entries.get(reference)
+        return None if compiled is None else compiled.entry
+
+    def entries(self) -> Iterator[Entry]:
+        for _, compiled in self._entries.items():
+            yield compiled.entry
+
+    @property
+    def entry_count(self) -> int:
+        return len(self._entries)
+
+    def counts(self) -> dict[str, int]:
+        phones = emails = addresses = entries = 0
+        for _, compiled in self._entries.items():
+            entries += 1
+            for person in compiled.entry.protected:
+                phones += len(person.phones)
+                emails += len(person.emails)
+                addresses += len(person.addresses)
+        return {"entries": entries, "phones": phones, "emails": emails, "addresses": addresses}
+
+    @property
+    def identifier_count(self) -> int:
+        counts = self.counts()
+        return counts["phones"] + counts["emails"] + counts["addresses"]
+
+    # ---- screening --------------------------------------------------------------------------
+
+    def screen_call(self, establishment: str, prisoner: str, number: str) -> Decision:
+        """allow | block. Raises InvalidNumber (field "number") for an unreadable dial string."""
+        key = self._ctx.phones_for(establishment).key(number)
+        postings = self._phones.get(key)
+        if postings is None:
+            return Decision(Channel.CALL, "allow", self.version)
+        prisoner = normalise_prisoner(prisoner)
+        matches = _blocking(postings, establishment, prisoner, key, "phone")
+        if not matches:
+            return Decision(Channel.CALL, "allow", self.version)
+        return Decision(Channel.CALL, "block", self.version, order_matches(matches))
+
+    def screen_message(self, establishment: str, prisoner: str, to: str, content: str | None = None) -> Decision:
+        """allow | block: the recipient (an email address or a phone number) and any blocked number
+        or email written in `content`."""
+        prisoner = normalise_prisoner(prisoner)
+        matches: list[Match] = []
+        if "@" in to:
+            matches += self._email_matches(email_norm.email_keys(to, "to"), establishment, prisoner)
+        else:
+            try:
+                key = self._ctx.phones_for(establishment).key(to)
+            except InvalidNumber as exc:
+                raise InvalidNumber("to", exc.detail) from None
+            postings = self._phones.get(key)
+            if postings is not None:
+                matches += _blocking(postings, establishment, prisoner, key, "phone")
+        if content:
+            matches += self._contact_matches(content[:MAX_CONTENT], establishment, prisoner, Strength.STRONG)
+        if not matches:
+            return Decision(Channel.MESSAGE, "allow", self.version)
+        return Decision(Channel.MESSAGE, "block", self.version, order_matches(_dedupe(matches)))
+
+    def screen_mail(
+        self, establishment: str, prisoner: str, envelope: str, content: str | None = None
+    ) -> Decision:
+        """allow | hold | block under the profile's mail policy."""
+        prisoner = normalise_prisoner(prisoner)
+        matches: list[Match] = []
+        envelope_text = normalise_text(envelope[:MAX_ENVELOPE], self._ctx.address_format)
+        matches += self._address_matches(envelope_text, establishment, prisoner, cap=None)
+        contact = STRENGTH_OF_DECISION[self._ctx.policy.decide(_CONTACT)]
+        if content:
+            content = content[:MAX_CONTENT]
+            content_text = normalise_text(content, self._ctx.address_format)
+            matches += self._address_matches(content_text, establishment, prisoner, cap="hold")
+            matches += self._contact_matches(content, establishment, prisoner, contact)
+        matches += self._contact_matches(envelope[:MAX_ENVELOPE], establishment, prisoner, contact)
+        if not matches:
+            return Decision(Channel.MAIL, "allow", self.version)
+        ordered = order_matches(_dedupe(matches))
+        decision = "allow"
+        for match in ordered:
+            if match.strength is Strength.STRONG:
+                decision = "block"
+                break
+            if match.strength is Strength.PARTIAL:
+                decision = "hold"
+        return Decision(Channel.MAIL, decision, self.version, ordered)
+
+    # ---- internals --------------------------------------------------------------------------
+
+    def _email_matches(self, keys: email_norm.EmailKeys, establishment: str, prisoner: str) -> list[Match]:
+        matches: list[Match] = []
+        for key in keys.all():
+            postings = self._emails.get(key)
+            if postings is not None:
+                matches += _blocking(postings, establishment, prisoner, key, "email")
+        return matches
+
+    def _contact_matches(self, text: str, establishment: str, prisoner: str, strength: Strength) -> list[Match]:
+        """Blocked numbers and emails written inside free text (evidence "contact")."""
+        found: list[Match] = []
+        for key in self._ctx.phones_for(establishment).find_in_text(text):
+            postings = self._phones.get(key)
+            if postings is not None:
+                found += _blocking(postings, establishment, prisoner, key, "phone")
+        for keys in email_norm.find_in_text(text):
+            found += self._email_matches(keys, establishment, prisoner)
+        return [Match(m.reference, m.kind, strength, m.relay, _CONTACT) for m in found]
+
+    def _address_matches(self, text: object, establishment: str, prisoner: str, cap: str | None) -> list[Match]:
+        hits = self._addresses.scan(text, self._ctx.returns.get(establishment))  # type: ignore[arg-type]
+        matches: list[Match] = []
+        for address_id, evidence in hits.items():
+            owner = self._owners.get(address_id)
+            if owner is None:
+                continue
+            compiled = owner.compiled
+            if compiled.scope is not None and establishment not in compiled.scope:
+                continue
+            if _address_exempt(compiled, owner.postcode, prisoner, text):
+                continue
+            decision = self._ctx.policy.decide(evidence)
+            if cap == "hold" and decision == "block":
+                decision = "hold"
+            matches.append(
+                Match(
+                    compiled.reference,
+                    "address",
+                    STRENGTH_OF_DECISION[decision],
+                    compiled.prisoner != prisoner,
+                    evidence,
+                )
+            )
+        return matches
+
+
+_RANKS = {Strength.STRONG: 0, Strength.PARTIAL: 1, Strength.WEAK: 2}
+_CONTACT = frozenset({"contact"})
+
+
+def _blocking(postings: Postings, establishment: str, prisoner: str, key: str, kind: str) -> list[Match]:
+    matches: list[Match] = []
+    for compiled in postings if isinstance(postings, tuple) else (postings,):
+        if compiled.scope is not None and establishment not in compiled.scope:
+            continue
+        if compiled.exempt is not None and (prisoner, key) in compiled.exempt:
+            continue
+        matches.append(Match(compiled.reference, kind, Strength.STRONG, compiled.prisoner != prisoner))
+    return matches
+
+
+def _address_exempt(compiled: _Compiled, postcode: str, prisoner: str, text: object) -> bool:
+    for exempt_prisoner, exempt_postcode, name in compiled.address_exemptions:
+        if exempt_prisoner != prisoner or exempt_postcode != postcode:
+            continue
+        if name is None or name_evidence(name, text) == "full_name":  # type: ignore[arg-type]
+            return True
+    return False
+
+
+def _dedupe(matches: list[Match]) -> list[Match]:
+    best: dict[tuple[str, str], Match] = {}
+    for match in matches:
+        key = (match.reference, match.kind)
+        current = best.get(key)
+        if current is None or _RANKS[match.strength] < _RANKS[current.strength]:
+            best[key] = match
+    return list(best.values())
+
+
+def _freeze(table: dict[str, list[_Compiled]]) -> dict[str, Postings]:
+    return {key: (owners[0] if len(owners) == 1 else tuple(owners)) for key, owners in table.items()}
+
+
+def _posting_changes(
+    current: LayeredMap[str, Postings],
+    gone: Iterable[_Compiled],
+    added: Mapping[str, list[_Compiled]],
+    attr: str,
+) -> dict[str, Postings | None]:
+    gone_refs = {c.reference for c in gone}
+    touched: set[str] = set(added)
+    for compiled in gone:
+        touched.update(getattr(compiled, attr))
+    changes: dict[str, Postings | None] = {}
+    for key in touched:
+        existing = current.get(key)
+        owners = [] if existing is None else list(existing if isinstance(existing, tuple) else (existing,))
+        owners = [c for c in owners if c.reference not in gone_refs]
+        owners.extend(added.get(key, ()))
+        changes[key] = None if not owners else (owners[0] if len(owners) == 1 else tuple(owners))
+    return changes
+
+
+class _Builder:
+    """Compiles entries into postings; shared by build and with_changes."""
+
+    def __init__(self, ctx: _Context, next_address_id: int) -> None:
+        self.ctx = ctx
+        self.next_address_id = next_address_id
+        self.entries: dict[str, _Compiled] = {}
+        self.phones: dict[str, list[_Compiled]] = {}
+        self.emails: dict[str, list[_Compiled]] = {}
+        self.owners: dict[int, _AddressOwner] = {}
+        self.address_items: list[tuple[int, ParsedAddress, PersonName | None]] = []
+
+    def add(self, entry: Entry) -> None:
+        try:
+            self._add(entry)
+        except ValidationError as exc:
+            raise ValidationError(f"{entry.reference}: {exc.field}", exc.detail) from None
+
+    def _add(self, entry: Entry) -> None:
+        if entry.reference in self.entries:
+            raise ValidationError("reference", "appears twice")
+        ctx = self.ctx
+        phone_keys: list[str] = []
+        email_keys: list[str] = []
+        addresses: list[tuple[int, ParsedAddress, PersonName | None]] = []
+        for p, person in enumerate(entry.protected):
+            name = parse_name(person.name) if person.name else None
+            for i, raw in enumerate(person.phones):
+                key = ctx.phones.blockable_key(raw, f"protected[{p}].phones[{i}]")
+                if key not in phone_keys:
+                    phone_keys.append(key)
+            for i, raw in enumerate(person.emails):
+                for key in email_norm.email_keys(raw, f"protected[{p}].emails[{i}]").all():
+                    if key not in email_keys:
+                        email_keys.append(key)
+            for i, address in enumerate(person.addresses):
+                parsed = parse_address(
+                    address.lines, address.postcode, f"protected[{p}].addresses[{i}]", ctx.address_format
+                )
+                addresses.append((self.next_address_id, parsed, name))
+                self.next_address_id += 1
+        exempt: set[tuple[str, str]] = set()
+        address_exemptions: list[tuple[str, str, PersonName | None]] = []
+        for i, exemption in enumerate(entry.exemptions):
+            field = f"exemptions[{i}].identifier"
+            identifier = exemption.identifier
+            if "@" in identifier:
+                for key in email_norm.email_keys(identifier, field).all():
+                    exempt.add((exemption.prisoner, key))
+                continue
+            postcodes = find_postcodes(identifier.upper()) if ctx.address_format == "uk" else set()
+            if postcodes:
+                name = parse_name(exemption.name) if exemption.name else None
+                address_exemptions.extend((exemption.prisoner, pc, name) for pc in sorted(postcodes))
+                continue
+            try:
+                exempt.add((exemption.prisoner, ctx.phones.key(identifier)))
+            except InvalidNumber:
+                raise ValidationError(
+                    field, "must be a phone number, an email address, or a postal address with its postcode"
+                ) from None
+        compiled = _Compiled(
+            entry,
+            tuple(phone_keys),
+            tuple(email_keys),
+            tuple(aid for aid, _, _ in addresses),
+            frozenset(exempt) if exempt else None,
+            tuple(address_exemptions),
+        )
+        self.entries[entry.reference] = compiled
+        for key in phone_keys:
+            self.phones.setdefault(key, []).append(compiled)
+        for key in email_keys:
+            self.emails.setdefault(key, []).append(compiled)
+        for aid, parsed, name in addresses:
+            self.owners[aid] = _AddressOwner(compiled, parsed.postcode or "")
+            self.address_items.append((aid, parsed, name))
