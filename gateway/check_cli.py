@@ -77,7 +77,9 @@ def run(args: argparse.Namespace) -> int:
         for channel, establishment, prisoner, attempt in DEMO:
             decision = screen(index, channel, establishment, prisoner, attempt, None)
             shown = attempt.replace("\n", ", ")
-            print(f"  {channel:<7} {establishment} {prisoner}  {shown!r:<48} -> {json.dumps(answer(decision))}")
+            print(
+                f"  {channel:<7} {establishment} {prisoner}  {shown!r:<48} -> {json.dumps(answer(decision))}"
+            )
         return 0
     channel, attempt = (
         ("call", args.call) if args.call else ("mail", args.mail) if args.mail else ("message", args.message)
@@ -93,7 +95,9 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def screen(index: Index, channel: str, establishment: str, prisoner: str, attempt: str, content: str | None) -> Decision:
+def screen(
+    index: Index, channel: str, establishment: str, prisoner: str, attempt: str, content: str | None
+) -> Decision:
     if channel == "call":
         return index.screen_call(establishment, prisoner, attempt)
     if channel == "mail":

@@ -4,10 +4,10 @@ identifier itself: answers and hits must not carry the protected person's detail
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 
 
-class Channel(str, Enum):
+class Channel(StrEnum):
     """How the prisoner tried to make contact."""
 
     CALL = "call"
@@ -18,7 +18,7 @@ class Channel(str, Enum):
     """Email-a-prisoner replies, texts, video-call bookings."""
 
 
-class Strength(str, Enum):
+class Strength(StrEnum):
     """How much a match weighs under the policy."""
 
     STRONG = "strong"

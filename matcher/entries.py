@@ -99,7 +99,11 @@ class Exemption:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"prisoner": self.prisoner, "identifier": self.identifier, "reason": self.reason}
+        out: dict[str, Any] = {
+            "prisoner": self.prisoner,
+            "identifier": self.identifier,
+            "reason": self.reason,
+        }
         if self.name is not None:
             out["name"] = self.name
         return out
@@ -128,7 +132,9 @@ class Entry:
             raise ValidationError("protected", "required: a non-empty list of protected people")
         if len(raw_protected) > MAX_PROTECTED:
             raise ValidationError("protected", f"at most {MAX_PROTECTED} people")
-        protected = tuple(ProtectedPerson.from_dict(p, f"protected[{i}]") for i, p in enumerate(raw_protected))
+        protected = tuple(
+            ProtectedPerson.from_dict(p, f"protected[{i}]") for i, p in enumerate(raw_protected)
+        )
         raw_exemptions = data.get("exemptions", [])
         if not isinstance(raw_exemptions, list):
             raise ValidationError("exemptions", "must be a list")

@@ -109,7 +109,16 @@ def check_entry(entry: Entry, profile: Profile) -> None:
 
 
 class Index:
-    __slots__ = ("_addresses", "_ctx", "_entries", "_emails", "_next_address_id", "_owners", "_phones", "version")
+    __slots__ = (
+        "_addresses",
+        "_ctx",
+        "_emails",
+        "_entries",
+        "_next_address_id",
+        "_owners",
+        "_phones",
+        "version",
+    )
 
     def __init__(
         self,
@@ -165,9 +174,9 @@ class Index:
         phone_changes = _posting_changes(self._phones, gone.values(), builder.phones, "phone_keys")
         email_changes = _posting_changes(self._emails, gone.values(), builder.emails, "email_keys")
         removed_ids = [aid for c in gone.values() for aid in c.address_ids]
-        entry_changes: dict[str, _Compiled | None] = {ref: None for ref in gone}
+        entry_changes: dict[str, _Compiled | None] = dict.fromkeys(gone)
         entry_changes.update(builder.entries)
-        owner_changes: dict[int, _AddressOwner | None] = {aid: None for aid in removed_ids}
+        owner_changes: dict[int, _AddressOwner | None] = dict.fromkeys(removed_ids)
         owner_changes.update(builder.owners)
         return Index(
             self._ctx,
@@ -227,7 +236,9 @@ class Index:
             return Decision(Channel.CALL, "allow", self.version)
         return Decision(Channel.CALL, "block", self.version, order_matches(matches))
 
-    def screen_message(self, establishment: str, prisoner: str, to: str, content: str | None = None) -> Decision:
+    def screen_message(
+        self, establishment: str, prisoner: str, to: str, content: str | None = None
+    ) -> Decision:
         """allow | block: the recipient (an email address or a phone number) and any blocked number
         or email written in `content`."""
         prisoner = normalise_prisoner(prisoner)
@@ -285,7 +296,9 @@ class Index:
                 matches += _blocking(postings, establishment, prisoner, key, "email")
         return matches
 
-    def _contact_matches(self, text: str, establishment: str, prisoner: str, strength: Strength) -> list[Match]:
+    def _contact_matches(
+        self, text: str, establishment: str, prisoner: str, strength: Strength
+    ) -> list[Match]:
         """Blocked numbers and emails written inside free text (evidence "contact")."""
         found: list[Match] = []
         for key in self._ctx.phones_for(establishment).find_in_text(text):
@@ -296,7 +309,9 @@ class Index:
             found += self._email_matches(keys, establishment, prisoner)
         return [Match(m.reference, m.kind, strength, m.relay, _CONTACT) for m in found]
 
-    def _address_matches(self, text: object, establishment: str, prisoner: str, cap: str | None) -> list[Match]:
+    def _address_matches(
+        self, text: object, establishment: str, prisoner: str, cap: str | None
+    ) -> list[Match]:
         hits = self._addresses.scan(text, self._ctx.returns.get(establishment))  # type: ignore[arg-type]
         matches: list[Match] = []
         for address_id, evidence in hits.items():
@@ -397,7 +412,7 @@ class _Builder:
         try:
             self._add(entry)
         except ValidationError as exc:
-            raise ValidationError(f"{entry.reference}: {exc.field}", exc.detail) from None
+            raise type(exc)(f"{entry.reference}: {exc.field}", exc.detail) from None
 
     def _add(self, entry: Entry) -> None:
         if entry.reference in self.entries:

@@ -60,12 +60,10 @@ class LayeredMap(Generic[K, V]):
     def compaction_steps(self, step: int = COMPACTION_STEP) -> Generator[None, None, LayeredMap[K, V]]:
         """Fold the overlay into a new base, yielding between bounded steps; returns the new map."""
         base: dict[K, V] = {}
-        copied = 0
         overlay = self._overlay
-        for key, value in self._base.items():
+        for copied, (key, value) in enumerate(self._base.items(), start=1):
             if key not in overlay:
                 base[key] = value
-            copied += 1
             if copied % step == 0:
                 yield
         for key, maybe in overlay.items():

@@ -97,8 +97,14 @@ class PhoneRules:
         _only(
             data,
             key,
-            {"dial_prefixes", "dialable_after_prefix", "protected", "legal_advice", "min_blockable_digits",
-             "cache_size"},
+            {
+                "dial_prefixes",
+                "dialable_after_prefix",
+                "protected",
+                "legal_advice",
+                "min_blockable_digits",
+                "cache_size",
+            },
         )
         prefixes = _str_list(data, "dial_prefixes", key, default=[])
         for i, prefix in enumerate(prefixes):
@@ -111,7 +117,9 @@ class PhoneRules:
             re.compile(dialable)
         except re.error as exc:
             raise ConfigError(f"{key}.dialable_after_prefix", dialable, f"Not a valid regex: {exc}.") from exc
-        protected = _str_list(data, "protected", key, default=[]) + _str_list(data, "legal_advice", key, default=[])
+        protected = _str_list(data, "protected", key, default=[]) + _str_list(
+            data, "legal_advice", key, default=[]
+        )
         return cls(
             region=region,
             # longest first, so "1470" is tried before "141"

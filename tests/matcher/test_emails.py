@@ -31,7 +31,9 @@ def test_dots_matter_outside_gmail() -> None:
     assert email_keys("jane.smith@example.com").canonical != email_keys("janesmith@example.com").canonical
 
 
-@pytest.mark.parametrize("raw", ["", "jane", "jane@", "@example.com", "jane@@example.com", "a" * 300 + "@x.com"])
+@pytest.mark.parametrize(
+    "raw", ["", "jane", "jane@", "@example.com", "jane@@example.com", "a" * 300 + "@x.com"]
+)
 def test_invalid_names_the_field(raw: str) -> None:
     with pytest.raises(InvalidEmail) as info:
         email_keys(raw, "protected[0].emails[2]")
@@ -44,7 +46,9 @@ def test_find_in_text() -> None:
     assert find_in_text("nothing here") == []
 
 
-@given(st.sampled_from(["jane", "j.smith", "x_y"]), st.sampled_from(["example.com", "gmail.com", "Example.ORG"]))
+@given(
+    st.sampled_from(["jane", "j.smith", "x_y"]), st.sampled_from(["example.com", "gmail.com", "Example.ORG"])
+)
 def test_normalising_twice_changes_nothing(local: str, domain: str) -> None:
     keys = email_keys(f"{local}@{domain}")
     assert email_keys(keys.exact) == keys

@@ -98,5 +98,5 @@ def test_not_an_object() -> None:
 
 def test_oversized_lists_are_refused() -> None:
     data = _with(["protected", 0, "phones"], ["07911 123456"] * 51)
-    with pytest.raises(ValidationError, match="protected\\[0\\].phones"):
+    with pytest.raises(ValidationError, match=r"protected\[0\]\.phones"):
         Entry.from_dict(data)

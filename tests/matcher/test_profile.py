@@ -38,7 +38,7 @@ def test_deployment_file_overrides(tmp_path: Path) -> None:
     path.write_text(
         'profile = "gb"\n[phones]\ndial_prefixes = ["9", "8"]\n'
         '[establishments.WDI]\nname = "HMP Wakefield"\ndial_prefixes = ["77"]\n'
-        '[gateway]\nport = 8080\n'
+        "[gateway]\nport = 8080\n"
     )
     profile = load_profile(path, environ={})
     assert profile.phones.dial_prefixes == ("8", "9")

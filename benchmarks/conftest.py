@@ -1,0 +1,77 @@
+"""Benchmarks report each figure beside a baseline measured in the same run. Every benchmark
+puts its per-operation median (ns) into RESULTS under its name; the summary prints the ratios
+declared in RATIOS. Run with ./dev bench."""
+
+from __future__ import annotations
+
+import os
+import resource
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+RESULTS: dict[str, float] = {}
+NOTES: dict[str, str] = {}
+# (label, numerator, denominator): printed as numerator / denominator when both ran.
+RATIOS: list[tuple[str, str, str]] = [
+    ("screen_call vs phonenumbers.parse", "screen_call_1M", "phonenumbers_parse"),
+    ("Redis SISMEMBER round trip vs screen_call", "redis_sismember", "screen_call_1M"),
+    ("screen_mail vs phonenumbers.parse", "screen_mail_1M", "phonenumbers_parse"),
+    ("pyahocorasick scan vs ahocorasick-rs scan", "scan_pyahocorasick_1M", "scan_ahocorasick_rs_1M"),
+    ("GramPhrases scan vs pyahocorasick scan", "scan_gram_1M", "scan_pyahocorasick_1M"),
+    # HTTP figures are ns per request, so empty/gateway reads as gateway rps / empty handler rps.
+    ("gateway call rps / empty handler rps (allow-only)", "http_empty_req", "http_call_allow_req"),
+    ("gateway call rps / empty handler rps (1% blocked)", "http_empty_req", "http_call_mix1_req"),
+    ("gateway mail rps / empty handler rps (allow-only)", "http_empty_req", "http_mail_allow_req"),
+    ("gateway mail rps / empty handler rps (1 in 10 blocked)", "http_empty_req", "http_mail_mix_req"),
+    ("gateway call CPU per request / empty handler's", "http_call_allow_cpu", "http_empty_cpu"),
+    ("gateway call p99 / empty handler p99, paced", "http_call_allow_p99_paced", "http_empty_p99_paced"),
+]
+
+
+def record(name: str, per_op_ns: float, note: str = "") -> None:
+    RESULTS[name] = per_op_ns
+    if note:
+        NOTES[name] = note
+
+
+def per_op(benchmark: Any, fn: Callable[[], object], ops: int, name: str, rounds: int = 20) -> float:
+    """Run `fn` (which performs `ops` operations) under pytest-benchmark; record the median per op."""
+    benchmark.pedantic(fn, rounds=rounds, iterations=1, warmup_rounds=1)
+    median_ns = benchmark.stats.stats.median / ops * 1e9
+    benchmark.extra_info["per_op_ns"] = round(median_ns, 1)
+    record(name, median_ns)
+    return median_ns
+
+
+def rss_bytes() -> int:
+    with Path("/proc/self/statm").open() as fh:
+        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def peak_rss_bytes() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if not RESULTS:
+        return
+    write = terminalreporter.write_line
+    terminalreporter.section("nocontact figures (median per operation)")
+    for name, value in sorted(RESULTS.items()):
+        unit = f"{value / 1000:10.2f} us" if value >= 1000 else f"{value:10.1f} ns"
+        write(f"  {name:<40} {unit}  {NOTES.get(name, '')}")
+    for label, top, bottom in RATIOS:
+        if top in RESULTS and bottom in RESULTS and RESULTS[bottom]:
+            write(f"  ratio {label:<50} {RESULTS[top] / RESULTS[bottom]:8.2f}x")
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    from tests.redis_server import RedisServer
+
+    server = RedisServer(tmp_path_factory.mktemp("bench-redis"), persistence=False).start()
+    yield server.url
+    server.stop()
