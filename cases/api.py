@@ -1,0 +1,314 @@
+"""The request (case) endpoints, mounted on the gateway app with ``setup_routes(app)``.
+
+Roles: ``casework`` (the UPC team: everything, every establishment) and ``security`` tokens bound to
+an establishment (the prison's security/OMU staff: requests held at their establishment only; they
+never see contact details). Errors are JSON ``{error, detail, field}``: 400 bad field, 403 role or
+establishment, 404 unknown (or not visible), 409 not allowed from the request's state, 503 store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import redis
+import redis.asyncio as aioredis
+from aiohttp import web
+from redis.exceptions import RedisError
+
+from cases.calendar import load_policy
+from cases.codec import breach_to_dict, case_summary, case_view
+from cases.errors import Busy, Forbidden, InvalidTransition, NotFound
+from cases.model import Request, case_id, establishment_code, prison_number
+from cases.notice import prisoner_notice
+from cases.store import CaseStore, visible
+from cases.workflow import Action, Actor, Case, State
+from gateway import validation as v
+from gateway.app import RUNTIME, authorize, json_response
+from gateway.validation import ApiError
+from matcher.entries import Exemption
+from matcher.errors import ValidationError
+from sync.store import FleetStore
+
+T = TypeVar("T")
+CASE_ROLES = frozenset({"casework", "security"})
+LIMIT_REQUEST = 256 * 1024
+SIMPLE_ACTIONS = {
+    "send": Action.SEND,
+    "authorise": Action.AUTHORISE,
+    "reject": Action.REJECT,
+    "withdraw": Action.WITHDRAW,
+    "revoke": Action.REVOKE,
+    "release": Action.RELEASE,
+    "review": Action.REVIEW,
+    "transfer": Action.TRANSFER,
+}
+ACTION_FIELDS = {
+    Action.AUTHORISE: frozenset({"reason", "prisoner_number"}),
+    Action.TRANSFER: frozenset({"reason", "establishment"}),
+}
+LIST_QUERY = frozenset({"prisoner", "establishment", "state"})
+
+
+@dataclass(slots=True)
+class CasesRuntime:
+    store: CaseStore
+    fleet: FleetStore
+    client: Any  # redis.Redis (typed Any as in sync.client: stub versions disagree)
+    aclient: Any  # redis.asyncio.Redis
+
+
+CASES = web.AppKey("cases", CasesRuntime)
+
+
+async def _cases_ctx(app: web.Application) -> AsyncIterator[None]:
+    runtime = app[RUNTIME]
+    sync = runtime.settings.sync
+    options: dict[str, Any] = {
+        "socket_timeout": sync.socket_timeout,
+        "socket_connect_timeout": sync.connect_timeout,
+        "decode_responses": True,
+    }
+    client: Any = redis.Redis.from_url(str(sync.redis_url), **options)
+    aclient: Any = aioredis.Redis.from_url(str(sync.redis_url), **options)
+    store = CaseStore(
+        client, runtime.profile, keys=sync.keys, policy=load_policy(runtime.settings.config_file)
+    )
+    app[CASES] = CasesRuntime(store, FleetStore(aclient, sync.keys), client, aclient)
+    yield
+    await aclient.aclose()
+    client.close()
+
+
+async def _run(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    def call() -> T:
+        return fn(*args, **kwargs)
+
+    try:
+        return await asyncio.get_running_loop().run_in_executor(None, call)
+    except Forbidden as exc:
+        raise ApiError(403, "forbidden", str(exc), exc.field) from None
+    except InvalidTransition as exc:
+        raise ApiError(409, "invalid_transition", str(exc), "state", extra={"allowed": exc.allowed}) from None
+    except NotFound as exc:
+        raise ApiError(404, "not_found", str(exc), "id") from None
+    except Busy as exc:
+        raise ApiError(409, "conflict", str(exc), "id") from None
+    except ValidationError as exc:
+        raise v.invalid(exc.field, exc.detail) from None
+    except (RedisError, OSError):
+        detail = "store: Redis cannot be reached; nothing was written"
+        raise ApiError(503, "store_unavailable", detail) from None
+
+
+async def _actor(request: web.Request) -> Actor:
+    principal = await authorize(request, CASE_ROLES)
+    if principal.role == "security" and principal.establishment is None:
+        raise ApiError(403, "forbidden", "establishment: casework needs a security token bound to a prison",
+                       "establishment")
+    return Actor(principal.id, principal.role, principal.establishment)
+
+
+def _id(request: web.Request) -> str:
+    try:
+        return case_id(request.match_info["id"])
+    except ValidationError as exc:
+        raise v.invalid(exc.field, exc.detail) from None
+
+
+async def _visible_case(request: web.Request, actor: Actor) -> Case:
+    the_id = _id(request)
+    case = await _run(request.app[CASES].store.get, the_id)
+    if not visible(case, actor):
+        raise ApiError(404, "not_found", f"id: no request {the_id}", "id")
+    return case
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _view(case: Case, actor: Actor, status: int = 200) -> web.Response:
+    return json_response(case_view(case, actor, _now()), status=status)
+
+
+async def create_request(request: web.Request) -> web.Response:
+    actor = await _actor(request)
+    body = await v.read_json(request, LIMIT_REQUEST)
+    try:
+        parsed = Request.from_dict(body)
+    except ValidationError as exc:
+        raise v.invalid(exc.field, exc.detail) from None
+    case = await _run(request.app[CASES].store.create, parsed, actor)
+    return _view(case, actor, status=201)
+
+
+async def get_request(request: web.Request) -> web.Response:
+    actor = await _actor(request)
+    return _view(await _visible_case(request, actor), actor)
+
+
+async def act(request: web.Request) -> web.Response:
+    actor = await _actor(request)
+    action = SIMPLE_ACTIONS.get(request.match_info["action"])
+    if action is None:
+        raise ApiError(404, "not_found", f"action: one of {sorted(SIMPLE_ACTIONS)}", "action")
+    body = await v.read_json(request, v.LIMIT_SMALL) if request.can_read_body else {}
+    v.only(body, ACTION_FIELDS.get(action, frozenset({"reason"})))
+    receiving = action is Action.TRANSFER and actor.establishment is not None and (
+        str(body.get("establishment", "")).strip().upper() == actor.establishment
+    )
+    if not receiving:  # the receiving prison may record a transfer to it
+        await _visible_case(request, actor)
+    kwargs: dict[str, Any] = {"reason": v.text(body, "reason", 5000, required=False)}
+    try:
+        if "establishment" in body:
+            kwargs["establishment"] = establishment_code(body["establishment"], "establishment")
+        if body.get("prisoner_number") is not None:
+            kwargs["prisoner_number"] = prison_number(body["prisoner_number"], "prisoner_number")
+    except ValidationError as exc:
+        raise v.invalid(exc.field, exc.detail) from None
+    case = await _run(request.app[CASES].store.act, _id(request), action, actor, **kwargs)
+    return _view(case, actor)
+
+
+async def add_exemption(request: web.Request) -> web.Response:
+    actor = await _actor(request)
+    await _visible_case(request, actor)
+    body = await v.read_json(request, v.LIMIT_SMALL)
+    try:
+        exemption = Exemption.from_dict(body, "")
+    except ValidationError as exc:
+        raise v.invalid(exc.field.lstrip("."), exc.detail) from None
+    case = await _run(request.app[CASES].store.act, _id(request), Action.ADD_EXEMPTION, actor,
+                      exemption=exemption, reason=exemption.reason)
+    return _view(case, actor, status=201)
+
+
+async def remove_exemption(request: web.Request) -> web.Response:
+    actor = await _actor(request)
+    await _visible_case(request, actor)
+    body = await v.read_json(request, v.LIMIT_SMALL)
+    v.only(body, frozenset({"reason"}))
+    reason = v.required_text(body, "reason", 5000)
+    case = await _run(request.app[CASES].store.act, _id(request), Action.REMOVE_EXEMPTION, actor,
+                      exemption_id=request.match_info["exemption"], reason=reason)
+    return _view(case, actor)
+
+
+async def report_breach(request: web.Request) -> web.Response:
+    actor = await _actor(request)
+    await _visible_case(request, actor)
+    body = await v.read_json(request, v.LIMIT_SMALL)
+    v.only(body, frozenset({"prisoner", "channel", "description", "hits"}))
+    prisoner = v.prisoner(body) if body.get("prisoner") is not None else None
+    channel = v.required_text(body, "channel", 32)
+    description = v.required_text(body, "description", 5000)
+    hits = body.get("hits", [])
+    if not isinstance(hits, list) or not all(isinstance(h, str) for h in hits) or len(hits) > 200:
+        raise v.invalid("hits", "a list of at most 200 hit ids")
+    case = await _run(request.app[CASES].store.report_breach, _id(request), actor, prisoner=prisoner,
+                      channel=channel, reason=description, hits=hits)
+    return json_response({"id": case.id, "breach": breach_to_dict(case.breaches[-1])}, status=201)
+
+
+async def list_breaches(request: web.Request) -> web.Response:
+    actor = await _actor(request)
+    case = await _visible_case(request, actor)
+    pattern = await _run(request.app[CASES].store.hit_pattern, case.id)
+    return json_response({"id": case.id, "breaches": [breach_to_dict(b) for b in case.breaches],
+                          "hits_by_prisoner": pattern})
+
+
+async def notice(request: web.Request) -> web.Response:
+    actor = await _actor(request)
+    case = await _visible_case(request, actor)
+    return json_response({"id": case.id, "text": prisoner_notice(case)})
+
+
+async def live(request: web.Request) -> web.Response:
+    """Is the block enforced on every live gateway? (so the requester can be told it is in place)"""
+    actor = await _actor(request)
+    case = await _visible_case(request, actor)
+    out: dict[str, Any] = {"id": case.id, "state": case.state.value, "live": False}
+    if case.state is State.AUTHORISED:
+        try:
+            found = await request.app[CASES].fleet.enforcement(reference=case.id)
+        except (RedisError, OSError):
+            raise ApiError(503, "store_unavailable", "store: Redis cannot be reached") from None
+        out.update(
+            live=found.everywhere,
+            version=found.version,
+            gateways=len(found.gateways),
+            enforced_on=len(found.enforced),
+            lagging=list(found.lagging),
+            summary=found.summary(),
+        )
+    return json_response(out)
+
+
+def _listing(cases: list[Case], actor: Actor) -> web.Response:
+    now = _now()
+    rows = [case_summary(c, now) for c in sorted(cases, key=lambda c: c.id) if visible(c, actor)]
+    return json_response({"requests": rows})
+
+
+async def list_requests(request: web.Request) -> web.Response:
+    actor = await _actor(request)
+    query = dict(request.query)
+    v.query_only(query, LIST_QUERY)
+    store = request.app[CASES].store
+    try:
+        code = None
+        if "establishment" in query:
+            code = establishment_code(query["establishment"], "establishment")
+        number = prison_number(query["prisoner"], "prisoner") if "prisoner" in query else None
+        state = State(query["state"]) if "state" in query else None
+    except ValidationError as exc:
+        raise v.invalid(exc.field, exc.detail) from None
+    except ValueError:
+        raise v.invalid("state", f"one of {[s.value for s in State]}") from None
+    if actor.establishment is not None:
+        if code not in (None, actor.establishment):
+            raise ApiError(403, "forbidden", f"establishment: this token is bound to {actor.establishment}",
+                           "establishment")
+        code = actor.establishment
+    if number is not None:
+        cases = await _run(store.by_prisoner, number)
+        cases = [c for c in cases if code is None or c.establishment == code]
+    elif code is not None:
+        cases = await _run(store.by_establishment, code)
+    else:
+        cases = await _run(store.open_cases)
+    return _listing([c for c in cases if state is None or c.state is state], actor)
+
+
+async def list_overdue(request: web.Request) -> web.Response:
+    actor = await _actor(request)
+    return _listing(await _run(request.app[CASES].store.overdue), actor)
+
+
+async def list_reviews_due(request: web.Request) -> web.Response:
+    actor = await _actor(request)
+    return _listing(await _run(request.app[CASES].store.reviews_due), actor)
+
+
+def setup_routes(app: web.Application) -> None:
+    """Mount on the gateway app (after ``create_app`` set up RUNTIME; it needs sync.redis_url)."""
+    app.cleanup_ctx.append(_cases_ctx)
+    r = app.router
+    r.add_post("/v1/requests", create_request)
+    r.add_get("/v1/requests", list_requests)
+    r.add_get("/v1/requests/overdue", list_overdue)
+    r.add_get("/v1/requests/reviews-due", list_reviews_due)
+    r.add_get("/v1/requests/{id}", get_request)
+    r.add_get("/v1/requests/{id}/notice", notice)
+    r.add_get("/v1/requests/{id}/live", live)
+    r.add_get("/v1/requests/{id}/breaches", list_breaches)
+    r.add_post("/v1/requests/{id}/breaches", report_breach)
+    r.add_post("/v1/requests/{id}/exemptions", add_exemption)
+    r.add_post("/v1/requests/{id}/exemptions/{exemption}/remove", remove_exemption)
+    r.add_post("/v1/requests/{id}/{action}", act)

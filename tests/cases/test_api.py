@@ -1,0 +1,215 @@
+"""The case endpoints end to end: the real gateway app (sync follower, heartbeats, hit spool and
+shipper) against a real redis-server, with the screening answer checked before and after."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+from aiohttp.test_utils import TestClient
+
+from cases import api as cases_api
+from gateway.app import create_app
+from gateway.settings import GatewaySettings
+from sync.keys import Keys
+from sync.settings import SyncSettings
+from sync.writer import Writer
+from tests.cases.factories import NAME, PHONE, request_data
+
+ADMIN = "admin-token-for-tests"
+Client = TestClient[Any, Any]
+
+
+async def until(probe: Callable[[], Awaitable[bool]], timeout: float = 10.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not await probe():
+        assert asyncio.get_running_loop().time() < deadline, "condition not reached"
+        await asyncio.sleep(0.02)
+
+
+class Api:
+    def __init__(self, client: Client) -> None:
+        self.client = client
+        self.tokens: dict[str, str] = {"admin": ADMIN}
+
+    async def token(self, name: str, role: str, establishment: str | None = None) -> None:
+        body: dict[str, Any] = {"role": role}
+        if establishment:
+            body["establishment"] = establishment
+        resp = await self.call("admin", "POST", "/v1/tokens", body)
+        assert resp[0] == 201, resp
+        self.tokens[name] = resp[1]["token"]
+
+    async def call(self, who: str, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        headers = {"Authorization": f"Bearer {self.tokens[who]}"}
+        resp = await self.client.request(method, path, json=body, headers=headers)
+        return resp.status, await resp.json()
+
+    async def screen(self, establishment: str, prisoner: str = "A1234BC", number: str = PHONE) -> str:
+        status, body = await self.call(
+            f"dial-{establishment}", "POST", "/v1/screen/call",
+            {"establishment": establishment, "prisoner": prisoner, "number": number},
+        )
+        assert status == 200, body
+        return str(body["decision"])
+
+    async def live(self, case_id: str) -> bool:
+        status, body = await self.call("cw", "GET", f"/v1/requests/{case_id}/live")
+        assert status == 200, body
+        return bool(body["live"])
+
+
+@pytest.fixture
+async def api(redis_url: str, tmp_path: Path, aiohttp_client: Callable[..., Awaitable[Client]]) -> Api:
+    with redis.Redis.from_url(redis_url) as r:
+        Writer(r).initialise()
+    settings = GatewaySettings(
+        admin_token=ADMIN, access_log=False, token_refresh=0.2,
+        sync=SyncSettings(redis_url=redis_url, data_dir=tmp_path, gateway_id="gw-test",
+                          heartbeat_interval=0.05, heartbeat_ttl=2.0, block_ms=100),
+    )
+    app = create_app(settings)
+    cases_api.setup_routes(app)
+    client = Api(await aiohttp_client(app))
+    await client.token("cw", "casework")
+    await client.token("hli", "security", "HLI")
+    await client.token("wdi", "security", "WDI")
+    await client.token("sec-any", "security")
+    for code in ("HLI", "WDI", "LWI"):
+        await client.token(f"dial-{code}", "dialler", code)
+    return client
+
+
+async def test_transfer_and_release_end_to_end(api: Api) -> None:
+    status, created = await api.call("cw", "POST", "/v1/requests", request_data(scope=["HLI"]))
+    assert status == 201, created
+    case_id = created["id"]
+    assert created["state"] == "submitted" and created["deadlines"]["send_due"]
+    assert await api.screen("HLI") == "allow"
+
+    assert (await api.call("hli", "POST", f"/v1/requests/{case_id}/send", {}))[0] == 403  # casework sends
+    assert (await api.call("cw", "POST", f"/v1/requests/{case_id}/send", {}))[0] == 200
+    status, body = await api.call("hli", "POST", f"/v1/requests/{case_id}/authorise", {})
+    assert status == 200 and body["state"] == "authorised"
+    await until(lambda: api.live(case_id))  # in seconds, not days
+    assert await api.screen("HLI") == "block"
+    assert await api.screen("WDI") == "allow"  # scope: HLI only, so far
+
+    # Transfer to WDI: the block follows the prisoner.
+    status, body = await api.call("wdi", "POST", f"/v1/requests/{case_id}/transfer", {"establishment": "WDI"})
+    assert status == 200, body
+    assert body["scope"] == ["HLI", "WDI"] and body["establishment"] == "WDI"
+    await until(lambda: api.live(case_id))
+    await until(lambda: _decided(api, "WDI", "block"))
+    assert await api.screen("HLI") == "block"  # prisoners left behind may relay
+    assert await api.screen("LWI") == "allow"
+    assert (await api.call("hli", "GET", f"/v1/requests/{case_id}"))[0] == 404  # no longer held at HLI
+
+    # Release: the entry goes; the information passes to the Community Offender Manager.
+    status, body = await api.call("wdi", "POST", f"/v1/requests/{case_id}/release", {})
+    assert status == 400 and body["field"] == "reason"
+    status, body = await api.call("wdi", "POST", f"/v1/requests/{case_id}/release",
+                                  {"reason": "released on licence; handed to COM, Hull PDU"})
+    assert status == 200 and body["state"] == "released"
+    await until(lambda: _decided(api, "WDI", "allow"))
+    assert (await api.call("cw", "GET", f"/v1/requests/{case_id}/live"))[1]["live"] is False
+    status, body = await api.call("cw", "POST", f"/v1/requests/{case_id}/revoke", {"reason": "x"})
+    assert status == 409 and body["error"] == "invalid_transition" and body["allowed"] == []
+    status, body = await api.call("cw", "GET", f"/v1/requests/{case_id}")
+    assert [h["action"] for h in body["history"]] == ["submit", "send", "authorise", "transfer", "release"]
+    assert body["history"][3]["details"] == {"from": "HLI", "to": "WDI"}
+
+
+async def _decided(api: Api, establishment: str, decision: str) -> bool:
+    return await api.screen(establishment) == decision
+
+
+async def test_breach_links_real_hits_and_revoke(api: Api) -> None:
+    _, created = await api.call("cw", "POST", "/v1/requests", request_data())
+    case_id = created["id"]
+    await api.call("cw", "POST", f"/v1/requests/{case_id}/send", {})
+    await api.call("cw", "POST", f"/v1/requests/{case_id}/authorise", {})
+    await until(lambda: api.live(case_id))
+    assert await api.screen("HLI") == "block"
+    assert await api.screen("HLI") == "block"
+    assert await api.screen("WDI", prisoner="B2345CD") == "block"  # relay through another prisoner
+    store = api.client.app[cases_api.CASES].client
+    await until(lambda: _count(store, 3))  # the three hits have been shipped to the hits stream
+
+    status, body = await api.call("hli", "POST", f"/v1/requests/{case_id}/breaches",
+                                  {"channel": "call", "description": "victim reports calls"})
+    assert status == 201, body
+    assert len(body["breach"]["hits"]) == 2 and body["breach"]["prisoner"] == "A1234BC"
+    status, body = await api.call("cw", "POST", f"/v1/requests/{case_id}/breaches",
+                                  {"channel": "third_party", "prisoner": "B2345CD", "description": "relay"})
+    assert status == 201 and len(body["breach"]["hits"]) == 1
+    status, body = await api.call("cw", "GET", f"/v1/requests/{case_id}/breaches")
+    assert body["hits_by_prisoner"] == {"A1234BC": 2, "B2345CD": 1}
+    assert [b["id"] for b in body["breaches"]] == ["BR1", "BR2"]
+
+    status, body = await api.call("cw", "POST", f"/v1/requests/{case_id}/revoke", {"reason": "review"})
+    assert status == 200 and body["state"] == "revoked"
+    await until(lambda: _decided(api, "HLI", "allow"))
+
+
+async def _count(client: Any, n: int) -> bool:
+    return int(client.xlen(Keys().hits)) >= n
+
+
+async def test_notice_and_least_disclosure(api: Api) -> None:
+    _, created = await api.call("cw", "POST", "/v1/requests", request_data())
+    case_id = created["id"]
+    status, body = await api.call("hli", "GET", f"/v1/requests/{case_id}/notice")
+    assert status == 200 and NAME in body["text"] and PHONE not in body["text"]
+    status, body = await api.call("hli", "GET", f"/v1/requests/{case_id}")
+    assert status == 200
+    text = str(body)
+    assert PHONE not in text and "example" not in text and "HU1" not in text
+    assert body["request"]["protected"][0] == {"name": NAME, "phones": 1, "emails": 1, "addresses": 1}
+    assert PHONE in str((await api.call("cw", "GET", f"/v1/requests/{case_id}"))[1])
+    assert (await api.call("wdi", "GET", f"/v1/requests/{case_id}"))[0] == 404
+    assert (await api.call("sec-any", "GET", f"/v1/requests/{case_id}"))[0] == 403
+    assert (await api.call("dial-HLI", "GET", f"/v1/requests/{case_id}"))[0] == 403
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"protected": [{"name": NAME}]}, "protected[0]"),
+        ({"protected": [{"name": NAME, "phones": ["999"]}]}, "protected[0].phones[0]"),
+        ({"protected": [{"name": NAME, "addresses": [{"lines": ["1 A Road"], "postcode": "HU1 ZZZ"}]}]},
+         "protected[0].addresses[0].postcode"),
+        ({"pathway": 3, "consent": "not_given", "rationale": "x"}, "consent"),
+        ({"consent": "not_given"}, "rationale"),
+    ],
+)
+async def test_intake_refusals_name_the_field(api: Api, changes: dict[str, Any], field: str) -> None:
+    status, body = await api.call("cw", "POST", "/v1/requests", request_data(**changes))
+    assert status == 400
+    assert body["field"] == field and body["detail"].startswith(field)
+
+
+async def test_listings(api: Api) -> None:
+    ids = []
+    for _ in range(2):
+        ids.append((await api.call("cw", "POST", "/v1/requests", request_data()))[1]["id"])
+    other = request_data(prisoner={"number": "C3456DE", "name": "R Roe", "establishment": "WDI"})
+    ids.append((await api.call("cw", "POST", "/v1/requests", other))[1]["id"])
+    status, body = await api.call("cw", "GET", "/v1/requests?prisoner=a1234bc")
+    assert status == 200 and [r["id"] for r in body["requests"]] == ids[:2]
+    status, body = await api.call("hli", "GET", "/v1/requests")
+    assert [r["id"] for r in body["requests"]] == ids[:2]
+    assert (await api.call("hli", "GET", "/v1/requests?establishment=WDI"))[0] == 403
+    status, body = await api.call("cw", "GET", "/v1/requests?establishment=WDI&state=submitted")
+    assert [r["id"] for r in body["requests"]] == ids[2:]
+    assert (await api.call("cw", "GET", "/v1/requests?state=bogus"))[1]["field"] == "state"
+    status, body = await api.call("cw", "GET", "/v1/requests/overdue")
+    assert status == 200 and body == {"requests": []}  # just submitted: not yet due
+    status, body = await api.call("cw", "GET", "/v1/requests/reviews-due")
+    assert status == 200 and body == {"requests": []}
+    assert (await api.call("cw", "GET", "/v1/requests/UPC-2026-999999"))[0] == 404
+    assert (await api.call("cw", "GET", "/v1/requests/nonsense"))[1]["field"] == "id"
