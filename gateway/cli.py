@@ -15,6 +15,15 @@ def build_parser() -> argparse.ArgumentParser:
     from gateway import check_cli
 
     check_cli.register(sub)
+    from gateway import serve
+
+    serve.register(sub)
+    from cases import cli as cases_cli
+
+    cases_cli.register(sub)
+    from gateway.ui import cli as ui_cli
+
+    ui_cli.register(sub)
     try:
         from sync import importer
     except ImportError:  # pragma: no cover - sync is optional while it is being built

@@ -1,0 +1,109 @@
+"""Admin endpoints: entries (PUT/DELETE through sync's Writer, which validates against the
+profile, bumps the version and appends to the change stream) and API tokens."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from typing import Any
+
+from aiohttp import web
+from redis.exceptions import RedisError
+
+from gateway import validation as v
+from gateway.app import RUNTIME, Runtime, authorize, json_response
+from gateway.auth import ROLES, check_grant
+from gateway.validation import ApiError
+from matcher.entries import REFERENCE_RE, Entry
+from matcher.errors import ValidationError
+from sync.writer import Writer
+
+ENTRY_ROLES = frozenset({"casework", "admin"})
+TOKEN_ROLES = frozenset({"admin"})
+TOKEN_FIELDS = frozenset({"role", "establishment"})
+
+
+def _reference(request: web.Request) -> str:
+    reference = request.match_info["reference"]
+    if not REFERENCE_RE.fullmatch(reference):
+        raise v.invalid("reference", "1-64 letters, digits and . _ : / -")
+    return reference
+
+
+async def _run(fn: Any, *args: Any) -> Any:
+    try:
+        return await asyncio.get_running_loop().run_in_executor(None, fn, *args)
+    except (RedisError, OSError):
+        raise ApiError(
+            503, "store_unavailable", "store: Redis cannot be reached; nothing was written"
+        ) from None
+
+
+async def put_entry(request: web.Request) -> web.Response:
+    await authorize(request, ENTRY_ROLES)
+    reference = _reference(request)
+    body = await v.read_json(request, v.LIMIT_ENTRY)
+    if body.setdefault("reference", reference) != reference:
+        raise v.invalid("reference", "must equal the reference in the path")
+    entry = Entry.from_dict(body)  # ValidationError names the field -> 400
+    runtime = request.app[RUNTIME]
+    try:
+        result = await _run(writer_for(runtime).upsert, entry)  # validate() runs check_entry first
+    except ValidationError as exc:  # the index names fields "REFERENCE: path"; the URL has the reference
+        raise v.invalid(exc.field.removeprefix(f"{reference}: "), exc.detail) from None
+    return json_response({"reference": reference, "version": result.version, "epoch": result.epoch})
+
+
+async def delete_entry(request: web.Request) -> web.Response:
+    await authorize(request, ENTRY_ROLES)
+    reference = _reference(request)
+    runtime = request.app[RUNTIME]
+    result = await _run(writer_for(runtime).remove, reference)
+    if not result.changed:
+        raise ApiError(404, "not_found", f"reference: no active entry {reference}", "reference")
+    return json_response({"reference": reference, "version": result.version, "epoch": result.epoch})
+
+
+async def create_token(request: web.Request) -> web.Response:
+    await authorize(request, TOKEN_ROLES)
+    body = await v.read_json(request, v.LIMIT_SMALL)
+    v.only(body, TOKEN_FIELDS)
+    role = v.choice(body.get("role"), "role", ROLES)
+    establishment = None
+    if body.get("establishment") is not None:
+        establishment = v.establishment(body)
+    problem = check_grant(role, establishment)
+    if problem:
+        field = problem.split(":", 1)[0]
+        raise ApiError(400, "invalid_field", problem, field)
+    runtime = request.app[RUNTIME]
+    assert runtime.tokens is not None
+    try:
+        token, principal = await runtime.tokens.create(role, establishment)
+    except (RedisError, OSError):
+        raise ApiError(
+            503, "store_unavailable", "store: Redis cannot be reached; no token was created"
+        ) from None
+    return json_response({"token": token, **principal.to_dict()}, status=201)
+
+
+def writer_for(runtime: Runtime) -> Writer:
+    if runtime.writer is None:
+        from matcher.index import NORMALISER_VERSIONS, check_entry
+
+        assert runtime.store_sync is not None
+        runtime.writer = Writer(
+            runtime.store_sync,
+            keys=runtime.settings.sync.keys,
+            stream_max_len=runtime.settings.sync.stream_max_len,
+            normalisers=NORMALISER_VERSIONS,
+            validate=functools.partial(check_entry, profile=runtime.profile),
+        )
+    writer: Writer = runtime.writer
+    return writer
+
+
+def setup(app: web.Application) -> None:
+    app.router.add_put("/v1/entries/{reference}", put_entry)
+    app.router.add_delete("/v1/entries/{reference}", delete_entry)
+    app.router.add_post("/v1/tokens", create_token)

@@ -1,0 +1,42 @@
+"""Liveness, readiness and metrics. Readiness is the PBX's and the load balancer's signal: 503
+until the matcher is VALID and its data younger than the configured limit."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from gateway.app import RUNTIME, json_response
+from gateway.metrics import CONTENT_TYPE
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    runtime = request.app[RUNTIME]
+    index = runtime.source.index
+    age = runtime.source.age_seconds()
+    ready = index is not None and not runtime.stale()
+    return json_response(
+        {
+            "status": "ready" if ready else "not_ready",
+            "state": runtime.source.state,
+            "version": None if index is None else index.version,
+            "age_seconds": None if age is None else round(age, 3),
+            "max_data_age": runtime.settings.max_data_age,
+            "stale_policy": runtime.settings.stale_policy,
+        },
+        status=200 if ready else 503,
+    )
+
+
+async def metrics(request: web.Request) -> web.Response:
+    body = request.app[RUNTIME].metrics.render()
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
+
+
+def setup(app: web.Application) -> None:
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics)

@@ -1,0 +1,290 @@
+"""The hit log's local durable spool: every non-allow decision is committed (SQLite WAL,
+``synchronous=FULL``: the WAL is fsynced on commit) before the answer goes back.
+
+One writer thread owns the connection and commits whatever is queued as one transaction (group
+commit): a burst of blocks costs one fsync, not one each. The shipper (``gateway.shipper``) reads
+the unshipped rows and marks them shipped through the same thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import queue
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import orjson
+
+from gateway.ulid import new_ulid
+from matcher.decisions import Decision
+
+log = logging.getLogger("nocontact.gateway.hits")
+
+T = TypeVar("T")
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS hits (
+    id TEXT PRIMARY KEY,
+    recorded_ms INTEGER NOT NULL,
+    body TEXT NOT NULL,
+    shipped_ms INTEGER
+);
+CREATE INDEX IF NOT EXISTS hits_unshipped ON hits(id) WHERE shipped_ms IS NULL;
+"""
+
+# The fields of a hit, in the order they are written to the Redis stream.
+HIT_FIELDS = (
+    "id",
+    "time",
+    "establishment",
+    "prisoner",
+    "channel",
+    "decision",
+    "reference",
+    "kind",
+    "relay",
+    "gateway",
+    "version",
+    "matches",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    id: str
+    time: int  # ms since the epoch (gateway wall clock; the ULID carries the same instant)
+    establishment: str
+    prisoner: str
+    channel: str
+    decision: str
+    reference: str
+    kind: str
+    relay: bool
+    gateway: str
+    version: int
+    matches: tuple[tuple[str, str, str, bool], ...]  # (reference, kind, strength, relay)
+
+    @classmethod
+    def from_decision(cls, decision: Decision, establishment: str, prisoner: str, gateway: str) -> Hit:
+        top = decision.top
+        assert top is not None and decision.acted
+        now = time.time_ns() // 1_000_000
+        return cls(
+            new_ulid(now),
+            now,
+            establishment,
+            prisoner,
+            decision.channel.value,
+            decision.decision,
+            top.reference,
+            top.kind,
+            top.relay,
+            gateway,
+            decision.version,
+            tuple((m.reference, m.kind, m.strength.value, m.relay) for m in decision.matches),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "time": self.time,
+            "establishment": self.establishment,
+            "prisoner": self.prisoner,
+            "channel": self.channel,
+            "decision": self.decision,
+            "reference": self.reference,
+            "kind": self.kind,
+            "relay": self.relay,
+            "gateway": self.gateway,
+            "version": self.version,
+            "matches": [
+                {"reference": r, "kind": k, "strength": s, "relay": rel} for r, k, s, rel in self.matches
+            ],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Hit:
+        return cls(
+            str(data["id"]),
+            int(data["time"]),
+            str(data["establishment"]),
+            str(data["prisoner"]),
+            str(data["channel"]),
+            str(data["decision"]),
+            str(data["reference"]),
+            str(data["kind"]),
+            bool(data["relay"]),
+            str(data["gateway"]),
+            int(data["version"]),
+            tuple((m["reference"], m["kind"], m["strength"], bool(m["relay"])) for m in data["matches"]),
+        )
+
+    def stream_fields(self) -> list[str]:
+        """Flat field/value strings for XADD."""
+        d = self.to_dict()
+        out: list[str] = []
+        for name in HIT_FIELDS:
+            value = d[name]
+            if name == "relay":
+                text = "1" if value else "0"
+            elif name == "matches":
+                text = orjson.dumps(value).decode()
+            else:
+                text = str(value)
+            out += [name, text]
+        return out
+
+    @classmethod
+    def from_stream(cls, fields: dict[str, str]) -> Hit:
+        data: dict[str, Any] = dict(fields)
+        data["relay"] = fields["relay"] == "1"
+        data["matches"] = orjson.loads(fields["matches"])
+        return cls.from_dict(data)
+
+
+_STOP = object()
+
+
+class Spool:
+    """``record`` returns once the hit is on disk. Use ``open``/``close`` around it (per process:
+    the thread and connection do not survive a fork)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self.commits = 0  # transactions committed (tests: group commit)
+
+    def open(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        db = self._connect()  # fail here, not in the thread, if the file is unusable
+        self._thread = threading.Thread(target=self._run, args=(db,), name="nocontact-spool", daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        if self._thread is not None:
+            self._queue.put(_STOP)
+            self._thread.join()
+            self._thread = None
+
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=10.0)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=FULL")
+        db.execute("PRAGMA busy_timeout=10000")
+        db.executescript(SCHEMA)
+        return db
+
+    # -- the async API ---------------------------------------------------------------------------
+    async def record(self, hit: Hit) -> None:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+        self._queue.put((hit, loop, future))
+        await future
+
+    async def call(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run `fn(connection)` on the spool thread."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        self._queue.put((fn, loop, future))
+        return await future
+
+    async def pending(self, limit: int) -> list[Hit]:
+        def query(db: sqlite3.Connection) -> list[Hit]:
+            rows = db.execute(
+                "SELECT body FROM hits WHERE shipped_ms IS NULL ORDER BY id LIMIT ?", (limit,)
+            ).fetchall()
+            return [Hit.from_dict(orjson.loads(body)) for (body,) in rows]
+
+        return await self.call(query)
+
+    async def mark_shipped(self, ids: list[str]) -> None:
+        now = time.time_ns() // 1_000_000
+
+        def update(db: sqlite3.Connection) -> None:
+            db.execute("BEGIN IMMEDIATE")
+            db.executemany("UPDATE hits SET shipped_ms = ? WHERE id = ?", [(now, i) for i in ids])
+            db.execute("COMMIT")
+
+        await self.call(update)
+
+    async def backlog(self) -> int:
+        return await self.call(
+            lambda db: int(db.execute("SELECT count(*) FROM hits WHERE shipped_ms IS NULL").fetchone()[0])
+        )
+
+    async def prune(self, older_than_ms: int) -> int:
+        def delete(db: sqlite3.Connection) -> int:
+            cursor = db.execute(
+                "DELETE FROM hits WHERE shipped_ms IS NOT NULL AND shipped_ms < ?", (older_than_ms,)
+            )
+            return int(cursor.rowcount)
+
+        return await self.call(delete)
+
+    # -- the thread ------------------------------------------------------------------------------
+    def _run(self, db: sqlite3.Connection) -> None:
+        try:
+            while True:
+                items = [self._queue.get()]
+                while True:
+                    try:
+                        items.append(self._queue.get_nowait())
+                    except queue.Empty:
+                        break
+                hits = [item for item in items if item is not _STOP and isinstance(item[0], Hit)]
+                if hits:
+                    self._commit(db, hits)
+                for item in items:
+                    if item is _STOP or isinstance(item[0], Hit):
+                        continue
+                    fn, loop, future = item
+                    try:
+                        result = fn(db)
+                    except Exception as exc:
+                        _resolve(loop, future, None, exc)
+                    else:
+                        _resolve(loop, future, result, None)
+                if any(item is _STOP for item in items):
+                    return
+        finally:
+            db.close()
+
+    def _commit(self, db: sqlite3.Connection, hits: list[tuple[Hit, asyncio.AbstractEventLoop, Any]]) -> None:
+        rows = [(h.id, h.time, orjson.dumps(h.to_dict()).decode()) for h, _, _ in hits]
+        error: BaseException | None = None
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            db.executemany("INSERT OR IGNORE INTO hits (id, recorded_ms, body) VALUES (?, ?, ?)", rows)
+            db.execute("COMMIT")
+            self.commits += 1
+        except sqlite3.Error as exc:
+            log.error("hits: spool commit failed: %s", exc)
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            error = exc
+        for _, loop, future in hits:
+            _resolve(loop, future, None, error)
+
+
+def _resolve(
+    loop: asyncio.AbstractEventLoop, future: asyncio.Future[Any], result: Any, error: BaseException | None
+) -> None:
+    def settle() -> None:
+        if future.done():
+            return
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(result)
+
+    # RuntimeError: the loop closed while we committed; the hit is on disk all the same.
+    with contextlib.suppress(RuntimeError):
+        loop.call_soon_threadsafe(settle)

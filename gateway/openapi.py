@@ -1,0 +1,318 @@
+"""The OpenAPI 3.1 document of API v1, served at ``/v1/openapi.json``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from gateway import validation as v
+from gateway.app import json_response
+from gateway.auth import ROLES
+from gateway.hitlog import CHANNELS, OUTCOMES
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"content": {"application/json": {"schema": schema}}}
+
+
+def _errors(*codes: int) -> dict[str, Any]:
+    meaning = {
+        400: "Malformed, missing, unknown or wrongly typed field (named in `detail` and `field`)",
+        401: "Missing, unknown or revoked bearer token",
+        403: "Role or establishment binding forbids it",
+        404: "Not found",
+        413: "Body larger than this endpoint's limit",
+        503: "Not ready, stale data under the `refuse` policy, or a store/hit log outage (fail safe)",
+    }
+    return {str(c): {"description": meaning[c], **_json(_ref("Error"))} for c in codes}
+
+
+ESTABLISHMENT = {"type": "string", "pattern": "^[A-Za-z0-9]{2,8}$", "example": "HLI"}
+PRISONER = {"type": "string", "maxLength": 40, "example": "A1234BC"}
+MATCH = {
+    "type": "object",
+    "required": ["reference", "kind", "strength"],
+    "properties": {
+        "reference": {"type": "string"},
+        "kind": {"enum": ["phone", "email", "address"]},
+        "strength": {"enum": ["strong", "partial", "weak"]},
+    },
+}
+SCREEN_COMMON = {
+    "hit_id": {"type": ["string", "null"], "description": "ULID of the hit recorded for a non-allow answer"},
+    "version": {"type": "integer", "description": "Store version of the index that answered"},
+    "stale": {"type": "boolean", "description": "Answered from data older than the configured limit"},
+}
+
+
+def _screen(required: list[str], extra: dict[str, Any], limit: int, decisions: list[str]) -> dict[str, Any]:
+    request = {
+        "type": "object",
+        "additionalProperties": False,
+        "required": required,
+        "properties": {"establishment": ESTABLISHMENT, "prisoner": PRISONER, **extra},
+    }
+    answer = {
+        "type": "object",
+        "required": ["decision", "matches", "hit_id", "version"],
+        "properties": {
+            "decision": {"enum": decisions},
+            "matches": {"type": "array", "items": MATCH},
+            **SCREEN_COMMON,
+        },
+    }
+    return {"request": request, "answer": answer, "limit": limit}
+
+
+def document() -> dict[str, Any]:
+    call_answer = {
+        "type": "object",
+        "required": ["decision", "reference", "hit_id", "version"],
+        "properties": {
+            "decision": {"enum": ["allow", "block"]},
+            "reference": {"type": ["string", "null"]},
+            **SCREEN_COMMON,
+        },
+    }
+    mail = _screen(
+        ["establishment", "prisoner", "envelope"],
+        {
+            "envelope": {"type": "string", "maxLength": v.MAX_ENVELOPE},
+            "content": {"type": "string", "maxLength": v.MAX_CONTENT},
+        },
+        v.LIMIT_MAIL,
+        ["allow", "hold", "block"],
+    )
+    message = _screen(
+        ["establishment", "prisoner", "to"],
+        {
+            "to": {"type": "string", "maxLength": v.MAX_TO, "description": "email address or phone number"},
+            "content": {"type": "string", "maxLength": v.MAX_CONTENT},
+        },
+        v.LIMIT_MESSAGE,
+        ["allow", "block"],
+    )
+    call_request = {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["establishment", "prisoner", "number"],
+        "properties": {
+            "establishment": ESTABLISHMENT,
+            "prisoner": PRISONER,
+            "number": {"type": "string", "maxLength": v.MAX_NUMBER, "example": "9 07700 900123"},
+        },
+    }
+
+    def screen_op(
+        summary: str, roles: str, request: dict[str, Any], answer: dict[str, Any], limit: int
+    ) -> Any:
+        return {
+            "post": {
+                "summary": summary,
+                "description": f"Roles: {roles}. Body limit {limit} bytes. "
+                "Never reveals the protected person's details.",
+                "requestBody": {"required": True, **_json(request)},
+                "responses": {
+                    "200": {"description": "The decision", **_json(answer)},
+                    **_errors(400, 401, 403, 413, 503),
+                },
+            }
+        }
+
+    hit = {
+        "type": "object",
+        "properties": {
+            "id": {"type": "string"},
+            "time": {"type": "integer", "description": "ms since the epoch"},
+            "establishment": {"type": "string"},
+            "prisoner": {"type": "string"},
+            "channel": {"enum": list(CHANNELS)},
+            "decision": {"enum": ["hold", "block"]},
+            "reference": {"type": "string"},
+            "kind": {"type": "string"},
+            "relay": {"type": "boolean"},
+            "gateway": {"type": "string"},
+            "version": {"type": "integer"},
+            "matches": {"type": "array"},
+            "stream_id": {"type": "string"},
+            "review": {"type": ["object", "null"]},
+        },
+    }
+    params = [
+        {"name": name, "in": "query", "required": False, "schema": schema}
+        for name, schema in [
+            ("establishment", ESTABLISHMENT),
+            ("prisoner", PRISONER),
+            ("reference", {"type": "string"}),
+            ("channel", {"enum": list(CHANNELS)}),
+            ("match", {"enum": ["primary", "relay"]}),
+            ("since", {"type": "string", "description": "ms since the epoch or ISO 8601 with offset"}),
+            ("until", {"type": "string", "description": "ms since the epoch or ISO 8601 with offset"}),
+            ("cursor", {"type": "string", "description": "`next` of the previous page"}),
+            ("limit", {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}),
+        ]
+    ]
+    reference_param = {"name": "reference", "in": "path", "required": True, "schema": {"type": "string"}}
+    written = {
+        "type": "object",
+        "properties": {
+            "reference": {"type": "string"},
+            "version": {"type": "integer"},
+            "epoch": {"type": "string"},
+        },
+    }
+    plain = {"200": {"description": "OK", **_json({"type": "object"})}}
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "nocontact gateway", "version": "1"},
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "schemas": {
+                "Error": {
+                    "type": "object",
+                    "required": ["error", "detail"],
+                    "properties": {
+                        "error": {"type": "string"},
+                        "detail": {"type": "string"},
+                        "field": {"type": "string"},
+                    },
+                }
+            },
+        },
+        "security": [{"bearer": []}],
+        "paths": {
+            "/v1/screen/call": screen_op(
+                "Screen a call", "dialler, admin", call_request, call_answer, v.LIMIT_CALL
+            ),
+            "/v1/screen/mail": screen_op(
+                "Screen a letter", "mailroom, admin", mail["request"], mail["answer"], v.LIMIT_MAIL
+            ),
+            "/v1/screen/message": screen_op(
+                "Screen a message", "messaging, admin", message["request"], message["answer"], v.LIMIT_MESSAGE
+            ),
+            "/v1/entries/{reference}": {
+                "parameters": [reference_param],
+                "put": {
+                    "summary": "Upsert an active entry (roles: casework, admin)",
+                    "requestBody": {"required": True, **_json({"type": "object"})},
+                    "responses": {
+                        "200": {"description": "Written", **_json(written)},
+                        **_errors(400, 401, 403, 413, 503),
+                    },
+                },
+                "delete": {
+                    "summary": "Remove an entry (roles: casework, admin)",
+                    "responses": {
+                        "200": {"description": "Removed", **_json(written)},
+                        **_errors(400, 401, 403, 404, 503),
+                    },
+                },
+            },
+            "/v1/tokens": {
+                "post": {
+                    "summary": "Create an API token (role: admin)",
+                    "requestBody": {
+                        "required": True,
+                        **_json(
+                            {
+                                "type": "object",
+                                "additionalProperties": False,
+                                "required": ["role"],
+                                "properties": {"role": {"enum": list(ROLES)}, "establishment": ESTABLISHMENT},
+                            }
+                        ),
+                    },
+                    "responses": {
+                        "201": {
+                            "description": "The token, shown once",
+                            **_json(
+                                {
+                                    "type": "object",
+                                    "properties": {
+                                        "token": {"type": "string"},
+                                        "id": {"type": "string"},
+                                        "role": {"type": "string"},
+                                        "establishment": {"type": ["string", "null"]},
+                                    },
+                                }
+                            ),
+                        },
+                        **_errors(400, 401, 403, 503),
+                    },
+                }
+            },
+            "/v1/hits": {
+                "get": {
+                    "summary": "Hits, newest first (roles: security, admin)",
+                    "parameters": params,
+                    "responses": {
+                        "200": {
+                            "description": "A page",
+                            **_json(
+                                {
+                                    "type": "object",
+                                    "properties": {
+                                        "hits": {"type": "array", "items": hit},
+                                        "next": {"type": ["string", "null"]},
+                                    },
+                                }
+                            ),
+                        },
+                        **_errors(400, 401, 403, 503),
+                    },
+                }
+            },
+            "/v1/hits/{id}/review": {
+                "post": {
+                    "summary": "Review a hit (roles: security, admin)",
+                    "parameters": [
+                        {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
+                    ],
+                    "requestBody": {
+                        "required": True,
+                        **_json(
+                            {
+                                "type": "object",
+                                "additionalProperties": False,
+                                "required": ["outcome"],
+                                "properties": {
+                                    "outcome": {"enum": list(OUTCOMES)},
+                                    "note": {"type": "string", "maxLength": 2000},
+                                },
+                            }
+                        ),
+                    },
+                    "responses": {**plain, **_errors(400, 401, 403, 404, 503)},
+                }
+            },
+            "/healthz": {"get": {"summary": "Alive", "security": [], "responses": plain}},
+            "/readyz": {
+                "get": {
+                    "summary": "Matcher VALID and fresh",
+                    "security": [],
+                    "responses": {**plain, "503": {"description": "Not ready or stale"}},
+                }
+            },
+            "/metrics": {
+                "get": {
+                    "summary": "Prometheus metrics",
+                    "security": [],
+                    "responses": {"200": {"description": "text exposition format"}},
+                }
+            },
+            "/v1/openapi.json": {"get": {"summary": "This document", "security": [], "responses": plain}},
+        },
+    }
+
+
+async def openapi(request: web.Request) -> web.Response:
+    return json_response(document())
+
+
+def setup(app: web.Application) -> None:
+    app.router.add_get("/v1/openapi.json", openapi)

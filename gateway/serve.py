@@ -1,0 +1,235 @@
+"""``nocontact serve`` and ``nocontact token create|list|revoke``.
+
+serve: with no Redis URL it starts the embedded Redis (sync.embedded) under the data directory.
+With ``--workers N`` the parent binds the listening socket, starts the embedded Redis once, then
+forks N workers that accept on the shared socket; each worker builds its own app (follower,
+spool thread, shipper) after the fork. Prints where it listens and how to get a token; never a
+victim's details."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import socket
+import sys
+from pathlib import Path
+from typing import Any
+
+import redis
+
+from gateway.auth import ROLES, create_token, list_tokens, revoke_token
+from gateway.logs import setup_logging
+from gateway.settings import GatewaySettings
+from matcher.errors import ConfigError
+
+log = logging.getLogger("nocontact.gateway")
+
+
+def register(sub: Any) -> None:
+    serve = sub.add_parser("serve", help="run the screening gateway (HTTP API)")
+    serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="TCP port (default 8080)")
+    serve.add_argument("--data-dir", type=Path, help="spool, snapshot and embedded Redis (default ./data)")
+    serve.add_argument("--config", help="deployment TOML file")
+    serve.add_argument("--workers", type=int, help="worker processes sharing the port (default 1)")
+    serve.set_defaults(handler=run_serve)
+
+    token = sub.add_parser("token", help="create, list or revoke API tokens")
+    token.add_argument("--config", help="deployment TOML file")
+    token.add_argument("--data-dir", type=Path)
+    actions = token.add_subparsers(dest="action", required=True, metavar="ACTION")
+    create = actions.add_parser("create", help="create a token (printed once)")
+    create.add_argument("--role", required=True, choices=ROLES)
+    create.add_argument("--establishment", help="bind a screening or security token to one establishment")
+    actions.add_parser("list", help="list tokens (ids and roles; tokens themselves are not stored)")
+    revoke = actions.add_parser("revoke", help="revoke a token by id")
+    revoke.add_argument("id")
+    token.set_defaults(handler=run_token)
+
+
+def _settings(args: argparse.Namespace, **overrides: Any) -> GatewaySettings:
+    return GatewaySettings.load(args.config, data_dir=args.data_dir, **overrides)
+
+
+def run_token(args: argparse.Namespace) -> int:
+    try:
+        settings = _settings(args)
+    except ConfigError as exc:
+        print(f"nocontact token: {exc}", file=sys.stderr)
+        return 2
+    url = settings.sync.redis_url or _embedded_url(settings)
+    if url is None:
+        print(
+            "nocontact token: no Redis: set NOCONTACT_REDIS_URL, or start `nocontact serve` (embedded Redis) "
+            "with the same --data-dir first",
+            file=sys.stderr,
+        )
+        return 2
+    client = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=2)
+    keys = settings.sync.keys
+    try:
+        if args.action == "create":
+            establishment = args.establishment.strip().upper() if args.establishment else None
+            try:
+                token, principal = create_token(client, keys, args.role, establishment)
+            except ValueError as exc:
+                print(f"nocontact token: {exc}", file=sys.stderr)
+                return 2
+            print(f"id={principal.id} role={principal.role} establishment={principal.establishment or '-'}")
+            print(token)
+        elif args.action == "list":
+            for p in list_tokens(client, keys):
+                print(f"{p.id}\t{p.role}\t{p.establishment or '-'}")
+        elif not revoke_token(client, keys, args.id):
+            print(f"nocontact token: no token with id {args.id}", file=sys.stderr)
+            return 1
+        else:
+            print(f"revoked {args.id}")
+    except (redis.RedisError, OSError) as exc:
+        print(f"nocontact token: cannot reach Redis ({type(exc).__name__})", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _embedded_url(settings: GatewaySettings) -> str | None:
+    """The embedded Redis of this data directory, if `serve` is running it."""
+    from sync.embedded import EmbeddedRedis
+
+    server = EmbeddedRedis(settings.data_dir)
+    return server.url if server.socket_path.exists() else None
+
+
+def _start_embedded(settings: GatewaySettings) -> tuple[Any, str]:
+    from sync.embedded import EmbeddedRedis
+
+    server = EmbeddedRedis(settings.data_dir)
+    url: str = server.start()
+    # A fresh embedded store holds an explicitly empty blocklist, so the gateway is ready at once
+    # (followers refuse an empty store that is not explicit). A no-op once anything is published.
+    from matcher.index import NORMALISER_VERSIONS
+    from sync.writer import Writer
+
+    with redis.Redis.from_url(url, socket_timeout=5) as client:
+        Writer(client, keys=settings.sync.keys, normalisers=NORMALISER_VERSIONS).initialise()
+    return server, url
+
+
+def _bootstrap_admin(settings: GatewaySettings, url: str) -> None:
+    if settings.admin_token:
+        print("nocontact: admin token: the value of NOCONTACT_ADMIN_TOKEN", flush=True)
+        return
+    client = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=2)
+    try:
+        if any(p.role == "admin" for p in list_tokens(client, settings.sync.keys)):
+            print(
+                "nocontact: admin tokens exist; create more with `nocontact token create --role admin`",
+                flush=True,
+            )
+            return
+        token, principal = create_token(client, settings.sync.keys, "admin")
+    finally:
+        client.close()
+    print(f"nocontact: generated admin token (id {principal.id}), shown once: {token}", flush=True)
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    setup_logging(os.environ.get("NOCONTACT_LOG_LEVEL", "INFO"))
+    try:
+        settings = _settings(args, host=args.host, port=args.port, workers=args.workers)
+    except ConfigError as exc:
+        print(f"nocontact serve: {exc}", file=sys.stderr)
+        return 2
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    embedded = None
+    if settings.sync.redis_url is None:
+        embedded, url = _start_embedded(settings)
+        settings = settings.with_(sync=settings.sync.with_(redis_url=url))
+        where = f"embedded Redis under {settings.data_dir}"
+    else:
+        where = "the configured Redis"
+    try:
+        _bootstrap_admin(settings, str(settings.sync.redis_url))
+        sock = _listen(settings.host, settings.port)
+        host, port = sock.getsockname()[:2]
+        print(
+            f"nocontact: listening on http://{host}:{port} ({settings.workers} worker(s), {where}); "
+            f"more tokens: `nocontact token create --role dialler --establishment CODE`",
+            flush=True,
+        )
+        if settings.workers == 1:
+            _worker(settings, sock)
+        else:
+            _supervise(settings, sock)
+    finally:
+        if embedded is not None:
+            embedded.stop()
+    return 0
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(1024)
+    sock.set_inheritable(True)
+    return sock
+
+
+def _worker(settings: GatewaySettings, sock: socket.socket) -> None:
+    from aiohttp import web
+
+    from gateway.app import create_app
+
+    try:
+        import uvloop
+
+        loop: asyncio.AbstractEventLoop = uvloop.new_event_loop()
+    except ImportError:  # pragma: no cover
+        loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    web.run_app(
+        create_app(settings),
+        sock=sock,
+        loop=loop,
+        print=None,
+        access_log=None,
+        handle_signals=True,
+        shutdown_timeout=5.0,
+    )
+
+
+def _supervise(settings: GatewaySettings, sock: socket.socket) -> None:
+    children: list[int] = []
+    for _ in range(settings.workers):
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - runs in the child
+            code = 0
+            try:
+                signal.signal(signal.SIGTERM, signal.SIG_DFL)
+                _worker(settings, sock)
+            except BaseException:
+                code = 1
+            os._exit(code)
+        children.append(pid)
+
+    def forward(signum: int, _frame: Any) -> None:
+        for child in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(child, signal.SIGINT)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    for child in children:
+        while True:
+            try:
+                os.waitpid(child, 0)
+                break
+            except InterruptedError:
+                continue
+            except ChildProcessError:
+                break

@@ -1,0 +1,128 @@
+"""Ships spooled hits to the Redis hits stream, idempotently by hit id: one Lua script per batch
+adds a hit to the stream only if its id is not yet in the ``hit_ids`` hash. A hit is marked
+shipped in the spool only after Redis acknowledged it, so an outage or a crash between the two
+leads to a retry, never a loss or a duplicate."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from gateway.hits import Spool
+from sync.keys import Keys
+
+log = logging.getLogger("nocontact.gateway.shipper")
+
+# KEYS: hits stream, hit_ids hash. ARGV: per hit: id, field count, then field/value pairs.
+SHIP_LUA = """
+local shipped, i = 0, 1
+while i <= #ARGV do
+  local id, n = ARGV[i], tonumber(ARGV[i + 1])
+  if redis.call('HSETNX', KEYS[2], id, '') == 1 then
+    local fields = {}
+    for j = i + 2, i + 1 + 2 * n do fields[#fields + 1] = ARGV[j] end
+    local sid = redis.call('XADD', KEYS[1], '*', unpack(fields))
+    redis.call('HSET', KEYS[2], id, sid)
+    shipped = shipped + 1
+  end
+  i = i + 2 + 2 * n
+end
+return shipped
+"""
+
+
+class Shipper:
+    def __init__(
+        self,
+        spool: Spool,
+        client: aioredis.Redis[Any],
+        keys: Keys,
+        *,
+        batch: int = 200,
+        retry_max: float = 5.0,
+        retention_ms: int = 30 * 86_400_000,
+    ) -> None:
+        self.spool = spool
+        self.client = client
+        self.keys = keys
+        self.batch = batch
+        self.retry_max = retry_max
+        self.retention_ms = retention_ms
+        self.backlog = 0
+        self.shipped = 0
+        self.errors = 0
+        self.connected = True
+        self._wake = asyncio.Event()
+        self._script = client.register_script(SHIP_LUA)
+        self._task: asyncio.Task[None] | None = None
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self.run(), name="nocontact-shipper")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def ship_once(self) -> int:
+        """Ship one batch; returns how many hits it held (0: nothing pending). Raises RedisError."""
+        hits = await self.spool.pending(self.batch)
+        if not hits:
+            return 0
+        args: list[str] = []
+        for hit in hits:
+            fields = hit.stream_fields()
+            args += [hit.id, str(len(fields) // 2), *fields]
+        added = await self._script(keys=[self.keys.hits, self.keys.hit_ids], args=args)
+        await self.spool.mark_shipped([h.id for h in hits])
+        self.shipped += int(added)
+        return len(hits)
+
+    async def run(self) -> None:
+        delay = 0.05
+        last_prune = 0.0
+        while True:
+            self._wake.clear()
+            try:
+                sent = await self.ship_once()
+            except (RedisError, OSError) as exc:
+                self.errors += 1
+                if self.connected:
+                    log.warning("shipper: cannot reach Redis (%s); hits stay spooled", type(exc).__name__)
+                    self.connected = False
+                await self._refresh_backlog()
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self.retry_max)
+                continue
+            except Exception:  # a bug must not stop shipping for good
+                self.errors += 1
+                log.exception("shipper: unexpected error")
+                await asyncio.sleep(self.retry_max)
+                continue
+            if not self.connected:
+                log.info("shipper: Redis reachable again; shipping the backlog")
+                self.connected = True
+            delay = 0.05
+            if sent:
+                continue
+            await self._refresh_backlog()
+            if time.monotonic() - last_prune > 3600:
+                last_prune = time.monotonic()
+                await self.spool.prune(time.time_ns() // 1_000_000 - self.retention_ms)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=1.0)
+
+    async def _refresh_backlog(self) -> None:
+        with contextlib.suppress(Exception):
+            self.backlog = await self.spool.backlog()

@@ -1,0 +1,69 @@
+"""Case handler pages: requests overdue against the service levels, reviews due, and for each open
+request whether its block is live on every gateway. Summaries only: no protected person's or
+requester's details are shown here."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from typing import Any
+
+from aiohttp import web
+
+from cases.codec import case_summary
+from cases.workflow import Case, State
+from gateway.ui.hitdata import format_ms
+from gateway.ui.pages import error, page, render
+from sync.store import FleetStore
+
+
+def _cases_runtime(request: web.Request) -> Any:
+    from cases.api import CASES
+
+    return request.app.get(CASES)
+
+
+@page("casework", "admin")
+async def cases_home(request: web.Request) -> web.StreamResponse:
+    runtime = _cases_runtime(request)
+    if runtime is None:
+        return error(request, 503, "Requests unavailable", "The request workflow is not mounted here.")
+    store = runtime.store
+    loop = asyncio.get_running_loop()
+    now = dt.datetime.now(dt.UTC)
+    open_cases: list[Case] = await loop.run_in_executor(None, store.open_cases)
+    overdue = [c for c in open_cases if c.overdue(now)]
+    reviews = sorted((c for c in open_cases if c.review_is_due(now)),
+                     key=lambda c: (c.review_due or dt.date.min, c.id))
+    fleet: FleetStore = runtime.fleet
+    now_ms, gateways = await fleet.live_gateways()
+    rows = []
+    for case in sorted(open_cases, key=lambda c: c.id):
+        summary = case_summary(case, now)
+        live: dict[str, Any] = {"status": "not enforced", "enforced": 0, "lagging": []}
+        if case.state is State.AUTHORISED:
+            epoch, version = await fleet.version_of(case.id)
+            if version is None:
+                live = {"status": "missing from the store", "enforced": 0, "lagging": []}
+            else:
+                enforced = [g.gateway_id for g in gateways if g.epoch == epoch and g.version >= version]
+                lagging = [g.gateway_id for g in gateways if g.gateway_id not in enforced]
+                everywhere = bool(gateways) and not lagging
+                live = {"status": "live everywhere" if everywhere else "NOT live everywhere",
+                        "enforced": len(enforced), "lagging": lagging, "ok": everywhere}
+        rows.append({**summary, "live": live, "overdue": case.overdue(now)})
+    return render(
+        request,
+        "cases.html",
+        {
+            "rows": rows,
+            "overdue": [case_summary(c, now) for c in sorted(overdue, key=lambda c: c.id)],
+            "reviews": [case_summary(c, now) for c in reviews],
+            "gateways": gateways,
+            "checked": format_ms(now_ms),
+        },
+    )
+
+
+def setup(app: web.Application) -> None:
+    app.router.add_get("/ui/cases", cases_home)

@@ -1,0 +1,154 @@
+"""Server-rendered SVG charts: hits per day by channel, and hits per establishment. Each channel has
+its own fill pattern as well as its own colour, each bar its number, and each chart a data table
+beside it, so nothing depends on telling colours apart."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from html import escape
+
+from aiohttp import web
+from markupsafe import Markup
+
+from gateway.ui.hitdata import CHANNELS, DAY_MS, HitFilter, scan
+from gateway.ui.pages import VIEWER, keys_of, page, render, store_of
+
+DEFAULT_DAYS = 30
+MAX_DAYS = 366
+CHART_SCAN = 100_000
+# (fill colour, pattern id) per channel: solid, diagonal hatch, dots.
+STYLE = {"call": ("#1d4f91", "solid"), "mail": ("#b35900", "hatch"), "message": ("#2e7d32", "dots")}
+
+
+def _defs() -> str:
+    return (
+        "<defs>"
+        f'<pattern id="hatch" width="6" height="6" patternUnits="userSpaceOnUse" '
+        f'patternTransform="rotate(45)"><rect width="6" height="6" fill="#fff"/>'
+        f'<rect width="3" height="6" fill="{STYLE["mail"][0]}"/></pattern>'
+        f'<pattern id="dots" width="5" height="5" patternUnits="userSpaceOnUse">'
+        f'<rect width="5" height="5" fill="#fff"/><circle cx="2.5" cy="2.5" r="1.7" '
+        f'fill="{STYLE["message"][0]}"/></pattern>'
+        "</defs>"
+    )
+
+
+def _fill(channel: str) -> str:
+    colour, pattern = STYLE[channel]
+    return colour if pattern == "solid" else f"url(#{pattern})"
+
+
+def per_day_svg(days: list[dt.date], counts: dict[tuple[dt.date, str], int]) -> Markup:
+    width, height, left, bottom, top = 760, 260, 40, 40, 30
+    plot_w, plot_h = width - left - 10, height - bottom - top
+    peak = max([counts.get((d, c), 0) for d in days for c in CHANNELS] + [1])
+    slot = plot_w / max(len(days), 1)
+    bar = max(slot / (len(CHANNELS) + 1), 1.0)
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-labelledby="pd-title pd-desc" '
+        f'viewBox="0 0 {width} {height}" class="chart">',
+        '<title id="pd-title">Hits per day by channel</title>',
+        f'<desc id="pd-desc">Bars for {len(days)} days from {days[0]} to {days[-1]}; the same numbers are '
+        "in the table below the chart.</desc>",
+        _defs(),
+        f'<line x1="{left}" y1="{top + plot_h}" x2="{width - 10}" y2="{top + plot_h}" stroke="#333"/>',
+        f'<text x="{left - 6}" y="{top + 4}" text-anchor="end" class="axis">{peak}</text>',
+        f'<text x="{left - 6}" y="{top + plot_h}" text-anchor="end" class="axis">0</text>',
+    ]
+    for i, day in enumerate(days):
+        x0 = left + i * slot + bar / 2
+        for j, channel in enumerate(CHANNELS):
+            n = counts.get((day, channel), 0)
+            if not n:
+                continue
+            h = plot_h * n / peak
+            x = x0 + j * bar
+            y = top + plot_h - h
+            parts.append(
+                f'<rect x="{x:.1f}" y="{y:.1f}" width="{bar:.1f}" height="{h:.1f}" fill="{_fill(channel)}" '
+                f'stroke="#222" stroke-width="0.6"><title>{day} {channel}: {n}</title></rect>'
+            )
+            if bar >= 6:
+                parts.append(f'<text x="{x + bar / 2:.1f}" y="{y - 3:.1f}" text-anchor="middle" '
+                             f'class="value">{n}</text>')
+        if len(days) <= 14 or i % max(len(days) // 10, 1) == 0:
+            parts.append(f'<text x="{left + i * slot + slot / 2:.1f}" y="{top + plot_h + 16}" '
+                         f'text-anchor="middle" class="axis">{day.strftime("%d %b")}</text>')
+    for j, channel in enumerate(CHANNELS):  # legend: pattern swatch and the channel's name
+        x = left + j * 120
+        parts.append(f'<rect x="{x}" y="6" width="14" height="14" fill="{_fill(channel)}" stroke="#222"/>'
+                     f'<text x="{x + 20}" y="18" class="legend">{channel}</text>')
+    parts.append("</svg>")
+    return Markup("".join(parts))  # noqa: S704  # every interpolated value is a number, date or constant
+
+
+def per_establishment_svg(counts: list[tuple[str, int]]) -> Markup:
+    row_h, left, width = 26, 80, 760
+    height = max(len(counts), 1) * row_h + 20
+    peak = max([n for _, n in counts] + [1])
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-labelledby="pe-title" '
+        f'viewBox="0 0 {width} {height}" class="chart">',
+        '<title id="pe-title">Hits per establishment</title>',
+    ]
+    for i, (code, n) in enumerate(counts):
+        y = 10 + i * row_h
+        w = (width - left - 60) * n / peak
+        parts.append(
+            f'<text x="{left - 8}" y="{y + 16}" text-anchor="end" class="axis">{escape(code)}</text>'
+            f'<rect x="{left}" y="{y}" width="{w:.1f}" height="{row_h - 8}" fill="#1d4f91" stroke="#222" '
+            f'stroke-width="0.6"/><text x="{left + w + 6:.1f}" y="{y + 14}" class="value">{n}</text>'
+        )
+    parts.append("</svg>")
+    return Markup("".join(parts))  # noqa: S704  # codes are escaped; the rest are numbers
+
+
+@page("security", "casework", "admin")
+async def charts(request: web.Request) -> web.StreamResponse:
+    viewer = request[VIEWER]
+    problems: list[str] = []
+    try:
+        days_wanted = int(request.query.get("days", DEFAULT_DAYS))
+        if not 1 <= days_wanted <= MAX_DAYS:
+            raise ValueError
+    except ValueError:
+        problems.append(f"Days: a whole number from 1 to {MAX_DAYS}.")
+        days_wanted = DEFAULT_DAYS
+    today = dt.datetime.now(dt.UTC).date()
+    first = today - dt.timedelta(days=days_wanted - 1)
+    filt = HitFilter(establishment=viewer.establishment, since=first)
+    result = await scan(store_of(request), keys_of(request), filt, limit=CHART_SCAN, budget=CHART_SCAN)
+    days = [first + dt.timedelta(days=i) for i in range(days_wanted)]
+    per_day: Counter[tuple[dt.date, str]] = Counter()
+    per_place: Counter[str] = Counter()
+    for row in result.rows:
+        day = dt.datetime.fromtimestamp(row.hit.time / 1000, dt.UTC).date()
+        per_day[(day, row.hit.channel)] += 1
+        per_place[row.hit.establishment] += 1
+    places = sorted(per_place.items(), key=lambda kv: (-kv[1], kv[0]))
+    table = [(d, [per_day.get((d, c), 0) for c in CHANNELS]) for d in reversed(days)
+             if any(per_day.get((d, c), 0) for c in CHANNELS)]
+    return render(
+        request,
+        "charts.html",
+        {
+            "days": days_wanted,
+            "first": first,
+            "today": today,
+            "problems": problems,
+            "total": len(result.rows),
+            "truncated": result.next_cursor is not None,
+            "per_day_svg": per_day_svg(days, dict(per_day)),
+            "per_place_svg": per_establishment_svg(places),
+            "table": table,
+            "places": places,
+            "channels": CHANNELS,
+            "day_ms": DAY_MS,
+        },
+        status=400 if problems else 200,
+    )
+
+
+def setup(app: web.Application) -> None:
+    app.router.add_get("/ui/charts", charts)

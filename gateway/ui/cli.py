@@ -1,0 +1,95 @@
+"""``nocontact user add|list|disable|enable``: web UI accounts. The password is read from the
+terminal (twice) or, with ``--password-stdin``, from the first line of standard input; it is never
+taken from the command line, where other users could see it."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import sys
+from pathlib import Path
+from typing import Any
+
+import redis
+
+from gateway.settings import GatewaySettings
+from gateway.ui.users import UI_ROLES, add_user, list_users, set_disabled
+from matcher.errors import ConfigError
+
+
+def register(sub: Any) -> None:
+    user = sub.add_parser("user", help="add, list, disable or enable web UI accounts")
+    user.add_argument("--config", help="deployment TOML file")
+    user.add_argument("--data-dir", type=Path)
+    actions = user.add_subparsers(dest="action", required=True, metavar="ACTION")
+    add = actions.add_parser("add", help="add an account")
+    add.add_argument("username")
+    add.add_argument("--role", required=True, choices=UI_ROLES)
+    add.add_argument("--establishment", help="the establishment a security account is bound to")
+    add.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    actions.add_parser("list", help="list accounts (no password hashes)")
+    disable = actions.add_parser("disable", help="disable an account (its sessions stop at once)")
+    disable.add_argument("username")
+    enable = actions.add_parser("enable", help="enable a disabled account")
+    enable.add_argument("username")
+    user.set_defaults(handler=run_user)
+
+
+def _redis_url(settings: GatewaySettings) -> str | None:
+    if settings.sync.redis_url:
+        return settings.sync.redis_url
+    from sync.embedded import EmbeddedRedis
+
+    server = EmbeddedRedis(settings.data_dir)
+    return server.url if server.socket_path.exists() else None
+
+
+def _password(from_stdin: bool) -> str | None:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    first = getpass.getpass("Password: ")
+    if getpass.getpass("Password again: ") != first:
+        return None
+    return first
+
+
+def run_user(args: argparse.Namespace) -> int:
+    try:
+        settings = GatewaySettings.load(args.config, data_dir=args.data_dir)
+    except ConfigError as exc:
+        print(f"nocontact user: {exc}", file=sys.stderr)
+        return 2
+    url = _redis_url(settings)
+    if url is None:
+        print("nocontact user: no Redis: set NOCONTACT_REDIS_URL, or start `nocontact serve` (embedded "
+              "Redis) with the same --data-dir first", file=sys.stderr)
+        return 2
+    keys = settings.sync.keys
+    try:
+        with redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=2) as client:
+            if args.action == "add":
+                password = _password(args.password_stdin)
+                if password is None:
+                    print("nocontact user: the passwords differ", file=sys.stderr)
+                    return 2
+                establishment = args.establishment.strip().upper() if args.establishment else None
+                try:
+                    user = add_user(client, keys, args.username.strip().lower(), args.role, establishment,
+                                    password)
+                except ValueError as exc:
+                    print(f"nocontact user: {exc}", file=sys.stderr)
+                    return 2
+                print(f"added {user.label}")
+            elif args.action == "list":
+                for u in list_users(client, keys):
+                    state = "disabled" if u.disabled else "active"
+                    print(f"{u.username}\t{u.role}\t{u.establishment or '-'}\t{state}")
+            else:
+                if not set_disabled(client, keys, args.username.strip().lower(), args.action == "disable"):
+                    print(f"nocontact user: no account {args.username}", file=sys.stderr)
+                    return 1
+                print(f"{args.action}d {args.username}")
+    except (redis.RedisError, OSError) as exc:
+        print(f"nocontact user: cannot reach Redis ({type(exc).__name__})", file=sys.stderr)
+        return 1
+    return 0

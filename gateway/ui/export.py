@@ -1,0 +1,52 @@
+"""CSV export of a filtered hit list, for the police or the CPS. The file says who exported it,
+when, and with which filter, before the header row; cells that a spreadsheet would run as a
+formula are quoted with a leading apostrophe."""
+
+from __future__ import annotations
+
+import csv
+import io
+import time
+from collections.abc import Sequence
+
+from gateway.ui.hitdata import OUTCOMES, HitFilter, Row, format_ms
+
+COLUMNS = ("hit_id", "time_utc", "establishment", "prisoner", "channel", "decision", "match",
+           "reference", "kind", "all_references", "review_outcome", "review_note", "reviewed_by",
+           "reviewed_at_utc")
+_FORMULA = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(value: object) -> str:
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(_FORMULA) else text
+
+
+def hits_csv(rows: Sequence[Row], filt: HitFilter, exporter: str, *, truncated: bool) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(["# nocontact hit export"])
+    writer.writerow(["# exported_at_utc", time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())])
+    writer.writerow(["# exported_by", _cell(exporter)])
+    writer.writerow(["# filter", _cell(filt.describe())])
+    writer.writerow(["# rows", str(len(rows)) + (" (limit reached: narrow the filter)" if truncated else "")])
+    writer.writerow(COLUMNS)
+    for row in rows:
+        hit, review = row.hit, row.review or {}
+        writer.writerow([_cell(v) for v in (
+            hit.id,
+            format_ms(hit.time).removesuffix(" UTC"),
+            hit.establishment,
+            hit.prisoner,
+            hit.channel,
+            hit.decision,
+            "relay" if hit.relay else "primary",
+            hit.reference,
+            hit.kind,
+            " ".join(sorted({m[0] for m in hit.matches})),
+            OUTCOMES.get(review.get("outcome", ""), review.get("outcome")) if review else "",
+            review.get("note"),
+            review.get("by"),
+            format_ms(review["time"]).removesuffix(" UTC") if review.get("time") else "",
+        )])
+    return out.getvalue()

@@ -1,0 +1,115 @@
+"""Sign in and sign out. Failed sign-ins are counted per user name; after ``MAX_FAILURES`` within
+``LOCKOUT`` seconds the account refuses sign-in until the window passes. Neither the password nor
+whether the user name exists is ever revealed or logged."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import replace
+from urllib.parse import urlsplit
+
+from aiohttp import web
+from redis.exceptions import RedisError
+
+from gateway.ui import sessions
+from gateway.ui.pages import VIEWER, current_viewer, error, keys_of, page, redirect, render, secure, store_of
+from gateway.ui.users import get_user, hash_password, needs_rehash, save_user, verify_password
+
+log = logging.getLogger("nocontact.gateway.ui")
+
+MAX_FAILURES = 10
+LOCKOUT = 15 * 60
+
+
+def _safe_next(target: str | None) -> str | None:
+    """Only a path on this site under /ui/ (no scheme, host or protocol-relative URL)."""
+    if not target:
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/ui/") or target.startswith("//"):
+        return None
+    return target
+
+
+def _form(request: web.Request, status: int = 200, message: str | None = None,
+          username: str = "") -> web.Response:
+    token = sessions.new_signin_token()
+    response = render(request, "login.html",
+                      {"signin_token": token, "message": message, "username": username,
+                       "next": _safe_next(request.query.get("next")) or ""}, status=status)
+    sessions.set_cookie(response, sessions.SIGNIN_COOKIE, token, max_age=3600)
+    return response
+
+
+async def login_page(request: web.Request) -> web.StreamResponse:
+    try:
+        viewer = await current_viewer(request)
+    except (RedisError, OSError):
+        return error(request, 503, "Store unavailable", "Sign-in is unavailable just now.")
+    if viewer is not None:
+        return redirect(viewer.home)
+    return _form(request)
+
+
+async def login(request: web.Request) -> web.StreamResponse:
+    form = await request.post()
+    if not sessions.tokens_match(request.cookies.get(sessions.SIGNIN_COOKIE), form.get(sessions.CSRF_FIELD)):
+        log.warning("ui: refused a sign-in form without a valid CSRF token")
+        return _form(request, 403, "The sign-in form had expired. Please try again.")
+    username = str(form.get("username", "")).strip().lower()[:64]
+    password = str(form.get("password", ""))
+    client, keys = store_of(request), keys_of(request)
+    try:
+        failures = int(await client.get(keys.ui_failures(username)) or 0) if username else 0
+        user = await get_user(client, keys, username) if username else None
+        ok = await asyncio.get_running_loop().run_in_executor(None, verify_password, user, password)
+        if failures >= MAX_FAILURES:
+            ok = False
+        if not ok or user is None or user.disabled:
+            if username:
+                async with client.pipeline(transaction=True) as pipe:
+                    pipe.incr(keys.ui_failures(username))
+                    pipe.expire(keys.ui_failures(username), LOCKOUT)
+                    await pipe.execute()
+            log.info("ui: sign-in refused")
+            message = ("Too many failed attempts: try again in 15 minutes, or ask an administrator."
+                       if failures >= MAX_FAILURES else "The user name or password is not right.")
+            return _form(request, 401, message, username=username)
+        await client.delete(keys.ui_failures(username))
+        if needs_rehash(user):
+            await save_user(client, keys, replace(user, password_hash=hash_password(password)))
+        response = redirect(_safe_next(str(form.get("next", ""))) or ("/ui/cases" if user.role == "casework"
+                                                                        else "/ui/hits"))
+        old = await sessions.load(client, keys, request)
+        if old is not None:
+            await client.delete(keys.ui_session(old.digest))
+        await sessions.start(client, keys, user.username, response)
+        response.del_cookie(sessions.SIGNIN_COOKIE, path="/")
+        log.info("ui: signed in %s", user.username)
+        return response
+    except (RedisError, OSError):
+        return error(request, 503, "Store unavailable", "Sign-in is unavailable just now.")
+
+
+@page("security", "casework", "admin")
+async def logout(request: web.Request) -> web.StreamResponse:
+    response = redirect("/ui/login")
+    await sessions.end(store_of(request), keys_of(request), request[VIEWER].session, response)
+    return response
+
+
+async def home(request: web.Request) -> web.StreamResponse:
+    try:
+        viewer = await current_viewer(request)
+    except (RedisError, OSError):
+        return error(request, 503, "Store unavailable", "The service is unavailable just now.")
+    return secure(redirect(viewer.home if viewer else "/ui/login"))
+
+
+def setup(app: web.Application) -> None:
+    app.router.add_get("/ui", home)
+    app.router.add_get("/ui/", home)
+    app.router.add_get("/ui/login", login_page)
+    app.router.add_post("/ui/login", login)
+    app.router.add_post("/ui/logout", logout)

@@ -1,0 +1,148 @@
+"""Web UI accounts: one Redis hash (``Keys.ui_users``) of user name -> record. Passwords are stored
+only as argon2id hashes (argon2-cffi's defaults); a disabled account cannot sign in and its open
+sessions stop working at their next request.
+
+Roles: ``security`` (prison security staff, bound to one establishment), ``casework`` (the UPC
+team) and ``admin``."""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass, replace
+from typing import Any
+
+import orjson
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from matcher.entries import ESTABLISHMENT_RE
+from sync.keys import Keys
+
+UI_ROLES = ("security", "casework", "admin")
+USERNAME_RE = re.compile(r"[a-z0-9][a-z0-9._-]{1,63}")
+MIN_PASSWORD = 12
+MAX_PASSWORD = 1024
+
+_hasher = PasswordHasher()
+# Verified against when the user name is unknown, so a wrong name costs as long as a wrong password.
+_DUMMY_HASH = _hasher.hash("nocontact: no such user")
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    username: str
+    role: str
+    establishment: str | None
+    password_hash: str
+    disabled: bool = False
+    created: int = 0
+
+    def to_json(self) -> bytes:
+        return orjson.dumps(
+            {
+                "username": self.username,
+                "role": self.role,
+                "establishment": self.establishment,
+                "password_hash": self.password_hash,
+                "disabled": self.disabled,
+                "created": self.created,
+            }
+        )
+
+    @classmethod
+    def from_json(cls, raw: bytes | str) -> User:
+        d = orjson.loads(raw)
+        return cls(
+            str(d["username"]),
+            str(d["role"]),
+            d.get("establishment"),
+            str(d["password_hash"]),
+            bool(d.get("disabled", False)),
+            int(d.get("created", 0)),
+        )
+
+    @property
+    def label(self) -> str:
+        return f"{self.username} ({self.role}{', ' + self.establishment if self.establishment else ''})"
+
+
+def check_account(username: str, role: str, establishment: str | None) -> str | None:
+    """An error message for a bad account, or None."""
+    if not USERNAME_RE.fullmatch(username):
+        return "username: 2-64 lower-case letters, digits and . _ - (starting with a letter or digit)"
+    if role not in UI_ROLES:
+        return f"role: one of {list(UI_ROLES)}"
+    if role == "security":
+        if establishment is None:
+            return "establishment: a security account is bound to one establishment"
+        if not ESTABLISHMENT_RE.fullmatch(establishment):
+            return "establishment: an establishment code is 2-8 capital letters or digits"
+    elif establishment is not None:
+        return "establishment: only security accounts are bound to an establishment"
+    return None
+
+
+def check_password(password: str) -> str | None:
+    if len(password) < MIN_PASSWORD:
+        return f"password: at least {MIN_PASSWORD} characters"
+    if len(password) > MAX_PASSWORD:
+        return f"password: at most {MAX_PASSWORD} characters"
+    return None
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def verify_password(user: User | None, password: str) -> bool:
+    """Constant work whether or not the user exists. CPU-bound (tens of ms): call it off the loop."""
+    if len(password) > MAX_PASSWORD:
+        return False
+    try:
+        return _hasher.verify(user.password_hash if user else _DUMMY_HASH, password) and user is not None
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def needs_rehash(user: User) -> bool:
+    try:
+        return _hasher.check_needs_rehash(user.password_hash)
+    except InvalidHashError:
+        return False
+
+
+# -- operators' side (synchronous: the CLI) -------------------------------------------------------
+def add_user(
+    client: Any, keys: Keys, username: str, role: str, establishment: str | None, password: str
+) -> User:
+    problem = check_account(username, role, establishment) or check_password(password)
+    if problem:
+        raise ValueError(problem)
+    user = User(username, role, establishment, hash_password(password), created=int(time.time()))
+    if not client.hsetnx(keys.ui_users, username, user.to_json()):
+        raise ValueError(f"username: {username} exists")
+    return user
+
+
+def list_users(client: Any, keys: Keys) -> list[User]:
+    return sorted((User.from_json(raw) for raw in client.hgetall(keys.ui_users).values()),
+                  key=lambda u: u.username)
+
+
+def set_disabled(client: Any, keys: Keys, username: str, disabled: bool = True) -> bool:
+    raw = client.hget(keys.ui_users, username)
+    if raw is None:
+        return False
+    client.hset(keys.ui_users, username, replace(User.from_json(raw), disabled=disabled).to_json())
+    return True
+
+
+# -- the gateway's side ---------------------------------------------------------------------------
+async def get_user(client: Any, keys: Keys, username: str) -> User | None:
+    raw = await client.hget(keys.ui_users, username)
+    return None if raw is None else User.from_json(raw)
+
+
+async def save_user(client: Any, keys: Keys, user: User) -> None:
+    await client.hset(keys.ui_users, user.username, user.to_json())

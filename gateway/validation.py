@@ -1,0 +1,164 @@
+"""Request bodies: size limits per endpoint, JSON objects only, every field checked by type, size
+and shape, unknown fields refused. Every problem is an ApiError: a 4xx ``{error, detail, field}``
+where ``detail`` starts with the field's name."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from matcher.entries import ESTABLISHMENT_RE, PRISONER_RE, normalise_prisoner
+
+KIB = 1024
+LIMIT_CALL = 2 * KIB
+LIMIT_MESSAGE = 256 * KIB
+LIMIT_MAIL = 1024 * KIB
+LIMIT_ENTRY = 256 * KIB
+LIMIT_SMALL = 8 * KIB
+CLIENT_MAX_SIZE = LIMIT_MAIL  # aiohttp's own cap; each endpoint has its lower one
+
+MAX_NUMBER = 64
+MAX_TO = 320
+MAX_ENVELOPE = 4_000
+MAX_CONTENT = 200_000
+
+
+class ApiError(Exception):
+    """An answer other than success, with a JSON body naming what was wrong."""
+
+    def __init__(
+        self,
+        status: int,
+        error: str,
+        detail: str,
+        field: str | None = None,
+        extra: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(status, error, detail, field)
+        self.status = status
+        self.error = error
+        self.detail = detail
+        self.field = field
+        self.extra = extra
+        self.headers = headers
+
+    def __str__(self) -> str:
+        return f"{self.status} {self.error}: {self.detail}"
+
+    def response(self) -> web.Response:
+        body: dict[str, Any] = {"error": self.error, "detail": self.detail}
+        if self.field is not None:
+            body["field"] = self.field
+        if self.extra:
+            body.update(self.extra)
+        return web.Response(
+            status=self.status, body=orjson.dumps(body), content_type="application/json", headers=self.headers
+        )
+
+
+def invalid(field: str, detail: str) -> ApiError:
+    return ApiError(400, "invalid_field", f"{field}: {detail}", field)
+
+
+async def read_json(request: web.Request, limit: int) -> dict[str, Any]:
+    length = request.content_length
+    if length is not None and length > limit:
+        raise ApiError(413, "body_too_large", f"body: at most {limit} bytes on this endpoint")
+    try:
+        raw = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        raise ApiError(413, "body_too_large", f"body: at most {limit} bytes on this endpoint") from None
+    if len(raw) > limit:
+        raise ApiError(413, "body_too_large", f"body: at most {limit} bytes on this endpoint")
+    if not raw:
+        raise ApiError(400, "invalid_json", "body: a JSON object is required")
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise ApiError(400, "invalid_json", f"body: not valid JSON ({exc.args[0]})") from None
+    if not isinstance(data, dict):
+        raise ApiError(400, "invalid_json", "body: must be a JSON object")
+    return data
+
+
+def only(body: Mapping[str, Any], allowed: frozenset[str], where: str = "") -> None:
+    for key in body:
+        if key not in allowed:
+            name = f"{where}.{key}" if where else str(key)
+            raise ApiError(400, "unknown_field", f"{name}: unknown field", name)
+
+
+def text(body: Mapping[str, Any], name: str, max_len: int, *, required: bool = True) -> str | None:
+    value = body.get(name)
+    if value is None:
+        if required:
+            raise ApiError(400, "missing_field", f"{name}: required", name)
+        return None
+    if not isinstance(value, str):
+        raise invalid(name, f"must be a string, not {_json_type(value)}")
+    if not value.strip():
+        raise invalid(name, "must not be empty")
+    if len(value) > max_len:
+        raise invalid(name, f"at most {max_len} characters")
+    if "\x00" in value:
+        raise invalid(name, "must not contain NUL characters")
+    return value
+
+
+def required_text(body: Mapping[str, Any], name: str, max_len: int) -> str:
+    value = text(body, name, max_len)
+    assert value is not None
+    return value
+
+
+def establishment(body: Mapping[str, Any], name: str = "establishment") -> str:
+    value = required_text(body, name, 16).strip().upper()
+    if not ESTABLISHMENT_RE.fullmatch(value):
+        raise invalid(name, "an establishment code is 2-8 letters or digits")
+    return value
+
+
+def prisoner(body: Mapping[str, Any], name: str = "prisoner") -> str:
+    value = normalise_prisoner(required_text(body, name, 40))
+    if not PRISONER_RE.fullmatch(value):
+        raise invalid(name, "a prison number such as A1234BC (letters, digits, / and -)")
+    return value
+
+
+def choice(value: Any, name: str, options: tuple[str, ...]) -> str:
+    if not isinstance(value, str) or value not in options:
+        raise invalid(name, f"one of {list(options)}")
+    return value
+
+
+def _json_type(value: Any) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__
+
+
+# -- query strings -------------------------------------------------------------------------------
+def query_only(query: Mapping[str, str], allowed: frozenset[str]) -> None:
+    for key in query:
+        if key not in allowed:
+            raise ApiError(400, "unknown_parameter", f"{key}: unknown query parameter", key)
+
+
+def query_int(query: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    raw = query.get(name)
+    if raw is None:
+        return default
+    if not re.fullmatch(r"[0-9]{1,12}", raw) or not low <= int(raw) <= high:
+        raise invalid(name, f"an integer from {low} to {high}")
+    return int(raw)

@@ -1,0 +1,69 @@
+"""Settings from the deployment file and the environment; `nocontact token create|list|revoke`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+
+from gateway.auth import list_tokens, token_hash
+from gateway.cli import main
+from gateway.settings import GatewaySettings
+from matcher.errors import ConfigError
+from sync.keys import Keys
+
+
+def test_settings_from_file_env_and_options(tmp_path: Path) -> None:
+    config = tmp_path / "deploy.toml"
+    config.write_text('[gateway]\nstale_policy = "refuse"\nmax_data_age = 12\n[sync]\nprefix = "x:"\n')
+    env = {"NOCONTACT_PORT": "9001", "NOCONTACT_ADMIN_TOKEN": "t0k"}
+    s = GatewaySettings.load(config, env, data_dir=tmp_path / "d", workers=3, host=None)
+    assert (s.stale_policy, s.max_data_age, s.port, s.workers, s.admin_token) == (
+        "refuse",
+        12.0,
+        9001,
+        3,
+        "t0k",
+    )
+    assert s.sync.prefix == "x:" and s.spool_file == tmp_path / "d" / "hits.sqlite3" and s.host == "127.0.0.1"
+
+
+@pytest.mark.parametrize(
+    ("toml", "env", "key"),
+    [
+        ('[gateway]\nstale_policy = "maybe"\n', {}, "gateway.stale_policy"),
+        ("[gateway]\nport = true\n", {}, "gateway.port"),
+        ("[gateway]\ncolour = 1\n", {}, "gateway.colour"),
+        ("", {"NOCONTACT_MAX_DATA_AGE": "soon"}, "NOCONTACT_MAX_DATA_AGE"),
+        ("gateway = 3\n", {}, "gateway"),
+        ("[gateway\n", {}, "config"),
+    ],
+)
+def test_bad_settings_name_the_key(tmp_path: Path, toml: str, env: dict[str, str], key: str) -> None:
+    config = tmp_path / "deploy.toml"
+    config.write_text(toml)
+    with pytest.raises(ConfigError) as caught:
+        GatewaySettings.load(config, env)
+    assert caught.value.key == key
+
+
+def test_token_cli(redis_url: str, monkeypatch: Any, capsys: Any, tmp_path: Path) -> None:
+    monkeypatch.setenv("NOCONTACT_REDIS_URL", redis_url)
+    monkeypatch.setenv("NOCONTACT_DATA_DIR", str(tmp_path))
+    assert main(["token", "create", "--role", "dialler", "--establishment", "hli"]) == 0
+    header, token = capsys.readouterr().out.splitlines()
+    assert "role=dialler establishment=HLI" in header
+    client = redis.Redis.from_url(redis_url)
+    keys = Keys()
+    assert client.hexists(keys.tokens, token_hash(token))
+    assert token.encode() not in b"".join(client.hgetall(keys.tokens).values())  # stored hashed only
+    [principal] = list_tokens(client, keys)
+    assert main(["token", "list"]) == 0
+    assert capsys.readouterr().out.split() == [principal.id, "dialler", "HLI"]
+    assert main(["token", "create", "--role", "casework", "--establishment", "HLI"]) == 2
+    assert "establishment" in capsys.readouterr().err
+    assert main(["token", "revoke", principal.id]) == 0
+    assert main(["token", "revoke", principal.id]) == 1
+    assert client.hlen(keys.tokens) == 0
