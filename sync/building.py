@@ -1,0 +1,247 @@
+"""Building a new index aside, off the event loop, and the shrink guard.
+
+Every CPU-heavy step (decoding a cut's JSON, diffing it against the live index, compiling entries,
+building automata) runs in a worker thread on immutable inputs; the loop only awaits the result
+and swaps one reference. Python-level work in a thread gives the loop the GIL back every switch
+interval (5 ms); what can still stall the loop is a single long C call holding the GIL, i.e. an
+automaton build. So a resync against a live index applies the *difference* through
+``Index.with_changes`` (a small delta automaton) whenever it is small enough, and builds a full
+index only on cold start, or when a new epoch really differs in more than ``max_delta`` entries.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import gc
+import time
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TypeVar
+
+from matcher.entries import Entry
+from matcher.errors import ValidationError
+from matcher.index import Index
+from matcher.profile import Profile
+from sync.changes import decode_entry
+
+T = TypeVar("T")
+
+MAX_SKIPS = 100  # a cut with more unindexable entries than this is refused, not patched around
+
+
+@dataclass(frozen=True, slots=True)
+class Built:
+    index: Index
+    kind: str  # "full" | "delta"
+    entries: int
+    identifiers: int
+    changes: int  # entries upserted or removed relative to the base (all of them for a full build)
+    unindexable: tuple[str, ...]  # references left out (or kept at their last good content)
+    seconds: float
+    touched: frozenset[str] = frozenset()  # a delta's references: upserted, removed or left out
+
+
+class TooManyUnindexable(ValueError):
+    """More entries than MAX_SKIPS cannot be indexed: the cut is refused rather than patched."""
+
+
+def shrink_refusal(live: int | None, new: int, *, explicit: bool, max_shrink: float) -> str | None:
+    """Why a cut of `new` entries must not replace a last good index of `live` entries, or None.
+    An empty list silently allows everything, so it needs an explicit licence even on a fresh start."""
+    if explicit:
+        return None
+    if new == 0:
+        return "empty blocklist without an explicit reset"
+    if live is not None and new < live * (1.0 - max_shrink):
+        return f"blocklist shrinks from {live} to {new} entries without an explicit reset"
+    return None
+
+
+class IndexBuilder:
+    """Makes new Index objects for the follower. `run_blocking` is how CPU work leaves the loop
+    (``asyncio.to_thread`` by default); benchmarks may swap it to measure the work itself."""
+
+    def __init__(
+        self,
+        profile: Profile,
+        *,
+        max_delta: int = 50_000,
+        inline_changes: int = 16,
+        inline_layered: int = 500,
+        quiet_gc: bool = True,
+        run_blocking: Callable[[Callable[[], Built]], Awaitable[Built]] | None = None,
+    ) -> None:
+        self.profile = profile
+        self.max_delta = max_delta
+        self.inline_changes = inline_changes
+        self.inline_layered = inline_layered
+        self.quiet_gc = quiet_gc
+        self._run = run_blocking
+
+    async def _off_loop(self, work: Callable[[], Built]) -> Built:
+        if self._run is not None:
+            return await self._run(work)
+        if not self.quiet_gc:
+            return await asyncio.to_thread(work)
+        with _gc_paused():
+            return await asyncio.to_thread(work)
+
+    def settle(self, built: Built) -> None:
+        """After a full build is swapped in: move the new index's objects out of the cyclic
+        collector's reach (``gc.freeze``), so later full collections, which hold the GIL, do not
+        walk millions of immutable objects and stall the loop for tens of milliseconds."""
+        if self.quiet_gc and built.kind == "full":
+            gc.freeze()
+
+    async def from_entries(self, entries: Sequence[Entry], version: int) -> Built:
+        """A full build (cold start from the snapshot file)."""
+        return await self._off_loop(lambda: self._full({e.reference: e for e in entries}, version, ()))
+
+    async def rebuild(self, index: Index) -> Built:
+        """Compaction: the same entries as one fresh index, without the layers of changes."""
+        return await self._off_loop(
+            lambda: self._full({e.reference: e for e in index.entries()}, index.version, ())
+        )
+
+    async def from_cut(self, raw: Mapping[str, str], version: int, base: Index | None) -> Built:
+        """The index for a cut's entries: a delta over `base` when the difference is small."""
+        return await self._off_loop(lambda: self._from_cut(raw, version, base))
+
+    async def apply(
+        self,
+        base: Index,
+        upserts: Mapping[str, Entry],
+        removals: Iterable[str],
+        version: int,
+        counts: tuple[int, int],
+        *,
+        layered: int = 0,
+    ) -> Built:
+        """Stream changes over the live index: a few changes on a thin layer inline (tens of µs:
+        a thread hop would cost more), anything else in the worker thread. `layered` is how many
+        changes the base already carries: each new version copies that layer."""
+        removals = list(removals)
+        if len(upserts) + len(removals) <= self.inline_changes and layered <= self.inline_layered:
+            return self._delta(base, upserts, removals, version, counts)
+        return await self._off_loop(lambda: self._delta(base, upserts, removals, version, counts))
+
+    # -- the work, run off the loop ------------------------------------------------------------
+    def _from_cut(self, raw: Mapping[str, str], version: int, base: Index | None) -> Built:
+        started = time.perf_counter()
+        entries: dict[str, Entry] = {}
+        unreadable: list[str] = []
+        for reference, payload in raw.items():
+            try:
+                entry = decode_entry(payload)
+            except ValueError:
+                unreadable.append(reference)
+                continue
+            if entry.reference != reference:
+                unreadable.append(reference)
+                continue
+            entries[reference] = entry
+        if len(unreadable) > MAX_SKIPS:
+            raise TooManyUnindexable(f"{len(unreadable)} entries in the store cannot be read")
+        if base is not None:
+            upserts = {ref: e for ref, e in entries.items() if base.entry(ref) != e}
+            # an unreadable entry keeps its last good content: it is neither upserted nor removed
+            removals = [e.reference for e in base.entries() if e.reference not in raw]
+            if len(upserts) + len(removals) <= self.max_delta:
+                counts = _counts(base.entries())
+                built = self._delta(base, upserts, removals, version, counts, unreadable)
+                return _timed(built, started)
+        return _timed(self._full(entries, version, unreadable), started)
+
+    def _full(self, entries: dict[str, Entry], version: int, unreadable: Sequence[str]) -> Built:
+        started = time.perf_counter()
+        skipped = list(unreadable)
+        while True:
+            try:
+                index = Index.build(entries.values(), self.profile, version=version)
+                break
+            except ValidationError as exc:
+                reference = _culprit(exc, entries)
+                if reference is None or len(skipped) >= MAX_SKIPS:
+                    raise TooManyUnindexable(f"cannot index {exc.field}") from None
+                skipped.append(reference)
+                del entries[reference]
+        entry_count, identifiers = _counts(entries.values())
+        seconds = time.perf_counter() - started
+        return Built(index, "full", entry_count, identifiers, entry_count, tuple(skipped), seconds)
+
+    def _delta(
+        self,
+        base: Index,
+        upserts: Mapping[str, Entry],
+        removals: Sequence[str],
+        version: int,
+        counts: tuple[int, int],
+        unreadable: Sequence[str] = (),
+    ) -> Built:
+        """An unindexable upsert is left out and the entry keeps its last good content: blocking
+        more than the store says is the safe side."""
+        started = time.perf_counter()
+        pending = dict(upserts)
+        skipped = list(unreadable)
+        while True:
+            try:
+                index = base.with_changes(list(pending.values()), removals, version=version)
+                break
+            except ValidationError as exc:
+                reference = _culprit(exc, pending)
+                if reference is None or len(skipped) >= MAX_SKIPS:
+                    raise TooManyUnindexable(f"cannot index {exc.field}") from None
+                skipped.append(reference)
+                del pending[reference]
+        entry_count, identifiers = counts
+        for reference in [*pending, *removals]:
+            old = base.entry(reference)
+            if old is not None:
+                entry_count -= 1
+                identifiers -= old.identifier_count()
+        for entry in pending.values():
+            entry_count += 1
+            identifiers += entry.identifier_count()
+        return Built(
+            index,
+            "delta",
+            entry_count,
+            identifiers,
+            len(pending) + len(removals),
+            tuple(skipped),
+            time.perf_counter() - started,
+            frozenset(upserts) | frozenset(removals) | frozenset(unreadable),
+        )
+
+
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    """A big build allocates millions of objects; the generational collector would run full
+    collections over them (holding the GIL) while it does. The index holds no cycles."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _culprit(exc: ValidationError, entries: Mapping[str, Entry]) -> str | None:
+    """Index.build names the entry as ``<reference>: <field>``; references hold no spaces."""
+    reference = exc.field.split(": ", 1)[0]
+    return reference if reference in entries else None
+
+
+def _counts(entries: Iterable[Entry]) -> tuple[int, int]:
+    n = identifiers = 0
+    for entry in entries:
+        n += 1
+        identifiers += entry.identifier_count()
+    return n, identifiers
+
+
+def _timed(built: Built, started: float) -> Built:
+    return dataclasses.replace(built, seconds=time.perf_counter() - started)

@@ -1,0 +1,82 @@
+"""The change stream's message format and the entry codec shared by writer, follower and snapshot.
+
+A message's fields (all strings):
+
+- ``v``      the store version this change produced (an int; contiguous within an epoch)
+- ``e``      the epoch the change belongs to
+- ``op``     ``upsert`` | ``remove`` | ``reset``
+- ``ref``    the entry's reference (upsert, remove)
+- ``entry``  the entry as canonical JSON (upsert)
+- ``entries``, ``allow_shrink``  (reset) the new epoch's entry count, and "1" when the publisher
+  explicitly allowed it to be empty or much smaller than the last one
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from matcher.entries import Entry
+from matcher.errors import ValidationError
+from sync.errors import UnparsableChange
+
+OP_UPSERT = "upsert"
+OP_REMOVE = "remove"
+OP_RESET = "reset"
+OPS = frozenset({OP_UPSERT, OP_REMOVE, OP_RESET})
+
+
+def encode_entry(entry: Entry) -> str:
+    return json.dumps(entry.to_dict(), separators=(",", ":"), sort_keys=True, ensure_ascii=False)
+
+
+def decode_entry(raw: str | bytes) -> Entry:
+    """Raises ValueError (ValidationError or JSONDecodeError) when `raw` is not a valid entry."""
+    return Entry.from_dict(json.loads(raw))
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    stream_id: str
+    version: int
+    epoch: str
+    op: str
+    reference: str | None = None
+    entry: Entry | None = None
+    allow_shrink: bool = False
+
+
+def parse_change(stream_id: str, fields: Mapping[str, str]) -> Change:
+    """Read one stream message; raises UnparsableChange naming the stream id and the field."""
+    try:
+        version = int(fields["v"])
+        epoch = fields["e"]
+        op = fields["op"]
+    except KeyError as exc:
+        raise UnparsableChange(stream_id, f"missing field {exc.args[0]!r}") from None
+    except ValueError:
+        raise UnparsableChange(stream_id, "field 'v' is not an int") from None
+    if op not in OPS:
+        raise UnparsableChange(stream_id, f"unknown op {op!r}")
+    if version < 0 or not epoch:
+        raise UnparsableChange(stream_id, "negative version or empty epoch")
+    if op == OP_RESET:
+        return Change(stream_id, version, epoch, op, allow_shrink=fields.get("allow_shrink") == "1")
+    reference = fields.get("ref")
+    if not reference:
+        raise UnparsableChange(stream_id, "missing field 'ref'")
+    if op == OP_REMOVE:
+        return Change(stream_id, version, epoch, op, reference)
+    raw = fields.get("entry")
+    if raw is None:
+        raise UnparsableChange(stream_id, "missing field 'entry'")
+    try:
+        entry = decode_entry(raw)
+    except ValidationError as exc:
+        raise UnparsableChange(stream_id, f"entry {reference}: invalid field {exc.field}") from None
+    except ValueError:
+        raise UnparsableChange(stream_id, f"entry {reference}: not JSON") from None
+    if entry.reference != reference:
+        raise UnparsableChange(stream_id, f"entry reference does not match ref {reference}")
+    return Change(stream_id, version, epoch, op, reference, entry)

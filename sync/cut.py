@@ -1,0 +1,72 @@
+"""Reading the store: a consistent cut (one MULTI: meta, every entry, the last stream id and
+Redis TIME) and the cheap head (meta and last stream id) a reconnect checks first."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sync.client import AsyncRedis, SyncRedis
+from sync.keys import META_EPOCH, META_SHRINK_OK, META_VERSION, Keys
+
+START_ID = "0-0"
+
+
+@dataclass(frozen=True, slots=True)
+class Head:
+    epoch: str | None  # None: nothing published (no meta)
+    version: int
+    last_id: str
+    now_ms: int  # Redis TIME
+
+
+@dataclass(frozen=True, slots=True)
+class Cut:
+    head: Head
+    meta: Mapping[str, str]
+    entries: Mapping[str, str]  # reference -> entry JSON, undecoded
+
+    @property
+    def epoch(self) -> str | None:
+        return self.head.epoch
+
+    @property
+    def version(self) -> int:
+        return self.head.version
+
+    @property
+    def shrink_ok(self) -> bool:
+        return self.meta.get(META_SHRINK_OK) == "1"
+
+
+def _head(meta_epoch: Any, meta_version: Any, tail: Any, time: Any) -> Head:
+    last_id = tail[0][0] if tail else START_ID
+    try:
+        version = int(meta_version) if meta_version is not None else 0
+    except ValueError:
+        version = -1
+    now_ms = int(time[0]) * 1000 + int(time[1]) // 1000
+    return Head(meta_epoch or None, version, last_id, now_ms)
+
+
+async def read_head(client: AsyncRedis, keys: Keys) -> Head:
+    async with client.pipeline(transaction=True) as pipe:
+        pipe.hmget(keys.meta, [META_EPOCH, META_VERSION])
+        pipe.xrevrange(keys.changes, count=1)
+        pipe.time()
+        (epoch, version), tail, time = await pipe.execute()
+    return _head(epoch, version, tail, time)
+
+
+def read_cut(client: SyncRedis, keys: Keys) -> Cut:
+    """Blocking, for a worker thread: decoding a big reply (hundreds of thousands of entries) is
+    Python work that would otherwise run on the event loop in one piece."""
+    with client.pipeline(transaction=True) as pipe:
+        pipe.hgetall(keys.meta)
+        pipe.hgetall(keys.entries)
+        pipe.xrevrange(keys.changes, count=1)
+        pipe.time()
+        meta, entries, tail, time = pipe.execute()
+    head = _head(meta.get(META_EPOCH), meta.get(META_VERSION), tail, time)
+    return Cut(head, meta, entries)

@@ -1,0 +1,48 @@
+"""The sync package's exceptions. None of them carries a protected person's details: they name
+references, versions, keys, files and line numbers only."""
+
+from __future__ import annotations
+
+
+class SyncError(Exception):
+    """Base class for errors raised by ``sync``."""
+
+
+class UnparsableChange(SyncError):
+    """A change-stream message that cannot be read; the follower resyncs from a full cut."""
+
+    def __init__(self, stream_id: str, detail: str) -> None:
+        super().__init__(stream_id, detail)
+        self.stream_id = stream_id
+        self.detail = detail
+
+    def __str__(self) -> str:
+        return f"change {self.stream_id}: {self.detail}"
+
+
+class ConcurrentChange(SyncError):
+    """A full republish found the store changed after it began; nothing was swapped in. Retry."""
+
+    def __init__(self, expected: str, found: str) -> None:
+        super().__init__(expected, found)
+        self.expected = expected
+        self.found = found
+
+    def __str__(self) -> str:
+        return f"the store changed during the republish (began at {self.expected}, now {self.found}); retry"
+
+
+class SnapshotRejected(SyncError):
+    """A local snapshot file that is missing, partial, corrupt or of another format."""
+
+    def __init__(self, path: str, detail: str) -> None:
+        super().__init__(path, detail)
+        self.path = path
+        self.detail = detail
+
+    def __str__(self) -> str:
+        return f"snapshot file {self.path}: {self.detail}"
+
+
+class EmbeddedRedisError(SyncError):
+    """The embedded redis-server could not be started or did not answer."""

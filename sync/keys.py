@@ -1,0 +1,116 @@
+"""Every Redis key name nocontact uses, under one prefix (default ``nocontact:``).
+
+Layout (P = prefix):
+
+- ``P meta``            hash: epoch, version, entries, identifiers, normalisers, shrink_ok, published_ms,
+                        updated_ms (see ``META_*``)
+- ``P entries``         hash: reference -> entry JSON (the system of record)
+- ``P versions``        hash: reference -> version of its last upsert since the epoch began (older
+                        entries date from ``meta.published_version``); answers "is entry R enforced?"
+- ``P changes``         stream: one message per change (see ``sync.changes``)
+- ``P staging:TOKEN``   hash: a full republish being written, renamed over ``P entries`` by the swap
+- ``P gateways``        sorted set: gateway id -> expiry (Redis ``TIME``, ms)
+- ``P gateway:ID``      hash: one gateway's heartbeat (state, epoch, version), with a TTL
+- ``P hits``            stream: blocked attempts shipped by the gateways' spools
+- ``P hit_ids``         hash: hit id -> its stream id in ``P hits`` (idempotent shipping, lookup)
+- ``P hit_reviews``     hash: hit id -> review record
+- ``P tokens``          hash: sha256 of an API token -> principal record (tokens are stored hashed)
+- ``P ui:users``        hash: web UI user name -> account record (argon2 password hash, role, ...)
+- ``P ui:session:H``    string with a TTL: one signed-in web session, H = sha256 of the cookie value
+- ``P ui:failures:U``   counter with a TTL: recent failed sign-ins for user name U
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+DEFAULT_PREFIX = "nocontact:"
+
+META_EPOCH = "epoch"
+META_VERSION = "version"
+META_ENTRIES = "entries"
+META_IDENTIFIERS = "identifiers"
+META_NORMALISERS = "normalisers"
+META_PUBLISHED_VERSION = "published_version"  # the version this epoch began at
+META_SHRINK_OK = "shrink_ok"  # "1": this epoch was published with an explicit licence to shrink
+META_PUBLISHED_MS = "published_ms"  # Redis TIME when this epoch began
+META_UPDATED_MS = "updated_ms"  # Redis TIME of the last change
+
+
+@dataclass(frozen=True, slots=True)
+class Keys:
+    prefix: str = DEFAULT_PREFIX
+
+    @property
+    def meta(self) -> str:
+        return f"{self.prefix}meta"
+
+    @property
+    def entries(self) -> str:
+        return f"{self.prefix}entries"
+
+    @property
+    def versions(self) -> str:
+        return f"{self.prefix}versions"
+
+    @property
+    def changes(self) -> str:
+        return f"{self.prefix}changes"
+
+    def staging(self, token: str) -> str:
+        return f"{self.prefix}staging:{token}"
+
+    @property
+    def gateways(self) -> str:
+        return f"{self.prefix}gateways"
+
+    def gateway(self, gateway_id: str) -> str:
+        return f"{self.prefix}gateway:{gateway_id}"
+
+    @property
+    def hits(self) -> str:
+        return f"{self.prefix}hits"
+
+    @property
+    def hit_ids(self) -> str:
+        return f"{self.prefix}hit_ids"
+
+    @property
+    def hit_reviews(self) -> str:
+        return f"{self.prefix}hit_reviews"
+
+    @property
+    def tokens(self) -> str:
+        return f"{self.prefix}tokens"
+
+    # -- cases (UPC requests and their workflow) ------------------------------------------------
+    def case(self, case_id: str) -> str:
+        return f"{self.prefix}case:{case_id}"
+
+    def case_history(self, case_id: str) -> str:
+        return f"{self.prefix}case:{case_id}:history"
+
+    @property
+    def case_seq(self) -> str:
+        return f"{self.prefix}case_seq"
+
+    @property
+    def cases_open(self) -> str:
+        return f"{self.prefix}cases:open"
+
+    def cases_by_prisoner(self, number: str) -> str:
+        return f"{self.prefix}cases:prisoner:{number}"
+
+    def cases_by_establishment(self, code: str) -> str:
+        return f"{self.prefix}cases:establishment:{code}"
+
+    # -- the web UI (gateway.ui) ------------------------------------------------------------------
+    @property
+    def ui_users(self) -> str:
+        return f"{self.prefix}ui:users"
+
+    def ui_session(self, digest: str) -> str:
+        return f"{self.prefix}ui:session:{digest}"
+
+    def ui_failures(self, username: str) -> str:
+        return f"{self.prefix}ui:failures:{username}"

@@ -1,0 +1,118 @@
+"""Sync configuration: a frozen dataclass built from the deployment file's ``[sync]`` table plus
+environment overrides (``NOCONTACT_REDIS_URL``, ``NOCONTACT_REDIS_PREFIX``, ``NOCONTACT_DATA_DIR``,
+``NOCONTACT_GATEWAY_ID``). A bad value's error names the key and the value."""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+from matcher.errors import ConfigError
+from sync.keys import DEFAULT_PREFIX, Keys
+
+
+@dataclass(frozen=True, slots=True)
+class SyncSettings:
+    redis_url: str | None = None  # None: start the embedded redis-server under data_dir
+    prefix: str = DEFAULT_PREFIX
+    data_dir: Path = Path("data")
+    snapshot_path: Path | None = None  # default: data_dir / "snapshot.jsonl"
+    gateway_id: str | None = None  # default: hostname-pid
+    # Redis client and follow loop
+    socket_timeout: float = 5.0
+    connect_timeout: float = 2.0
+    block_ms: int = 1000  # XREAD BLOCK; well under socket_timeout
+    read_count: int = 500  # messages per XREAD, applied as one delta
+    stream_max_len: int = 100_000  # XADD MAXLEN ~
+    stale_after: float = 10.0  # watchdog: no round trip with Redis for this long -> INTERRUPTED
+    backoff_initial: float = 0.05
+    backoff_max: float = 5.0
+    initial_wait: float = 5.0  # start() waits this long for a first index before returning
+    # Guard against swapping in an empty or sharply shrunken blocklist
+    max_shrink: float = 0.2  # share of the last good index's entries a new epoch may lose silently
+    # Index building
+    max_delta: int = 50_000  # a resync applies the difference to the live index up to this many entries
+    compact_after: int = 10_000  # changes layered on the live index before it is rebuilt (when idle)
+    # Local snapshot file
+    snapshot_min_interval: float = 2.0  # seconds between two writes; the last change is always written
+    # Heartbeat
+    heartbeat_interval: float = 2.0
+    heartbeat_ttl: float = 10.0
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.max_shrink <= 1.0:
+            raise ConfigError("sync.max_shrink", self.max_shrink, "Expected a share between 0 and 1.")
+        if self.block_ms <= 0 or self.block_ms / 1000 >= self.socket_timeout:
+            raise ConfigError("sync.block_ms", self.block_ms, "Expected positive ms, under socket_timeout.")
+        if self.heartbeat_ttl <= self.heartbeat_interval:
+            raise ConfigError("sync.heartbeat_ttl", self.heartbeat_ttl, "Expected > heartbeat_interval.")
+        for name in ("socket_timeout", "connect_timeout", "stale_after", "backoff_initial", "backoff_max"):
+            value = getattr(self, name)
+            if value <= 0:
+                raise ConfigError(f"sync.{name}", value, "Expected a positive number of seconds.")
+        for name in ("read_count", "stream_max_len", "max_delta", "compact_after"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"sync.{name}", getattr(self, name), "Expected a positive int.")
+
+    @property
+    def keys(self) -> Keys:
+        return Keys(self.prefix)
+
+    @property
+    def snapshot_file(self) -> Path:
+        return self.snapshot_path if self.snapshot_path is not None else self.data_dir / "snapshot.jsonl"
+
+    @property
+    def gateway_name(self) -> str:
+        return self.gateway_id or f"{socket.gethostname()}-{os.getpid()}"
+
+    def with_(self, **changes: Any) -> SyncSettings:
+        return replace(self, **changes)
+
+    @classmethod
+    def from_mapping(
+        cls, table: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None
+    ) -> SyncSettings:
+        """From a ``[sync]`` table (keys named as the fields) and the environment, which wins."""
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        known = {f.name: f for f in fields(cls)}
+        for key, value in (table or {}).items():
+            if key not in known:
+                raise ConfigError(f"sync.{key}", value, f"Unknown key; expected one of {sorted(known)}.")
+            values[key] = _coerce(key, value, known[key].type)
+        for var, key in (
+            ("NOCONTACT_REDIS_URL", "redis_url"),
+            ("NOCONTACT_REDIS_PREFIX", "prefix"),
+            ("NOCONTACT_DATA_DIR", "data_dir"),
+            ("NOCONTACT_GATEWAY_ID", "gateway_id"),
+        ):
+            if env.get(var):
+                values[key] = _coerce(var, env[var], known[key].type)
+        return cls(**values)
+
+
+def _coerce(key: str, value: Any, annotation: Any) -> Any:
+    kind = str(annotation)
+    try:
+        if "Path" in kind:
+            return None if value is None else Path(str(value))
+        if kind.startswith("str"):
+            if value is not None and not isinstance(value, str):
+                raise TypeError
+            return value
+        if kind == "int":
+            if isinstance(value, bool):
+                raise TypeError
+            return int(value)
+        if kind == "float":
+            if isinstance(value, bool):
+                raise TypeError
+            return float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(key, value, f"Not a valid {kind}.") from None
+    return value

@@ -1,0 +1,237 @@
+"""The local last-good snapshot file a gateway cold-starts from when Redis is slow or down.
+
+Format (UTF-8, one JSON document per line):
+
+- line 1, the header: ``{"format": "nocontact-snapshot", "format_version": 1, "epoch": ...,
+  "version": ..., "stream_id": ..., "entries": N, "identifiers": M, "normalisers": {...},
+  "sha256": HEX}`` where sha256 is the digest of every byte after the header line;
+- then N lines, one entry each in the canonical JSON of ``sync.changes.encode_entry``.
+
+Written to a temporary file in the same directory, fsynced, then ``os.replace``d over the old one
+(and the directory fsynced), so a reader sees the old file or the new one, never a mix. A file
+that is partial, corrupt, of another format or whose counts or digest disagree is rejected whole.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import logging
+import os
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from matcher.entries import Entry
+from matcher.errors import ValidationError
+from sync.changes import decode_entry, encode_entry
+from sync.errors import SnapshotRejected
+
+if TYPE_CHECKING:
+    from matcher.index import Index
+
+FORMAT = "nocontact-snapshot"
+FORMAT_VERSION = 1
+
+log = logging.getLogger("nocontact.sync")
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    epoch: str
+    version: int
+    stream_id: str
+    entries: list[Entry]
+    identifiers: int
+    normalisers: Mapping[str, str] = field(default_factory=dict)
+
+
+def write_snapshot(
+    path: Path,
+    *,
+    epoch: str,
+    version: int,
+    stream_id: str,
+    entries: Iterable[Entry],
+    normalisers: Mapping[str, str] | None = None,
+) -> int:
+    """Write atomically; returns the number of entries written."""
+    digest = hashlib.sha256()
+    lines: list[bytes] = []
+    identifiers = 0
+    for entry in entries:
+        line = (encode_entry(entry) + "\n").encode()
+        digest.update(line)
+        lines.append(line)
+        identifiers += entry.identifier_count()
+    header = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "epoch": epoch,
+        "version": version,
+        "stream_id": stream_id,
+        "entries": len(lines),
+        "identifiers": identifiers,
+        "normalisers": dict(normalisers or {}),
+        "sha256": digest.hexdigest(),
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with tmp.open("wb") as fh:
+            fh.write((json.dumps(header, sort_keys=True) + "\n").encode())
+            fh.writelines(lines)
+            fh.flush()
+            os.fsync(fh.fileno())
+        tmp.replace(path)  # os.replace: atomic within the directory
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+    _fsync_dir(path.parent)
+    return len(lines)
+
+
+def read_snapshot(path: Path) -> Snapshot | None:
+    """None when there is no file; SnapshotRejected (naming the problem) when it is not valid."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise SnapshotRejected(str(path), f"cannot read: {exc.strerror}") from None
+    head, sep, body = data.partition(b"\n")
+    if not sep:
+        raise SnapshotRejected(str(path), "no complete header line")
+    try:
+        header: Any = json.loads(head)
+    except ValueError:
+        raise SnapshotRejected(str(path), "header is not JSON") from None
+    if not isinstance(header, dict) or header.get("format") != FORMAT:
+        raise SnapshotRejected(str(path), "not a nocontact snapshot")
+    if header.get("format_version") != FORMAT_VERSION:
+        raise SnapshotRejected(str(path), f"unsupported format_version {header.get('format_version')!r}")
+    try:
+        epoch = _field(header, "epoch", str)
+        version = _field(header, "version", int)
+        stream_id = _field(header, "stream_id", str)
+        count = _field(header, "entries", int)
+        identifiers = _field(header, "identifiers", int)
+        expected_digest = _field(header, "sha256", str)
+        normalisers = _field(header, "normalisers", dict)
+    except KeyError as exc:
+        raise SnapshotRejected(str(path), f"header field {exc.args[0]!r} missing or mistyped") from None
+    if hashlib.sha256(body).hexdigest() != expected_digest:
+        raise SnapshotRejected(str(path), "digest mismatch (partial or corrupt file)")
+    lines = body.splitlines()
+    if len(lines) != count:
+        raise SnapshotRejected(str(path), f"header says {count} entries, file holds {len(lines)}")
+    entries: list[Entry] = []
+    for number, line in enumerate(lines, start=2):
+        try:
+            entries.append(decode_entry(line))
+        except ValidationError as exc:
+            raise SnapshotRejected(str(path), f"line {number}: invalid field {exc.field}") from None
+        except ValueError:
+            raise SnapshotRejected(str(path), f"line {number}: not JSON") from None
+    if sum(e.identifier_count() for e in entries) != identifiers:
+        raise SnapshotRejected(str(path), "identifier count does not match the header")
+    if len({e.reference for e in entries}) != count:
+        raise SnapshotRejected(str(path), "a reference appears twice")
+    return Snapshot(epoch, version, stream_id, entries, identifiers, normalisers)
+
+
+def _field(header: Mapping[str, Any], name: str, kind: type) -> Any:
+    value = header.get(name)
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise KeyError(name)
+    return value
+
+
+def _fsync_dir(directory: Path) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+@dataclass(frozen=True, slots=True)
+class SnapshotState:
+    index: Index
+    epoch: str
+    stream_id: str
+
+
+class SnapshotWriter:
+    """Writes the follower's state after swaps, at most every `min_interval` seconds, in a worker
+    thread (the index is immutable, so walking it there is safe); the last swap is always written."""
+
+    def __init__(
+        self,
+        path: Path,
+        state: Callable[[], SnapshotState | None],
+        min_interval: float,
+        normalisers: Mapping[str, str],
+        on_written: Callable[[], None] | None = None,
+    ) -> None:
+        self.path = path
+        self.state = state
+        self.min_interval = min_interval
+        self.normalisers = dict(normalisers)
+        self.on_written = on_written
+        self._dirty = asyncio.Event()
+        self._lock = asyncio.Lock()
+
+    def dirty(self) -> None:
+        self._dirty.set()
+
+    def clean(self) -> None:
+        self._dirty.clear()
+
+    async def run(self) -> None:
+        while True:
+            await self._dirty.wait()
+            await self.write()
+            await asyncio.sleep(self.min_interval)
+
+    async def flush(self) -> None:
+        if self._dirty.is_set():
+            await self.write()
+
+    async def write(self) -> None:
+        async with self._lock:
+            self._dirty.clear()
+            state = self.state()
+            if state is None:
+                return
+            writing = asyncio.ensure_future(
+                asyncio.to_thread(
+                    write_snapshot,
+                    self.path,
+                    epoch=state.epoch,
+                    version=state.index.version,
+                    stream_id=state.stream_id,
+                    entries=state.index.entries(),
+                    normalisers=self.normalisers,
+                )
+            )
+            try:
+                await asyncio.shield(writing)
+            except asyncio.CancelledError:
+                await asyncio.wait([writing])  # a stop returns after the file is complete
+                raise
+            except OSError as exc:
+                log.warning("sync: snapshot file not written: %s", exc.strerror)
+                return
+            if self.on_written is not None:
+                self.on_written()
+            log.debug("sync: snapshot file written (epoch=%s version=%d)", state.epoch, state.index.version)

@@ -1,0 +1,404 @@
+"""The writer: every change to the blocklist is one Lua script that bumps ``version``, writes the
+entry and appends the change, with that version, to the stream (trimmed approximately). A full
+republish writes a staging hash and swaps it in with a new epoch and an explicit ``reset`` message.
+
+Versions are strictly ordered because Redis runs one script at a time: two writers racing get
+distinct, contiguous versions and the stream holds the changes in version order.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+
+from matcher.entries import Entry
+from sync.changes import OP_REMOVE, OP_UPSERT, encode_entry
+from sync.client import AsyncRedis, SyncRedis
+from sync.errors import ConcurrentChange
+from sync.keys import Keys
+
+log = logging.getLogger("nocontact.sync")
+
+STAGING_TTL_S = 3600  # a republish that dies half-way leaves nothing behind for long
+
+_TIME_MS = """
+local t = redis.call('TIME')
+local now = string.format('%.0f', tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000))
+"""
+
+# Identifiers in an entry's JSON, to keep meta.identifiers right without the client reading back.
+_IDCOUNT = """
+local function idcount(raw)
+  local ok, e = pcall(cjson.decode, raw)
+  if not ok or type(e) ~= 'table' or type(e.protected) ~= 'table' then return 0 end
+  local n = 0
+  for _, p in ipairs(e.protected) do
+    if type(p) == 'table' then
+      for _, k in ipairs({'phones', 'emails', 'addresses'}) do
+        if type(p[k]) == 'table' then n = n + #p[k] end
+      end
+    end
+  end
+  return n
+end
+"""
+
+# KEYS: meta, entries, changes, versions
+# ARGV: maxlen, candidate epoch, normalisers JSON, then (op, reference, payload) triples
+APPLY_LUA = (
+    _TIME_MS
+    + _IDCOUNT
+    + """
+local meta, entries, changes, versions = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+for i = 4, #ARGV, 3 do
+  if ARGV[i] ~= 'upsert' and ARGV[i] ~= 'remove' then return redis.error_reply('ERR unknown op') end
+end
+local epoch = redis.call('HGET', meta, 'epoch')
+if not epoch then
+  epoch = ARGV[2]
+  redis.call('HSET', meta, 'epoch', epoch, 'version', 0, 'entries', 0, 'identifiers', 0,
+             'normalisers', ARGV[3], 'shrink_ok', '0', 'published_version', 0, 'published_ms', now)
+end
+local out = {}
+for i = 4, #ARGV, 3 do
+  local op, ref, payload = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+  local old = redis.call('HGET', entries, ref)
+  if op == 'upsert' then
+    local v = redis.call('HINCRBY', meta, 'version', 1)
+    redis.call('HSET', entries, ref, payload)
+    redis.call('HSET', versions, ref, v)
+    if old then
+      redis.call('HINCRBY', meta, 'identifiers', idcount(payload) - idcount(old))
+    else
+      redis.call('HINCRBY', meta, 'entries', 1)
+      redis.call('HINCRBY', meta, 'identifiers', idcount(payload))
+    end
+    local id = redis.call('XADD', changes, 'MAXLEN', '~', ARGV[1], '*',
+                          'v', v, 'e', epoch, 'op', 'upsert', 'ref', ref, 'entry', payload)
+    out[#out + 1] = {v, id}
+  elseif old then
+    local v = redis.call('HINCRBY', meta, 'version', 1)
+    redis.call('HDEL', entries, ref)
+    redis.call('HDEL', versions, ref)
+    redis.call('HINCRBY', meta, 'entries', -1)
+    redis.call('HINCRBY', meta, 'identifiers', -idcount(old))
+    local id = redis.call('XADD', changes, 'MAXLEN', '~', ARGV[1], '*',
+                          'v', v, 'e', epoch, 'op', 'remove', 'ref', ref)
+    out[#out + 1] = {v, id}
+  else
+    out[#out + 1] = {0, ''}
+  end
+end
+redis.call('HSET', meta, 'updated_ms', now)
+return {epoch, out}
+"""
+)
+
+# KEYS: meta, entries, changes, staging, versions
+# ARGV: new epoch, entry count, identifier count, allow_shrink (0/1), maxlen, normalisers JSON,
+#       expected "epoch/version" at the start of the republish ('' skips the check)
+SWAP_LUA = (
+    _TIME_MS
+    + """
+local meta, entries, changes, staging, versions = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local cur = (redis.call('HGET', meta, 'epoch') or '') .. '/' .. (redis.call('HGET', meta, 'version') or '')
+if ARGV[7] ~= '' and cur ~= ARGV[7] then
+  redis.call('DEL', staging)
+  return redis.error_reply('CONFLICT ' .. cur)
+end
+local n = redis.call('HLEN', staging)
+if n ~= tonumber(ARGV[2]) then
+  redis.call('DEL', staging)
+  return redis.error_reply('ERR staging holds ' .. n .. ' entries, expected ' .. ARGV[2])
+end
+if n > 0 then
+  redis.call('RENAME', staging, entries)
+  redis.call('PERSIST', entries)
+else
+  redis.call('DEL', entries)
+end
+redis.call('UNLINK', versions)
+local v = tonumber(redis.call('HGET', meta, 'version') or '0') + 1
+redis.call('HSET', meta, 'epoch', ARGV[1], 'version', v, 'entries', n, 'identifiers', ARGV[3],
+           'normalisers', ARGV[6], 'shrink_ok', ARGV[4], 'published_version', v,
+           'published_ms', now, 'updated_ms', now)
+local id = redis.call('XADD', changes, 'MAXLEN', '~', ARGV[5], '*',
+                      'v', v, 'e', ARGV[1], 'op', 'reset', 'entries', n, 'allow_shrink', ARGV[4])
+return {v, id}
+"""
+)
+
+# KEYS: meta, changes; ARGV: new epoch, maxlen, normalisers JSON. An explicit, empty first epoch.
+INITIALISE_LUA = (
+    _TIME_MS
+    + """
+local epoch = redis.call('HGET', KEYS[1], 'epoch')
+if epoch then return {epoch, tonumber(redis.call('HGET', KEYS[1], 'version')), 0} end
+redis.call('HSET', KEYS[1], 'epoch', ARGV[1], 'version', 0, 'entries', 0, 'identifiers', 0,
+           'normalisers', ARGV[3], 'shrink_ok', '1', 'published_version', 0,
+           'published_ms', now, 'updated_ms', now)
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', 'v', 0, 'e', ARGV[1], 'op', 'reset',
+           'entries', 0, 'allow_shrink', '1')
+return {ARGV[1], 0, 1}
+"""
+)
+
+
+@dataclass(frozen=True, slots=True)
+class WriteResult:
+    """`version` is 0 and `stream_id` None when nothing changed (removing an absent reference)."""
+
+    epoch: str
+    version: int
+    stream_id: str | None
+
+    @property
+    def changed(self) -> bool:
+        return self.stream_id is not None
+
+
+Change = tuple[str, "Entry | str"]  # (OP_UPSERT, Entry) or (OP_REMOVE, reference)
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+class _Staging:
+    """A republish's staging hash being filled, with its counts."""
+
+    def __init__(self, keys: Keys, validate: Callable[[Entry], None] | None) -> None:
+        self.key = keys.staging(uuid.uuid4().hex)
+        self.validate = validate
+        self.count = 0
+        self.identifiers = 0
+        self.seen: set[str] = set()
+
+    def add(self, entry: Entry) -> tuple[str, str]:
+        if self.validate is not None:
+            self.validate(entry)
+        if entry.reference in self.seen:
+            raise ValueError(f"reference {entry.reference} appears twice in the republish")
+        self.seen.add(entry.reference)
+        self.count += 1
+        self.identifiers += entry.identifier_count()
+        return entry.reference, encode_entry(entry)
+
+
+class _WriterBase:
+    def __init__(
+        self,
+        *,
+        keys: Keys | None,
+        stream_max_len: int,
+        normalisers: Mapping[str, str] | None,
+        validate: Callable[[Entry], None] | None,
+    ) -> None:
+        self.keys = keys or Keys()
+        self.stream_max_len = stream_max_len
+        self.normalisers_json = json.dumps(dict(normalisers or {}), sort_keys=True)
+        self.validate = validate
+
+    def _apply_keys(self) -> list[str]:
+        k = self.keys
+        return [k.meta, k.entries, k.changes, k.versions]
+
+    def _apply_args(self, changes: Sequence[Change]) -> list[str | int]:
+        args: list[str | int] = [self.stream_max_len, uuid.uuid4().hex, self.normalisers_json]
+        for op, item in changes:
+            if op == OP_UPSERT and isinstance(item, Entry):
+                if self.validate is not None:
+                    self.validate(item)
+                args += [OP_UPSERT, item.reference, encode_entry(item)]
+            elif op == OP_REMOVE and isinstance(item, str):
+                args += [OP_REMOVE, item, ""]
+            else:
+                raise ValueError(f"not a change: ({op!r}, {type(item).__name__})")
+        return args
+
+    @staticmethod
+    def results(reply: Any) -> list[WriteResult]:
+        """Read the reply of an apply script (e.g. one queued with `pipeline_apply`)."""
+        epoch = _text(reply[0])
+        return [WriteResult(epoch, int(v), _text(sid) if int(v) else None) for v, sid in reply[1]]
+
+    def _initialise_args(self) -> tuple[list[str], list[str | int]]:
+        args: list[str | int] = [uuid.uuid4().hex, self.stream_max_len, self.normalisers_json]
+        return [self.keys.meta, self.keys.changes], args
+
+    def _swap_args(
+        self, staging: _Staging, allow_shrink: bool, expected: str
+    ) -> tuple[list[str], list[str | int]]:
+        k = self.keys
+        epoch = uuid.uuid4().hex
+        return (
+            [k.meta, k.entries, k.changes, staging.key, k.versions],
+            [epoch, staging.count, staging.identifiers, int(allow_shrink), self.stream_max_len,
+             self.normalisers_json, expected],
+        )
+
+    @staticmethod
+    def _expected(start: Sequence[Any]) -> str:
+        return f"{_text(start[0] or '')}/{_text(start[1] or '')}"
+
+    @staticmethod
+    def _swapped(args: list[str | int], reply: Any, staging: _Staging, allow_shrink: bool) -> WriteResult:
+        version, stream_id = reply
+        log.info(
+            "sync: republished (epoch=%s version=%s entries=%d allow_shrink=%s)",
+            args[0], int(version), staging.count, allow_shrink,
+        )
+        return WriteResult(str(args[0]), int(version), _text(stream_id))
+
+    @staticmethod
+    def _conflict(exc: redis.ResponseError, expected: str) -> Exception:
+        if str(exc).startswith("CONFLICT"):
+            return ConcurrentChange(expected, str(exc).removeprefix("CONFLICT "))
+        return exc
+
+
+class Writer(_WriterBase):
+    """Writes entries to Redis (blocking client: CLI, importer, tests). `validate` (for example
+    ``matcher.index.check_entry`` bound to a profile) runs on every entry before it is written, so
+    followers never meet an entry they cannot index. See AsyncWriter for the gateway."""
+
+    def __init__(
+        self,
+        client: SyncRedis,
+        *,
+        keys: Keys | None = None,
+        stream_max_len: int = 100_000,
+        normalisers: Mapping[str, str] | None = None,
+        validate: Callable[[Entry], None] | None = None,
+    ) -> None:
+        super().__init__(keys=keys, stream_max_len=stream_max_len, normalisers=normalisers, validate=validate)
+        self.client = client
+        self._apply = client.register_script(APPLY_LUA)
+        self._swap = client.register_script(SWAP_LUA)
+        self._initialise = client.register_script(INITIALISE_LUA)
+
+    def upsert(self, entry: Entry) -> WriteResult:
+        return self.apply([(OP_UPSERT, entry)])[0]
+
+    def remove(self, reference: str) -> WriteResult:
+        return self.apply([(OP_REMOVE, reference)])[0]
+
+    def upsert_many(self, entries: Sequence[Entry]) -> list[WriteResult]:
+        """All of `entries` in one atomic script: one version and one stream message each."""
+        return self.apply([(OP_UPSERT, e) for e in entries])
+
+    def apply(self, changes: Sequence[Change]) -> list[WriteResult]:
+        """Upserts and removals, in order, as one atomic script."""
+        if not changes:
+            return []
+        return self.results(self._apply(keys=self._apply_keys(), args=self._apply_args(changes)))
+
+    def pipeline_apply(self, pipe: Any, changes: Sequence[Change]) -> None:
+        """Queue `changes` on `pipe` as one script call; read its reply with `results`."""
+        self._apply(keys=self._apply_keys(), args=self._apply_args(changes), client=pipe)
+
+    def initialise(self) -> WriteResult:
+        """Create an explicitly empty first epoch if the store has none; a no-op otherwise.
+        Followers accept an empty blocklist only when it is explicit like this."""
+        keys, args = self._initialise_args()
+        epoch, version, created = self._initialise(keys=keys, args=args)
+        if created:
+            log.info("sync: store initialised (epoch=%s)", _text(epoch))
+        return WriteResult(_text(epoch), int(version), None)
+
+    def republish(
+        self, entries: Iterable[Entry], *, allow_shrink: bool = False, batch: int = 1000
+    ) -> WriteResult:
+        """Replace the whole blocklist with `entries` under a new epoch. `allow_shrink` tells the
+        followers that an empty or much smaller list is intended. Raises ConcurrentChange, having
+        swapped nothing in, when another write landed meanwhile (nothing is lost: retry)."""
+        expected = self._expected(self.client.hmget(self.keys.meta, ["epoch", "version"]))
+        staging = _Staging(self.keys, self.validate)
+        pipe = self.client.pipeline(transaction=False)
+        try:
+            for entry in entries:
+                pipe.hset(staging.key, *staging.add(entry))
+                if staging.count % batch == 0:
+                    pipe.expire(staging.key, STAGING_TTL_S)
+                    pipe.execute()
+            pipe.expire(staging.key, STAGING_TTL_S)
+            pipe.execute()
+        except BaseException:
+            self.client.delete(staging.key)
+            raise
+        keys, args = self._swap_args(staging, allow_shrink, expected)
+        try:
+            reply = self._swap(keys=keys, args=args)
+        except redis.ResponseError as exc:
+            raise self._conflict(exc, expected) from None
+        return self._swapped(args, reply, staging, allow_shrink)
+
+    def meta(self) -> dict[str, str]:
+        return {_text(f): _text(v) for f, v in self.client.hgetall(self.keys.meta).items()}
+
+
+class AsyncWriter(_WriterBase):
+    """Writer for an asyncio client (the gateway's admin endpoints); same scripts, same results."""
+
+    def __init__(
+        self,
+        client: AsyncRedis,
+        *,
+        keys: Keys | None = None,
+        stream_max_len: int = 100_000,
+        normalisers: Mapping[str, str] | None = None,
+        validate: Callable[[Entry], None] | None = None,
+    ) -> None:
+        super().__init__(keys=keys, stream_max_len=stream_max_len, normalisers=normalisers, validate=validate)
+        self.client = client
+        self._apply = client.register_script(APPLY_LUA)
+        self._swap = client.register_script(SWAP_LUA)
+        self._initialise = client.register_script(INITIALISE_LUA)
+
+    async def upsert(self, entry: Entry) -> WriteResult:
+        return (await self.apply([(OP_UPSERT, entry)]))[0]
+
+    async def remove(self, reference: str) -> WriteResult:
+        return (await self.apply([(OP_REMOVE, reference)]))[0]
+
+    async def apply(self, changes: Sequence[Change]) -> list[WriteResult]:
+        if not changes:
+            return []
+        return self.results(await self._apply(keys=self._apply_keys(), args=self._apply_args(changes)))
+
+    async def initialise(self) -> WriteResult:
+        keys, args = self._initialise_args()
+        epoch, version, created = await self._initialise(keys=keys, args=args)
+        if created:
+            log.info("sync: store initialised (epoch=%s)", _text(epoch))
+        return WriteResult(_text(epoch), int(version), None)
+
+    async def republish(
+        self, entries: Iterable[Entry], *, allow_shrink: bool = False, batch: int = 1000
+    ) -> WriteResult:
+        expected = self._expected(await self.client.hmget(self.keys.meta, ["epoch", "version"]))
+        staging = _Staging(self.keys, self.validate)
+        pipe = self.client.pipeline(transaction=False)
+        try:
+            for entry in entries:
+                pipe.hset(staging.key, *staging.add(entry))
+                if staging.count % batch == 0:
+                    pipe.expire(staging.key, STAGING_TTL_S)
+                    await pipe.execute()
+            pipe.expire(staging.key, STAGING_TTL_S)
+            await pipe.execute()
+        except BaseException:
+            await self.client.delete(staging.key)
+            raise
+        keys, args = self._swap_args(staging, allow_shrink, expected)
+        try:
+            reply = await self._swap(keys=keys, args=args)
+        except redis.ResponseError as exc:
+            raise self._conflict(exc, expected) from None
+        return self._swapped(args, reply, staging, allow_shrink)

@@ -1,0 +1,59 @@
+"""Entries for sync tests: valid under the gb profile, with fictional (Ofcom drama range) numbers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from matcher.entries import Entry
+from sync.keys import Keys
+from sync.settings import SyncSettings
+
+PREFIX = "t:"
+KEYS = Keys(PREFIX)
+
+
+def fast_settings(url: str | None, data_dir: Path, **overrides: Any) -> SyncSettings:
+    values: dict[str, Any] = {
+        "redis_url": url,
+        "prefix": PREFIX,
+        "data_dir": data_dir,
+        "socket_timeout": 2.0,
+        "connect_timeout": 0.5,
+        "block_ms": 200,
+        "stale_after": 1.5,
+        "backoff_initial": 0.02,
+        "backoff_max": 0.2,
+        "initial_wait": 3.0,
+        "snapshot_min_interval": 0.0,
+        "heartbeat_interval": 0.2,
+        "heartbeat_ttl": 1.0,
+        "gateway_id": f"gw-{data_dir.name}",
+    }
+    values.update(overrides)
+    return SyncSettings(**values)
+
+
+def phone(i: int) -> str:
+    return f"07700 9{i % 100_000:05d}"
+
+
+def make_entry(i: int, *, prisoner: str = "A1234BC", emails: bool = True) -> Entry:
+    person: dict[str, object] = {"name": f"Person {i}", "phones": [phone(i)]}
+    if emails:
+        person["emails"] = [f"person{i}@example.com"]
+    return Entry.from_dict({"reference": f"UPC-{i:06d}", "prisoner": prisoner, "protected": [person]})
+
+
+def entries(n: int, start: int = 0) -> list[Entry]:
+    return [make_entry(i) for i in range(start, start + n)]
+
+
+def blocks(index: Any, i: int, *, prisoner: str = "Z9999ZZ") -> bool:
+    """Whether `index` blocks a call to entry i's number (from any prisoner: relays count)."""
+    return bool(index is not None and index.screen_call("HLI", prisoner, phone(i)).decision == "block")
+
+
+def sample(registry: Any, name: str, **labels: str) -> float:
+    value = registry.get_sample_value(name, labels)
+    return 0.0 if value is None else float(value)
