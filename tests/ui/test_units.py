@@ -1,0 +1,124 @@
+"""The UI's parts without a browser: accounts and passwords, the `nocontact user` command, the
+filter's establishment binding, the CSV and the charts; and, in-process, a disabled account's open
+session stopping at once."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from typing import Any
+
+import pytest
+import redis
+
+from gateway.cli import main
+from gateway.hits import Hit
+from gateway.ui import sessions
+from gateway.ui.charts import per_day_svg
+from gateway.ui.export import hits_csv
+from gateway.ui.hitdata import HitFilter, Row, parse_filter
+from gateway.ui.users import User, add_user, check_account, verify_password
+from sync.keys import Keys
+from tests.gateway.conftest import client, settings, source  # noqa: F401  # fixtures
+
+PASSWORD = "correct horse battery staple"
+
+
+def test_accounts_are_checked_and_passwords_hashed_with_argon2(redis_url: str) -> None:
+    assert check_account("sec", "security", None) == (
+        "establishment: a security account is bound to one establishment"
+    )
+    assert check_account("cw", "casework", "HLI") is not None
+    assert check_account("Bad Name", "admin", None) is not None
+    with redis.Redis.from_url(redis_url) as r:
+        user = add_user(r, Keys(), "sec-hli", "security", "HLI", PASSWORD)
+        assert user.password_hash.startswith("$argon2id$") and PASSWORD not in user.password_hash
+        with pytest.raises(ValueError, match="exists"):
+            add_user(r, Keys(), "sec-hli", "security", "HLI", PASSWORD)
+        with pytest.raises(ValueError, match="at least 12"):
+            add_user(r, Keys(), "short", "admin", None, "short")
+    assert verify_password(user, PASSWORD)
+    assert not verify_password(user, PASSWORD + "x")
+    assert not verify_password(None, PASSWORD)
+
+
+def test_user_command_adds_lists_and_disables(redis_url: str, monkeypatch: pytest.MonkeyPatch,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("NOCONTACT_REDIS_URL", redis_url)
+    monkeypatch.setattr("sys.stdin", io.StringIO(PASSWORD + "\n"))
+    assert main(["user", "add", "Alice", "--role", "security", "--establishment", "hli",
+                 "--password-stdin"]) == 0
+    assert main(["user", "disable", "alice"]) == 0
+    assert main(["user", "list"]) == 0
+    out = capsys.readouterr().out
+    assert "added alice (security, HLI)" in out and "alice\tsecurity\tHLI\tdisabled" in out
+    assert PASSWORD not in out
+    assert main(["user", "disable", "nobody"]) == 1
+
+
+def _viewer(role: str, establishment: str | None) -> Any:
+    from gateway.ui.pages import Viewer
+
+    return Viewer(User("u", role, establishment, "x"), sessions.Session("d", "u", "c", 0.0))
+
+
+def test_a_security_account_is_held_to_its_establishment() -> None:
+    filt, problems = parse_filter({"channel": "call"}, _viewer("security", "HLI"))
+    assert filt.establishment == "HLI" and not problems
+    filt, problems = parse_filter({"establishment": "WDI"}, _viewer("security", "HLI"))
+    assert filt.establishment == "HLI" and problems == ["Establishment: your account sees HLI only."]
+    filt, problems = parse_filter({"establishment": "wdi", "since": "2026-13-01", "channel": "fax"},
+                                  _viewer("admin", None))
+    assert filt.establishment == "WDI" and len(problems) == 2
+
+
+def test_csv_records_the_filter_and_defuses_formulas() -> None:
+    hit = Hit("01J0000000000000000000000A", 1_767_225_600_000, "HLI", "B2345CD", "call", "block", "UPC-1",
+              "phone", True, "gw", 3, (("UPC-1", "phone", "strong", True),))
+    review = {"outcome": "confirmed", "note": "=HYPERLINK(\"x\")", "by": "user:a", "time": 1_767_225_660_000}
+    filt = HitFilter(establishment="HLI", channel="call")
+    text = hits_csv([Row("1-0", hit, review)], filt, "a (security, HLI)", truncated=False)
+    rows = list(csv.reader(io.StringIO(text)))
+    assert rows[3] == ["# filter", "establishment=HLI; channel=call"]
+    record = dict(zip(rows[5], rows[6], strict=True))
+    assert record["time_utc"] == "2026-01-01 00:00:00" and record["match"] == "relay"
+    assert record["review_note"].startswith("'=")
+
+
+def test_charts_do_not_rely_on_colour() -> None:
+    import datetime as dt
+
+    days = [dt.date(2026, 1, 1), dt.date(2026, 1, 2)]
+    svg = str(per_day_svg(days, {(days[0], "call"): 2, (days[1], "mail"): 5}))
+    assert 'role="img"' in svg and "<title" in svg
+    assert 'fill="url(#hatch)"' in svg  # mail is hatched, not just another colour
+    assert re.search(r">5</text>", svg) and re.search(r">2</text>", svg)  # every bar labelled
+
+
+async def test_a_disabled_account_is_signed_out_at_once(client: Any, redis_url: str) -> None:  # noqa: F811
+    with redis.Redis.from_url(redis_url) as r:
+        add_user(r, Keys(), "sec-hli", "security", "HLI", PASSWORD)
+    page = await client.get("/ui/login")
+    token = re.search(r'name="csrf_token" value="([^"]+)"', await page.text())
+    assert token and page.cookies[sessions.SIGNIN_COOKIE].value == token.group(1)
+    form = {"csrf_token": token.group(1), "username": "sec-hli", "password": PASSWORD}
+    refused = await client.post("/ui/login", data=form, allow_redirects=False,
+                                headers={"Cookie": f"{sessions.SIGNIN_COOKIE}=other"})
+    assert refused.status == 403
+    signed_in = await client.post("/ui/login", data=form, allow_redirects=False,
+                                  headers={"Cookie": f"{sessions.SIGNIN_COOKIE}={token.group(1)}"})
+    assert signed_in.status == 303 and signed_in.headers["Location"] == "/ui/hits"
+    session = signed_in.cookies[sessions.SESSION_COOKIE]
+    assert session["secure"] and session["httponly"] and session["samesite"] == "Strict"
+    cookie = {"Cookie": f"{sessions.SESSION_COOKIE}={session.value}"}
+    ok = await client.get("/ui/hits", headers=cookie, allow_redirects=False)
+    assert ok.status == 200 and ok.headers["Content-Security-Policy"].startswith("default-src 'none'")
+    with redis.Redis.from_url(redis_url) as r:
+        stored = r.keys("nocontact:ui:session:*")
+        assert len(stored) == 1 and session.value.encode() not in stored[0]  # only its sha256
+        from gateway.ui.users import set_disabled
+
+        assert set_disabled(r, Keys(), "sec-hli")
+    gone = await client.get("/ui/hits", headers=cookie, allow_redirects=False)
+    assert gone.status == 303 and gone.headers["Location"].startswith("/ui/login")
