@@ -167,7 +167,7 @@ def document() -> dict[str, Any]:
         },
     }
     plain = {"200": {"description": "OK", **_json({"type": "object"})}}
-    return {
+    doc = {
         "openapi": "3.1.0",
         "info": {"title": "nocontact gateway", "version": "1"},
         "components": {
@@ -181,7 +181,8 @@ def document() -> dict[str, Any]:
                         "detail": {"type": "string"},
                         "field": {"type": "string"},
                     },
-                }
+                },
+                **ENTRY_SCHEMAS,
             },
         },
         "security": [{"bearer": []}],
@@ -199,7 +200,7 @@ def document() -> dict[str, Any]:
                 "parameters": [reference_param],
                 "put": {
                     "summary": "Upsert an active entry (roles: casework, admin)",
-                    "requestBody": {"required": True, **_json({"type": "object"})},
+                    "requestBody": {"required": True, **_json(_ref("Entry"))},
                     "responses": {
                         "200": {"description": "Written", **_json(written)},
                         **_errors(400, 401, 403, 413, 503),
@@ -308,6 +309,62 @@ def document() -> dict[str, Any]:
             "/v1/openapi.json": {"get": {"summary": "This document", "security": [], "responses": plain}},
         },
     }
+    from cases.openapi import paths as case_paths
+
+    doc["paths"].update(case_paths())
+    return doc
+
+
+ADDRESS = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["lines", "postcode"],
+    "properties": {
+        "lines": {
+            "type": "array",
+            "minItems": 1,
+            "maxItems": 8,
+            "items": {"type": "string", "maxLength": 200},
+        },
+        "postcode": {"type": "string", "maxLength": 16},
+    },
+}
+ENTRY_SCHEMAS: dict[str, Any] = {
+    "ProtectedPerson": {
+        "type": "object",
+        "additionalProperties": False,
+        "description": "At least one phone, email or address",
+        "properties": {
+            "name": {"type": "string", "maxLength": 200},
+            "phones": {"type": "array", "maxItems": 50, "items": {"type": "string", "maxLength": 64}},
+            "emails": {"type": "array", "maxItems": 50, "items": {"type": "string", "maxLength": 254}},
+            "addresses": {"type": "array", "maxItems": 20, "items": ADDRESS},
+        },
+    },
+    "Entry": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["reference", "prisoner", "protected"],
+        "properties": {
+            "reference": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9._:/-]{0,63}$"},
+            "prisoner": {"type": "string", "example": "A1234BC"},
+            "scope": {"oneOf": [{"const": "all"}, {"type": "array", "items": {"type": "string"}}]},
+            "protected": {"type": "array", "minItems": 1, "maxItems": 20, "items": _ref("ProtectedPerson")},
+            "exemptions": {"type": "array", "maxItems": 100, "items": _ref("Exemption")},
+        },
+    },
+    "Exemption": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["prisoner", "identifier", "reason"],
+        "properties": {
+            "prisoner": {"type": "string"},
+            "identifier": {"type": "string", "description": "phone, email, or an address with its postcode"},
+            "reason": {"type": "string"},
+            "name": {"type": "string", "description": "only letters naming this person (close relative)"},
+        },
+    },
+}
 
 
 async def openapi(request: web.Request) -> web.Response:
