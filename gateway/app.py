@@ -46,8 +46,8 @@ class Runtime:
     metrics: Metrics
     gateway_id: str
     spool: Spool
-    store: aioredis.Redis[Any] | None = None
-    store_sync: redis.Redis[Any] | None = None
+    store: Any | None = None
+    store_sync: Any | None = None
     tokens: TokenCache | None = None
     shipper: Shipper | None = None
     writer: Any = None  # sync.writer.Writer, built on first use
@@ -209,7 +209,7 @@ async def _redis_ctx(app: web.Application) -> AsyncIterator[None]:
     runtime.store = aioredis.Redis.from_url(sync.redis_url, **options)
     runtime.store_sync = redis.Redis.from_url(sync.redis_url, **options)
     yield
-    await runtime.store.aclose()  # type: ignore[attr-defined]  # redis 5+; stubs are older
+    await runtime.store.aclose()
     runtime.store_sync.close()
 
 

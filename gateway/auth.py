@@ -16,8 +16,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-import redis
-import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from matcher.entries import ESTABLISHMENT_RE
@@ -78,7 +76,7 @@ def _principal(raw: bytes | str) -> Principal | None:
 
 # -- operators' side (synchronous: the CLI and serve's bootstrap) ---------------------------------
 def create_token(
-    client: redis.Redis[Any], keys: Keys, role: str, establishment: str | None = None
+    client: Any, keys: Keys, role: str, establishment: str | None = None
 ) -> tuple[str, Principal]:
     problem = check_grant(role, establishment)
     if problem:
@@ -89,12 +87,12 @@ def create_token(
     return token, principal
 
 
-def list_tokens(client: redis.Redis[Any], keys: Keys) -> list[Principal]:
+def list_tokens(client: Any, keys: Keys) -> list[Principal]:
     found = [_principal(raw) for raw in client.hgetall(keys.tokens).values()]
     return sorted((p for p in found if p is not None), key=lambda p: (p.role, p.id))
 
 
-def revoke_token(client: redis.Redis[Any], keys: Keys, token_id: str) -> bool:
+def revoke_token(client: Any, keys: Keys, token_id: str) -> bool:
     for digest, raw in client.hgetall(keys.tokens).items():
         principal = _principal(raw)
         if principal is not None and principal.id == token_id:
@@ -106,7 +104,7 @@ def revoke_token(client: redis.Redis[Any], keys: Keys, token_id: str) -> bool:
 # -- the gateway's side --------------------------------------------------------------------------
 class TokenCache:
     def __init__(
-        self, client: aioredis.Redis[Any], keys: Keys, *, admin_token: str | None = None, refresh: float = 2.0
+        self, client: Any, keys: Keys, *, admin_token: str | None = None, refresh: float = 2.0
     ) -> None:
         self.client = client
         self.keys = keys

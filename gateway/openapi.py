@@ -167,7 +167,7 @@ def document() -> dict[str, Any]:
         },
     }
     plain = {"200": {"description": "OK", **_json({"type": "object"})}}
-    doc = {
+    doc: dict[str, Any] = {
         "openapi": "3.1.0",
         "info": {"title": "nocontact gateway", "version": "1"},
         "components": {

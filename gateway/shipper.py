@@ -11,7 +11,6 @@ import logging
 import time
 from typing import Any
 
-import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from gateway.hits import Spool
@@ -41,7 +40,7 @@ class Shipper:
     def __init__(
         self,
         spool: Spool,
-        client: aioredis.Redis[Any],
+        client: Any,
         keys: Keys,
         *,
         batch: int = 200,
