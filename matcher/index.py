@@ -103,14 +103,39 @@ class _Context:
         return self.site_phones.get(establishment, self.phones)
 
 
+_CONTEXTS: dict[int, tuple[Profile, _Context]] = {}
+
+
+def _context_for(profile: Profile) -> _Context:
+    """One context per profile object: normalisers and parsed return addresses are built once."""
+    cached = _CONTEXTS.get(id(profile))
+    if cached is not None and cached[0] is profile:
+        return cached[1]
+    ctx = _Context(profile)
+    if len(_CONTEXTS) > 16:
+        _CONTEXTS.clear()
+    _CONTEXTS[id(profile)] = (profile, ctx)
+    return ctx
+
+
 def check_entry(entry: Entry, profile: Profile) -> None:
     """Raise ValidationError naming the field if `entry` cannot be indexed under `profile`."""
-    Index.build([entry], profile)
+    _Builder(_context_for(profile), next_address_id=1).add(entry)
+
+
+def _entry_counts(entry: Entry) -> tuple[int, int, int]:
+    phones = emails = addresses = 0
+    for person in entry.protected:
+        phones += len(person.phones)
+        emails += len(person.emails)
+        addresses += len(person.addresses)
+    return phones, emails, addresses
 
 
 class Index:
     __slots__ = (
         "_addresses",
+        "_counts",
         "_ctx",
         "_emails",
         "_entries",
@@ -130,7 +155,9 @@ class Index:
         addresses: AddressIndex,
         owners: LayeredMap[int, _AddressOwner],
         next_address_id: int,
+        counts: tuple[int, int, int, int],
     ) -> None:
+        self._counts = counts  # entries, phones, emails, addresses
         self._ctx = ctx
         self.version = version
         self._entries = entries
@@ -145,10 +172,14 @@ class Index:
     @classmethod
     def build(cls, entries: Iterable[Entry], profile: Profile, *, version: int = 0) -> Index:
         """Raises ValidationError naming ``<reference>: <field>`` for an entry that cannot be indexed."""
-        ctx = _Context(profile)
+        ctx = _context_for(profile)
         builder = _Builder(ctx, next_address_id=1)
+        counts = [0, 0, 0, 0]
         for entry in entries:
             builder.add(entry)
+            counts[0] += 1
+            for i, n in enumerate(_entry_counts(entry), start=1):
+                counts[i] += n
         return cls(
             ctx,
             version,
@@ -158,6 +189,7 @@ class Index:
             AddressIndex.build(builder.address_items, ctx.address_format),
             LayeredMap(builder.owners),
             builder.next_address_id,
+            (counts[0], counts[1], counts[2], counts[3]),
         )
 
     def with_changes(self, upserts: Sequence[Entry], removals: Sequence[str], *, version: int) -> Index:
@@ -178,6 +210,12 @@ class Index:
         entry_changes.update(builder.entries)
         owner_changes: dict[int, _AddressOwner | None] = dict.fromkeys(removed_ids)
         owner_changes.update(builder.owners)
+        counts = list(self._counts)
+        for sign, changed in ((-1, [c.entry for c in gone.values()]), (1, list(latest.values()))):
+            for entry in changed:
+                counts[0] += sign
+                for i, n in enumerate(_entry_counts(entry), start=1):
+                    counts[i] += sign * n
         return Index(
             self._ctx,
             version,
@@ -187,6 +225,7 @@ class Index:
             self._addresses.with_changes(builder.address_items, removed_ids),
             self._owners.with_changes(owner_changes),
             builder.next_address_id,
+            (counts[0], counts[1], counts[2], counts[3]),
         )
 
     # ---- facts ------------------------------------------------------------------------------
@@ -205,22 +244,15 @@ class Index:
 
     @property
     def entry_count(self) -> int:
-        return len(self._entries)
+        return self._counts[0]
 
     def counts(self) -> dict[str, int]:
-        phones = emails = addresses = entries = 0
-        for _, compiled in self._entries.items():
-            entries += 1
-            for person in compiled.entry.protected:
-                phones += len(person.phones)
-                emails += len(person.emails)
-                addresses += len(person.addresses)
+        entries, phones, emails, addresses = self._counts
         return {"entries": entries, "phones": phones, "emails": emails, "addresses": addresses}
 
     @property
     def identifier_count(self) -> int:
-        counts = self.counts()
-        return counts["phones"] + counts["emails"] + counts["addresses"]
+        return self._counts[1] + self._counts[2] + self._counts[3]
 
     # ---- screening --------------------------------------------------------------------------
 
