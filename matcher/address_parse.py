@@ -1,0 +1,231 @@
+"""Blocked postal addresses, parsed once from structured intake (lines + postcode), and letters,
+normalised once into the same word forms. Letters are never parsed: they are only scanned for
+what the blocked addresses were parsed into.
+
+Word forms: upper case, punctuation gone, apostrophes dropped ("JOHN'S" -> "JOHNS"), "12 A" ->
+"12A", abbreviations expanded word by word (RD -> ROAD, AVE -> AVENUE, APT/UNIT -> FLAT...).
+ST, STREET and SAINT all read as "ST" in the match form: without commas "HIGH ST HULL" and
+"ST JOHNS ROAD" cannot be told apart reliably, and no two real addresses differ only by
+Street/Saint. A ParsedAddress shows them resolved ("SAINT JOHNS ROAD", "HIGH STREET").
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from matcher import us_addresses
+from matcher.errors import InvalidAddress
+from matcher.phrases import NormalisedText, upper_words
+from matcher.postcodes import canonical_postcode, postcodes_in_words
+
+UK_WORDS: dict[str, str] = {
+    "RD": "ROAD", "STREET": "ST", "SAINT": "ST", "STR": "ST", "STRT": "ST", "AVE": "AVENUE",
+    "AV": "AVENUE", "AVEN": "AVENUE", "LN": "LANE", "DR": "DRIVE", "DRV": "DRIVE", "CL": "CLOSE",
+    "CRES": "CRESCENT", "CRESC": "CRESCENT", "CRS": "CRESCENT", "CRESENT": "CRESCENT", "PL": "PLACE",
+    "GDNS": "GARDENS", "GDN": "GARDEN", "TER": "TERRACE", "TERR": "TERRACE", "TCE": "TERRACE",
+    "CT": "COURT", "CRT": "COURT", "SQ": "SQUARE", "PK": "PARK", "GR": "GROVE", "GRO": "GROVE",
+    "GRV": "GROVE", "WY": "WAY", "HSE": "HOUSE", "MT": "MOUNT", "PDE": "PARADE", "HTS": "HEIGHTS",
+    "GRN": "GREEN", "WLK": "WALK", "COTT": "COTTAGE", "COTTS": "COTTAGES", "FM": "FARM", "LDG": "LODGE",
+    "BLDG": "BUILDING", "BLDGS": "BUILDINGS", "MWS": "MEWS", "EST": "ESTATE", "CNR": "CORNER",
+    "UPR": "UPPER", "LWR": "LOWER", "GT": "GREAT", "NTH": "NORTH", "STH": "SOUTH", "BVD": "BOULEVARD",
+    "BLVD": "BOULEVARD", "PKWY": "PARKWAY", "APPR": "APPROACH", "ESP": "ESPLANADE",
+    "FLT": "FLAT", "APARTMENT": "FLAT", "APT": "FLAT", "APPT": "FLAT", "UNIT": "FLAT", "FLR": "FLOOR",
+    "GRD": "GROUND", "GND": "GROUND", "1ST": "FIRST", "2ND": "SECOND", "3RD": "THIRD", "4TH": "FOURTH",
+}  # fmt: skip
+# Words that end a street name: they split "14 HIGH ST HULL" into street and town.
+STREET_TYPES = frozenset(
+    {
+        "ROAD", "ST", "AVENUE", "LANE", "DRIVE", "CLOSE", "CRESCENT", "PLACE", "GARDENS", "TERRACE",
+        "COURT", "SQUARE", "GROVE", "WAY", "PARADE", "WALK", "MEWS", "ROW", "BOULEVARD", "PARKWAY",
+        "APPROACH", "ESPLANADE", "HILL", "RISE", "VIEW", "GREEN", "PARK", "GATE", "CHASE", "VALE", "WHARF",
+        "YARD", "QUAY", "MOUNT", "HEIGHTS", "WYND", "CIRCUS", "BANK", "BROW", "CROFT", "END", "FOLD",
+        "GARTH", "LEA", "MEAD",
+    }
+)  # fmt: skip
+# A last line ending in one of these is a street, not the post town ("Burgess Hill" is a town).
+_STRONG_TYPES = STREET_TYPES - {"HILL", "GREEN", "PARK", "GATE", "END", "BANK", "VALE", "HEIGHTS", "MOUNT",
+                                "LEA"}  # fmt: skip
+FLOORS = frozenset({"GROUND", "FIRST", "SECOND", "THIRD", "FOURTH", "TOP", "BASEMENT", "LOWER", "UPPER",
+                    "GARDEN"})  # fmt: skip
+_COUNTRIES = frozenset({"UK", "GB", "UNITED KINGDOM", "GREAT BRITAIN", "ENGLAND", "WALES", "SCOTLAND",
+                        "NORTHERN IRELAND"})  # fmt: skip
+_COUNTIES = frozenset(
+    {
+        "AVON", "CLEVELAND", "CORNWALL", "CUMBRIA", "DEVON", "DORSET", "ESSEX", "KENT", "MERSEYSIDE",
+        "MIDDLESEX", "MIDDX", "NORFOLK", "NORTH HUMBERSIDE", "SOUTH HUMBERSIDE", "HUMBERSIDE", "SUFFOLK",
+        "SURREY", "SUSSEX", "EAST SUSSEX", "WEST SUSSEX", "WEST MIDLANDS", "GREATER MANCHESTER",
+        "TYNE AND WEAR", "CO DURHAM", "COUNTY DURHAM", "EAST RIDING", "GREATER LONDON", "ISLE OF WIGHT",
+        "NORTH YORKS", "SOUTH YORKS", "WEST YORKS", "EAST YORKS", "LANCS", "HANTS", "HERTS", "BUCKS",
+        "BERKS", "BEDS", "NOTTS", "LINCS", "WILTS", "GLOS", "WORCS", "STAFFS", "LEICS", "NORTHANTS",
+        "CAMBS", "OXON", "SALOP", "CLWYD", "DYFED", "GWENT", "GWYNEDD", "POWYS",
+    }
+)  # fmt: skip
+_PREMISE = re.compile(r"[0-9]+[A-Z]?")
+_JOIN = re.compile(r" ([0-9]+) ([A-Z])(?= )")  # "12 A" -> "12A"
+_LEADING_SEPARATOR = re.compile(r"\s*[0-9]+\s*[A-Za-z]?\s*([-/])")
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedAddress:
+    """A blocked address in canonical words: postcode "HU1 2AB" (or ZIP "62704"), premise "14A"
+    (or a range "14-16"), house_name "IVY HOUSE", flat "2A" (or a floor, "GROUND"), street
+    "HIGH STREET", town "HULL"."""
+
+    postcode: str | None
+    premise: str | None = None
+    house_name: str | None = None
+    flat: str | None = None
+    street: str | None = None
+    town: str | None = None
+
+
+def normalise_text(text: str, address_format: str = "uk") -> NormalisedText:
+    """A letter read once: match-form words, plain words (for names) and the postcodes in it."""
+    upper, words = upper_words(text)
+    if address_format == "uk":
+        postcodes = postcodes_in_words(words)
+        vocabulary = UK_WORDS
+    elif address_format == "us":
+        postcodes = us_addresses.zips_in_words(words)
+        vocabulary = us_addresses.US_WORDS
+    else:
+        raise ValueError(f"address format {address_format!r}: expected 'uk' or 'us'")
+    plain = f" {' '.join(words)} "
+    if address_format == "uk" and _JOIN.search(plain):
+        words = _JOIN.sub(r" \1\2", plain).split()
+    tokens = tuple(map(vocabulary.get, words, words))
+    text = f" {' '.join(tokens)} " if tokens else " "
+    return NormalisedText(text, tokens, plain if words else " ", upper, frozenset(postcodes), address_format)
+
+
+def match_words(raw: str, address_format: str = "uk") -> list[str]:
+    """The match-form words of a short string (an address line, a house name)."""
+    _, words = upper_words(raw)
+    vocabulary = UK_WORDS if address_format == "uk" else us_addresses.US_WORDS
+    if address_format == "uk" and len(words) > 1:
+        words = _JOIN.sub(r" \1\2", f" {' '.join(words)} ").split()
+    return [vocabulary.get(w, w) for w in words]
+
+
+def display(words: Sequence[str]) -> str:
+    """Match-form words shown resolved: ST is SAINT before a name at the start, else STREET."""
+    out = []
+    for i, word in enumerate(words):
+        if word != "ST":
+            out.append(word)
+        elif i == 0 and i + 1 < len(words) and words[i + 1] not in STREET_TYPES:
+            out.append("SAINT")
+        else:
+            out.append("STREET")
+    return " ".join(out)
+
+
+def parse_address(
+    lines: Sequence[str], postcode: str, field: str, address_format: str = "uk"
+) -> ParsedAddress:
+    """Parse a blocked address once. `field` names it in errors ("protected[0].addresses[1]")."""
+    if address_format == "us":
+        return interned(ParsedAddress(**us_addresses.parse_us_address(lines, postcode, field)))
+    if address_format != "uk":
+        raise ValueError(f"address format {address_format!r}: expected 'uk' or 'us'")
+    canonical = canonical_postcode(postcode)
+    if canonical is None:
+        raise InvalidAddress(f"{field}.postcode", "not a valid UK postcode")
+    compact = canonical.replace(" ", "")
+    parts: list[tuple[list[str], str]] = []
+    for line in lines:
+        for part in re.split(r"[,;\n]+", line):
+            words = _without_postcode(match_words(part), compact)
+            if words:
+                found = _LEADING_SEPARATOR.match(part)
+                parts.append((words, found.group(1) if found else " "))
+    flat, components = _take_flat(parts)
+    premise, house_name, street, town = _place(components)
+    if premise is None and house_name is None:
+        raise InvalidAddress(field, "needs a house number or a house name")
+    return interned(ParsedAddress(canonical, premise, house_name, flat, street, town))
+
+
+def interned(address: ParsedAddress) -> ParsedAddress:
+    """The same address with its strings shared (a million blocked addresses repeat a few
+    thousand streets, towns and numbers)."""
+    return ParsedAddress(*(None if value is None else sys.intern(value) for value in _fields(address)))
+
+
+def _fields(address: ParsedAddress) -> tuple[str | None, ...]:
+    return (address.postcode, address.premise, address.house_name, address.flat, address.street, address.town)
+
+
+def _without_postcode(words: list[str], compact: str) -> list[str]:
+    for n in (1, 2, 3):
+        if len(words) >= n and "".join(words[-n:]) == compact:
+            return words[:-n]
+    return words
+
+
+def _take_flat(parts: list[tuple[list[str], str]]) -> tuple[str | None, list[tuple[list[str], str]]]:
+    flat: str | None = None
+    components: list[tuple[list[str], str]] = []
+    for line_words, line_separator in parts:
+        words, separator = line_words, line_separator
+        if flat is None:
+            flat, words, separator = _flat_in(words, separator)
+        if len(words) >= 2 and words[0] in ("NO", "NUMBER") and _PREMISE.fullmatch(words[1]):
+            words = words[1:]
+        if words:
+            components.append((words, separator))
+    return flat, components
+
+
+def _flat_in(words: list[str], separator: str) -> tuple[str | None, list[str], str]:
+    """The flat named in one address part, and the words left."""
+    if words[0] == "FLAT" and len(words) >= 2:
+        skip = 2 if words[1] in ("NO", "NUMBER") and len(words) >= 3 else 1
+        return words[skip], words[skip + 1 :], separator
+    if "FLAT" in words[1:-1]:
+        at = words.index("FLAT", 1)
+        return words[at + 1], words[:at] + words[at + 2 :], separator
+    if words[-1] == "FLAT" and len(words) >= 2 and all(w in FLOORS or w == "FLOOR" for w in words[:-1]):
+        return words[0], [], separator
+    if len(words) >= 3 and separator != "-" and all(_PREMISE.fullmatch(w) for w in words[:2]):
+        return words[0], words[1:], " "  # "2/14 HIGH ST", "2 14 HIGH ST"
+    return None, words, separator
+
+
+def _place(components: list[tuple[list[str], str]]) -> tuple[str | None, str | None, str | None, str | None]:
+    while components and (
+        " ".join(components[-1][0]) in _COUNTRIES | _COUNTIES or components[-1][0][-1].endswith("SHIRE")
+    ):
+        components = components[:-1]
+    town: str | None = None
+    if len(components) >= 2:
+        last = components[-1][0]
+        if not any(ch.isdigit() for w in last for ch in w) and last[-1] not in _STRONG_TYPES:
+            town = display(last)
+            components = components[:-1]
+    at = next((i for i, (words, _) in enumerate(components) if _PREMISE.fullmatch(words[0])), None)
+    house_name = street = None
+    if at is None:
+        if components and not (len(components) == 1 and components[0][0][-1] in _STRONG_TYPES):
+            house_name = display(components[0][0])
+            if len(components) >= 2:
+                street = display(components[1][0])
+        return None, house_name, street, town
+    words, separator = components[at]
+    taken = 2 if separator == "-" and len(words) >= 2 and _PREMISE.fullmatch(words[1]) else 1
+    premise, rest = "-".join(words[:taken]), words[taken:]
+    if at > 0:
+        house_name = display(components[0][0])
+    if not rest and at + 1 < len(components) and not _PREMISE.fullmatch(components[at + 1][0][0]):
+        rest = components[at + 1][0]
+    if rest and town is None:
+        ends = [i for i, w in enumerate(rest) if w in _STRONG_TYPES and 0 < i < len(rest) - 1]
+        if ends:  # one line, no commas: "14 HIGH ST HULL"
+            town = display(rest[ends[-1] + 1 :])
+            rest = rest[: ends[-1] + 1]
+    if rest:
+        street = display(rest)
+    return premise, house_name, street, town
