@@ -10,7 +10,6 @@ the next. A clock started on a weekend or holiday starts on the next working day
 from __future__ import annotations
 
 import datetime as dt
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from functools import lru_cache
@@ -20,6 +19,7 @@ from zoneinfo import ZoneInfo
 
 import holidays
 
+from config import deployment_table
 from matcher.errors import ConfigError
 
 LONDON = ZoneInfo("Europe/London")
@@ -51,10 +51,7 @@ class CasePolicy:
 
 def load_policy(config_file: str | Path | None) -> CasePolicy:
     """The ``[cases]`` table of a deployment file (defaults without one)."""
-    if config_file is None:
-        return CasePolicy()
-    with Path(config_file).open("rb") as fh:
-        return CasePolicy.from_mapping(tomllib.load(fh).get("cases", {}))
+    return CasePolicy.from_mapping(deployment_table(config_file, "cases"))
 
 
 @lru_cache(maxsize=64)

@@ -145,13 +145,7 @@ def _connect(args: argparse.Namespace) -> tuple[Any, Any, Callable[[], None]]:
     from sync.embedded import EmbeddedRedis
     from sync.settings import SyncSettings
 
-    table_: dict[str, Any] = {}
-    if args.config:
-        import tomllib
-
-        with Path(args.config).open("rb") as fh:
-            table_ = dict(tomllib.load(fh).get("sync", {}))
-    settings = SyncSettings.from_mapping(table_)
+    settings = SyncSettings.from_mapping(config.deployment_table(args.config, "sync"))
     if args.redis_url:
         settings = settings.with_(redis_url=args.redis_url)
     if args.data_dir:

@@ -45,18 +45,36 @@ def merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any
     return out
 
 
-def load_profile(config_file: str | Path | None = None, environ: Mapping[str, str] | None = None) -> Profile:
+def read_deployment(
+    config_file: str | Path | None = None, environ: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """The deployment file (`config_file`, else NOCONTACT_CONFIG) as a dict; {} when there is none."""
     env = os.environ if environ is None else environ
     path = config_file if config_file is not None else env.get("NOCONTACT_CONFIG")
-    overrides: dict[str, Any] = {}
-    if path:
-        try:
-            with Path(path).open("rb") as fh:
-                overrides = tomllib.load(fh)
-        except OSError as exc:
-            raise ConfigError("config", str(path), f"Cannot read the file: {exc.strerror}.") from exc
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError("config", str(path), f"Not valid TOML: {exc}.") from exc
+    if not path:
+        return {}
+    try:
+        with Path(path).open("rb") as fh:
+            return tomllib.load(fh)
+    except OSError as exc:
+        raise ConfigError("config", str(path), f"Cannot read the file: {exc.strerror}.") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError("config", str(path), f"Not valid TOML: {exc}.") from exc
+
+
+def deployment_table(
+    config_file: str | Path | None, table: str, environ: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """One table (``[sync]``, ``[gateway]``, ``[cases]``...) of the deployment file; {} when absent."""
+    value = read_deployment(config_file, environ).get(table, {})
+    if not isinstance(value, Mapping):
+        raise ConfigError(table, value, "Expected a table.")
+    return dict(value)
+
+
+def load_profile(config_file: str | Path | None = None, environ: Mapping[str, str] | None = None) -> Profile:
+    env = os.environ if environ is None else environ
+    overrides = read_deployment(config_file, env)
     profile_section = overrides.pop("profile", None)
     name = profile_section if isinstance(profile_section, str) else env.get("NOCONTACT_PROFILE", "gb")
     picked = {key: value for key, value in overrides.items() if key in PROFILE_TABLES}

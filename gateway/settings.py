@@ -5,12 +5,12 @@ names the key and the value."""
 from __future__ import annotations
 
 import os
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from config import read_deployment
 from matcher.errors import ConfigError
 from sync.settings import SyncSettings
 
@@ -73,15 +73,7 @@ class GatewaySettings:
         `overrides` (command-line options; None values are ignored). ``data_dir`` goes to sync."""
         env = os.environ if environ is None else environ
         path = config_file if config_file is not None else env.get("NOCONTACT_CONFIG")
-        document: dict[str, Any] = {}
-        if path:
-            try:
-                with Path(path).open("rb") as fh:
-                    document = tomllib.load(fh)
-            except OSError as exc:
-                raise ConfigError("config", str(path), f"Cannot read the file: {exc.strerror}.") from exc
-            except tomllib.TOMLDecodeError as exc:
-                raise ConfigError("config", str(path), f"Not valid TOML: {exc}.") from exc
+        document = read_deployment(path, env)
         table = _table(document, "gateway")
         sync_table = dict(_table(document, "sync"))
         data_dir = overrides.pop("data_dir", None)

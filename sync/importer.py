@@ -210,13 +210,7 @@ def register(subparsers: Any) -> None:
 
 
 def _settings(args: argparse.Namespace) -> SyncSettings:
-    table: dict[str, Any] = {}
-    if args.config:
-        import tomllib
-
-        with Path(args.config).open("rb") as fh:
-            table = dict(tomllib.load(fh).get("sync", {}))
-    settings = SyncSettings.from_mapping(table)
+    settings = SyncSettings.from_mapping(config.deployment_table(args.config, "sync"))
     overrides: dict[str, Any] = {}
     if args.redis_url:
         overrides["redis_url"] = args.redis_url

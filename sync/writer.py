@@ -194,12 +194,17 @@ class _Staging:
 class _WriterBase:
     def __init__(
         self,
+        client: SyncRedis | AsyncRedis,
         *,
-        keys: Keys | None,
-        stream_max_len: int,
-        normalisers: Mapping[str, str] | None,
-        validate: Callable[[Entry], None] | None,
+        keys: Keys | None = None,
+        stream_max_len: int = 100_000,
+        normalisers: Mapping[str, str] | None = None,
+        validate: Callable[[Entry], None] | None = None,
     ) -> None:
+        self.client = client
+        self._apply = client.register_script(APPLY_LUA)
+        self._swap = client.register_script(SWAP_LUA)
+        self._initialise = client.register_script(INITIALISE_LUA)
         self.keys = keys or Keys()
         self.stream_max_len = stream_max_len
         self.normalisers_json = json.dumps(dict(normalisers or {}), sort_keys=True)
@@ -268,21 +273,6 @@ class Writer(_WriterBase):
     ``matcher.index.check_entry`` bound to a profile) runs on every entry before it is written, so
     followers never meet an entry they cannot index. See AsyncWriter for the gateway."""
 
-    def __init__(
-        self,
-        client: SyncRedis,
-        *,
-        keys: Keys | None = None,
-        stream_max_len: int = 100_000,
-        normalisers: Mapping[str, str] | None = None,
-        validate: Callable[[Entry], None] | None = None,
-    ) -> None:
-        super().__init__(keys=keys, stream_max_len=stream_max_len, normalisers=normalisers, validate=validate)
-        self.client = client
-        self._apply = client.register_script(APPLY_LUA)
-        self._swap = client.register_script(SWAP_LUA)
-        self._initialise = client.register_script(INITIALISE_LUA)
-
     def upsert(self, entry: Entry) -> WriteResult:
         return self.apply([(OP_UPSERT, entry)])[0]
 
@@ -345,21 +335,6 @@ class Writer(_WriterBase):
 
 class AsyncWriter(_WriterBase):
     """Writer for an asyncio client (the gateway's admin endpoints); same scripts, same results."""
-
-    def __init__(
-        self,
-        client: AsyncRedis,
-        *,
-        keys: Keys | None = None,
-        stream_max_len: int = 100_000,
-        normalisers: Mapping[str, str] | None = None,
-        validate: Callable[[Entry], None] | None = None,
-    ) -> None:
-        super().__init__(keys=keys, stream_max_len=stream_max_len, normalisers=normalisers, validate=validate)
-        self.client = client
-        self._apply = client.register_script(APPLY_LUA)
-        self._swap = client.register_script(SWAP_LUA)
-        self._initialise = client.register_script(INITIALISE_LUA)
 
     async def upsert(self, entry: Entry) -> WriteResult:
         return (await self.apply([(OP_UPSERT, entry)]))[0]
