@@ -68,10 +68,21 @@ SUFFIXES = [
 ]
 HOUSES = ["Cottage", "House", "Lodge", "Farm", "View", "Barn"]
 TOWNS = ["Hull", "Leeds", "York", "Bradford", "Sheffield", "Doncaster", "Grimsby", "Lincoln", "Beverley"]
-AREAS = ["HU", "LS", "YO", "BD", "S", "DN", "LN", "WF", "HG", "HX"]
+AREAS = [
+    "AB", "B", "BA", "BB", "BD", "BH", "BL", "BN", "BR", "BS", "CA", "CB", "CF", "CH", "CM", "CO", "CR",
+    "CT", "CV", "CW", "DA", "DE", "DH", "DL", "DN", "DT", "DY", "E", "EN", "EX", "FY", "GL", "GU", "HA",
+    "HD", "HG", "HP", "HR", "HU", "HX", "IP", "L", "LA", "LE", "LN", "LS", "LU", "M", "ME", "MK", "N",
+    "NE", "NG", "NN", "NP", "NR", "NW", "OL", "OX", "PE", "PL", "PO", "PR", "RG", "RH", "RM", "S", "SE",
+    "SK", "SL", "SM", "SN", "SO", "SP", "SR", "SS", "ST", "SW", "SY", "TA", "TF", "TN", "TQ", "TR", "TS",
+    "TW", "UB", "W", "WA", "WD", "WF", "WN", "WR", "WS", "WV", "YO",
+]
 INWARD_LETTERS = "ABDEFGHJLNPQRSTUWXYZ"
 FORENAMES = ["Jane", "Amir", "Mary", "Sarah", "Priya", "Kofi", "Emma", "Olivia", "Grace", "Chloe"]
-SURNAMES = ["Smith", "Jones", "O'Neill", "McDonald", "Patel", "Brown", "Taylor", "Wilson", "Khan", "Evans"]
+SURNAMES = [
+    f"{head}{tail}"
+    for head in ["Ash", "Brad", "Cart", "Dun", "Ell", "Fair", "Gold", "Hart", "Kings", "Lang", "Mor", "Nor"]
+    for tail in ["ley", "ford", "well", "ton", "wood", "by", "man", "son", "field", "worth", "ridge", "combe"]
+] + ["Smith", "Jones", "O'Neill", "McDonald", "Patel", "Brown", "Taylor", "Wilson", "Khan", "Evans"]
 
 
 SENDER = "If undelivered please return to: A1234BC J BLOGGS, HMP Hull, Hedon Road, Hull HU9 5LS."

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import NamedTuple
 
 
 class Channel(StrEnum):
@@ -32,8 +33,9 @@ class Strength(StrEnum):
 STRENGTH_OF_DECISION = {"block": Strength.STRONG, "hold": Strength.PARTIAL, "allow": Strength.WEAK}
 
 
-@dataclass(frozen=True, slots=True)
-class Match:
+class Match(NamedTuple):
+    """A NamedTuple, not a frozen dataclass: several are made for every letter (0.3 us vs 1.5 us)."""
+
     reference: str
     kind: str  # "phone" | "email" | "address"
     strength: Strength

@@ -19,6 +19,7 @@ GMAIL_DOMAINS = frozenset({"gmail.com", "googlemail.com"})
 # Permissive on purpose: candidates are validated by email_keys(), misses are what matter.
 _CANDIDATE = re.compile(r"[^\s<>()\[\]{},;:\"'@]{1,64}@[^\s<>()\[\]{},;:\"'@]{1,253}")
 _OBFUSCATED_AT = re.compile(r"\s*[\[(]\s*at\s*[\])]\s*", re.IGNORECASE)
+_BRACKETED_AT = re.compile(r"[\[(]\s*at\s*[\])]", re.IGNORECASE)  # cheap test: no leading \s*
 _OBFUSCATED_DOT = re.compile(r"\s*[\[(]\s*dot\s*[\])]\s*", re.IGNORECASE)
 _TRAILING = ".-_"
 _SCAN_LIMIT = 200_000
@@ -69,9 +70,10 @@ def _email_keys(raw: str) -> EmailKeys:
 def find_in_text(text: str) -> list[EmailKeys]:
     """Every email address written in free text (also "jane [at] example [dot] com"), in order."""
     text = text[:_SCAN_LIMIT]
-    if "@" not in text and "at" not in text.lower():
+    if ("(" in text or "[" in text) and _BRACKETED_AT.search(text) is not None:
+        text = _OBFUSCATED_DOT.sub(".", _OBFUSCATED_AT.sub("@", text))
+    elif "@" not in text:
         return []
-    text = _OBFUSCATED_DOT.sub(".", _OBFUSCATED_AT.sub("@", text))
     found: list[EmailKeys] = []
     seen: set[str] = set()
     for match in _CANDIDATE.finditer(text):

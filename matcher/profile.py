@@ -65,10 +65,13 @@ class MailPolicy:
     hold: tuple[Rule, ...]
 
     def decide(self, evidence: frozenset[str] | set[str]) -> str:
-        if any(rule.holds(evidence) for rule in self.block):
-            return "block"
-        if any(rule.holds(evidence) for rule in self.hold):
-            return "hold"
+        # plain loops: this runs for every address with evidence in every letter
+        for rule in self.block:
+            if rule.required <= evidence and not (rule.absent & evidence):
+                return "block"
+        for rule in self.hold:
+            if rule.required <= evidence and not (rule.absent & evidence):
+                return "hold"
         return "allow"
 
     @classmethod
