@@ -138,6 +138,10 @@ def _bootstrap_admin(settings: GatewaySettings, url: str) -> None:
 
 def run_serve(args: argparse.Namespace) -> int:
     setup_logging(os.environ.get("NOCONTACT_LOG_LEVEL", "INFO"))
+    # The sync follower builds and writes in worker threads; with the default 5 ms switch
+    # interval the event loop waits up to 5 ms for the GIL each time it wakes (p99 10.6 ms
+    # measured while a snapshot was written, 2.7 ms at 1 ms).
+    sys.setswitchinterval(0.001)
     try:
         settings = _settings(args, host=args.host, port=args.port, workers=args.workers)
     except ConfigError as exc:

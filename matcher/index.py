@@ -454,7 +454,7 @@ class _Builder:
         email_keys: list[str] = []
         addresses: list[tuple[int, ParsedAddress, PersonName | None]] = []
         for p, person in enumerate(entry.protected):
-            name = parse_name(person.name) if person.name else None
+            name = parse_name(person.name) if person.name and person.addresses else None
             for i, raw in enumerate(person.phones):
                 key = ctx.phones.blockable_key(raw, f"protected[{p}].phones[{i}]")
                 if key not in phone_keys:
