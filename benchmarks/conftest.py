@@ -27,7 +27,14 @@ RATIOS: list[tuple[str, str, str]] = [
     ("gateway mail rps / empty handler rps (allow-only)", "http_empty_req", "http_mail_allow_req"),
     ("gateway mail rps / empty handler rps (1 in 10 blocked)", "http_empty_req", "http_mail_mix_req"),
     ("gateway call CPU per request / empty handler's", "http_call_allow_cpu", "http_empty_cpu"),
-    ("gateway call p99 / empty handler p99, paced", "http_call_allow_p99_paced", "http_empty_p99_paced"),
+    ("gateway call p99 / empty p99, both at 1000 rps", "http_call_allow_p99_fixed", "http_empty_p99_fixed"),
+    # sync (bench_sync.py): latencies and stalls in ns, so each reads as "x times the baseline"
+    ("write->enforced p50 / bare XADD->XREAD p50", "write_to_enforced_p50", "xadd_xread_p50"),
+    ("write->enforced p99 / bare XADD->XREAD p99", "write_to_enforced_p99", "xadd_xread_p99"),
+    ("cold start from snapshot, 1M / file parse floor", "cold_start_snapshot_1M", "snapshot_parse_floor_1M"),
+    ("cold start from Redis, 1M / bare HGETALL", "cold_start_redis_1M", "hgetall_1M"),
+    ("longest loop stall, 1M-phrase resync / idle loop", "loop_stall_resync_1M", "loop_stall_baseline"),
+    ("longest loop stall, bursts of changes / idle loop", "loop_stall_bursts_1M", "loop_stall_baseline"),
 ]
 
 
