@@ -107,7 +107,9 @@ def address(rng: random.Random) -> PostalAddress:
         else f"{rng.choice(WORDS)}{rng.choice(WORDS).lower()} {rng.choice(SUFFIXES)}"
     )
     number = f"{rng.randint(1, 400)}{rng.choice(['', '', '', 'A', 'B'])}"
-    town = rng.choice(TOWNS)
+    code = postcode(rng)
+    district = code.split()[0]
+    town = f"{TOWNS[sum(map(ord, district)) % len(TOWNS)]}-{district}"  # one post town per district
     roll = rng.random()
     if roll < 0.15:
         lines = (f"{rng.choice(WORDS)} {rng.choice(HOUSES)}", street, town)
@@ -115,7 +117,7 @@ def address(rng: random.Random) -> PostalAddress:
         lines = (f"Flat {rng.randint(1, 30)}", f"{number} {street}", town)
     else:
         lines = (f"{number} {street}", town)
-    return PostalAddress(lines, postcode(rng))
+    return PostalAddress(lines, code)
 
 
 def entries(

@@ -3,7 +3,6 @@ identifier itself: answers and hits must not carry the protected person's detail
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import NamedTuple
 
@@ -46,12 +45,13 @@ class Match(NamedTuple):
         return {"reference": self.reference, "kind": self.kind, "strength": self.strength.value}
 
 
-@dataclass(frozen=True, slots=True)
-class Decision:
+class Decision(NamedTuple):
+    """One answer. A NamedTuple for the same reason as Match: one is made for every screening."""
+
     channel: Channel
     decision: str  # "allow" | "hold" | "block"
     version: int
-    matches: tuple[Match, ...] = field(default=())
+    matches: tuple[Match, ...] = ()
 
     @property
     def top(self) -> Match | None:

@@ -135,6 +135,7 @@ def _entry_counts(entry: Entry) -> tuple[int, int, int]:
 class Index:
     __slots__ = (
         "_addresses",
+        "_allow_call",
         "_counts",
         "_ctx",
         "_emails",
@@ -158,6 +159,7 @@ class Index:
         counts: tuple[int, int, int, int],
     ) -> None:
         self._counts = counts  # entries, phones, emails, addresses
+        self._allow_call = Decision(Channel.CALL, "allow", version)
         self._ctx = ctx
         self.version = version
         self._entries = entries
@@ -261,11 +263,11 @@ class Index:
         key = self._ctx.phones_for(establishment).key(number)
         postings = self._phones.get(key)
         if postings is None:
-            return Decision(Channel.CALL, "allow", self.version)
+            return self._allow_call
         prisoner = normalise_prisoner(prisoner)
         matches = _blocking(postings, establishment, prisoner, key, "phone")
         if not matches:
-            return Decision(Channel.CALL, "allow", self.version)
+            return self._allow_call
         return Decision(Channel.CALL, "block", self.version, order_matches(matches))
 
     def screen_message(
