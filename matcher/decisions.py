@@ -77,4 +77,6 @@ _RANK = {Strength.STRONG: 0, Strength.PARTIAL: 1, Strength.WEAK: 2}
 
 
 def order_matches(matches: list[Match]) -> tuple[Match, ...]:
+    if len(matches) == 1:  # nearly every block
+        return (matches[0],)
     return tuple(sorted(matches, key=lambda m: (_RANK[m.strength], m.relay, m.reference, m.kind)))
