@@ -132,7 +132,10 @@ async def api_middleware(
     endpoint = route.canonical if route is not None else "unmatched"
     elapsed = time.perf_counter() - started
     runtime.metrics.observe_request(endpoint, request.method, response.status, elapsed)
-    if runtime.settings.access_log:
+    settings = runtime.settings
+    if settings.access_log and (
+        response.status >= 400 or settings.log_screening or not endpoint.startswith("/v1/screen/")
+    ):
         principal = request.get(PRINCIPAL)
         access_log.info(
             "request",

@@ -404,6 +404,7 @@ async def test_metrics_pass_promtool(client: Any, auth: TokenFactory, promtool: 
 async def test_access_log_has_no_details_or_tokens(client: Any, auth: TokenFactory, caplog: Any) -> None:
     headers = await auth("dialler")
     token = headers["Authorization"].split()[1]
+    client.app[RUNTIME].settings = client.app[RUNTIME].settings.with_(log_screening=True)
     with caplog.at_level(logging.INFO, logger="nocontact.gateway.access"):
         await client.post("/v1/screen/call", json=CALL, headers=headers)
         await client.post("/v1/screen/call", json={**CALL, "number": 7700900123}, headers=headers)
@@ -416,6 +417,22 @@ async def test_access_log_has_no_details_or_tokens(client: Any, auth: TokenFacto
     for line in lines:
         assert token not in line and ADMIN not in line
         assert_no_secrets(line)
+
+
+async def test_successful_screening_is_not_logged_by_default(
+    client: Any, auth: TokenFactory, caplog: Any
+) -> None:
+    headers = await auth("dialler")
+    security = await auth("security")
+    assert client.app[RUNTIME].settings.log_screening is False
+    with caplog.at_level(logging.INFO, logger="nocontact.gateway.access"):
+        assert (await client.post("/v1/screen/call", json=CALL, headers=headers)).status == 200
+        bad = await client.post("/v1/screen/call", json={**CALL, "number": 7700900123}, headers=headers)
+        assert bad.status == 400
+        assert (await client.get("/v1/hits", headers=security)).status == 200
+    lines = [r for r in caplog.records if r.name == "nocontact.gateway.access"]
+    assert [r.fields["status"] for r in lines] == [400, 200]  # the error and the non-screening request
+    assert lines[1].fields["endpoint"] == "/v1/hits"
 
 
 NASTY = [
