@@ -266,6 +266,19 @@ def counters(server: Server) -> dict[tuple[str, ...], float]:
     return out
 
 
+def settled_counters(server: Server, deadline: float = 5.0) -> dict[tuple[str, ...], float]:
+    """Counters once the requests still in flight when wrk stopped have finished: a block is
+    counted as a decision before its hit is committed, and as recorded after."""
+    stop = time.monotonic() + deadline
+    while True:
+        now = counters(server)
+        decisions = {k: v for k, v in now.items() if k[0] == "nocontact_gateway_decisions_total"}
+        blocks = sum(v for k, v in decisions.items() if "block" in k or "hold" in k)
+        if now.get(("hits_recorded",), 0.0) >= blocks or time.monotonic() > stop:
+            return now
+        time.sleep(0.05)
+
+
 def counter_delta(
     before: dict[tuple[str, ...], float], after: dict[tuple[str, ...], float]
 ) -> dict[str, int]:
@@ -432,7 +445,7 @@ def measure(benchmark: Any, wrk: str, server: Server, name: str, path: str, bodi
         cpu = server.cpu_seconds()
         run = run_wrk(wrk, url, bodies, token, seconds, delay_ms)
         cpu = server.cpu_seconds() - cpu
-        after = counters(server) if metered else {}
+        after = settled_counters(server) if metered else {}
         gc_after = gc_stats(server) if metered else None
         return {
             "gc": gc_delta(gc_before, gc_after),
