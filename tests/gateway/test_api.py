@@ -376,6 +376,7 @@ async def test_http_errors_are_json(client: Any) -> None:
     assert (await resp.json())["error"] == "method_not_allowed"
 
 
+@pytest.mark.timeout(900)  # the first run on a fresh machine installs Debian's prometheus package
 async def test_metrics_pass_promtool(client: Any, auth: TokenFactory, promtool: str) -> None:
     headers = await auth("dialler")
     await client.post("/v1/screen/call", json=CALL, headers=headers)
