@@ -3,9 +3,6 @@ a fixed index, tokens per role, and promtool."""
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -16,6 +13,7 @@ from gateway.app import create_app
 from gateway.settings import GatewaySettings
 from gateway.source import StaticSource
 from sync.settings import SyncSettings
+from tests.debian import ensure_command
 
 ADMIN = "test-admin-token"
 ENTRIES: list[dict[str, Any]] = [
@@ -89,19 +87,4 @@ def auth(client: Any) -> TokenFactory:
 
 @pytest.fixture(scope="session")
 def promtool() -> str:
-    found = shutil.which("promtool")
-    if found:
-        return found
-    if os.geteuid() != 0:
-        pytest.skip("promtool is missing and installing Debian's prometheus package needs root")
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    subprocess.run(["apt-get", "update", "-qq"], check=True, env=env, capture_output=True)
-    subprocess.run(
-        ["apt-get", "install", "-y", "-qq", "--no-install-recommends", "prometheus"],
-        check=True,
-        env=env,
-        capture_output=True,
-    )
-    found = shutil.which("promtool")
-    assert found, "apt-get installed prometheus but promtool is not on PATH"
-    return found
+    return ensure_command("promtool", "prometheus")

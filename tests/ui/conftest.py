@@ -5,7 +5,6 @@ the real API: a request authorised by a case handler, then real screening calls 
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -21,6 +20,7 @@ from gateway.ui.users import add_user
 from sync.embedded import EmbeddedRedis
 from sync.keys import Keys
 from tests.cases.factories import request_data
+from tests.debian import ensure_command
 from tests.gateway.test_serve import Gateway, request
 from tests.redis_server import free_port
 
@@ -36,18 +36,7 @@ USERS = (("sec-hli", "security", "HLI"), ("sec-wdi", "security", "WDI"), ("cw", 
 
 @pytest.fixture(scope="session")
 def chromium() -> str:
-    found = shutil.which("chromium")
-    if found:
-        return found
-    if os.geteuid() != 0:
-        pytest.skip("Debian's chromium is missing and installing it (apt-get install chromium) needs root")
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    subprocess.run(["apt-get", "update", "-qq"], check=True, env=env, capture_output=True)
-    subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", "chromium"],
-                   check=True, env=env, capture_output=True)
-    found = shutil.which("chromium")
-    assert found, "apt-get installed chromium but it is not on PATH"
-    return found
+    return ensure_command("chromium", "chromium")
 
 
 @pytest.fixture(scope="module")  # the sync API runs an event loop: stop it before async tests run
