@@ -4,6 +4,7 @@ identifier, never the protected person's details."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -109,36 +110,48 @@ def _matches_answer(decision: Decision, hit_id: str | None, stale: bool) -> dict
     }
 
 
-async def screen_mail(request: web.Request) -> web.Response:
-    principal = await authorize(request, MAIL_ROLES)
-    body = await v.read_json(request, v.LIMIT_MAIL)
-    v.only(body, MAIL_FIELDS)
+async def _screen_text(
+    request: web.Request,
+    roles: frozenset[str],
+    limit: int,
+    fields: frozenset[str],
+    target: tuple[str, int],
+    screen: Callable[[Index, str, str, str, str | None], Decision],
+) -> web.Response:
+    """Mail and messages: a required target (envelope or recipient) and optional content."""
+    principal = await authorize(request, roles)
+    body = await v.read_json(request, limit)
+    v.only(body, fields)
     establishment = v.establishment(body)
     prisoner = v.prisoner(body)
-    envelope = v.required_text(body, "envelope", v.MAX_ENVELOPE)
+    attempt = v.required_text(body, *target)
     content = v.text(body, "content", v.MAX_CONTENT, required=False)
     _bound(principal, establishment)
     runtime = request.app[RUNTIME]
     index, stale = _index(runtime)
-    decision = index.screen_mail(establishment, prisoner, envelope, content)
+    decision = screen(index, establishment, prisoner, attempt, content)
     hit_id = await _record(runtime, decision, establishment, prisoner)
     return json_response(_matches_answer(decision, hit_id, stale))
+
+
+async def screen_mail(request: web.Request) -> web.Response:
+    return await _screen_text(
+        request, MAIL_ROLES, v.LIMIT_MAIL, MAIL_FIELDS, ("envelope", v.MAX_ENVELOPE), _mail
+    )
 
 
 async def screen_message(request: web.Request) -> web.Response:
-    principal = await authorize(request, MESSAGE_ROLES)
-    body = await v.read_json(request, v.LIMIT_MESSAGE)
-    v.only(body, MESSAGE_FIELDS)
-    establishment = v.establishment(body)
-    prisoner = v.prisoner(body)
-    to = v.required_text(body, "to", v.MAX_TO)
-    content = v.text(body, "content", v.MAX_CONTENT, required=False)
-    _bound(principal, establishment)
-    runtime = request.app[RUNTIME]
-    index, stale = _index(runtime)
-    decision = index.screen_message(establishment, prisoner, to, content)
-    hit_id = await _record(runtime, decision, establishment, prisoner)
-    return json_response(_matches_answer(decision, hit_id, stale))
+    return await _screen_text(
+        request, MESSAGE_ROLES, v.LIMIT_MESSAGE, MESSAGE_FIELDS, ("to", v.MAX_TO), _message
+    )
+
+
+def _mail(index: Index, establishment: str, prisoner: str, envelope: str, content: str | None) -> Decision:
+    return index.screen_mail(establishment, prisoner, envelope, content)
+
+
+def _message(index: Index, establishment: str, prisoner: str, to: str, content: str | None) -> Decision:
+    return index.screen_message(establishment, prisoner, to, content)
 
 
 def setup(app: web.Application) -> None:

@@ -19,25 +19,18 @@ AsyncRedis = Any
 SyncRedis = Any
 
 
+def _options(settings: SyncSettings, name: str) -> dict[str, Any]:
+    return {
+        "socket_timeout": settings.socket_timeout,
+        "socket_connect_timeout": settings.connect_timeout,
+        "decode_responses": True,
+        "client_name": name,
+    }
+
+
 def async_client(url: str, settings: SyncSettings, *, name: str = "nocontact-sync") -> AsyncRedis:
-    client: AsyncRedis = aioredis.Redis.from_url(
-        url,
-        socket_timeout=settings.socket_timeout,
-        socket_connect_timeout=settings.connect_timeout,
-        retry=AsyncRetry(NoBackoff(), 0),
-        decode_responses=True,
-        client_name=name,
-    )
-    return client
+    return aioredis.Redis.from_url(url, retry=AsyncRetry(NoBackoff(), 0), **_options(settings, name))
 
 
 def sync_client(url: str, settings: SyncSettings, *, name: str = "nocontact-writer") -> SyncRedis:
-    client: SyncRedis = redis.Redis.from_url(
-        url,
-        socket_timeout=settings.socket_timeout,
-        socket_connect_timeout=settings.connect_timeout,
-        retry=Retry(NoBackoff(), 0),
-        decode_responses=True,
-        client_name=name,
-    )
-    return client
+    return redis.Redis.from_url(url, retry=Retry(NoBackoff(), 0), **_options(settings, name))
