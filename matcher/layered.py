@@ -16,26 +16,27 @@ COMPACTION_STEP = 50_000  # keys copied per step: ~1.5 ms here
 
 
 class LayeredMap(Generic[K, V]):
-    __slots__ = ("_base", "_overlay")
+    # Public but read-only by convention: a hot path may inline get (overlay first, then base).
+    __slots__ = ("base", "overlay")
 
     def __init__(self, base: dict[K, V] | None = None, overlay: dict[K, V | None] | None = None) -> None:
-        self._base: dict[K, V] = base if base is not None else {}
-        self._overlay: dict[K, V | None] = overlay if overlay is not None else {}
+        self.base: dict[K, V] = base if base is not None else {}
+        self.overlay: dict[K, V | None] = overlay if overlay is not None else {}
 
     def get(self, key: K) -> V | None:
-        overlay = self._overlay
+        overlay = self.overlay
         if overlay:
             value = overlay.get(key, _MISSING)
             if value is not _MISSING:
                 return value  # type: ignore[return-value]  # None marks a deletion
-        return self._base.get(key)
+        return self.base.get(key)
 
     def __contains__(self, key: K) -> bool:
         return self.get(key) is not None
 
     def items(self) -> Iterator[tuple[K, V]]:
-        overlay = self._overlay
-        for key, value in self._base.items():
+        overlay = self.overlay
+        for key, value in self.base.items():
             if key not in overlay:
                 yield key, value
         for key, maybe in overlay.items():
@@ -47,21 +48,21 @@ class LayeredMap(Generic[K, V]):
 
     @property
     def overlay_size(self) -> int:
-        return len(self._overlay)
+        return len(self.overlay)
 
     def with_changes(self, changes: Mapping[K, V | None]) -> LayeredMap[K, V]:
         """A new map with `changes` applied (None deletes); self is untouched."""
         if not changes:
             return self
-        overlay = dict(self._overlay)
+        overlay = dict(self.overlay)
         overlay.update(changes)
-        return LayeredMap(self._base, overlay)
+        return LayeredMap(self.base, overlay)
 
     def compaction_steps(self, step: int = COMPACTION_STEP) -> Generator[None, None, LayeredMap[K, V]]:
         """Fold the overlay into a new base, yielding between bounded steps; returns the new map."""
         base: dict[K, V] = {}
-        overlay = self._overlay
-        for copied, (key, value) in enumerate(self._base.items(), start=1):
+        overlay = self.overlay
+        for copied, (key, value) in enumerate(self.base.items(), start=1):
             if key not in overlay:
                 base[key] = value
             if copied % step == 0:
@@ -83,6 +84,6 @@ class LayeredMap(Generic[K, V]):
     def rebased(self, compacted: LayeredMap[K, V], folded: LayeredMap[K, V]) -> LayeredMap[K, V]:
         """`compacted` was made from `folded`, an older version of this map. Keep compacted's base
         and only the overlay entries that changed after `folded` was taken."""
-        old = folded._overlay
-        overlay = {k: v for k, v in self._overlay.items() if k not in old or old[k] is not v}
-        return LayeredMap(compacted._base, overlay)
+        old = folded.overlay
+        overlay = {k: v for k, v in self.overlay.items() if k not in old or old[k] is not v}
+        return LayeredMap(compacted.base, overlay)
