@@ -144,6 +144,13 @@ _HTTP_ERRORS = {
 }
 
 
+def http_error(exc: web.HTTPException) -> web.Response:
+    """aiohttp's own 4xx/5xx (no route, wrong method, body too large) as our JSON error."""
+    headers = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
+    error = _HTTP_ERRORS.get(exc.status, "http_error")
+    return ApiError(exc.status, error, f"path: {exc.reason}", headers=headers).response()
+
+
 @web.middleware
 async def api_middleware(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -160,9 +167,7 @@ async def api_middleware(
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
-        headers = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
-        error = _HTTP_ERRORS.get(exc.status, "http_error")
-        response = ApiError(exc.status, error, f"path: {exc.reason}", headers=headers).response()
+        response = http_error(exc)
     except Exception as exc:
         response = internal_error(exc)
     runtime = request.app[RUNTIME]

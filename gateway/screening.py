@@ -18,7 +18,7 @@ import orjson
 from aiohttp import web
 
 from gateway import validation as v
-from gateway.app import RUNTIME, Runtime, authorize, internal_error, lean, log_request
+from gateway.app import RUNTIME, Runtime, authorize, http_error, internal_error, lean, log_request
 from gateway.auth import Principal
 from gateway.hits import Hit
 from gateway.validation import ApiError
@@ -218,6 +218,8 @@ class Screening:
             response = exc.response()
         except ValidationError as exc:
             response = v.invalid(exc.field, exc.detail).response()
+        except web.HTTPException as exc:
+            response = http_error(exc)
         except Exception as exc:
             response = internal_error(exc)
         return self._finish(request, CALL_PATH, started, response, principal)
@@ -280,6 +282,8 @@ class Screening:
             response = exc.response()
         except ValidationError as exc:
             response = v.invalid(exc.field, exc.detail).response()
+        except web.HTTPException as exc:
+            response = http_error(exc)
         except Exception as exc:
             response = internal_error(exc)
         return self._finish(request, path, started, response, principal)

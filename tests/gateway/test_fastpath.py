@@ -9,6 +9,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 import redis
 import redis.asyncio as aioredis
@@ -229,3 +230,16 @@ async def test_shipper_lingers_so_hits_close_together_ship_as_one_batch(
         await shipper.stop()
         spool.close()
         await client.aclose()
+
+
+async def test_chunked_bodies_take_the_generic_checks(client: Any, auth: TokenFactory) -> None:
+    headers = await auth("dialler")
+
+    async def body(raw: bytes) -> Any:
+        yield raw
+
+    resp = await client.post("/v1/screen/call", data=body(orjson.dumps(CALL_BODY)), headers=headers)
+    assert resp.status == 200 and (await resp.json())["decision"] == "allow"
+    too_big = b'{"number":"' + b"1" * 3000 + b'"}'
+    resp = await client.post("/v1/screen/call", data=body(too_big), headers=headers)
+    assert resp.status == 413 and (await resp.json())["error"] == "body_too_large"
