@@ -26,6 +26,7 @@ log = logging.getLogger("nocontact.gateway.auth")
 ROLES = ("dialler", "mailroom", "messaging", "security", "casework", "admin")
 SCREENING_ROLES = frozenset({"dialler", "mailroom", "messaging"})
 BOOTSTRAP_ID = "bootstrap"
+MAX_HEADERS_KEPT = 4096  # Authorization headers remembered (valid ones only)
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +104,11 @@ def revoke_token(client: Any, keys: Keys, token_id: str) -> bool:
 
 # -- the gateway's side --------------------------------------------------------------------------
 class TokenCache:
+    """The token table in memory, plus the principals of Authorization headers seen (so a known
+    header costs one dict lookup, no hashing). Only successful lookups are remembered, and the
+    headers are forgotten whenever the table is replaced: a revoked token stops working as soon as
+    the table no longer holds it."""
+
     def __init__(
         self, client: Any, keys: Keys, *, admin_token: str | None = None, refresh: float = 2.0
     ) -> None:
@@ -113,23 +119,38 @@ class TokenCache:
         if admin_token:
             self._static[token_hash(admin_token)] = Principal(BOOTSTRAP_ID, "admin")
         self._tokens: dict[str, Principal] = {}
+        self._headers: dict[str, Principal] = {}
         self._task: asyncio.Task[None] | None = None
 
-    async def lookup(self, token: str) -> Principal | None:
+    def known(self, header: str) -> Principal | None:
+        """The principal of an Authorization header that was looked up successfully since the
+        table was last replaced, or None (then use ``bearer`` and ``lookup``)."""
+        return self._headers.get(header)
+
+    async def lookup(self, token: str, header: str | None = None) -> Principal | None:
+        """The principal of a token; `header` (the Authorization header it came from) is
+        remembered for ``known`` when the token is valid."""
         digest = token_hash(token)
         found = self._static.get(digest) or self._tokens.get(digest)
-        if found is not None:
-            return found
-        try:
-            raw = await self.client.hget(self.keys.tokens, digest)
-        except (RedisError, OSError) as exc:
-            raise AuthUnavailable(str(type(exc).__name__)) from None
-        if raw is None:
-            return None
-        principal = _principal(raw)
-        if principal is not None:
-            self._tokens[digest] = principal
-        return principal
+        if found is None:
+            tokens = self._tokens
+            try:
+                raw = await self.client.hget(self.keys.tokens, digest)
+            except (RedisError, OSError) as exc:
+                raise AuthUnavailable(str(type(exc).__name__)) from None
+            if raw is None:
+                return None
+            found = _principal(raw)
+            if found is None:
+                return None
+            if tokens is not self._tokens:  # replaced while we waited: remember nothing
+                return found
+            tokens[digest] = found
+        if header is not None:
+            if len(self._headers) >= MAX_HEADERS_KEPT:
+                self._headers.clear()
+            self._headers[header] = found
+        return found
 
     async def create(self, role: str, establishment: str | None) -> tuple[str, Principal]:
         token = new_token()
@@ -146,6 +167,7 @@ class TokenCache:
             if principal is not None:
                 fresh[digest.decode() if isinstance(digest, bytes) else digest] = principal
         self._tokens = fresh
+        self._headers = {}
 
     async def _refresh_loop(self) -> None:
         while True:

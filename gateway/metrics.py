@@ -1,13 +1,16 @@
-"""Prometheus metrics, one registry per app. Request and decision counters are updated on the
-request path through cached label children; sync and spool gauges are read at scrape time."""
+"""Prometheus metrics, one registry per app. The request path only bumps plain ints (request and
+decision counters, latency histogram buckets): no locks, no label lookups. That is safe because
+they are updated and read on the event loop's thread only; a Collector turns them into metric
+families at scrape time. Sync and spool gauges are read at scrape time too."""
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
 
 from gateway.source import STATES
@@ -18,63 +21,107 @@ if TYPE_CHECKING:
 
 LATENCY_BUCKETS = (0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+_MATCH = {None: "none", True: "relay", False: "primary"}
+_BUCKET_LABELS = (*(str(b) for b in LATENCY_BUCKETS), "+Inf")  # as prometheus_client writes them
+
+
+class LatencyHistogram:
+    """One endpoint's latency: counts per bucket (not cumulative; the last one is +Inf) and the sum.
+    A value equal to a bound counts in that bound's bucket, as Prometheus's `le` says."""
+
+    __slots__ = ("counts", "total")
+
+    def __init__(self) -> None:
+        self.counts = [0] * (len(LATENCY_BUCKETS) + 1)
+        self.total = 0.0
+
+    def observe(self, seconds: float) -> None:
+        self.counts[bisect_left(LATENCY_BUCKETS, seconds)] += 1
+        self.total += seconds
+
+    def cumulative(self) -> list[tuple[str, float]]:
+        out, running = [], 0
+        for label, count in zip(_BUCKET_LABELS, self.counts, strict=True):
+            running += count
+            out.append((label, float(running)))
+        return out
 
 
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
-        self.requests = Counter(
-            "nocontact_gateway_http_requests",
-            "HTTP requests answered, by endpoint and status.",
-            ["endpoint", "method", "status"],
-            registry=self.registry,
-        )
-        self.latency = Histogram(
-            "nocontact_gateway_http_request_duration_seconds",
-            "Time to answer an HTTP request, by endpoint.",
-            ["endpoint"],
-            buckets=LATENCY_BUCKETS,
-            registry=self.registry,
-        )
-        self.decisions = Counter(
-            "nocontact_gateway_decisions",
-            "Screening decisions by channel, decision and primary/relay match.",
-            ["channel", "decision", "match"],
-            registry=self.registry,
-        )
-        self.hits_recorded = Counter(
-            "nocontact_gateway_hits_recorded",
-            "Hits committed to the local spool.",
-            registry=self.registry,
-        )
-        self._request_children: dict[tuple[str, str, int], Any] = {}
-        self._latency_children: dict[str, Any] = {}
-        self._decision_children: dict[tuple[str, str, bool | None], Any] = {}
+        # (endpoint, method, status) -> requests answered
+        self.requests: dict[tuple[str, str, int], int] = {}
+        # endpoint -> its latency histogram
+        self.latency: dict[str, LatencyHistogram] = {}
+        # (channel, decision, relay) -> decisions; relay None means no match
+        self.decisions: dict[tuple[str, str, bool | None], int] = {}
+        self.hits_recorded = 0
+        self.registry.register(_TrafficCollector(self))
 
     def observe_request(self, endpoint: str, method: str, status: int, seconds: float) -> None:
         key = (endpoint, method, status)
-        child = self._request_children.get(key)
-        if child is None:
-            child = self._request_children[key] = self.requests.labels(endpoint, method, str(status))
-        child.inc()
-        timer = self._latency_children.get(endpoint)
-        if timer is None:
-            timer = self._latency_children[endpoint] = self.latency.labels(endpoint)
-        timer.observe(seconds)
+        requests = self.requests
+        requests[key] = requests.get(key, 0) + 1
+        histogram = self.latency.get(endpoint)
+        if histogram is None:
+            histogram = self.latency[endpoint] = LatencyHistogram()
+        histogram.observe(seconds)
 
     def observe_decision(self, channel: str, decision: str, relay: bool | None) -> None:
         key = (channel, decision, relay)
-        child = self._decision_children.get(key)
-        if child is None:
-            match = "none" if relay is None else ("relay" if relay else "primary")
-            child = self._decision_children[key] = self.decisions.labels(channel, decision, match)
-        child.inc()
+        decisions = self.decisions
+        decisions[key] = decisions.get(key, 0) + 1
+
+    def hit_recorded(self) -> None:
+        self.hits_recorded += 1
 
     def watch(self, source: IndexSource, shipper: Callable[[], Shipper | None], max_age: float) -> None:
         self.registry.register(_StateCollector(source, shipper, max_age))
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+class _TrafficCollector(Collector):
+    """The request-path counters as metric families; read on the loop thread (the /metrics handler)."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self.metrics = metrics
+
+    def collect(self) -> Iterator[Any]:
+        m = self.metrics
+        requests = CounterMetricFamily(
+            "nocontact_gateway_http_requests",
+            "HTTP requests answered, by endpoint and status.",
+            labels=["endpoint", "method", "status"],
+        )
+        for (endpoint, method, status), count in sorted(m.requests.items()):
+            requests.add_metric([endpoint, method, str(status)], count)
+        yield requests
+        latency = HistogramMetricFamily(
+            "nocontact_gateway_http_request_duration_seconds",
+            "Time to answer an HTTP request, by endpoint.",
+            labels=["endpoint"],
+        )
+        for endpoint, histogram in sorted(m.latency.items()):
+            latency.add_metric([endpoint], histogram.cumulative(), histogram.total)
+        yield latency
+        decisions = CounterMetricFamily(
+            "nocontact_gateway_decisions",
+            "Screening decisions by channel, decision and primary/relay match.",
+            labels=["channel", "decision", "match"],
+        )
+        rows = sorted(
+            ([channel, decision, _MATCH[relay]], count)
+            for (channel, decision, relay), count in m.decisions.items()
+        )
+        for labels, count in rows:
+            decisions.add_metric(labels, count)
+        yield decisions
+        yield CounterMetricFamily(
+            "nocontact_gateway_hits_recorded", "Hits committed to the local spool.", value=m.hits_recorded
+        )
 
 
 class _StateCollector(Collector):

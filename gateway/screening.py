@@ -1,19 +1,29 @@
 """The screening endpoints. Lean on purpose: an allow touches neither disk nor Redis; a non-allow
 is committed to the hit spool before the answer goes back. Answers carry references and kinds of
-identifier, never the protected person's details."""
+identifier, never the protected person's details.
+
+These are the hot routes, so each handler does inline what the generic middleware
+(``gateway.app.api_middleware``, which passes them through) does for every other route: errors to
+JSON, request metrics, the access log. Auth is a dict lookup on the header string (the token
+cache's), the body is checked by a fast path that only accepts what the generic validators would
+accept unchanged; anything else goes through those validators, so the errors are theirs."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+import orjson
 from aiohttp import web
 
 from gateway import validation as v
-from gateway.app import RUNTIME, Runtime, authorize, json_response
+from gateway.app import RUNTIME, Runtime, authorize, http_error, internal_error, lean, log_request
 from gateway.auth import Principal
 from gateway.hits import Hit
 from gateway.validation import ApiError
+from matcher.entries import ESTABLISHMENT_RE, PRISONER_RE
+from matcher.errors import ValidationError
 
 if TYPE_CHECKING:
     from matcher.decisions import Decision
@@ -25,6 +35,11 @@ MESSAGE_ROLES = frozenset({"messaging", "admin"})
 CALL_FIELDS = frozenset({"establishment", "prisoner", "number"})
 MAIL_FIELDS = frozenset({"establishment", "prisoner", "envelope", "content"})
 MESSAGE_FIELDS = frozenset({"establishment", "prisoner", "to", "content"})
+CALL_PATH = "/v1/screen/call"
+MAIL_PATH = "/v1/screen/mail"
+MESSAGE_PATH = "/v1/screen/message"
+JSON = "application/json"
+_ESTABLISHMENTS_KEPT = 1024  # valid establishment strings remembered (a few hundred prisons)
 
 
 def _index(runtime: Runtime) -> tuple[Index, bool]:
@@ -71,33 +86,219 @@ async def _record(runtime: Runtime, decision: Decision, establishment: str, pris
     except Exception:
         # Not recorded means not answered: the caller's fail-safe applies (the PBX blocks).
         raise ApiError(503, "hit_log_unavailable", "hit: the hit log cannot be written") from None
-    runtime.metrics.hits_recorded.inc()
+    runtime.metrics.hit_recorded()
     if runtime.shipper is not None:
         runtime.shipper.wake()
     return hit.id
 
 
-async def screen_call(request: web.Request) -> web.Response:
-    principal = await authorize(request, CALL_ROLES)
-    body = await v.read_json(request, v.LIMIT_CALL)
-    v.only(body, CALL_FIELDS)
-    establishment = v.establishment(body)
-    prisoner = v.prisoner(body)
-    number = v.required_text(body, "number", v.MAX_NUMBER)
-    _bound(principal, establishment)
-    runtime = request.app[RUNTIME]
-    index, stale = _index(runtime)
-    decision = index.screen_call(establishment, prisoner, number)
-    hit_id = await _record(runtime, decision, establishment, prisoner)
-    return json_response(
-        {
-            "decision": decision.decision,
-            "reference": decision.reference,
-            "hit_id": hit_id,
-            "version": decision.version,
-            "stale": stale,
-        }
-    )
+class _Fields:
+    """The fast path's checks. Each returns the normalised value only when the generic validator
+    (gateway.validation) would accept the value and return the same; None sends the request down
+    the generic path, which names what is wrong."""
+
+    def __init__(self) -> None:
+        self._establishments: dict[str, str] = {}
+
+    def establishment(self, value: Any) -> str | None:
+        known = self._establishments.get(value) if type(value) is str else None
+        if known is not None:
+            return known
+        if type(value) is not str or len(value) > 16:
+            return None
+        code = value.strip().upper()
+        if ESTABLISHMENT_RE.fullmatch(code) is None:
+            return None
+        if len(self._establishments) >= _ESTABLISHMENTS_KEPT:
+            self._establishments.clear()
+        self._establishments[value] = code
+        return code
+
+    @staticmethod
+    def prisoner(value: Any) -> str | None:
+        if type(value) is not str or len(value) > 40:
+            return None
+        number = value.strip().upper()
+        # The pattern admits neither NUL nor an empty string, so required_text's checks hold.
+        return number if PRISONER_RE.fullmatch(number) is not None else None
+
+    @staticmethod
+    def text(value: Any, max_len: int) -> str | None:
+        if type(value) is not str or len(value) > max_len or "\x00" in value or not value.strip():
+            return None
+        return value
+
+
+async def _read(request: web.Request, limit: int) -> dict[str, Any]:
+    """The body as a JSON object (v.read_json's checks, with its errors)."""
+    length = request.content_length
+    if length is None or length > limit or length == 0:
+        return await v.read_json(request, limit)
+    raw = await request.read()
+    if len(raw) > limit:
+        return await v.read_json(request, limit)
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise ApiError(400, "invalid_json", f"body: not valid JSON ({exc.args[0]})") from None
+    if type(data) is not dict:
+        raise ApiError(400, "invalid_json", "body: must be a JSON object")
+    return data
+
+
+class Screening:
+    """The three handlers, bound to one app's Runtime."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self.fields = _Fields()
+        self._allow_call: dict[tuple[int, bool], bytes] = {}
+
+    async def _principal(self, request: web.Request, roles: frozenset[str]) -> Principal:
+        tokens = self.runtime.tokens
+        header = request.headers.get("Authorization")
+        principal = tokens.known(header) if tokens is not None and header else None
+        if principal is None or principal.role not in roles:
+            return await authorize(request, roles)  # misses, refusals and their errors
+        return principal
+
+    def _finish(
+        self,
+        request: web.Request,
+        path: str,
+        started: float,
+        response: web.Response,
+        principal: Principal | None,
+    ) -> web.Response:
+        runtime = self.runtime
+        status = response.status
+        elapsed = time.perf_counter() - started
+        runtime.metrics.observe_request(path, "POST", status, elapsed)
+        settings = runtime.settings
+        if settings.access_log and (status >= 400 or settings.log_screening):
+            log_request("POST", path, status, elapsed, principal)
+        return response
+
+    @lean
+    async def call(self, request: web.Request) -> web.Response:
+        started = time.perf_counter()
+        runtime = self.runtime
+        principal: Principal | None = None
+        try:
+            principal = await self._principal(request, CALL_ROLES)
+            body = await _read(request, v.LIMIT_CALL)
+            fields = self.fields
+            establishment = fields.establishment(body.get("establishment"))
+            prisoner = fields.prisoner(body.get("prisoner"))
+            number = fields.text(body.get("number"), v.MAX_NUMBER)
+            if establishment is None or prisoner is None or number is None or len(body) != 3:
+                v.only(body, CALL_FIELDS)
+                establishment = v.establishment(body)
+                prisoner = v.prisoner(body)
+                number = v.required_text(body, "number", v.MAX_NUMBER)
+            _bound(principal, establishment)
+            index, stale = _index(runtime)
+            decision = index.screen_call(establishment, prisoner, number)
+            if decision.acted:
+                hit_id = await _record(runtime, decision, establishment, prisoner)
+                answer = orjson.dumps(
+                    {
+                        "decision": decision.decision,
+                        "reference": decision.reference,
+                        "hit_id": hit_id,
+                        "version": decision.version,
+                        "stale": stale,
+                    }
+                )
+            else:
+                runtime.metrics.observe_decision("call", decision.decision, None)
+                answer = self._allow_answer(decision.version, stale)
+            response = web.Response(body=answer, content_type=JSON)
+        except ApiError as exc:
+            response = exc.response()
+        except ValidationError as exc:
+            response = v.invalid(exc.field, exc.detail).response()
+        except web.HTTPException as exc:
+            response = http_error(exc)
+        except Exception as exc:
+            response = internal_error(exc)
+        return self._finish(request, CALL_PATH, started, response, principal)
+
+    def _allow_answer(self, version: int, stale: bool) -> bytes:
+        key = (version, stale)
+        answer = self._allow_call.get(key)
+        if answer is None:
+            if len(self._allow_call) > 8:  # old versions
+                self._allow_call.clear()
+            answer = self._allow_call[key] = orjson.dumps(
+                {"decision": "allow", "reference": None, "hit_id": None, "version": version, "stale": stale}
+            )
+        return answer
+
+    async def _text(
+        self,
+        request: web.Request,
+        path: str,
+        roles: frozenset[str],
+        limit: int,
+        fields: frozenset[str],
+        target: tuple[str, int],
+        screen: Callable[[Index, str, str, str, str | None], Decision],
+    ) -> web.Response:
+        """Mail and messages: a required target (envelope or recipient) and optional content."""
+        started = time.perf_counter()
+        runtime = self.runtime
+        principal: Principal | None = None
+        try:
+            principal = await self._principal(request, roles)
+            body = await _read(request, limit)
+            check = self.fields
+            establishment = check.establishment(body.get("establishment"))
+            prisoner = check.prisoner(body.get("prisoner"))
+            attempt = check.text(body.get(target[0]), target[1])
+            content = body.get("content")
+            if content is not None:
+                content = check.text(content, v.MAX_CONTENT)
+            plain = establishment is not None and prisoner is not None and attempt is not None
+            if (
+                not plain
+                or len(body) != (3 if "content" not in body else 4)
+                or (content is None and body.get("content") is not None)
+            ):
+                v.only(body, fields)
+                establishment = v.establishment(body)
+                prisoner = v.prisoner(body)
+                attempt = v.required_text(body, *target)
+                content = v.text(body, "content", v.MAX_CONTENT, required=False)
+            assert establishment is not None and prisoner is not None and attempt is not None
+            _bound(principal, establishment)
+            index, stale = _index(runtime)
+            decision = screen(index, establishment, prisoner, attempt, content)
+            hit_id = await _record(runtime, decision, establishment, prisoner)
+            response = web.Response(
+                body=orjson.dumps(_matches_answer(decision, hit_id, stale)), content_type=JSON
+            )
+        except ApiError as exc:
+            response = exc.response()
+        except ValidationError as exc:
+            response = v.invalid(exc.field, exc.detail).response()
+        except web.HTTPException as exc:
+            response = http_error(exc)
+        except Exception as exc:
+            response = internal_error(exc)
+        return self._finish(request, path, started, response, principal)
+
+    @lean
+    async def mail(self, request: web.Request) -> web.Response:
+        return await self._text(
+            request, MAIL_PATH, MAIL_ROLES, v.LIMIT_MAIL, MAIL_FIELDS, ("envelope", v.MAX_ENVELOPE), _mail
+        )
+
+    @lean
+    async def message(self, request: web.Request) -> web.Response:
+        return await self._text(
+            request, MESSAGE_PATH, MESSAGE_ROLES, v.LIMIT_MESSAGE, MESSAGE_FIELDS, ("to", v.MAX_TO), _message
+        )
 
 
 def _matches_answer(decision: Decision, hit_id: str | None, stale: bool) -> dict[str, Any]:
@@ -110,42 +311,6 @@ def _matches_answer(decision: Decision, hit_id: str | None, stale: bool) -> dict
     }
 
 
-async def _screen_text(
-    request: web.Request,
-    roles: frozenset[str],
-    limit: int,
-    fields: frozenset[str],
-    target: tuple[str, int],
-    screen: Callable[[Index, str, str, str, str | None], Decision],
-) -> web.Response:
-    """Mail and messages: a required target (envelope or recipient) and optional content."""
-    principal = await authorize(request, roles)
-    body = await v.read_json(request, limit)
-    v.only(body, fields)
-    establishment = v.establishment(body)
-    prisoner = v.prisoner(body)
-    attempt = v.required_text(body, *target)
-    content = v.text(body, "content", v.MAX_CONTENT, required=False)
-    _bound(principal, establishment)
-    runtime = request.app[RUNTIME]
-    index, stale = _index(runtime)
-    decision = screen(index, establishment, prisoner, attempt, content)
-    hit_id = await _record(runtime, decision, establishment, prisoner)
-    return json_response(_matches_answer(decision, hit_id, stale))
-
-
-async def screen_mail(request: web.Request) -> web.Response:
-    return await _screen_text(
-        request, MAIL_ROLES, v.LIMIT_MAIL, MAIL_FIELDS, ("envelope", v.MAX_ENVELOPE), _mail
-    )
-
-
-async def screen_message(request: web.Request) -> web.Response:
-    return await _screen_text(
-        request, MESSAGE_ROLES, v.LIMIT_MESSAGE, MESSAGE_FIELDS, ("to", v.MAX_TO), _message
-    )
-
-
 def _mail(index: Index, establishment: str, prisoner: str, envelope: str, content: str | None) -> Decision:
     return index.screen_mail(establishment, prisoner, envelope, content)
 
@@ -155,6 +320,7 @@ def _message(index: Index, establishment: str, prisoner: str, to: str, content: 
 
 
 def setup(app: web.Application) -> None:
-    app.router.add_post("/v1/screen/call", screen_call)
-    app.router.add_post("/v1/screen/mail", screen_mail)
-    app.router.add_post("/v1/screen/message", screen_message)
+    screening = Screening(app[RUNTIME])
+    app.router.add_post(CALL_PATH, screening.call)
+    app.router.add_post(MAIL_PATH, screening.mail)
+    app.router.add_post(MESSAGE_PATH, screening.message)

@@ -32,6 +32,8 @@ class GatewaySettings:
     token_refresh: float = 2.0  # seconds between token-cache refreshes (revocations take this long)
     ship_batch: int = 200
     ship_retry_max: float = 5.0
+    # Seconds the shipper waits after a hit wakes it, so hits close together ship as one batch.
+    ship_linger: float = 0.1
     spool_retention_days: float = 30.0  # shipped hits are kept locally this long
     access_log: bool = True
     # Successful screening answers are counted and timed in /metrics and every non-allow one is
@@ -51,6 +53,8 @@ class GatewaySettings:
         for name in ("max_data_age", "token_refresh", "ship_retry_max", "spool_retention_days"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"gateway.{name}", getattr(self, name), "Expected a positive number.")
+        if not 0 <= self.ship_linger <= 5:
+            raise ConfigError("gateway.ship_linger", self.ship_linger, "Expected 0 to 5 seconds.")
         if self.ship_batch < 1:
             raise ConfigError("gateway.ship_batch", self.ship_batch, "Expected a positive int.")
 

@@ -46,6 +46,7 @@ class Shipper:
         batch: int = 200,
         retry_max: float = 5.0,
         retention_ms: int = 30 * 86_400_000,
+        linger: float = 0.1,
     ) -> None:
         self.spool = spool
         self.client = client
@@ -53,16 +54,24 @@ class Shipper:
         self.batch = batch
         self.retry_max = retry_max
         self.retention_ms = retention_ms
+        self.linger = linger
         self.backlog = 0
         self.shipped = 0
         self.errors = 0
         self.connected = True
+        self.batches = 0  # Lua calls that shipped something (tests: lingering batches hits)
         self._wake = asyncio.Event()
+        self._flush = asyncio.Event()
+        self.idle = asyncio.Event()  # set while waiting for a hit (tests: no race with a pass)
         self._script = client.register_script(SHIP_LUA)
         self._task: asyncio.Task[None] | None = None
 
     def wake(self) -> None:
         self._wake.set()
+
+    def flush(self) -> None:
+        """Ship now: ends the current linger (tests, and anyone who cannot wait)."""
+        self._flush.set()
 
     def start(self) -> None:
         self._task = asyncio.create_task(self.run(), name="nocontact-shipper")
@@ -86,6 +95,7 @@ class Shipper:
         added = await self._script(keys=[self.keys.hits, self.keys.hit_ids], args=args)
         await self.spool.mark_shipped([h.id for h in hits])
         self.shipped += int(added)
+        self.batches += 1
         return len(hits)
 
     async def run(self) -> None:
@@ -119,8 +129,19 @@ class Shipper:
             if time.monotonic() - last_prune > 3600:
                 last_prune = time.monotonic()
                 await self.spool.prune(time.time_ns() // 1_000_000 - self.retention_ms)
-            with contextlib.suppress(TimeoutError):
+            self.idle.set()
+            try:
                 await asyncio.wait_for(self._wake.wait(), timeout=1.0)
+            except TimeoutError:
+                continue
+            finally:
+                self.idle.clear()
+            # Woken by a hit: let the hits of the next moment join it, so a steady trickle of
+            # blocks costs one Redis round trip and one spool commit per batch, not per hit.
+            if not self._flush.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._flush.wait(), timeout=self.linger)
+            self._flush.clear()
 
     async def _refresh_backlog(self) -> None:
         with contextlib.suppress(Exception):

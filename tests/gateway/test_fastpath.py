@@ -1,0 +1,245 @@
+"""The screening routes' lean path: its field checks never accept what the generic validators
+refuse, the token cache forgets a revoked token as soon as the table drops it, the lock-free
+metrics match prometheus_client's own and pass promtool, and the shipper batches hits."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+import redis
+import redis.asyncio as aioredis
+from hypothesis import given
+from hypothesis import strategies as st
+from prometheus_client import CollectorRegistry, Histogram
+
+from gateway import validation as v
+from gateway.app import RUNTIME
+from gateway.auth import Principal, TokenCache, _record, create_token, new_token, revoke_token, token_hash
+from gateway.hits import Spool
+from gateway.metrics import LATENCY_BUCKETS, Metrics
+from gateway.screening import _Fields
+from gateway.shipper import Shipper
+from gateway.source import StaticSource
+from gateway.validation import ApiError
+from sync.keys import Keys
+from tests.gateway.conftest import TokenFactory, build_index
+from tests.gateway.test_hits import make_hit
+
+KEYS = Keys("fast:")
+CALL_BODY = {"establishment": "HLI", "prisoner": "A1234BC", "number": "07700 900999"}  # an allow
+
+VALUES = st.one_of(
+    st.text(max_size=50),
+    st.text(alphabet="HLIab019 /-\t\x00\u00e9\u0130", max_size=45),
+    st.none(),
+    st.integers(),
+    st.booleans(),
+    st.floats(allow_nan=False),
+    st.lists(st.text(max_size=3), max_size=2),
+)
+
+
+def _generic(check: Any, value: Any) -> Any:
+    try:
+        return check({"f": value}, "f")
+    except ApiError:
+        return None
+
+
+@given(VALUES)
+def test_fast_establishment_accepts_only_what_the_validator_accepts(value: Any) -> None:
+    fields = _Fields()
+    for _ in range(2):  # the second time from its memory of valid codes
+        fast = fields.establishment(value)
+        assert fast is None or fast == _generic(v.establishment, value)
+
+
+@given(VALUES)
+def test_fast_prisoner_accepts_only_what_the_validator_accepts(value: Any) -> None:
+    fast = _Fields.prisoner(value)
+    assert fast is None or fast == _generic(v.prisoner, value)
+
+
+@given(VALUES, st.sampled_from([1, 5, v.MAX_NUMBER]))
+def test_fast_text_accepts_only_what_the_validator_accepts(value: Any, max_len: int) -> None:
+    fast = _Fields.text(value, max_len)
+    assert fast is None or fast == _generic(lambda body, name: v.required_text(body, name, max_len), value)
+
+
+def test_fast_checks_take_the_usual_values() -> None:
+    fields = _Fields()
+    assert fields.establishment(" hli") == "HLI" and fields.establishment(" hli") == "HLI"
+    assert fields.prisoner("a1234bc ") == "A1234BC"
+    assert _Fields.text("07700 900123", v.MAX_NUMBER) == "07700 900123"
+
+
+# -- the token cache -----------------------------------------------------------------------------
+async def test_token_cache_forgets_a_revoked_token_when_the_table_drops_it(redis_url: str) -> None:
+    client = aioredis.Redis.from_url(redis_url)
+    sync = redis.Redis.from_url(redis_url)
+    cache = TokenCache(client, KEYS, refresh=3600)
+    try:
+        token, principal = create_token(sync, KEYS, "dialler", "HLI")
+        header = f"Bearer {token}"
+        assert cache.known(header) is None
+        assert await cache.lookup(token, header) == principal
+        assert cache.known(header) == principal
+        assert revoke_token(sync, KEYS, principal.id)
+        await cache.reload()
+        assert cache.known(header) is None
+        assert await cache.lookup(token, header) is None
+        assert cache.known(header) is None
+    finally:
+        await client.aclose()
+        sync.close()
+
+
+async def test_token_cache_remembers_no_failed_lookup(redis_url: str) -> None:
+    client = aioredis.Redis.from_url(redis_url)
+    sync = redis.Redis.from_url(redis_url)
+    cache = TokenCache(client, KEYS, refresh=3600)
+    try:
+        token = new_token()
+        header = f"Bearer {token}"
+        assert await cache.lookup(token, header) is None and cache.known(header) is None
+        late = Principal("late", "dialler")
+        sync.hset(KEYS.tokens, token_hash(token), _record(late))  # created after the first try
+        assert await cache.lookup(token, header) == late
+        assert cache.known(header) == late
+    finally:
+        await client.aclose()
+        sync.close()
+
+
+async def test_screening_refuses_a_revoked_token_after_one_reload(
+    client: Any, auth: TokenFactory, redis_url: str
+) -> None:
+    headers = await auth("dialler")
+    runtime = client.app[RUNTIME]
+    for _ in range(2):  # the second answer comes from the header cache
+        assert (await client.post("/v1/screen/call", json=CALL_BODY, headers=headers)).status == 200
+    sync = redis.Redis.from_url(redis_url)
+    try:
+        digest = token_hash(headers["Authorization"].split()[1])
+        assert sync.hdel(runtime.settings.sync.keys.tokens, digest) == 1
+    finally:
+        sync.close()
+    await runtime.tokens.reload()
+    resp = await client.post("/v1/screen/call", json=CALL_BODY, headers=headers)
+    assert resp.status == 401 and (await resp.json())["error"] == "unauthorized"
+
+
+# -- metrics -------------------------------------------------------------------------------------
+OBSERVED = [0.0, 0.0001, 0.0002, 0.00020001, 0.0005, 0.003, 0.01, 2.5, 2.5000001, 7.0]
+
+
+def test_latency_histogram_matches_prometheus_client() -> None:
+    metrics = Metrics()
+    reference = Histogram("ref", "reference", buckets=LATENCY_BUCKETS, registry=CollectorRegistry())
+    for seconds in OBSERVED:
+        metrics.observe_request("/v1/screen/call", "POST", 200, seconds)
+        reference.observe(seconds)
+    got = metrics.registry.get_sample_value
+    for bound in (*(str(b) for b in LATENCY_BUCKETS), "+Inf"):
+        expected = reference.collect()[0]
+        want = next(s.value for s in expected.samples if s.labels.get("le") == bound)
+        name = "nocontact_gateway_http_request_duration_seconds_bucket"
+        assert got(name, {"endpoint": "/v1/screen/call", "le": bound}) == want, bound
+    labels = {"endpoint": "/v1/screen/call"}
+    assert got("nocontact_gateway_http_request_duration_seconds_count", labels) == len(OBSERVED)
+    assert got("nocontact_gateway_http_request_duration_seconds_sum", labels) == pytest.approx(sum(OBSERVED))
+
+
+def test_request_and_decision_counters() -> None:
+    metrics = Metrics()
+    for status in (200, 200, 400, 503):
+        metrics.observe_request("/v1/screen/call", "POST", status, 0.001)
+    metrics.observe_request("/v1/hits", "GET", 200, 0.01)
+    for relay in (None, None, False, True, True):
+        metrics.observe_decision("call", "allow" if relay is None else "block", relay)
+    metrics.hit_recorded()
+    got = metrics.registry.get_sample_value
+    requests = "nocontact_gateway_http_requests_total"
+    call = {"endpoint": "/v1/screen/call", "method": "POST"}
+    assert got(requests, {**call, "status": "200"}) == 2
+    assert got(requests, {**call, "status": "400"}) == 1
+    assert got(requests, {"endpoint": "/v1/hits", "method": "GET", "status": "200"}) == 1
+    decisions = "nocontact_gateway_decisions_total"
+    assert got(decisions, {"channel": "call", "decision": "allow", "match": "none"}) == 2
+    assert got(decisions, {"channel": "call", "decision": "block", "match": "primary"}) == 1
+    assert got(decisions, {"channel": "call", "decision": "block", "match": "relay"}) == 2
+    assert got("nocontact_gateway_hits_recorded_total") == 1
+
+
+@pytest.mark.timeout(900)  # the first run on a fresh machine installs Debian's prometheus package
+def test_metrics_text_passes_promtool(promtool: str) -> None:
+    metrics = Metrics()
+    metrics.watch(StaticSource(build_index()), lambda: None, 30.0)
+    for endpoint, status in (("/v1/screen/call", 200), ("/v1/screen/call", 400), ("/metrics", 200)):
+        metrics.observe_request(endpoint, "POST", status, 0.0004)
+    metrics.observe_decision("mail", "hold", False)
+    metrics.hit_recorded()
+    text = metrics.render()
+    assert (
+        b'nocontact_gateway_http_request_duration_seconds_bucket{endpoint="/metrics",le="+Inf"} 1.0' in text
+    )
+    check = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True, check=False)
+    assert check.returncode == 0, check.stdout.decode() + check.stderr.decode()
+
+
+async def test_screening_requests_are_counted_once(client: Any, auth: TokenFactory) -> None:
+    headers = await auth("dialler")
+    for _ in range(3):
+        assert (await client.post("/v1/screen/call", json=CALL_BODY, headers=headers)).status == 200
+    await client.post("/v1/screen/call", json={}, headers=headers)
+    got = client.app[RUNTIME].metrics.registry.get_sample_value
+    call = {"endpoint": "/v1/screen/call", "method": "POST"}
+    assert got("nocontact_gateway_http_requests_total", {**call, "status": "200"}) == 3
+    assert got("nocontact_gateway_http_requests_total", {**call, "status": "400"}) == 1
+    assert got("nocontact_gateway_http_request_duration_seconds_count", {"endpoint": "/v1/screen/call"}) == 4
+
+
+# -- the shipper's batches -----------------------------------------------------------------------
+async def test_shipper_lingers_so_hits_close_together_ship_as_one_batch(
+    tmp_path: Path, redis_url: str
+) -> None:
+    client = aioredis.Redis.from_url(redis_url)
+    spool = Spool(tmp_path / "hits.sqlite3")
+    spool.open()
+    shipper = Shipper(spool, client, KEYS, linger=3600.0)  # only flush() ends the linger
+    shipper.start()
+    try:
+        await shipper.idle.wait()  # its first pass found nothing
+        await spool.record(make_hit(0))
+        shipper.wake()
+        for n in range(1, 5):
+            await spool.record(make_hit(n))
+            shipper.wake()
+        assert shipper.shipped == 0
+        shipper.flush()
+        async with asyncio.timeout(30):
+            while shipper.shipped < 5:
+                await asyncio.sleep(0.01)
+        assert shipper.batches == 1 and await client.xlen(KEYS.hits) == 5
+    finally:
+        await shipper.stop()
+        spool.close()
+        await client.aclose()
+
+
+async def test_chunked_bodies_take_the_generic_checks(client: Any, auth: TokenFactory) -> None:
+    headers = await auth("dialler")
+
+    async def body(raw: bytes) -> Any:
+        yield raw
+
+    resp = await client.post("/v1/screen/call", data=body(orjson.dumps(CALL_BODY)), headers=headers)
+    assert resp.status == 200 and (await resp.json())["decision"] == "allow"
+    too_big = b'{"number":"' + b"1" * 3000 + b'"}'
+    resp = await client.post("/v1/screen/call", data=body(too_big), headers=headers)
+    assert resp.status == 413 and (await resp.json())["error"] == "body_too_large"
