@@ -70,7 +70,7 @@ def postcodes_in_words(words: Sequence[str]) -> set[str]:
     return found
 
 
-_WINDOWS: dict[tuple[int | str, ...], frozenset[str]] = {}
+_WINDOWS: dict[tuple[object, ...], frozenset[str]] = {}
 
 
 def _read_window(words: Sequence[str], at: int) -> set[str]:
