@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from matcher.address_parse import _JOIN, UK_WORDS
 from matcher.addresses import (
     _FOUND_BY,
     AddressIndex,
@@ -22,7 +23,7 @@ from matcher.addresses import (
     parse_address,
 )
 from matcher.names import PersonName, parse_name
-from matcher.phrases import _to_ascii, upper_words
+from matcher.phrases import NormalisedText, _to_ascii, upper_words
 from matcher.postcodes import _readings, postcodes_in_words
 
 # ---- upper_words: bytes.translate in place of str.translate with a dict ------------------------
@@ -215,3 +216,27 @@ def test_scan_equals_the_reference_on(letter: str) -> None:
     expected = reference_scan(_BASE, letter, _PRISON)
     assert expected  # the letter does find something
     assert _BASE.scan(normalise_text(letter), _PRISON) == expected
+
+
+# ---- normalise_text: only the words in the vocabulary are looked up one by one ----------------
+
+
+def reference_normalise_text(raw: str) -> NormalisedText:
+    upper, words = reference_upper_words(raw)
+    postcodes = reference_postcodes_in_words(words)
+    plain = f" {' '.join(words)} "
+    if _JOIN.search(plain):
+        words = _JOIN.sub(r" \1\2", plain).split()
+    tokens = tuple(UK_WORDS.get(w, w) for w in words)
+    text = f" {' '.join(tokens)} " if tokens else " "
+    return NormalisedText(text, tokens, plain if words else " ", upper, frozenset(postcodes), "uk")
+
+
+_VOCABULARY = [*UK_WORDS, *UK_WORDS.values(), "12", "A", "14 B", "FLAT", "HU1 2AB", "ST ST", "2ND 2ND"]
+address_like = st.lists(st.sampled_from(_VOCABULARY), max_size=12).map(" ".join)
+
+
+@settings(max_examples=400)
+@given(st.one_of(letters, address_like))
+def test_normalise_text_equals_the_reference(raw: str) -> None:
+    assert normalise_text(raw) == reference_normalise_text(raw)
