@@ -98,16 +98,7 @@ def normalise_text(text: str, address_format: str = "uk") -> NormalisedText:
     plain = f" {' '.join(words)} "
     if address_format == "uk" and _JOIN.search(plain):
         words = _JOIN.sub(r" \1\2", plain).split()
-    tokens = tuple(words)
-    expanded = vocabulary.keys() & tokens  # one C loop; a letter holds few of them ("ST", "2ND")
-    if expanded:
-        out = list(tokens)
-        for word in expanded:
-            at = -1
-            for _ in range(tokens.count(word)):
-                at = tokens.index(word, at + 1)
-                out[at] = vocabulary[word]
-        tokens = tuple(out)
+    tokens = tuple(map(vocabulary.get, words, words))
     text = f" {' '.join(tokens)} " if tokens else " "
     return NormalisedText(text, tokens, plain if words else " ", upper, frozenset(postcodes), address_format)
 
