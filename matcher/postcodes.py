@@ -47,65 +47,43 @@ def find_postcodes(text: str) -> set[str]:
 def postcodes_in_words(words: Sequence[str]) -> set[str]:
     """Postcodes in a text already split into upper-case words (letters and digits)."""
     found: set[str] = set()
+    last = len(words) - 1
     at = -1
-    windows = _WINDOWS
     # Every reading holds a real digit in a word that also holds a letter (a word of digits
     # only would need three corrections: phone numbers are never postcodes). Such words are
-    # few, and each can only be the outward code's word or a piece of the inward code, so what
-    # it reads as depends on it and the two words each side only: the same window (a return
-    # address, a franking line) is read once.
+    # few, and each can only be the outward code's word or a piece of the inward code.
     for word in [w for w in filterfalse(str.isalpha, words) if not w.isdigit()]:
         at = words.index(word, at + 1)
-        if len(word) > 7:
+        size = len(word)
+        if size > 7:
             continue
-        start = at - 2 if at > 1 else 0
-        key = (at - start, *words[start : at + 3])
-        readings = windows.get(key)
-        if readings is None:
-            if len(windows) >= 16384:
-                windows.clear()
-            readings = windows[key] = frozenset(_read_window(words[start : at + 3], at - start))
-        if readings:
-            found |= readings
-    return found
-
-
-_WINDOWS: dict[tuple[object, ...], frozenset[str]] = {}
-
-
-def _read_window(words: Sequence[str], at: int) -> set[str]:
-    """The readings that use words[at] (a word holding a letter and a digit, at most 7 long)."""
-    found: set[str] = set()
-    word = words[at]
-    last = len(words) - 1
-    size = len(word)
-    if size >= 5:
-        found |= _read(word, False)
-    if at < last and size <= 6:  # the outward code's word: "HU1" 2AB, "HU12" AB, "HU1" 2A B
-        total = size + len(words[at + 1])
-        if 5 <= total <= 7 and size >= total - 3:
-            found |= _read(word + words[at + 1], True)
-        if total < 7 and at + 1 < last:
-            total += len(words[at + 2])
+        if size >= 5:
+            found |= _read(word, False)
+        if at < last and size <= 6:  # the outward code's word: "HU1" 2AB, "HU12" AB, "HU1" 2A B
+            total = size + len(words[at + 1])
             if 5 <= total <= 7 and size >= total - 3:
-                found |= _read(word + words[at + 1] + words[at + 2], True)
-    if at > 0 and size <= 3:  # a piece of the inward code: HUI "2AB", HUI "2A" B, HUI Z "AB"
-        before = words[at - 1]
-        first = len(before)
-        if first > 6 or not (before.isalpha() or before.isdigit()):
-            return found
-        total = first + size
-        if 5 <= total <= 7 and first >= total - 3:
-            found |= _read(before + word, True)
-        if at < last and total < 7:
-            longer = total + len(words[at + 1])
-            if 5 <= longer <= 7 and first >= longer - 3:
-                found |= _read(before + word + words[at + 1], True)
-        if at > 1 and first < 3:
-            outward = words[at - 2]
-            longer = len(outward) + total
-            if 5 <= longer <= 7 and len(outward) >= longer - 3:
-                found |= _read(outward + before + word, True)
+                found |= _read(word + words[at + 1], True)
+            if total < 7 and at + 1 < last:
+                total += len(words[at + 2])
+                if 5 <= total <= 7 and size >= total - 3:
+                    found |= _read(word + words[at + 1] + words[at + 2], True)
+        if at > 0 and size <= 3:  # a piece of the inward code: HUI "2AB", HUI "2A" B, HUI Z "AB"
+            before = words[at - 1]
+            first = len(before)
+            if first > 6 or not (before.isalpha() or before.isdigit()):
+                continue
+            total = first + size
+            if 5 <= total <= 7 and first >= total - 3:
+                found |= _read(before + word, True)
+            if at < last and total < 7:
+                longer = total + len(words[at + 1])
+                if 5 <= longer <= 7 and first >= longer - 3:
+                    found |= _read(before + word + words[at + 1], True)
+            if at > 1 and first < 3:
+                outward = words[at - 2]
+                longer = len(outward) + total
+                if 5 <= longer <= 7 and len(outward) >= longer - 3:
+                    found |= _read(outward + before + word, True)
     return found
 
 

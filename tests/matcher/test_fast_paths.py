@@ -51,7 +51,7 @@ def test_upper_words_equals_the_reference(raw: str) -> None:
     assert upper_words(raw) == reference_upper_words(raw)
 
 
-# ---- postcodes_in_words: readings cached per window of five words -----------------------------
+# ---- postcodes_in_words: the word-by-word reading, kept to check any faster one ---------------
 
 
 def reference_postcodes_in_words(words: list[str]) -> set[str]:
@@ -104,7 +104,7 @@ word_lists = st.lists(
 @settings(max_examples=600)
 @given(word_lists, st.sampled_from(_PIECES), st.integers(min_value=0, max_value=11))
 def test_postcodes_in_words_equals_the_reference(words: list[str], other: str, position: int) -> None:
-    # the same text with one word changed: the windows that do not hold it come from the cache
+    # the same text with one word changed (a cache by neighbouring words would have to see it)
     changed = list(words)
     if words:
         changed[position % len(words)] = other
