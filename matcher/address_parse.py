@@ -63,6 +63,8 @@ _COUNTIES = frozenset(
         "CAMBS", "OXON", "SALOP", "CLWYD", "DYFED", "GWENT", "GWYNEDD", "POWYS",
     }
 )  # fmt: skip
+_NOT_PLACES = _COUNTRIES | _COUNTIES
+_PARTS = re.compile(r"[,;\n]+")
 _PREMISE = re.compile(r"[0-9]+[A-Z]?")
 _JOIN = re.compile(r" ([0-9]+) ([A-Z])(?= )")  # "12 A" -> "12A"
 _LEADING_SEPARATOR = re.compile(r"\s*[0-9]+\s*[A-Za-z]?\s*([-/])")
@@ -106,7 +108,9 @@ def match_words(raw: str, address_format: str = "uk") -> list[str]:
     _, words = upper_words(raw)
     vocabulary = UK_WORDS if address_format == "uk" else us_addresses.US_WORDS
     if address_format == "uk" and len(words) > 1:
-        words = _JOIN.sub(r" \1\2", f" {' '.join(words)} ").split()
+        spaced = f" {' '.join(words)} "
+        if _JOIN.search(spaced):
+            words = _JOIN.sub(r" \1\2", spaced).split()
     return [vocabulary.get(w, w) for w in words]
 
 
@@ -137,7 +141,7 @@ def parse_address(
     compact = canonical.replace(" ", "")
     parts: list[tuple[list[str], str]] = []
     for line in lines:
-        for part in re.split(r"[,;\n]+", line):
+        for part in _PARTS.split(line):
             words = _without_postcode(match_words(part), compact)
             if words:
                 found = _LEADING_SEPARATOR.match(part)
@@ -146,7 +150,8 @@ def parse_address(
     premise, house_name, street, town = _place(components)
     if premise is None and house_name is None:
         raise InvalidAddress(field, "needs a house number or a house name")
-    return interned(ParsedAddress(canonical, premise, house_name, flat, street, town))
+    fields = (canonical, premise, house_name, flat, street, town)
+    return ParsedAddress(*(None if value is None else sys.intern(value) for value in fields))
 
 
 def interned(address: ParsedAddress) -> ParsedAddress:
@@ -160,6 +165,8 @@ def _fields(address: ParsedAddress) -> tuple[str | None, ...]:
 
 
 def _without_postcode(words: list[str], compact: str) -> list[str]:
+    if not words or not compact.endswith(words[-1]):  # the postcode ends the part or is not in it
+        return words
     for n in (1, 2, 3):
         if len(words) >= n and "".join(words[-n:]) == compact:
             return words[:-n]
@@ -197,13 +204,13 @@ def _flat_in(words: list[str], separator: str) -> tuple[str | None, list[str], s
 
 def _place(components: list[tuple[list[str], str]]) -> tuple[str | None, str | None, str | None, str | None]:
     while components and (
-        " ".join(components[-1][0]) in _COUNTRIES | _COUNTIES or components[-1][0][-1].endswith("SHIRE")
+        " ".join(components[-1][0]) in _NOT_PLACES or components[-1][0][-1].endswith("SHIRE")
     ):
         components = components[:-1]
     town: str | None = None
     if len(components) >= 2:
         last = components[-1][0]
-        if not any(ch.isdigit() for w in last for ch in w) and last[-1] not in _STRONG_TYPES:
+        if "".join(last).isalpha() and last[-1] not in _STRONG_TYPES:  # words are letters and digits
             town = display(last)
             components = components[:-1]
     at = next((i for i, (words, _) in enumerate(components) if _PREMISE.fullmatch(words[0])), None)

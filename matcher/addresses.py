@@ -9,7 +9,8 @@ A phrase alone is common ("14 HIGH STREET" is in thousands of towns), so an addr
 only by its phrase is reported when the letter names its town, or holds no readable postcode
 at all; a phrase next to another town's postcode is coincidence, and checking the hundreds of
 same-named addresses would cost ~100 µs a letter. Base ids per town make that filter a set
-intersection.
+intersection: when the letter holds a postcode, a phrase's ids are only ever intersected with
+the ids of the towns the letter names (a phrase's many ids are a frozenset, see GramPhrases).
 
 Live updates never touch the big structures: `with_changes` returns a new index sharing
 them (the base) plus a small copy-on-write GramPhrases delta; removed or replaced ids are
@@ -25,7 +26,16 @@ from functools import lru_cache
 
 from matcher.address_parse import ParsedAddress, match_words, normalise_text, parse_address
 from matcher.names import PersonName, name_evidence
-from matcher.phrases import SHARDS, GramPhrases, NormalisedText, PhraseBuilder, PhraseIndex, phrase_builder
+from matcher.phrases import (
+    SHARDS,
+    GramPhrases,
+    NormalisedText,
+    PhraseBuilder,
+    PhraseIndex,
+    Postings,
+    phrase_builder,
+    union,
+)
 
 __all__ = [
     "DEFAULT_BACKEND",
@@ -60,7 +70,6 @@ _FLOOR_FLAT = re.compile(
     r" (GROUND|FIRST|SECOND|THIRD|FOURTH|TOP|BASEMENT|LOWER|UPPER|GARDEN)(?: FLOOR)? FLAT(?= )"
 )
 _FLAT_BEFORE_NUMBER = re.compile(r"[0-9]{1,4}[A-Z]?")
-_FEW = 12  # phrase-only candidates checked one by one; more are first cut to the towns named
 _FOUND_BY = frozenset({"postcode", "premise", "house_name"})  # how a candidate address is found
 
 
@@ -307,10 +316,17 @@ class _Towns:
         self.index = index
         self.members = members
 
-    def keep_named(self, ids: set[int], text: NormalisedText) -> set[int]:
+    def named(self, postings: list[Postings], words: tuple[str, ...] | list[str]) -> set[int]:
+        """The ids among `postings` whose town is named in `words`."""
         kept: set[int] = set()
-        for number in self.index.find(text):
-            kept |= ids & self.members[number]
+        for number in union(self.index.find_words(words)):
+            members = self.members[number]
+            for value in postings:
+                if isinstance(value, int):
+                    if value in members:
+                        kept.add(value)
+                else:  # iterates the smaller side when both are sets
+                    kept |= members.intersection(value)
         return kept
 
 
@@ -375,11 +391,16 @@ class AddressIndex:
         norm = text if ignore is None else _without(text, ignore)
         postcodes = norm.postcodes
         base, delta = self._base, self._delta
-        candidates = base.phrases.find(norm)
-        if len(candidates) > _FEW and postcodes:
-            candidates = self._towns.keep_named(candidates, norm)
+        postings = base.phrases.postings(norm)
         if postcodes:
-            candidates |= base.at_postcodes(postcodes)
+            # Only ids in a town the letter names can pass the town check below (ids at the
+            # letter's postcodes come in anyway): never build the set of all of a phrase's ids.
+            candidates = base.at_postcodes(postcodes)
+            if postings:
+                named_in = norm.tokens if norm.text is text.text else norm.text.split()
+                candidates |= self._towns.named(postings, named_in)
+        else:
+            candidates = union(postings)
         if self._masked:
             candidates -= self._masked
         if delta.size:

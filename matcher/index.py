@@ -320,16 +320,15 @@ class Index:
     ) -> Decision:
         """allow | hold | block under the profile's mail policy."""
         prisoner = normalise_prisoner(prisoner)
-        matches: list[Match] = []
-        envelope_text = normalise_text(envelope[:MAX_ENVELOPE], self._ctx.address_format)
-        matches += self._address_matches(envelope_text, establishment, prisoner, cap=None)
-        contact = STRENGTH_OF_DECISION[self._ctx.policy.decide(_CONTACT)]
+        envelope = envelope[:MAX_ENVELOPE]
+        envelope_text = normalise_text(envelope, self._ctx.address_format)
+        matches = self._address_matches(envelope_text, establishment, prisoner, cap=None)
         if content:
             content = content[:MAX_CONTENT]
             content_text = normalise_text(content, self._ctx.address_format)
             matches += self._address_matches(content_text, establishment, prisoner, cap="hold")
-            matches += self._contact_matches(content, establishment, prisoner, contact)
-        matches += self._contact_matches(envelope[:MAX_ENVELOPE], establishment, prisoner, contact)
+            matches += self._contact_matches(content, establishment, prisoner, None)
+        matches += self._contact_matches(envelope, establishment, prisoner, None)
         if not matches:
             return Decision(Channel.MAIL, "allow", self.version)
         ordered = order_matches(_dedupe(matches))
@@ -353,9 +352,10 @@ class Index:
         return matches
 
     def _contact_matches(
-        self, text: str, establishment: str, prisoner: str, strength: Strength
+        self, text: str, establishment: str, prisoner: str, strength: Strength | None
     ) -> list[Match]:
-        """Blocked numbers and emails written inside free text (evidence "contact")."""
+        """Blocked numbers and emails written inside free text (evidence "contact"); strength
+        None: as the mail policy decides for "contact" alone."""
         found: list[Match] = []
         for key in self._ctx.phones_for(establishment).find_in_text(text):
             postings = self._phones.get(key)
@@ -363,6 +363,10 @@ class Index:
                 found += _blocking(postings, establishment, prisoner, key, "phone")
         for keys in email_norm.find_in_text(text):
             found += self._email_matches(keys, establishment, prisoner)
+        if not found:
+            return found
+        if strength is None:
+            strength = STRENGTH_OF_DECISION[self._ctx.policy.decide(_CONTACT)]
         return [Match(m.reference, m.kind, strength, m.relay, _CONTACT) for m in found]
 
     def _address_matches(

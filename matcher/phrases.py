@@ -17,7 +17,7 @@ Ids must be non-negative ints. Texts are matched through `NormalisedText`, made 
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import NamedTuple, Protocol
 
 import ahocorasick
@@ -41,12 +41,13 @@ class NormalisedText(NamedTuple):
 
 
 # Every ASCII character that is not a letter or digit separates words; apostrophes join
-# ("O'NEILL" -> "ONEILL", "JOHN'S" -> "JOHNS"); "|" is OCR for 1, I or l: read it as 1.
-_WORD_TABLE: dict[int, str | None] = {i: " " for i in range(128) if not chr(i).isalnum()}
-_WORD_TABLE[ord("'")] = None
-_WORD_TABLE[ord("`")] = None
-_WORD_TABLE[ord("|")] = "1"
-_WORD_TABLE[ord("#")] = " FLAT "  # "#4" is the US (and OCR) flat/unit number
+# ("O'NEILL" -> "ONEILL", "JOHN'S" -> "JOHNS"); "|" is OCR for 1, I or l: read it as 1; "#" is
+# the US (and OCR) flat/unit number: "#4" reads "FLAT 4". Applied to bytes (the text is ASCII by
+# then), where translate is one C pass without a dict lookup per character.
+_WORD_BYTES = bytes(
+    i if i < 128 and chr(i).isalnum() else ord("1") if i == ord("|") else ord(" ") for i in range(256)
+)
+_JOINERS = b"'`"
 _APOSTROPHES = frozenset("\u2018\u2019\u02bc\u00b4")
 
 
@@ -67,13 +68,23 @@ def upper_words(raw: str) -> tuple[str, list[str]]:
     upper = raw.upper()
     if not upper.isascii():
         upper = _to_ascii(upper)
-    return upper, upper.translate(_WORD_TABLE).split()
+    spaced = upper.replace("#", " FLAT ") if "#" in upper else upper
+    return upper, spaced.encode("ascii").translate(_WORD_BYTES, _JOINERS).decode("ascii").split()
+
+
+Postings = int | tuple[int, ...] | frozenset[int]
+"""The ids of one phrase: one id, a few, or (past SET_FROM) a frozenset."""
+
+SET_FROM = 16  # a phrase held by more ids keeps them in a frozenset: see GramPhrases
 
 
 class PhraseIndex(Protocol):
-    """Phrases -> ids; `find` returns the ids of every phrase present in the text as whole words."""
+    """Phrases -> ids; `find` returns the ids of every phrase present in the text as whole words,
+    `postings` the same ids as found, one value per phrase (their union is `find`)."""
 
     def find(self, text: NormalisedText) -> set[int]: ...
+
+    def postings(self, text: NormalisedText) -> list[Postings]: ...
 
     def __len__(self) -> int: ...
 
@@ -110,16 +121,14 @@ class AutomatonPhrases:
         return builder.finish()
 
     def find(self, text: NormalisedText) -> set[int]:
-        found: set[int] = set()
+        return union(self.postings(text))
+
+    def postings(self, text: NormalisedText) -> list[Postings]:
         if not self._count:
-            return found
+            return []
         shared = self._shared
-        for _end, value in self._automaton.iter(text.text):
-            if value >= 0:
-                found.add(value)
-            else:
-                found.update(shared[-value - 1])
-        return found
+        found = self._automaton.iter(text.text)
+        return [value if value >= 0 else shared[-value - 1] for _end, value in found]
 
     def __len__(self) -> int:
         return self._count
@@ -168,12 +177,17 @@ class GramPhrases:
     phrase. Mutable: `add`/`discard` in place, `copy` for copy-on-write deltas. The phrases
     live in SHARDS dicts by hash, so no single insert resizes more than 1/SHARDS of them.
     `discard` leaves the first-word and first-pair hints as they were: a stale hint costs one
-    lookup that finds nothing, never a wrong hit (compact by rebuilding)."""
+    lookup that finds nothing, never a wrong hit (compact by rebuilding).
+
+    A phrase held by more than SET_FROM ids ("ROSE COTTAGE", "1 HIGH STREET": hundreds at 1M
+    addresses) keeps them in a frozenset, so a scan can intersect them with a town's ids in time
+    proportional to the smaller side without touching each id (a set of 600 ids built from a
+    tuple cost ~50 µs of cache misses a letter)."""
 
     __slots__ = ("_lengths", "_pairs", "_shards")
 
     def __init__(self, shards: int = SHARDS) -> None:
-        self._shards: tuple[dict[str, int | tuple[int, ...]], ...] = tuple({} for _ in range(shards))
+        self._shards: tuple[dict[str, Postings], ...] = tuple({} for _ in range(shards))
         self._lengths: dict[str, tuple[int, ...]] = {}  # first word -> phrase lengths, ascending
         self._pairs: set[str] = set()  # the first two words of every longer phrase
 
@@ -200,7 +214,10 @@ class GramPhrases:
             if current != ident:
                 shard[phrase] = (current, ident)
         elif ident not in current:
-            shard[phrase] = (*current, ident)
+            if isinstance(current, tuple) and len(current) < SET_FROM:
+                shard[phrase] = (*current, ident)
+            else:
+                shard[phrase] = frozenset(current).union((ident,))
 
     def discard(self, phrase: str, ident: int) -> None:
         shard = self._shards[hash(phrase) % len(self._shards)]
@@ -211,6 +228,9 @@ class GramPhrases:
             if current == ident:
                 del shard[phrase]
         elif ident in current:
+            if isinstance(current, frozenset) and len(current) > SET_FROM + 1:
+                shard[phrase] = current.difference((ident,))
+                return
             rest = tuple(i for i in current if i != ident)
             shard[phrase] = rest[0] if len(rest) == 1 else rest
 
@@ -230,8 +250,14 @@ class GramPhrases:
         return (_gram_from_items, (items, len(self._shards)))
 
     def find(self, text: NormalisedText) -> set[int]:
-        found: set[int] = set()
-        tokens = text.tokens
+        return union(self.find_words(text.tokens))
+
+    def postings(self, text: NormalisedText) -> list[Postings]:
+        return self.find_words(text.tokens)
+
+    def find_words(self, tokens: Sequence[str]) -> list[Postings]:
+        """The postings of every phrase present in `tokens` (words, in order)."""
+        found: list[Postings] = []
         starts = self._lengths.keys() & tokens  # one C loop: the words that start a phrase
         if not starts:
             return found
@@ -253,24 +279,30 @@ class GramPhrases:
                     else:
                         break  # no phrase starts with these two words
                     value = shards[hash(key) % count].get(key)
-                    if value is None:
-                        continue
-                    if isinstance(value, int):
-                        found.add(value)
-                    else:
-                        found.update(value)
+                    if value is not None:
+                        found.append(value)
         return found
 
     def __len__(self) -> int:
         return sum(map(len, self._shards))
 
 
-def _gram_from_items(items: list[tuple[str, int | tuple[int, ...]]], shards: int) -> GramPhrases:
+def _gram_from_items(items: list[tuple[str, Postings]], shards: int) -> GramPhrases:
     grams = GramPhrases(shards)
     for phrase, ids in items:
         for ident in (ids,) if isinstance(ids, int) else ids:
             grams.add(phrase, ident)
     return grams
+
+
+def union(postings: Iterable[Postings]) -> set[int]:
+    found: set[int] = set()
+    for value in postings:
+        if isinstance(value, int):
+            found.add(value)
+        else:
+            found.update(value)
+    return found
 
 
 BACKENDS = ("gram", "automaton")

@@ -5,6 +5,8 @@ from dataclasses import replace
 
 import phonenumbers
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from config import load_profile
 from matcher.errors import ConfigError, InvalidNumber, UnblockableNumber
@@ -406,3 +408,29 @@ def test_a_bad_establishment_prefix_is_a_config_error(prefix: str) -> None:
     with pytest.raises(ConfigError) as info:
         PhoneNormaliser(GB_RULES, extra_prefixes=[prefix])
     assert info.value.value == prefix
+
+
+@settings(max_examples=500)
+@given(st.text(alphabet=st.sampled_from("0123456789 \t\n-./()[]+x#A\u00a0\u2013\u0661"), max_size=24))
+def test_has_enough_digits_agrees_with_the_regex(text: str) -> None:
+    # the ASCII fast path must answer exactly as the regex it stands in for
+    for normaliser in (GB, US):
+        assert normaliser.has_enough_digits(text) == (normaliser._enough_digits.search(text) is not None)
+
+
+@pytest.mark.parametrize(
+    ("text", "enough"),
+    [
+        ("07911 123456", True),
+        ("0 7 9 1 1 1 2", True),
+        ("(07)91-1.1/2[3]", True),
+        ("(07)9x1-1.1/2[3]", False),
+        ("079 11 x 123456", False),
+        ("A1234BC HU9 5LS 2ND", False),
+        ("791112", False),
+        ("\u0660\u0667\u0669\u0661\u0661 \u0661\u0662", True),
+        ("07911\u00a0123", True),
+    ],
+)
+def test_has_enough_digits(text: str, enough: bool) -> None:
+    assert GB.has_enough_digits(text) is enough
