@@ -3,6 +3,10 @@
 ``Entry.from_dict`` checks structure and sizes and names the offending field; whether a phone
 number, email or postcode is usable is checked when the index is built (it needs the profile).
 Raw identifiers are kept as given, so an index can be rebuilt when a normaliser changes.
+
+``to_record``/``Entry.from_record`` are a compact, JSON-friendly form of plain lists for files this
+code wrote itself and has verified since (the sync snapshot file, digest-checked): ``from_record``
+does not validate again, so never feed it anything else.
 """
 
 from __future__ import annotations
@@ -151,6 +155,41 @@ class Entry:
             "protected": [p.to_dict() for p in self.protected],
             "exemptions": [e.to_dict() for e in self.exemptions],
         }
+
+    def to_record(self) -> list[Any]:
+        return [
+            self.reference,
+            self.prisoner,
+            None if self.scope is None else sorted(self.scope),
+            [
+                [p.name, list(p.phones), list(p.emails), [[list(a.lines), a.postcode] for a in p.addresses]]
+                for p in self.protected
+            ],
+            [[e.prisoner, e.identifier, e.reason, e.name] for e in self.exemptions],
+        ]
+
+    @classmethod
+    def from_record(cls, record: list[Any]) -> Entry:
+        """Trusted: the inverse of ``to_record`` for records this code wrote (see the module doc).
+        Raises TypeError, ValueError or IndexError on a record of the wrong shape."""
+        reference, prisoner, scope, protected, exemptions = record
+        return cls(
+            reference,
+            prisoner,
+            None if scope is None else frozenset(scope),
+            tuple(
+                ProtectedPerson(
+                    name,
+                    tuple(phones),
+                    tuple(emails),
+                    tuple([PostalAddress(tuple(lines), postcode) for lines, postcode in addresses])
+                    if addresses
+                    else (),
+                )
+                for name, phones, emails, addresses in protected
+            ),
+            tuple([Exemption(*e) for e in exemptions]) if exemptions else (),
+        )
 
     def applies_to(self, establishment: str) -> bool:
         return self.scope is None or establishment in self.scope
