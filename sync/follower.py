@@ -42,6 +42,7 @@ from sync.cut import START_ID, Cut, read_cut, read_head
 from sync.errors import SnapshotRejected, UnparsableChange
 from sync.heartbeat import Heartbeat
 from sync.metrics import SyncMetrics
+from sync.retire import Retirer
 from sync.settings import SyncSettings
 from sync.snapshot import SnapshotState, SnapshotWriter, read_snapshot
 from sync.status import Backoff, SyncState, SyncStatus
@@ -108,6 +109,7 @@ class Follower:
             NORMALISER_VERSIONS,
             on_written=self.metrics.snapshot_writes.inc,
         )
+        self._retirer = Retirer()  # replaced indexes and read cuts are freed in bounded steps
         self._tasks: list[asyncio.Task[None]] = []
         self._client: AsyncRedis | None = None
         self._cut_client: SyncRedis | None = None  # cuts are read and decoded in a worker thread
@@ -146,6 +148,7 @@ class Follower:
             await _cancel(task)
         self._tasks = []
         await self._snapshots.flush()
+        await self._retirer.stop()
         if self._client is not None:
             if self._heartbeat is not None:
                 with contextlib.suppress(redis.RedisError, OSError, TimeoutError):
@@ -285,6 +288,13 @@ class Follower:
         self.metrics.resyncs.labels(reason).inc()
         assert self._cut_client is not None
         cut = await asyncio.to_thread(read_cut, self._cut_client, self.keys)
+        try:
+            await self._resync_to(cut, reason)
+        finally:
+            self._retirer.retire(cut)  # a million raw entries: freeing them at once stalls the loop
+            del cut
+
+    async def _resync_to(self, cut: Cut, reason: str) -> None:
         self._touch()
         if self.hooks.after_cut is not None:
             await self.hooks.after_cut(cut)
@@ -344,7 +354,11 @@ class Follower:
         state: SyncState = SyncState.VALID,
         compaction: bool = False,
     ) -> None:
-        self._index = built.index  # the swap: one reference
+        old, self._index = self._index, built.index  # the swap: one reference
+        if old is not None and built.kind == "full":
+            # nothing of a full build is shared with the old index but entries: let it go in steps
+            self._retirer.retire(old)
+        del old
         self._applied_id = applied_id
         self._layered = 0 if built.kind == "full" else self._layered + built.changes
         self.builder.settle(built)
