@@ -22,7 +22,7 @@ from typing import TypeVar
 
 from matcher.entries import Entry
 from matcher.errors import ValidationError
-from matcher.index import Index
+from matcher.index import ContactKeys, Index, key_stamp
 from matcher.profile import Profile
 from sync.changes import decode_entry
 
@@ -104,8 +104,17 @@ class IndexBuilder:
         if self.quiet_gc and built.kind == "full":
             gc.freeze()
 
-    async def from_entries(self, entries: Sequence[Entry], version: int) -> Built:
-        """A full build (cold start from the snapshot file)."""
+    async def from_entries(
+        self,
+        entries: Sequence[Entry],
+        version: int,
+        keys: Sequence[ContactKeys] | None = None,
+        stamp: Mapping[str, str] | None = None,
+    ) -> Built:
+        """A full build (cold start from the snapshot file). `keys` (each entry's phone and email
+        keys, in order) are reused only when `stamp` is this profile's ``key_stamp``."""
+        if keys is not None and stamp == key_stamp(self.profile):
+            return await self._off_loop(lambda: self._full_with_keys(entries, keys, version))
         return await self._off_loop(lambda: self._full({e.reference: e for e in entries}, version, ()))
 
     async def rebuild(self, index: Index) -> Built:
@@ -179,6 +188,18 @@ class IndexBuilder:
         entry_count, identifiers = _counts(entries.values())
         seconds = time.perf_counter() - started
         return Built(index, "full", entry_count, identifiers, entry_count, tuple(skipped), seconds)
+
+    def _full_with_keys(self, entries: Sequence[Entry], keys: Sequence[ContactKeys], version: int) -> Built:
+        """Entries and keys from a verified snapshot file: a ValidationError (an address that no
+        longer parses) falls back to the checked path, which leaves such entries out."""
+        started = time.perf_counter()
+        try:
+            index = Index.build(entries, self.profile, version=version, keys=keys)
+        except ValidationError:
+            return self._full({e.reference: e for e in entries}, version, ())
+        entry_count, identifiers = index.entry_count, index.identifier_count
+        seconds = time.perf_counter() - started
+        return Built(index, "full", entry_count, identifiers, entry_count, (), seconds)
 
     def _delta(
         self,

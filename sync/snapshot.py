@@ -2,14 +2,21 @@
 
 Format (UTF-8, one JSON document per line):
 
-- line 1, the header: ``{"format": "nocontact-snapshot", "format_version": 1, "epoch": ...,
+- line 1, the header: ``{"format": "nocontact-snapshot", "format_version": 2, "epoch": ...,
   "version": ..., "stream_id": ..., "entries": N, "identifiers": M, "normalisers": {...},
-  "sha256": HEX}`` where sha256 is the digest of every byte after the header line;
-- then N lines, one entry each in the canonical JSON of ``sync.changes.encode_entry``.
+  "keys": STAMP | null, "sha256": HEX}`` where sha256 is the digest of every byte after the header
+  line;
+- then N lines, one entry each: the JSON array of ``Entry.to_record``, followed, when ``keys`` is
+  a stamp (``matcher.index.key_stamp`` of the profile that built them), by the entry's phone keys
+  and email keys as the index held them.
 
 Written to a temporary file in the same directory, fsynced, then ``os.replace``d over the old one
 (and the directory fsynced), so a reader sees the old file or the new one, never a mix. A file
 that is partial, corrupt, of another format or whose counts or digest disagree is rejected whole.
+A file that passes is what this code wrote from a built index, so its entries are loaded without
+validating them again (``Entry.from_record``), and its keys are reused when the stamp still
+matches (a million identifiers: ~5x faster than format 1, whose lines are ``encode_entry`` JSON
+objects validated one by one; format 1 files are still read that way).
 """
 
 from __future__ import annotations
@@ -26,16 +33,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import orjson
+
 from matcher.entries import Entry
 from matcher.errors import ValidationError
-from sync.changes import decode_entry, encode_entry
+from matcher.index import ContactKeys, key_stamp
+from sync.changes import decode_entry
 from sync.errors import SnapshotRejected
 
 if TYPE_CHECKING:
     from matcher.index import Index
 
 FORMAT = "nocontact-snapshot"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 
 log = logging.getLogger("nocontact.sync")
 
@@ -48,6 +59,8 @@ class Snapshot:
     entries: list[Entry]
     identifiers: int
     normalisers: Mapping[str, str] = field(default_factory=dict)
+    keys: list[ContactKeys] | None = None  # each entry's phone and email keys, stamped by...
+    key_stamp: Mapping[str, str] | None = None  # ...matcher.index.key_stamp of their profile
 
 
 def write_snapshot(
@@ -56,18 +69,28 @@ def write_snapshot(
     epoch: str,
     version: int,
     stream_id: str,
-    entries: Iterable[Entry],
+    entries: Iterable[Entry] = (),
     normalisers: Mapping[str, str] | None = None,
+    index: Index | None = None,
 ) -> int:
-    """Write atomically; returns the number of entries written."""
+    """Write atomically; returns the number of entries written. With `index`, its entries are
+    written with their keys (and `entries` is ignored)."""
     digest = hashlib.sha256()
     lines: list[bytes] = []
     identifiers = 0
-    for entry in entries:
-        line = (encode_entry(entry) + "\n").encode()
-        digest.update(line)
-        lines.append(line)
-        identifiers += entry.identifier_count()
+    dumps = orjson.dumps
+    if index is not None:
+        for entry, (phone_keys, email_keys) in index.entries_with_keys():
+            line = dumps([*entry.to_record(), phone_keys, email_keys]) + b"\n"
+            digest.update(line)
+            lines.append(line)
+            identifiers += entry.identifier_count()
+    else:
+        for entry in entries:
+            line = dumps(entry.to_record()) + b"\n"
+            digest.update(line)
+            lines.append(line)
+            identifiers += entry.identifier_count()
     header = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -77,6 +100,7 @@ def write_snapshot(
         "entries": len(lines),
         "identifiers": identifiers,
         "normalisers": dict(normalisers or {}),
+        "keys": None if index is None else key_stamp(index.profile),
         "sha256": digest.hexdigest(),
     }
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -113,7 +137,8 @@ def read_snapshot(path: Path) -> Snapshot | None:
         raise SnapshotRejected(str(path), "header is not JSON") from None
     if not isinstance(header, dict) or header.get("format") != FORMAT:
         raise SnapshotRejected(str(path), "not a nocontact snapshot")
-    if header.get("format_version") != FORMAT_VERSION:
+    format_version = header.get("format_version")
+    if format_version not in READABLE_VERSIONS or isinstance(format_version, bool):
         raise SnapshotRejected(str(path), f"unsupported format_version {header.get('format_version')!r}")
     try:
         epoch = _field(header, "epoch", str)
@@ -123,6 +148,9 @@ def read_snapshot(path: Path) -> Snapshot | None:
         identifiers = _field(header, "identifiers", int)
         expected_digest = _field(header, "sha256", str)
         normalisers = _field(header, "normalisers", dict)
+        stamp = header.get("keys") if format_version >= 2 else None
+        if stamp is not None and not isinstance(stamp, dict):
+            raise KeyError("keys")
     except KeyError as exc:
         raise SnapshotRejected(str(path), f"header field {exc.args[0]!r} missing or mistyped") from None
     if hashlib.sha256(body).hexdigest() != expected_digest:
@@ -130,6 +158,19 @@ def read_snapshot(path: Path) -> Snapshot | None:
     lines = body.splitlines()
     if len(lines) != count:
         raise SnapshotRejected(str(path), f"header says {count} entries, file holds {len(lines)}")
+    keys: list[ContactKeys] | None = None
+    if format_version == 1:
+        entries = _validated_entries(path, lines)
+    else:
+        entries, keys = _trusted_entries(path, lines, with_keys=stamp is not None)
+    if sum(e.identifier_count() for e in entries) != identifiers:
+        raise SnapshotRejected(str(path), "identifier count does not match the header")
+    if len({e.reference for e in entries}) != count:
+        raise SnapshotRejected(str(path), "a reference appears twice")
+    return Snapshot(epoch, version, stream_id, entries, identifiers, normalisers, keys, stamp)
+
+
+def _validated_entries(path: Path, lines: list[bytes]) -> list[Entry]:
     entries: list[Entry] = []
     for number, line in enumerate(lines, start=2):
         try:
@@ -138,11 +179,29 @@ def read_snapshot(path: Path) -> Snapshot | None:
             raise SnapshotRejected(str(path), f"line {number}: invalid field {exc.field}") from None
         except ValueError:
             raise SnapshotRejected(str(path), f"line {number}: not JSON") from None
-    if sum(e.identifier_count() for e in entries) != identifiers:
-        raise SnapshotRejected(str(path), "identifier count does not match the header")
-    if len({e.reference for e in entries}) != count:
-        raise SnapshotRejected(str(path), "a reference appears twice")
-    return Snapshot(epoch, version, stream_id, entries, identifiers, normalisers)
+    return entries
+
+
+def _trusted_entries(
+    path: Path, lines: list[bytes], *, with_keys: bool
+) -> tuple[list[Entry], list[ContactKeys] | None]:
+    """The digest matched: these are records this code wrote, loaded without validating again.
+    A record of the wrong shape still rejects the file rather than build a broken index."""
+    entries: list[Entry] = []
+    keys: list[ContactKeys] = []
+    loads, from_record = orjson.loads, Entry.from_record
+    try:
+        if with_keys:
+            for line in lines:
+                *record, phone_keys, email_keys = loads(line)
+                entries.append(from_record(record))
+                keys.append((tuple(phone_keys), tuple(email_keys)))
+        else:
+            for line in lines:
+                entries.append(from_record(loads(line)))
+    except (ValueError, TypeError, IndexError):
+        raise SnapshotRejected(str(path), f"line {len(entries) + 2}: not a snapshot record") from None
+    return entries, (keys if with_keys else None)
 
 
 def _field(header: Mapping[str, Any], name: str, kind: type) -> Any:
@@ -224,8 +283,8 @@ class SnapshotWriter:
                     epoch=state.epoch,
                     version=state.index.version,
                     stream_id=state.stream_id,
-                    entries=state.index.entries(),
                     normalisers=self.normalisers,
+                    index=state.index,
                 )
             )
             try:

@@ -6,9 +6,13 @@ from pathlib import Path
 
 import pytest
 
+from matcher.index import Index, key_stamp
+from matcher.profile import Profile
+from sync.building import IndexBuilder
+from sync.changes import encode_entry
 from sync.errors import SnapshotRejected
 from sync.snapshot import read_snapshot, write_snapshot
-from tests.sync.factories import entries
+from tests.sync.factories import blocks, entries, phone
 
 
 def write(path: Path, n: int = 5) -> None:
@@ -73,7 +77,8 @@ def _append_line(data: bytes) -> bytes:
         (lambda d: b"", "no complete header line"),
         (lambda d: b"{not json\n", "header is not JSON"),
         (lambda d: b'{"format": "other"}\n', "not a nocontact snapshot"),
-        (_header(format_version=2), "unsupported format_version"),
+        (_header(format_version=99), "unsupported format_version"),
+        (_header(format_version=True), "unsupported format_version"),
         (_header(entries=6), "header says 6 entries"),
         (_header(version="42"), "header field 'version'"),
         (_header(identifiers=11), "identifier count"),
@@ -98,4 +103,84 @@ def test_digest_covering_a_duplicated_line_still_rejects(tmp_path: Path) -> None
     header.update(entries=6, identifiers=12, sha256=hashlib.sha256(body).hexdigest())
     path.write_bytes(json.dumps(header).encode() + b"\n" + body)
     with pytest.raises(SnapshotRejected, match="appears twice"):
+        read_snapshot(path)
+
+
+def _rewrite(path: Path, edit_line, **header_changes: object) -> None:  # type: ignore[no-untyped-def]
+    """Edit every entry line and the header, then make digest and header agree again (what
+    only a deliberate edit can do)."""
+    head, _, body = path.read_bytes().partition(b"\n")
+    lines = [edit_line(json.loads(line)) for line in body.splitlines()]
+    body = b"".join(json.dumps(line).encode() + b"\n" for line in lines)
+    header = json.loads(head)
+    header.update(header_changes, sha256=hashlib.sha256(body).hexdigest())
+    path.write_bytes(json.dumps(header).encode() + b"\n" + body)
+
+
+def _write_from_index(path: Path, profile: Profile, n: int = 5) -> Index:
+    index = Index.build(entries(n), profile, version=42)
+    write_snapshot(path, epoch="e1", version=42, stream_id="5-0", index=index, normalisers={"phones": "p1"})
+    return index
+
+
+def test_an_index_is_written_with_its_keys_and_read_back(tmp_path: Path, profile: Profile) -> None:
+    path = tmp_path / "snapshot.jsonl"
+    index = _write_from_index(path, profile)
+    snapshot = read_snapshot(path)
+    assert snapshot is not None and snapshot.entries == entries(5)
+    assert snapshot.key_stamp == key_stamp(profile)
+    assert snapshot.keys == [keys for _, keys in index.entries_with_keys()]
+    assert snapshot.keys is not None and snapshot.keys[0] == (("+447700900000",), ("person0@example.com",))
+
+
+async def test_keys_are_reused_only_under_the_same_stamp(tmp_path: Path, profile: Profile) -> None:
+    path = tmp_path / "snapshot.jsonl"
+    _write_from_index(path, profile)
+    other = phone(777)
+
+    def swap_first_phone_key(record: list) -> list:  # type: ignore[type-arg]
+        if record[0] == "UPC-000000":
+            record[5] = ["+447700900777"]  # phone(777) as a key
+        return record
+
+    _rewrite(path, swap_first_phone_key)
+    snapshot = read_snapshot(path)
+    assert snapshot is not None and snapshot.keys is not None
+    builder = IndexBuilder(profile)
+    trusted = await builder.from_entries(snapshot.entries, 42, snapshot.keys, snapshot.key_stamp)
+    # the stored key is what the index holds: the file's keys were used as they are
+    assert trusted.index.screen_call("HLI", "Z9999ZZ", other).decision == "block"
+    assert not blocks(trusted.index, 0)
+
+    stale = dict(key_stamp(profile), phones="phones-0")  # written by another normaliser version
+    rebuilt = await builder.from_entries(snapshot.entries, 42, snapshot.keys, stale)
+    assert blocks(rebuilt.index, 0)  # normalised again from the entries
+    assert rebuilt.index.screen_call("HLI", "Z9999ZZ", other).decision == "allow"
+    assert (rebuilt.entries, rebuilt.identifiers) == (trusted.entries, trusted.identifiers) == (5, 10)
+
+
+def test_a_record_of_the_wrong_shape_rejects_the_file(tmp_path: Path, profile: Profile) -> None:
+    path = tmp_path / "snapshot.jsonl"
+    _write_from_index(path, profile)
+    _rewrite(path, lambda record: record[:3] if record[0] == "UPC-000002" else record)
+    with pytest.raises(SnapshotRejected, match="line 4: not a snapshot record"):
+        read_snapshot(path)
+
+
+def test_a_format_1_file_is_still_read_and_validated(tmp_path: Path) -> None:
+    path = tmp_path / "snapshot.jsonl"
+    lines = [(encode_entry(e) + "\n").encode() for e in entries(3)]
+    body = b"".join(lines)
+    header = {
+        "format": "nocontact-snapshot", "format_version": 1, "epoch": "e1", "version": 7,
+        "stream_id": "1-0", "entries": 3, "identifiers": 6, "normalisers": {},
+        "sha256": hashlib.sha256(body).hexdigest(),
+    }
+    path.write_bytes(json.dumps(header).encode() + b"\n" + body)
+    snapshot = read_snapshot(path)
+    assert snapshot is not None and snapshot.entries == entries(3) and snapshot.keys is None
+    bad = body.replace(b'"prisoner":"A1234BC"', b'"prisoner":"?"', 1)
+    header.update(sha256=hashlib.sha256(bad).hexdigest())
+    path.write_bytes(json.dumps(header).encode() + b"\n" + bad)
+    with pytest.raises(SnapshotRejected, match="line 2: invalid field prisoner"):
         read_snapshot(path)
