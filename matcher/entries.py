@@ -173,29 +173,42 @@ class Entry:
         """Trusted: the inverse of ``to_record`` for records this code wrote (see the module doc).
         Raises TypeError, ValueError or IndexError on a record of the wrong shape."""
         reference, prisoner, scope, protected, exemptions = record
-        return cls(
-            reference,
-            prisoner,
-            None if scope is None else frozenset(scope),
-            tuple(
-                ProtectedPerson(
-                    name,
-                    tuple(phones),
-                    tuple(emails),
-                    tuple([PostalAddress(tuple(lines), postcode) for lines, postcode in addresses])
-                    if addresses
-                    else (),
-                )
-                for name, phones, emails, addresses in protected
-            ),
-            tuple([Exemption(*e) for e in exemptions]) if exemptions else (),
-        )
+        entry = _new(cls)
+        _set_reference(entry, reference)
+        _set_prisoner(entry, prisoner)
+        _set_scope(entry, None if scope is None else frozenset(scope))
+        _set_protected(entry, tuple([_person(*person) for person in protected]))
+        _set_exemptions(entry, tuple([Exemption(*e) for e in exemptions]) if exemptions else ())
+        return entry
 
     def applies_to(self, establishment: str) -> bool:
         return self.scope is None or establishment in self.scope
 
     def identifier_count(self) -> int:
         return sum(len(p.phones) + len(p.emails) + len(p.addresses) for p in self.protected)
+
+
+# Entry.from_record builds a million entries at a cold start: a frozen dataclass's __init__ sets
+# each field through object.__setattr__, about twice the cost of the slots' own descriptors.
+_new = object.__new__
+_set_reference, _set_prisoner, _set_scope, _set_protected, _set_exemptions = (
+    Entry.__dict__[name].__set__ for name in ("reference", "prisoner", "scope", "protected", "exemptions")
+)
+_set_name, _set_phones, _set_emails, _set_addresses = (
+    ProtectedPerson.__dict__[name].__set__ for name in ("name", "phones", "emails", "addresses")
+)
+
+
+def _person(name: str | None, phones: list[str], emails: list[str], addresses: list[Any]) -> ProtectedPerson:
+    person = _new(ProtectedPerson)
+    _set_name(person, name)
+    _set_phones(person, tuple(phones))
+    _set_emails(person, tuple(emails))
+    if addresses:
+        _set_addresses(person, tuple([PostalAddress(tuple(lines), code) for lines, code in addresses]))
+    else:
+        _set_addresses(person, ())
+    return person
 
 
 def normalise_prisoner(value: str) -> str:
