@@ -209,13 +209,19 @@ class Index:
         else:
             for entry, contact_keys in zip(entries, keys, strict=True):
                 builder.add(entry, contact_keys)
+        addresses = AddressIndex.build(builder.address_items, ctx.address_format)
+        # Builds run in worker threads: a million item tuples freed in one C call would hold the
+        # GIL (and stall the event loop) for tens of ms; in slices the thread can hand it over.
+        items = builder.address_items
+        while items:
+            del items[-2048:]
         return cls(
             ctx,
             version,
             LayeredMap(builder.entries),
             LayeredMap(builder.phones),
             LayeredMap(builder.emails),
-            AddressIndex.build(builder.address_items, ctx.address_format),
+            addresses,
             LayeredMap(builder.owners),
             builder.next_address_id,
             (len(builder.entries), builder.counts[0], builder.counts[1], builder.counts[2]),

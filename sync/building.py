@@ -18,7 +18,7 @@ import gc
 import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from matcher.entries import Entry
 from matcher.errors import ValidationError
@@ -28,6 +28,7 @@ from sync.changes import decode_entry
 
 T = TypeVar("T")
 
+RELEASE_SLICE = 2048  # items freed per C call by release()
 MAX_SKIPS = 100  # a cut with more unindexable entries than this is refused, not patched around
 
 
@@ -163,13 +164,20 @@ class IndexBuilder:
         if len(unreadable) > MAX_SKIPS:
             raise TooManyUnindexable(f"{len(unreadable)} entries in the store cannot be read")
         if base is not None:
-            upserts = {ref: e for ref, e in entries.items() if base.entry(ref) != e}
-            # an unreadable entry keeps its last good content: it is neither upserted nor removed
-            removals = [e.reference for e in base.entries() if e.reference not in raw]
-            if len(upserts) + len(removals) <= self.max_delta:
-                counts = _counts(base.entries())
-                built = self._delta(base, upserts, removals, version, counts, unreadable)
-                return _timed(built, started)
+            upserts: dict[str, Entry] = {}
+            for ref, entry in entries.items():
+                if base.entry(ref) != entry:
+                    upserts[ref] = entry
+                    if len(upserts) > self.max_delta:
+                        break  # a full build: no need to list a million differences
+            if len(upserts) <= self.max_delta:
+                # an unreadable entry keeps its last good content: it is neither upserted nor removed
+                removals = [e.reference for e in base.entries() if e.reference not in raw]
+                if len(upserts) + len(removals) <= self.max_delta:
+                    counts = _counts(base.entries())
+                    built = self._delta(base, upserts, removals, version, counts, unreadable)
+                    release(entries)
+                    return _timed(built, started)
         return _timed(self._full(entries, version, unreadable), started)
 
     def _full(self, entries: dict[str, Entry], version: int, unreadable: Sequence[str]) -> Built:
@@ -185,7 +193,8 @@ class IndexBuilder:
                     raise TooManyUnindexable(f"cannot index {exc.field}") from None
                 skipped.append(reference)
                 del entries[reference]
-        entry_count, identifiers = _counts(entries.values())
+        entry_count, identifiers = index.entry_count, index.identifier_count
+        release(entries)  # ours (every caller hands over a dict it made)
         seconds = time.perf_counter() - started
         return Built(index, "full", entry_count, identifiers, entry_count, tuple(skipped), seconds)
 
@@ -257,6 +266,19 @@ def gc_paused() -> Iterator[None]:
     finally:
         if enabled:
             gc.enable()
+
+
+def release(items: dict[Any, Any] | list[Any]) -> None:
+    """Empty a big container from Python code, in slices. Freeing a million items is one C call
+    that holds the GIL for tens of milliseconds, stalling the event loop if it happens in a worker
+    thread; between slices the thread gives the GIL back every switch interval."""
+    if isinstance(items, dict):
+        popitem = items.popitem
+        for _ in range(len(items)):
+            popitem()
+    else:
+        while items:
+            del items[-RELEASE_SLICE:]
 
 
 def _culprit(exc: ValidationError, entries: Mapping[str, Entry]) -> str | None:

@@ -237,6 +237,8 @@ class Follower:
             "sync: cold start from snapshot file (epoch=%s version=%d entries=%d)",
             snapshot.epoch, snapshot.version, built.entries,
         )
+        self._retirer.retire(snapshot)  # its lists of a million entries and keys
+        del snapshot
 
     # -- the follow loop ---------------------------------------------------------------------
     async def _run(self) -> None:

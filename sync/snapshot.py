@@ -38,6 +38,7 @@ import orjson
 from matcher.entries import Entry
 from matcher.errors import ValidationError
 from matcher.index import ContactKeys, key_stamp
+from sync.building import release
 from sync.changes import decode_entry
 from sync.errors import SnapshotRejected
 
@@ -117,7 +118,9 @@ def write_snapshot(
             tmp.unlink()
         raise
     _fsync_dir(path.parent)
-    return len(lines)
+    count = len(lines)
+    release(lines)  # a million lines: freed in slices (this runs in a worker thread)
+    return count
 
 
 def read_snapshot(path: Path) -> Snapshot | None:
@@ -167,6 +170,7 @@ def read_snapshot(path: Path) -> Snapshot | None:
         raise SnapshotRejected(str(path), "identifier count does not match the header")
     if len({e.reference for e in entries}) != count:
         raise SnapshotRejected(str(path), "a reference appears twice")
+    release(lines)
     return Snapshot(epoch, version, stream_id, entries, identifiers, normalisers, keys, stamp)
 
 
