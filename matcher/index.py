@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from matcher import emails as email_norm
 from matcher import phones as phone_norm
@@ -29,6 +30,32 @@ NORMALISER_VERSIONS: dict[str, str] = {
     "addresses": ADDRESSES_VERSION,
 }
 ContactKeys = tuple[tuple[str, ...], tuple[str, ...]]  # an entry's phone keys and email keys
+
+
+def stored_row(entry: Entry, keys: ContactKeys) -> list[Any]:
+    """An entry's compiled facts, JSON-friendly, for ``Index.build_stored``: reference, prisoner,
+    scope, phone keys, email keys, its counts of phones, emails and addresses, and whether it must
+    be decoded whole to be indexed (addresses and exemptions are compiled from the entry)."""
+    phones, emails, addresses = _entry_counts(entry)
+    return [
+        entry.reference,
+        entry.prisoner,
+        None if entry.scope is None else sorted(entry.scope),
+        list(keys[0]),
+        list(keys[1]),
+        phones,
+        emails,
+        addresses,
+        bool(addresses or entry.exemptions),
+    ]
+
+
+STORED_ROW_LENGTH = 9
+
+
+def stored_counts(row: list[Any]) -> int:
+    """The identifiers a stored row stands for."""
+    return int(row[5]) + int(row[6]) + int(row[7])
 
 
 def key_stamp(profile: Profile) -> dict[str, str]:
@@ -52,13 +79,16 @@ MAX_CONTENT = 200_000
 
 class _Compiled:
     """An entry reduced to what screening needs. Identifier keys are the same string objects as
-    the index's keys, so keeping them here costs a pointer each."""
+    the index's keys, so keeping them here costs a pointer each. Built from a stored row
+    (``Index.build_stored``), the Entry itself is decoded from its record the first time someone
+    asks for it: screening never does."""
 
     __slots__ = (
+        "_entry",
+        "_record",
         "address_exemptions",
         "address_ids",
         "email_keys",
-        "entry",
         "exempt",
         "phone_keys",
         "prisoner",
@@ -75,7 +105,8 @@ class _Compiled:
         exempt: frozenset[tuple[str, str]] | None,
         address_exemptions: tuple[tuple[str, str, PersonName | None], ...],
     ) -> None:
-        self.entry = entry
+        self._entry: Entry | None = entry
+        self._record: bytes | None = None
         self.reference = entry.reference
         self.prisoner = entry.prisoner
         self.scope = entry.scope
@@ -84,6 +115,41 @@ class _Compiled:
         self.address_ids = address_ids
         self.exempt = exempt
         self.address_exemptions = address_exemptions
+
+    @property
+    def entry(self) -> Entry:
+        entry = self._entry
+        if entry is not None:
+            return entry
+        record = self._record
+        if record is None:  # another thread decoded it just now (it sets _entry first)
+            return self._entry  # type: ignore[return-value]
+        entry = Entry.from_record_json(record)
+        self._entry = entry
+        self._record = None
+        return entry
+
+
+def _stored_compiled(
+    reference: str,
+    prisoner: str,
+    scope: frozenset[str] | None,
+    phone_keys: tuple[str, ...],
+    email_keys: tuple[str, ...],
+    record: bytes,
+) -> _Compiled:
+    compiled = object.__new__(_Compiled)
+    compiled._entry = None
+    compiled._record = record
+    compiled.reference = reference
+    compiled.prisoner = prisoner
+    compiled.scope = scope
+    compiled.phone_keys = phone_keys
+    compiled.email_keys = email_keys
+    compiled.address_ids = ()
+    compiled.exempt = None
+    compiled.address_exemptions = ()
+    return compiled
 
 
 Postings = _Compiled | tuple[_Compiled, ...]
@@ -209,6 +275,23 @@ class Index:
         else:
             for entry, contact_keys in zip(entries, keys, strict=True):
                 builder.add(entry, contact_keys)
+        return cls._finish(builder, version)
+
+    @classmethod
+    def build_stored(
+        cls, rows: Iterable[tuple[list[Any], bytes]], profile: Profile, *, version: int = 0
+    ) -> Index:
+        """From ``stored_row`` rows (written under this profile's ``key_stamp``), each with its
+        entry's ``record_json``: trusted like ``build(keys=...)``, and the entries that need no
+        compiling are only decoded when someone asks for them."""
+        builder = _Builder(_context_for(profile), next_address_id=1)
+        for row, record in rows:
+            builder.add_stored(row, record)
+        return cls._finish(builder, version)
+
+    @classmethod
+    def _finish(cls, builder: _Builder, version: int) -> Index:
+        ctx = builder.ctx
         addresses = AddressIndex.build(builder.address_items, ctx.address_format)
         # Builds run in worker threads: a million item tuples freed in one C call would hold the
         # GIL (and stall the event loop) for tens of ms; in slices the thread can hand it over.
@@ -487,6 +570,44 @@ class _Builder:
         except ValidationError as exc:
             raise type(exc)(f"{entry.reference}: {exc.field}", exc.detail) from None
 
+    def add_stored(self, row: list[Any], record: bytes) -> None:
+        reference, prisoner, scope, phone_keys, email_keys, phones, emails, _, whole = row
+        if whole:
+            self.add(Entry.from_record_json(record), (tuple(phone_keys), tuple(email_keys)))
+            return
+        entries = self.entries
+        if reference in entries:
+            raise ValidationError(f"{reference}: reference", "appears twice")
+        counts = self.counts
+        counts[0] += phones
+        counts[1] += emails
+        phone_keys, email_keys = tuple(phone_keys), tuple(email_keys)
+        compiled = _stored_compiled(
+            reference, prisoner, None if scope is None else frozenset(scope), phone_keys, email_keys, record
+        )
+        entries[reference] = compiled
+        # _post, inlined: this runs a million times at a cold start
+        table = self.phones
+        for key in phone_keys:
+            current = table.get(key)
+            if current is None:
+                table[key] = compiled
+            else:
+                table[key] = (*current, compiled) if isinstance(current, tuple) else (current, compiled)
+        if email_keys:
+            self._post(compiled, (), email_keys)
+
+    def _post(self, compiled: _Compiled, phone_keys: tuple[str, ...], email_keys: tuple[str, ...]) -> None:
+        for table, entry_keys in ((self.phones, phone_keys), (self.emails, email_keys)):
+            for key in entry_keys:
+                current = table.get(key)
+                if current is None:
+                    table[key] = compiled
+                elif isinstance(current, tuple):
+                    table[key] = (*current, compiled)
+                else:
+                    table[key] = (current, compiled)
+
     def _add(self, entry: Entry, keys: ContactKeys | None) -> None:
         if entry.reference in self.entries:
             raise ValidationError("reference", "appears twice")
@@ -516,15 +637,7 @@ class _Builder:
             address_exemptions,
         )
         self.entries[entry.reference] = compiled
-        for table, entry_keys in ((self.phones, phone_keys), (self.emails, email_keys)):
-            for key in entry_keys:
-                current = table.get(key)
-                if current is None:
-                    table[key] = compiled
-                elif isinstance(current, tuple):
-                    table[key] = (*current, compiled)
-                else:
-                    table[key] = (current, compiled)
+        self._post(compiled, phone_keys, email_keys)
         for aid, parsed, name in addresses:
             self.owners[aid] = _AddressOwner(compiled, parsed.postcode or "")
             self.address_items.append((aid, parsed, name))

@@ -18,13 +18,16 @@ import gc
 import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from matcher.entries import Entry
 from matcher.errors import ValidationError
-from matcher.index import ContactKeys, Index, key_stamp
+from matcher.index import Index, key_stamp
 from matcher.profile import Profile
 from sync.changes import decode_entry
+
+if TYPE_CHECKING:
+    from sync.snapshot import Snapshot, StoredRow
 
 T = TypeVar("T")
 
@@ -105,18 +108,19 @@ class IndexBuilder:
         if self.quiet_gc and built.kind == "full":
             gc.freeze()
 
-    async def from_entries(
-        self,
-        entries: Sequence[Entry],
-        version: int,
-        keys: Sequence[ContactKeys] | None = None,
-        stamp: Mapping[str, str] | None = None,
-    ) -> Built:
-        """A full build (cold start from the snapshot file). `keys` (each entry's phone and email
-        keys, in order) are reused only when `stamp` is this profile's ``key_stamp``."""
-        if keys is not None and stamp == key_stamp(self.profile):
-            return await self._off_loop(lambda: self._full_with_keys(entries, keys, version))
+    async def from_entries(self, entries: Sequence[Entry], version: int) -> Built:
+        """A full build (cold start from a snapshot file without keys)."""
         return await self._off_loop(lambda: self._full({e.reference: e for e in entries}, version, ()))
+
+    async def from_snapshot(self, snapshot: Snapshot) -> Built:
+        """A full build from the snapshot file: its stored rows when they were written under this
+        profile's ``key_stamp``, else its entries, normalised again."""
+        rows = snapshot.rows
+        if rows is not None and snapshot.key_stamp == key_stamp(self.profile):
+            return await self._off_loop(lambda: self._full_stored(snapshot, rows))
+        return await self._off_loop(
+            lambda: self._full({e.reference: e for e in snapshot.entries}, snapshot.version, ())
+        )
 
     async def rebuild(self, index: Index) -> Built:
         """Compaction: the same entries as one fresh index, without the layers of changes."""
@@ -198,14 +202,14 @@ class IndexBuilder:
         seconds = time.perf_counter() - started
         return Built(index, "full", entry_count, identifiers, entry_count, tuple(skipped), seconds)
 
-    def _full_with_keys(self, entries: Sequence[Entry], keys: Sequence[ContactKeys], version: int) -> Built:
-        """Entries and keys from a verified snapshot file: a ValidationError (an address that no
-        longer parses) falls back to the checked path, which leaves such entries out."""
+    def _full_stored(self, snapshot: Snapshot, rows: Sequence[StoredRow]) -> Built:
+        """A ValidationError (an address that no longer parses) falls back to the checked path,
+        which leaves such entries out."""
         started = time.perf_counter()
         try:
-            index = Index.build(entries, self.profile, version=version, keys=keys)
+            index = Index.build_stored(rows, self.profile, version=snapshot.version)
         except ValidationError:
-            return self._full({e.reference: e for e in entries}, version, ())
+            return self._full({e.reference: e for e in snapshot.entries}, snapshot.version, ())
         entry_count, identifiers = index.entry_count, index.identifier_count
         seconds = time.perf_counter() - started
         return Built(index, "full", entry_count, identifiers, entry_count, (), seconds)

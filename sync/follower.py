@@ -225,9 +225,7 @@ class Follower:
             log.info("sync: no snapshot file at %s", path)
             return
         try:
-            built = await self.builder.from_entries(
-                snapshot.entries, snapshot.version, snapshot.keys, snapshot.key_stamp
-            )
+            built = await self.builder.from_snapshot(snapshot)
         except TooManyUnindexable as exc:
             log.warning("sync: snapshot file rejected: cannot index it (%s)", exc)
             return

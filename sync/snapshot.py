@@ -6,17 +6,19 @@ Format (UTF-8, one JSON document per line):
   "version": ..., "stream_id": ..., "entries": N, "identifiers": M, "normalisers": {...},
   "keys": STAMP | null, "sha256": HEX}`` where sha256 is the digest of every byte after the header
   line;
-- then N lines, one entry each: the JSON array of ``Entry.to_record``, followed, when ``keys`` is
-  a stamp (``matcher.index.key_stamp`` of the profile that built them), by the entry's phone keys
-  and email keys as the index held them.
+- then N lines, one entry each: the JSON array of ``Entry.to_record``; or, when ``keys`` is a
+  stamp (``matcher.index.key_stamp`` of the profile that built the index written), the JSON array
+  of ``matcher.index.stored_row`` (reference, prisoner, scope, the phone and email keys the index
+  held, counts), a tab, then that record.
 
 Written to a temporary file in the same directory, fsynced, then ``os.replace``d over the old one
 (and the directory fsynced), so a reader sees the old file or the new one, never a mix. A file
 that is partial, corrupt, of another format or whose counts or digest disagree is rejected whole.
-A file that passes is what this code wrote from a built index, so its entries are loaded without
-validating them again (``Entry.from_record``), and its keys are reused when the stamp still
-matches (a million identifiers: ~5x faster than format 1, whose lines are ``encode_entry`` JSON
-objects validated one by one; format 1 files are still read that way).
+A file that passes is what this code wrote from a built index, so it is loaded without
+validating again: entries through ``Entry.from_record``, and with a stamp equal to this profile's,
+through ``Index.build_stored``, which reuses the keys and decodes an entry only when someone asks
+for it (1M phone entries: ~6x faster than format 1, whose lines are ``encode_entry`` objects
+validated one by one; format 1 files are still read that way).
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ import orjson
 
 from matcher.entries import Entry
 from matcher.errors import ValidationError
-from matcher.index import ContactKeys, key_stamp
+from matcher.index import STORED_ROW_LENGTH, key_stamp, stored_counts, stored_row
 from sync.building import release
 from sync.changes import decode_entry
 from sync.errors import SnapshotRejected
@@ -51,17 +53,29 @@ READABLE_VERSIONS = (1, 2)
 
 log = logging.getLogger("nocontact.sync")
 
+StoredRow = tuple[list[Any], bytes]  # matcher.index.stored_row's row, and the entry's record_json
+
 
 @dataclass(frozen=True, slots=True)
 class Snapshot:
     epoch: str
     version: int
     stream_id: str
-    entries: list[Entry]
+    loaded: list[Entry] | None  # the entries (format 1, or format 2 without keys)...
     identifiers: int
     normalisers: Mapping[str, str] = field(default_factory=dict)
-    keys: list[ContactKeys] | None = None  # each entry's phone and email keys, stamped by...
-    key_stamp: Mapping[str, str] | None = None  # ...matcher.index.key_stamp of their profile
+    rows: list[StoredRow] | None = None  # ...or each entry's stored row and record, when...
+    key_stamp: Mapping[str, str] | None = None  # ...stamped by matcher.index.key_stamp
+
+    @property
+    def entries(self) -> list[Entry]:
+        if self.loaded is not None:
+            return self.loaded
+        assert self.rows is not None
+        return [Entry.from_record_json(record) for _, record in self.rows]
+
+    def __len__(self) -> int:
+        return len(self.loaded if self.loaded is not None else self.rows or ())
 
 
 def write_snapshot(
@@ -81,8 +95,8 @@ def write_snapshot(
     identifiers = 0
     dumps = orjson.dumps
     if index is not None:
-        for entry, (phone_keys, email_keys) in index.entries_with_keys():
-            line = dumps([*entry.to_record(), phone_keys, email_keys]) + b"\n"
+        for entry, keys in index.entries_with_keys():
+            line = dumps(stored_row(entry, keys)) + b"\t" + entry.record_json() + b"\n"
             digest.update(line)
             lines.append(line)
             identifiers += entry.identifier_count()
@@ -161,17 +175,27 @@ def read_snapshot(path: Path) -> Snapshot | None:
     lines = body.splitlines()
     if len(lines) != count:
         raise SnapshotRejected(str(path), f"header says {count} entries, file holds {len(lines)}")
-    keys: list[ContactKeys] | None = None
+    loaded: list[Entry] | None = None
+    rows: list[StoredRow] | None = None
     if format_version == 1:
-        entries = _validated_entries(path, lines)
+        loaded = _validated_entries(path, lines)
+    elif stamp is None:
+        loaded = _trusted_entries(path, lines)
     else:
-        entries, keys = _trusted_entries(path, lines, with_keys=stamp is not None)
-    if sum(e.identifier_count() for e in entries) != identifiers:
+        rows = _stored_rows(path, lines)
+    if loaded is not None:
+        counted = sum(e.identifier_count() for e in loaded)
+        references = len({e.reference for e in loaded})
+    else:
+        assert rows is not None
+        counted = sum(stored_counts(row) for row, _ in rows)
+        references = len({row[0] for row, _ in rows})
+    if counted != identifiers:
         raise SnapshotRejected(str(path), "identifier count does not match the header")
-    if len({e.reference for e in entries}) != count:
+    if references != count:
         raise SnapshotRejected(str(path), "a reference appears twice")
     release(lines)
-    return Snapshot(epoch, version, stream_id, entries, identifiers, normalisers, keys, stamp)
+    return Snapshot(epoch, version, stream_id, loaded, identifiers, normalisers, rows, stamp)
 
 
 def _validated_entries(path: Path, lines: list[bytes]) -> list[Entry]:
@@ -186,26 +210,34 @@ def _validated_entries(path: Path, lines: list[bytes]) -> list[Entry]:
     return entries
 
 
-def _trusted_entries(
-    path: Path, lines: list[bytes], *, with_keys: bool
-) -> tuple[list[Entry], list[ContactKeys] | None]:
+def _trusted_entries(path: Path, lines: list[bytes]) -> list[Entry]:
     """The digest matched: these are records this code wrote, loaded without validating again.
     A record of the wrong shape still rejects the file rather than build a broken index."""
     entries: list[Entry] = []
-    keys: list[ContactKeys] = []
-    loads, from_record = orjson.loads, Entry.from_record
+    from_record_json = Entry.from_record_json
     try:
-        if with_keys:
-            for line in lines:
-                *record, phone_keys, email_keys = loads(line)
-                entries.append(from_record(record))
-                keys.append((tuple(phone_keys), tuple(email_keys)))
-        else:
-            for line in lines:
-                entries.append(from_record(loads(line)))
+        for line in lines:
+            entries.append(from_record_json(line))
     except (ValueError, TypeError, IndexError):
         raise SnapshotRejected(str(path), f"line {len(entries) + 2}: not a snapshot record") from None
-    return entries, (keys if with_keys else None)
+    return entries
+
+
+def _stored_rows(path: Path, lines: list[bytes]) -> list[StoredRow]:
+    """As _trusted_entries, but only each line's stored row is decoded; the record stays bytes
+    until the index needs the entry (``Index.build_stored``)."""
+    rows: list[StoredRow] = []
+    loads = orjson.loads
+    try:
+        for line in lines:
+            head, tab, record = line.partition(b"\t")
+            row = loads(head)
+            if not tab or type(row) is not list or len(row) != STORED_ROW_LENGTH or type(row[0]) is not str:
+                raise ValueError
+            rows.append((row, record))
+    except (ValueError, TypeError):
+        raise SnapshotRejected(str(path), f"line {len(rows) + 2}: not a snapshot record") from None
+    return rows
 
 
 def _field(header: Mapping[str, Any], name: str, kind: type) -> Any:
