@@ -130,28 +130,6 @@ class _Compiled:
         return entry
 
 
-def _stored_compiled(
-    reference: str,
-    prisoner: str,
-    scope: frozenset[str] | None,
-    phone_keys: tuple[str, ...],
-    email_keys: tuple[str, ...],
-    record: bytes,
-) -> _Compiled:
-    compiled = object.__new__(_Compiled)
-    compiled._entry = None
-    compiled._record = record
-    compiled.reference = reference
-    compiled.prisoner = prisoner
-    compiled.scope = scope
-    compiled.phone_keys = phone_keys
-    compiled.email_keys = email_keys
-    compiled.address_ids = ()
-    compiled.exempt = None
-    compiled.address_exemptions = ()
-    return compiled
-
-
 Postings = _Compiled | tuple[_Compiled, ...]
 
 
@@ -285,8 +263,7 @@ class Index:
         entry's ``record_json``: trusted like ``build(keys=...)``, and the entries that need no
         compiling are only decoded when someone asks for them."""
         builder = _Builder(_context_for(profile), next_address_id=1)
-        for row, record in rows:
-            builder.add_stored(row, record)
+        builder.add_stored(rows)
         return cls._finish(builder, version)
 
     @classmethod
@@ -570,32 +547,46 @@ class _Builder:
         except ValidationError as exc:
             raise type(exc)(f"{entry.reference}: {exc.field}", exc.detail) from None
 
-    def add_stored(self, row: list[Any], record: bytes) -> None:
-        reference, prisoner, scope, phone_keys, email_keys, phones, emails, _, whole = row
-        if whole:
-            self.add(Entry.from_record_json(record), (tuple(phone_keys), tuple(email_keys)))
-            return
-        entries = self.entries
-        if reference in entries:
-            raise ValidationError(f"{reference}: reference", "appears twice")
-        counts = self.counts
-        counts[0] += phones
-        counts[1] += emails
-        phone_keys, email_keys = tuple(phone_keys), tuple(email_keys)
-        compiled = _stored_compiled(
-            reference, prisoner, None if scope is None else frozenset(scope), phone_keys, email_keys, record
-        )
-        entries[reference] = compiled
-        # _post, inlined: this runs a million times at a cold start
-        table = self.phones
-        for key in phone_keys:
-            current = table.get(key)
-            if current is None:
-                table[key] = compiled
-            else:
-                table[key] = (*current, compiled) if isinstance(current, tuple) else (current, compiled)
-        if email_keys:
-            self._post(compiled, (), email_keys)
+    def add_stored(self, rows: Iterable[tuple[list[Any], bytes]]) -> None:
+        """Stored rows (``stored_row``) with their records: one loop over locals, as it runs a
+        million times at a cold start (a method call per row cost a fifth of the build)."""
+        entries, phone_table, counts, new = self.entries, self.phones, self.counts, object.__new__
+        phones_seen = emails_seen = 0
+        for row, record in rows:
+            reference, prisoner, scope, phone_list, email_list, phones, emails, _, whole = row
+            if whole:
+                self.add(Entry.from_record_json(record), (tuple(phone_list), tuple(email_list)))
+                continue
+            if reference in entries:
+                raise ValidationError(f"{reference}: reference", "appears twice")
+            phones_seen += phones
+            emails_seen += emails
+            phone_keys = tuple(phone_list)
+            email_keys = tuple(email_list) if email_list else ()
+            compiled = new(_Compiled)  # _Compiled.__init__ without an Entry: decoded when asked for
+            compiled._entry = None
+            compiled._record = record
+            compiled.reference = reference
+            compiled.prisoner = prisoner
+            compiled.scope = None if scope is None else frozenset(scope)
+            compiled.phone_keys = phone_keys
+            compiled.email_keys = email_keys
+            compiled.address_ids = ()
+            compiled.exempt = None
+            compiled.address_exemptions = ()
+            entries[reference] = compiled
+            for key in phone_keys:  # _post, inlined
+                current = phone_table.get(key)
+                if current is None:
+                    phone_table[key] = compiled
+                elif isinstance(current, tuple):
+                    phone_table[key] = (*current, compiled)
+                else:
+                    phone_table[key] = (current, compiled)
+            if email_keys:
+                self._post(compiled, (), email_keys)
+        counts[0] += phones_seen
+        counts[1] += emails_seen
 
     def _post(self, compiled: _Compiled, phone_keys: tuple[str, ...], email_keys: tuple[str, ...]) -> None:
         for table, entry_keys in ((self.phones, phone_keys), (self.emails, email_keys)):
