@@ -610,7 +610,7 @@ def test_write_to_enforced(benchmark: Any, server: RedisServer, tmp_path: Path) 
         out.update(_in_child(_write_to_enforced, server.url, prefix, gateway, WRITES, WRITE_PRELOAD))
 
     benchmark.pedantic(run, rounds=1, iterations=1)
-    server.client().flushall()
+    server.client().flushall(asynchronous=True)  # a million keys: more than the client timeout
     enforced, bare = _summary(out["enforced"]), _summary(out["xadd_xread"])
     ack, after = _summary(out["ack"]), _summary(out["after_ack"])
     setup = (
@@ -758,7 +758,7 @@ def test_loop_stall_1m_phrases(benchmark: Any, server: RedisServer, tmp_path: Pa
         out.update(_in_child(_loop_stall, server.url, prefix, str(data_dir), new_epoch, PHRASES))
 
     benchmark.pedantic(run, rounds=1, iterations=1)
-    server.client().flushall()
+    server.client().flushall(asynchronous=True)  # a million keys: more than the client timeout
     windows = out["windows"]
     setup = (
         f"{_label(PHRASES)} entries x 1 address = {out['phrases']} address phrases; "
