@@ -3,6 +3,10 @@
 ``Entry.from_dict`` checks structure and sizes and names the offending field; whether a phone
 number, email or postcode is usable is checked when the index is built (it needs the profile).
 Raw identifiers are kept as given, so an index can be rebuilt when a normaliser changes.
+
+``to_record``/``Entry.from_record`` are a compact, JSON-friendly form of plain lists for files this
+code wrote itself and has verified since (the sync snapshot file, digest-checked): ``from_record``
+does not validate again, so never feed it anything else.
 """
 
 from __future__ import annotations
@@ -11,6 +15,8 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+
+import orjson
 
 from matcher.errors import ValidationError
 
@@ -152,11 +158,67 @@ class Entry:
             "exemptions": [e.to_dict() for e in self.exemptions],
         }
 
+    def to_record(self) -> list[Any]:
+        return [
+            self.reference,
+            self.prisoner,
+            None if self.scope is None else sorted(self.scope),
+            [
+                [p.name, list(p.phones), list(p.emails), [[list(a.lines), a.postcode] for a in p.addresses]]
+                for p in self.protected
+            ],
+            [[e.prisoner, e.identifier, e.reason, e.name] for e in self.exemptions],
+        ]
+
+    @classmethod
+    def from_record(cls, record: list[Any]) -> Entry:
+        """Trusted: the inverse of ``to_record`` for records this code wrote (see the module doc).
+        Raises TypeError, ValueError or IndexError on a record of the wrong shape."""
+        reference, prisoner, scope, protected, exemptions = record
+        entry = _new(cls)
+        _set_reference(entry, reference)
+        _set_prisoner(entry, prisoner)
+        _set_scope(entry, None if scope is None else frozenset(scope))
+        _set_protected(entry, tuple([_person(*person) for person in protected]))
+        _set_exemptions(entry, tuple([Exemption(*e) for e in exemptions]) if exemptions else ())
+        return entry
+
+    def record_json(self) -> bytes:
+        return orjson.dumps(self.to_record())
+
+    @classmethod
+    def from_record_json(cls, raw: bytes) -> Entry:
+        """Trusted, as ``from_record``."""
+        return cls.from_record(orjson.loads(raw))
+
     def applies_to(self, establishment: str) -> bool:
         return self.scope is None or establishment in self.scope
 
     def identifier_count(self) -> int:
         return sum(len(p.phones) + len(p.emails) + len(p.addresses) for p in self.protected)
+
+
+# Entry.from_record builds a million entries at a cold start: a frozen dataclass's __init__ sets
+# each field through object.__setattr__, about twice the cost of the slots' own descriptors.
+_new = object.__new__
+_set_reference, _set_prisoner, _set_scope, _set_protected, _set_exemptions = (
+    Entry.__dict__[name].__set__ for name in ("reference", "prisoner", "scope", "protected", "exemptions")
+)
+_set_name, _set_phones, _set_emails, _set_addresses = (
+    ProtectedPerson.__dict__[name].__set__ for name in ("name", "phones", "emails", "addresses")
+)
+
+
+def _person(name: str | None, phones: list[str], emails: list[str], addresses: list[Any]) -> ProtectedPerson:
+    person = _new(ProtectedPerson)
+    _set_name(person, name)
+    _set_phones(person, tuple(phones))
+    _set_emails(person, tuple(emails))
+    if addresses:
+        _set_addresses(person, tuple([PostalAddress(tuple(lines), code) for lines, code in addresses]))
+    else:
+        _set_addresses(person, ())
+    return person
 
 
 def normalise_prisoner(value: str) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from matcher import emails as email_norm
 from matcher import phones as phone_norm
@@ -28,19 +29,66 @@ NORMALISER_VERSIONS: dict[str, str] = {
     "emails": email_norm.NORMALISER_VERSION,
     "addresses": ADDRESSES_VERSION,
 }
+ContactKeys = tuple[tuple[str, ...], tuple[str, ...]]  # an entry's phone keys and email keys
+
+
+def stored_row(entry: Entry, keys: ContactKeys) -> list[Any]:
+    """An entry's compiled facts, JSON-friendly, for ``Index.build_stored``: reference, prisoner,
+    scope, phone keys, email keys, its counts of phones, emails and addresses, and whether it must
+    be decoded whole to be indexed (addresses and exemptions are compiled from the entry)."""
+    phones, emails, addresses = _entry_counts(entry)
+    return [
+        entry.reference,
+        entry.prisoner,
+        None if entry.scope is None else sorted(entry.scope),
+        list(keys[0]),
+        list(keys[1]),
+        phones,
+        emails,
+        addresses,
+        bool(addresses or entry.exemptions),
+    ]
+
+
+STORED_ROW_LENGTH = 9
+
+
+def stored_counts(row: list[Any]) -> int:
+    """The identifiers a stored row stands for."""
+    return int(row[5]) + int(row[6]) + int(row[7])
+
+
+def key_stamp(profile: Profile) -> dict[str, str]:
+    """What an entry's phone and email keys depend on besides the entry: keys stored with one
+    stamp (``Index.entries_with_keys``) may be given back to ``Index.build`` only under an equal one."""
+    rules = profile.phones
+    phone_rules = (
+        rules.region, rules.dial_prefixes, rules.dialable_after_prefix,
+        rules.protected_numbers, rules.min_blockable_digits,
+    )
+    return {
+        "phones": phone_norm.NORMALISER_VERSION,
+        "emails": email_norm.NORMALISER_VERSION,
+        "phone_rules": repr(phone_rules),
+    }
+
+
 MAX_ENVELOPE = 4_000
 MAX_CONTENT = 200_000
 
 
 class _Compiled:
     """An entry reduced to what screening needs. Identifier keys are the same string objects as
-    the index's keys, so keeping them here costs a pointer each."""
+    the index's keys, so keeping them here costs a pointer each. Built from a stored row
+    (``Index.build_stored``), the Entry itself is decoded from its record the first time someone
+    asks for it: screening never does."""
 
     __slots__ = (
+        "_entry",
+        "_record",
         "address_exemptions",
         "address_ids",
         "email_keys",
-        "entry",
         "exempt",
         "phone_keys",
         "prisoner",
@@ -57,7 +105,8 @@ class _Compiled:
         exempt: frozenset[tuple[str, str]] | None,
         address_exemptions: tuple[tuple[str, str, PersonName | None], ...],
     ) -> None:
-        self.entry = entry
+        self._entry: Entry | None = entry
+        self._record: bytes | None = None
         self.reference = entry.reference
         self.prisoner = entry.prisoner
         self.scope = entry.scope
@@ -66,6 +115,19 @@ class _Compiled:
         self.address_ids = address_ids
         self.exempt = exempt
         self.address_exemptions = address_exemptions
+
+    @property
+    def entry(self) -> Entry:
+        entry = self._entry
+        if entry is not None:
+            return entry
+        record = self._record
+        if record is None:  # another thread decoded it just now (it sets _entry first)
+            return self._entry  # type: ignore[return-value]
+        entry = Entry.from_record_json(record)
+        self._entry = entry
+        self._record = None
+        return entry
 
 
 Postings = _Compiled | tuple[_Compiled, ...]
@@ -177,26 +239,57 @@ class Index:
     # ---- building -------------------------------------------------------------------------
 
     @classmethod
-    def build(cls, entries: Iterable[Entry], profile: Profile, *, version: int = 0) -> Index:
-        """Raises ValidationError naming ``<reference>: <field>`` for an entry that cannot be indexed."""
+    def build(
+        cls,
+        entries: Iterable[Entry],
+        profile: Profile,
+        *,
+        version: int = 0,
+        keys: Iterable[ContactKeys] | None = None,
+    ) -> Index:
+        """Raises ValidationError naming ``<reference>: <field>`` for an entry that cannot be indexed.
+        `keys`, one per entry in order, are the phone and email keys ``entries_with_keys`` gave
+        under a profile with the same ``key_stamp``: trusted, not normalised again."""
         ctx = _context_for(profile)
         builder = _Builder(ctx, next_address_id=1)
-        counts = [0, 0, 0, 0]
-        for entry in entries:
-            builder.add(entry)
-            counts[0] += 1
-            for i, n in enumerate(_entry_counts(entry), start=1):
-                counts[i] += n
+        if keys is None:
+            for entry in entries:
+                builder.add(entry)
+        else:
+            for entry, contact_keys in zip(entries, keys, strict=True):
+                builder.add(entry, contact_keys)
+        return cls._finish(builder, version)
+
+    @classmethod
+    def build_stored(
+        cls, rows: Iterable[tuple[list[Any], bytes]], profile: Profile, *, version: int = 0
+    ) -> Index:
+        """From ``stored_row`` rows (written under this profile's ``key_stamp``), each with its
+        entry's ``record_json``: trusted like ``build(keys=...)``, and the entries that need no
+        compiling are only decoded when someone asks for them."""
+        builder = _Builder(_context_for(profile), next_address_id=1)
+        builder.add_stored(rows)
+        return cls._finish(builder, version)
+
+    @classmethod
+    def _finish(cls, builder: _Builder, version: int) -> Index:
+        ctx = builder.ctx
+        addresses = AddressIndex.build(builder.address_items, ctx.address_format)
+        # Builds run in worker threads: a million item tuples freed in one C call would hold the
+        # GIL (and stall the event loop) for tens of ms; in slices the thread can hand it over.
+        items = builder.address_items
+        while items:
+            del items[-2048:]
         return cls(
             ctx,
             version,
             LayeredMap(builder.entries),
-            LayeredMap(_freeze(builder.phones)),
-            LayeredMap(_freeze(builder.emails)),
-            AddressIndex.build(builder.address_items, ctx.address_format),
+            LayeredMap(builder.phones),
+            LayeredMap(builder.emails),
+            addresses,
             LayeredMap(builder.owners),
             builder.next_address_id,
-            (counts[0], counts[1], counts[2], counts[3]),
+            (len(builder.entries), builder.counts[0], builder.counts[1], builder.counts[2]),
         )
 
     def with_changes(self, upserts: Sequence[Entry], removals: Sequence[str], *, version: int) -> Index:
@@ -248,6 +341,11 @@ class Index:
     def entries(self) -> Iterator[Entry]:
         for _, compiled in self._entries.items():
             yield compiled.entry
+
+    def entries_with_keys(self) -> Iterator[tuple[Entry, ContactKeys]]:
+        """Every entry with its phone and email keys, for ``build(keys=...)`` (see ``key_stamp``)."""
+        for _, compiled in self._entries.items():
+            yield compiled.entry, (compiled.phone_keys, compiled.email_keys)
 
     @property
     def entry_count(self) -> int:
@@ -438,14 +536,10 @@ def _dedupe(matches: list[Match]) -> list[Match]:
     return list(best.values())
 
 
-def _freeze(table: dict[str, list[_Compiled]]) -> dict[str, Postings]:
-    return {key: (owners[0] if len(owners) == 1 else tuple(owners)) for key, owners in table.items()}
-
-
 def _posting_changes(
     current: LayeredMap[str, Postings],
     gone: Iterable[_Compiled],
-    added: Mapping[str, list[_Compiled]],
+    added: Mapping[str, Postings],
     attr: str,
 ) -> dict[str, Postings | None]:
     gone_refs = {c.reference for c in gone}
@@ -457,52 +551,139 @@ def _posting_changes(
         existing = current.get(key)
         owners = [] if existing is None else list(existing if isinstance(existing, tuple) else (existing,))
         owners = [c for c in owners if c.reference not in gone_refs]
-        owners.extend(added.get(key, ()))
+        new = added.get(key)
+        if new is not None:
+            owners.extend(new if isinstance(new, tuple) else (new,))
         changes[key] = None if not owners else (owners[0] if len(owners) == 1 else tuple(owners))
     return changes
 
 
 class _Builder:
-    """Compiles entries into postings; shared by build and with_changes."""
+    """Compiles entries into postings; shared by build and with_changes. Postings are built in
+    their final form (one owner, or a tuple of them): at a million keys a list per key and a
+    second pass to freeze them cost about a second."""
 
     def __init__(self, ctx: _Context, next_address_id: int) -> None:
         self.ctx = ctx
         self.next_address_id = next_address_id
         self.entries: dict[str, _Compiled] = {}
-        self.phones: dict[str, list[_Compiled]] = {}
-        self.emails: dict[str, list[_Compiled]] = {}
+        self.phones: dict[str, Postings] = {}
+        self.emails: dict[str, Postings] = {}
         self.owners: dict[int, _AddressOwner] = {}
         self.address_items: list[tuple[int, ParsedAddress, PersonName | None]] = []
+        self.counts = [0, 0, 0]  # phones, emails, addresses as given (before de-duplication)
 
-    def add(self, entry: Entry) -> None:
+    def add(self, entry: Entry, keys: ContactKeys | None = None) -> None:
         try:
-            self._add(entry)
+            self._add(entry, keys)
         except ValidationError as exc:
             raise type(exc)(f"{entry.reference}: {exc.field}", exc.detail) from None
 
-    def _add(self, entry: Entry) -> None:
+    def add_stored(self, rows: Iterable[tuple[list[Any], bytes]]) -> None:
+        """Stored rows (``stored_row``) with their records: one loop over locals, as it runs a
+        million times at a cold start (a method call per row cost a fifth of the build)."""
+        entries, phone_table, counts, new = self.entries, self.phones, self.counts, object.__new__
+        phones_seen = emails_seen = 0
+        for row, record in rows:
+            reference, prisoner, scope, phone_list, email_list, phones, emails, _, whole = row
+            if whole:
+                self.add(Entry.from_record_json(record), (tuple(phone_list), tuple(email_list)))
+                continue
+            if reference in entries:
+                raise ValidationError(f"{reference}: reference", "appears twice")
+            phones_seen += phones
+            emails_seen += emails
+            phone_keys = tuple(phone_list)
+            email_keys = tuple(email_list) if email_list else ()
+            compiled = new(_Compiled)  # _Compiled.__init__ without an Entry: decoded when asked for
+            compiled._entry = None
+            compiled._record = record
+            compiled.reference = reference
+            compiled.prisoner = prisoner
+            compiled.scope = None if scope is None else frozenset(scope)
+            compiled.phone_keys = phone_keys
+            compiled.email_keys = email_keys
+            compiled.address_ids = ()
+            compiled.exempt = None
+            compiled.address_exemptions = ()
+            entries[reference] = compiled
+            for key in phone_keys:  # _post, inlined
+                current = phone_table.get(key)
+                if current is None:
+                    phone_table[key] = compiled
+                elif isinstance(current, tuple):
+                    phone_table[key] = (*current, compiled)
+                else:
+                    phone_table[key] = (current, compiled)
+            if email_keys:
+                self._post(compiled, (), email_keys)
+        counts[0] += phones_seen
+        counts[1] += emails_seen
+
+    def _post(self, compiled: _Compiled, phone_keys: tuple[str, ...], email_keys: tuple[str, ...]) -> None:
+        for table, entry_keys in ((self.phones, phone_keys), (self.emails, email_keys)):
+            for key in entry_keys:
+                current = table.get(key)
+                if current is None:
+                    table[key] = compiled
+                elif isinstance(current, tuple):
+                    table[key] = (*current, compiled)
+                else:
+                    table[key] = (current, compiled)
+
+    def _add(self, entry: Entry, keys: ContactKeys | None) -> None:
         if entry.reference in self.entries:
             raise ValidationError("reference", "appears twice")
         ctx = self.ctx
-        phone_keys: list[str] = []
-        email_keys: list[str] = []
+        counts = self.counts
+        phone_keys, email_keys = self._contact_keys(entry) if keys is None else keys
         addresses: list[tuple[int, ParsedAddress, PersonName | None]] = []
         for p, person in enumerate(entry.protected):
-            name = parse_name(person.name) if person.name and person.addresses else None
+            counts[0] += len(person.phones)
+            counts[1] += len(person.emails)
+            if person.addresses:
+                counts[2] += len(person.addresses)
+                name = parse_name(person.name) if person.name else None
+                for i, address in enumerate(person.addresses):
+                    parsed = parse_address(
+                        address.lines, address.postcode, f"protected[{p}].addresses[{i}]", ctx.address_format
+                    )
+                    addresses.append((self.next_address_id, parsed, name))
+                    self.next_address_id += 1
+        exempt, address_exemptions = self._exemptions(entry) if entry.exemptions else (None, ())
+        compiled = _Compiled(
+            entry,
+            phone_keys,
+            email_keys,
+            tuple(aid for aid, _, _ in addresses) if addresses else (),
+            exempt,
+            address_exemptions,
+        )
+        self.entries[entry.reference] = compiled
+        self._post(compiled, phone_keys, email_keys)
+        for aid, parsed, name in addresses:
+            self.owners[aid] = _AddressOwner(compiled, parsed.postcode or "")
+            self.address_items.append((aid, parsed, name))
+
+    def _contact_keys(self, entry: Entry) -> ContactKeys:
+        phones = self.ctx.phones
+        phone_keys: list[str] = []
+        email_keys: list[str] = []
+        for p, person in enumerate(entry.protected):
             for i, raw in enumerate(person.phones):
-                key = ctx.phones.blockable_key(raw, f"protected[{p}].phones[{i}]")
+                key = phones.blockable_key(raw, f"protected[{p}].phones[{i}]")
                 if key not in phone_keys:
                     phone_keys.append(key)
             for i, raw in enumerate(person.emails):
                 for key in email_norm.email_keys(raw, f"protected[{p}].emails[{i}]").all():
                     if key not in email_keys:
                         email_keys.append(key)
-            for i, address in enumerate(person.addresses):
-                parsed = parse_address(
-                    address.lines, address.postcode, f"protected[{p}].addresses[{i}]", ctx.address_format
-                )
-                addresses.append((self.next_address_id, parsed, name))
-                self.next_address_id += 1
+        return tuple(phone_keys), tuple(email_keys)
+
+    def _exemptions(
+        self, entry: Entry
+    ) -> tuple[frozenset[tuple[str, str]] | None, tuple[tuple[str, str, PersonName | None], ...]]:
+        ctx = self.ctx
         exempt: set[tuple[str, str]] = set()
         address_exemptions: list[tuple[str, str, PersonName | None]] = []
         for i, exemption in enumerate(entry.exemptions):
@@ -523,19 +704,4 @@ class _Builder:
                 raise ValidationError(
                     field, "must be a phone number, an email address, or a postal address with its postcode"
                 ) from None
-        compiled = _Compiled(
-            entry,
-            tuple(phone_keys),
-            tuple(email_keys),
-            tuple(aid for aid, _, _ in addresses),
-            frozenset(exempt) if exempt else None,
-            tuple(address_exemptions),
-        )
-        self.entries[entry.reference] = compiled
-        for key in phone_keys:
-            self.phones.setdefault(key, []).append(compiled)
-        for key in email_keys:
-            self.emails.setdefault(key, []).append(compiled)
-        for aid, parsed, name in addresses:
-            self.owners[aid] = _AddressOwner(compiled, parsed.postcode or "")
-            self.address_items.append((aid, parsed, name))
+        return (frozenset(exempt) if exempt else None), tuple(address_exemptions)

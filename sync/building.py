@@ -18,16 +18,20 @@ import gc
 import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from matcher.entries import Entry
 from matcher.errors import ValidationError
-from matcher.index import Index
+from matcher.index import Index, key_stamp
 from matcher.profile import Profile
 from sync.changes import decode_entry
 
+if TYPE_CHECKING:
+    from sync.snapshot import Snapshot, StoredRow
+
 T = TypeVar("T")
 
+RELEASE_SLICE = 2048  # items freed per C call by release()
 MAX_SKIPS = 100  # a cut with more unindexable entries than this is refused, not patched around
 
 
@@ -105,8 +109,18 @@ class IndexBuilder:
             gc.freeze()
 
     async def from_entries(self, entries: Sequence[Entry], version: int) -> Built:
-        """A full build (cold start from the snapshot file)."""
+        """A full build (cold start from a snapshot file without keys)."""
         return await self._off_loop(lambda: self._full({e.reference: e for e in entries}, version, ()))
+
+    async def from_snapshot(self, snapshot: Snapshot) -> Built:
+        """A full build from the snapshot file: its stored rows when they were written under this
+        profile's ``key_stamp``, else its entries, normalised again."""
+        rows = snapshot.rows
+        if rows is not None and snapshot.key_stamp == key_stamp(self.profile):
+            return await self._off_loop(lambda: self._full_stored(snapshot, rows))
+        return await self._off_loop(
+            lambda: self._full({e.reference: e for e in snapshot.entries}, snapshot.version, ())
+        )
 
     async def rebuild(self, index: Index) -> Built:
         """Compaction: the same entries as one fresh index, without the layers of changes."""
@@ -154,13 +168,20 @@ class IndexBuilder:
         if len(unreadable) > MAX_SKIPS:
             raise TooManyUnindexable(f"{len(unreadable)} entries in the store cannot be read")
         if base is not None:
-            upserts = {ref: e for ref, e in entries.items() if base.entry(ref) != e}
-            # an unreadable entry keeps its last good content: it is neither upserted nor removed
-            removals = [e.reference for e in base.entries() if e.reference not in raw]
-            if len(upserts) + len(removals) <= self.max_delta:
-                counts = _counts(base.entries())
-                built = self._delta(base, upserts, removals, version, counts, unreadable)
-                return _timed(built, started)
+            upserts: dict[str, Entry] = {}
+            for ref, entry in entries.items():
+                if base.entry(ref) != entry:
+                    upserts[ref] = entry
+                    if len(upserts) > self.max_delta:
+                        break  # a full build: no need to list a million differences
+            if len(upserts) <= self.max_delta:
+                # an unreadable entry keeps its last good content: it is neither upserted nor removed
+                removals = [e.reference for e in base.entries() if e.reference not in raw]
+                if len(upserts) + len(removals) <= self.max_delta:
+                    counts = _counts(base.entries())
+                    built = self._delta(base, upserts, removals, version, counts, unreadable)
+                    release(entries)
+                    return _timed(built, started)
         return _timed(self._full(entries, version, unreadable), started)
 
     def _full(self, entries: dict[str, Entry], version: int, unreadable: Sequence[str]) -> Built:
@@ -176,9 +197,22 @@ class IndexBuilder:
                     raise TooManyUnindexable(f"cannot index {exc.field}") from None
                 skipped.append(reference)
                 del entries[reference]
-        entry_count, identifiers = _counts(entries.values())
+        entry_count, identifiers = index.entry_count, index.identifier_count
+        release(entries)  # ours (every caller hands over a dict it made)
         seconds = time.perf_counter() - started
         return Built(index, "full", entry_count, identifiers, entry_count, tuple(skipped), seconds)
+
+    def _full_stored(self, snapshot: Snapshot, rows: Sequence[StoredRow]) -> Built:
+        """A ValidationError (an address that no longer parses) falls back to the checked path,
+        which leaves such entries out."""
+        started = time.perf_counter()
+        try:
+            index = Index.build_stored(rows, self.profile, version=snapshot.version)
+        except ValidationError:
+            return self._full({e.reference: e for e in snapshot.entries}, snapshot.version, ())
+        entry_count, identifiers = index.entry_count, index.identifier_count
+        seconds = time.perf_counter() - started
+        return Built(index, "full", entry_count, identifiers, entry_count, (), seconds)
 
     def _delta(
         self,
@@ -236,6 +270,19 @@ def gc_paused() -> Iterator[None]:
     finally:
         if enabled:
             gc.enable()
+
+
+def release(items: dict[Any, Any] | list[Any]) -> None:
+    """Empty a big container from Python code, in slices. Freeing a million items is one C call
+    that holds the GIL for tens of milliseconds, stalling the event loop if it happens in a worker
+    thread; between slices the thread gives the GIL back every switch interval."""
+    if isinstance(items, dict):
+        popitem = items.popitem
+        for _ in range(len(items)):
+            popitem()
+    else:
+        while items:
+            del items[-RELEASE_SLICE:]
 
 
 def _culprit(exc: ValidationError, entries: Mapping[str, Entry]) -> str | None:

