@@ -149,6 +149,7 @@ def _key(normaliser: PhoneNormaliser, raw: str) -> str | None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(600)  # ~35 s on a quiet 2-core box; over 120 s when other work shares it
 def test_fast_path_equals_phonenumbers_on_a_large_corpus() -> None:
     counts: Counter[str] = Counter()
 
