@@ -7,6 +7,8 @@ single changes in microseconds and swaps one reference; nothing here is ever mut
 
 from __future__ import annotations
 
+import functools
+import importlib.metadata
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -70,7 +72,16 @@ def key_stamp(profile: Profile) -> dict[str, str]:
         "phones": phone_norm.NORMALISER_VERSION,
         "emails": email_norm.NORMALISER_VERSION,
         "phone_rules": repr(phone_rules),
+        # new metadata in either library can change a key (a number's national format, an
+        # email's canonical form): stored keys are not reused across an upgrade
+        "libraries": _library_versions(),
     }
+
+
+@functools.cache
+def _library_versions() -> str:
+    names = ("phonenumbers", "email-validator")
+    return " ".join(f"{name}={importlib.metadata.version(name)}" for name in names)
 
 
 MAX_ENVELOPE = 4_000
