@@ -151,6 +151,18 @@ def http_error(exc: web.HTTPException) -> web.Response:
     return ApiError(exc.status, error, f"path: {exc.reason}", headers=headers).response()
 
 
+def error_response(exc: Exception) -> web.Response:
+    """What a handler raised, as our JSON error: its own ApiError, a field that failed
+    validation, aiohttp's HTTP errors, and anything else as a logged 500."""
+    if isinstance(exc, ApiError):
+        return exc.response()
+    if isinstance(exc, ValidationError):
+        return validation.invalid(exc.field, exc.detail).response()
+    if isinstance(exc, web.HTTPException):
+        return http_error(exc)
+    return internal_error(exc)
+
+
 @web.middleware
 async def api_middleware(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -160,27 +172,32 @@ async def api_middleware(
     started = time.perf_counter()
     try:
         response = await handler(request)
-    except ApiError as exc:
-        response = exc.response()
-    except ValidationError as exc:
-        response = validation.invalid(exc.field, exc.detail).response()
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
-        response = http_error(exc)
+        response = error_response(exc)
     except Exception as exc:
-        response = internal_error(exc)
-    runtime = request.app[RUNTIME]
+        response = error_response(exc)
     route = request.match_info.route.resource
     endpoint = route.canonical if route is not None else "unmatched"
+    finish_request(
+        request.app[RUNTIME], request.method, endpoint, started, response.status, request.get(PRINCIPAL)
+    )
+    return response
+
+
+def finish_request(
+    runtime: Runtime, method: str, endpoint: str, started: float, status: int, principal: Principal | None
+) -> None:
+    """A request's metrics and its access-log line (for a successful screening answer only
+    under ``log_screening``: metrics and the hit log cover those)."""
     elapsed = time.perf_counter() - started
-    runtime.metrics.observe_request(endpoint, request.method, response.status, elapsed)
+    runtime.metrics.observe_request(endpoint, method, status, elapsed)
     settings = runtime.settings
     if settings.access_log and (
-        response.status >= 400 or settings.log_screening or not endpoint.startswith("/v1/screen/")
+        status >= 400 or settings.log_screening or not endpoint.startswith("/v1/screen/")
     ):
-        log_request(request.method, endpoint, response.status, elapsed, request.get(PRINCIPAL))
-    return response
+        log_request(method, endpoint, status, elapsed, principal)
 
 
 def default_source(settings: GatewaySettings, profile: Profile, registry: CollectorRegistry) -> IndexSource:

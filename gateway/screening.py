@@ -18,12 +18,11 @@ import orjson
 from aiohttp import web
 
 from gateway import validation as v
-from gateway.app import RUNTIME, Runtime, authorize, http_error, internal_error, lean, log_request
+from gateway.app import RUNTIME, Runtime, authorize, error_response, finish_request, lean
 from gateway.auth import Principal
 from gateway.hits import Hit
 from gateway.validation import ApiError
 from matcher.entries import ESTABLISHMENT_RE, PRISONER_RE
-from matcher.errors import ValidationError
 
 if TYPE_CHECKING:
     from matcher.decisions import Decision
@@ -163,20 +162,9 @@ class Screening:
         return principal
 
     def _finish(
-        self,
-        request: web.Request,
-        path: str,
-        started: float,
-        response: web.Response,
-        principal: Principal | None,
+        self, path: str, started: float, response: web.Response, principal: Principal | None
     ) -> web.Response:
-        runtime = self.runtime
-        status = response.status
-        elapsed = time.perf_counter() - started
-        runtime.metrics.observe_request(path, "POST", status, elapsed)
-        settings = runtime.settings
-        if settings.access_log and (status >= 400 or settings.log_screening):
-            log_request("POST", path, status, elapsed, principal)
+        finish_request(self.runtime, "POST", path, started, response.status, principal)
         return response
 
     @lean
@@ -214,15 +202,9 @@ class Screening:
                 runtime.metrics.observe_decision("call", decision.decision, None)
                 answer = self._allow_answer(decision.version, stale)
             response = web.Response(body=answer, content_type=JSON)
-        except ApiError as exc:
-            response = exc.response()
-        except ValidationError as exc:
-            response = v.invalid(exc.field, exc.detail).response()
-        except web.HTTPException as exc:
-            response = http_error(exc)
         except Exception as exc:
-            response = internal_error(exc)
-        return self._finish(request, CALL_PATH, started, response, principal)
+            response = error_response(exc)
+        return self._finish(CALL_PATH, started, response, principal)
 
     def _allow_answer(self, version: int, stale: bool) -> bytes:
         key = (version, stale)
@@ -278,15 +260,9 @@ class Screening:
             response = web.Response(
                 body=orjson.dumps(_matches_answer(decision, hit_id, stale)), content_type=JSON
             )
-        except ApiError as exc:
-            response = exc.response()
-        except ValidationError as exc:
-            response = v.invalid(exc.field, exc.detail).response()
-        except web.HTTPException as exc:
-            response = http_error(exc)
         except Exception as exc:
-            response = internal_error(exc)
-        return self._finish(request, path, started, response, principal)
+            response = error_response(exc)
+        return self._finish(path, started, response, principal)
 
     @lean
     async def mail(self, request: web.Request) -> web.Response:
