@@ -187,16 +187,9 @@ class IndexBuilder:
     def _full(self, entries: dict[str, Entry], version: int, unreadable: Sequence[str]) -> Built:
         started = time.perf_counter()
         skipped = list(unreadable)
-        while True:
-            try:
-                index = Index.build(entries.values(), self.profile, version=version)
-                break
-            except ValidationError as exc:
-                reference = _culprit(exc, entries)
-                if reference is None or len(skipped) >= MAX_SKIPS:
-                    raise TooManyUnindexable(f"cannot index {exc.field}") from None
-                skipped.append(reference)
-                del entries[reference]
+        index = _leaving_out_unindexable(
+            lambda: Index.build(entries.values(), self.profile, version=version), entries, skipped
+        )
         entry_count, identifiers = index.entry_count, index.identifier_count
         release(entries)  # ours (every caller hands over a dict it made)
         seconds = time.perf_counter() - started
@@ -228,16 +221,9 @@ class IndexBuilder:
         started = time.perf_counter()
         pending = dict(upserts)
         skipped = list(unreadable)
-        while True:
-            try:
-                index = base.with_changes(list(pending.values()), removals, version=version)
-                break
-            except ValidationError as exc:
-                reference = _culprit(exc, pending)
-                if reference is None or len(skipped) >= MAX_SKIPS:
-                    raise TooManyUnindexable(f"cannot index {exc.field}") from None
-                skipped.append(reference)
-                del pending[reference]
+        index = _leaving_out_unindexable(
+            lambda: base.with_changes(list(pending.values()), removals, version=version), pending, skipped
+        )
         entry_count, identifiers = counts
         for reference in [*pending, *removals]:
             old = base.entry(reference)
@@ -283,6 +269,22 @@ def release(items: dict[Any, Any] | list[Any]) -> None:
     else:
         while items:
             del items[-RELEASE_SLICE:]
+
+
+def _leaving_out_unindexable(
+    build: Callable[[], Index], pending: dict[str, Entry], skipped: list[str]
+) -> Index:
+    """`build()`, retried without each entry of `pending` a ValidationError names (its reference
+    goes to `skipped`); TooManyUnindexable past MAX_SKIPS or when the error names no entry."""
+    while True:
+        try:
+            return build()
+        except ValidationError as exc:
+            reference = _culprit(exc, pending)
+            if reference is None or len(skipped) >= MAX_SKIPS:
+                raise TooManyUnindexable(f"cannot index {exc.field}") from None
+            skipped.append(reference)
+            del pending[reference]
 
 
 def _culprit(exc: ValidationError, entries: Mapping[str, Entry]) -> str | None:
