@@ -32,6 +32,20 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def stop_embedded_redis(data_dir: Path) -> None:
+    """Shut down the embedded Redis a `nocontact serve` started under `data_dir`, if it still
+    runs (it outlives a SIGKILLed gateway)."""
+    from sync.embedded import EmbeddedRedis
+
+    embedded = EmbeddedRedis(data_dir)
+    if embedded.socket_path.exists():
+        try:
+            with redis.Redis(unix_socket_path=str(embedded.socket_path)) as client:
+                client.shutdown(nosave=True)
+        except (redis.RedisError, OSError):
+            pass
+
+
 class RedisServer:
     """One redis-server. The port (or socket path) is kept across restarts, so clients reconnect
     to the same URL. `persistence` turns AOF on with ``appendfsync always``, so even a SIGKILL

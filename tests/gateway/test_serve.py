@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from tests.gateway.conftest import ADMIN
-from tests.redis_server import free_port
+from tests.redis_server import free_port, stop_embedded_redis
 
 
 def request(port: int, method: str, path: str, body: Any = None, token: str = ADMIN) -> tuple[int, Any]:
@@ -100,17 +100,7 @@ def gateway(tmp_path: Path) -> Iterator[Gateway]:
     gw = Gateway(tmp_path / "data", free_port())
     yield gw
     gw.stop()
-    from sync.embedded import EmbeddedRedis  # the server the gateway started (it outlives a SIGKILL)
-
-    embedded = EmbeddedRedis(gw.data_dir)
-    if embedded.socket_path.exists():
-        import redis
-
-        try:
-            with redis.Redis(unix_socket_path=str(embedded.socket_path)) as client:
-                client.shutdown(nosave=True)
-        except (redis.RedisError, OSError):
-            pass
+    stop_embedded_redis(gw.data_dir)
 
 
 ENTRY = {

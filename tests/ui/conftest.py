@@ -22,7 +22,7 @@ from sync.keys import Keys
 from tests.cases.factories import request_data
 from tests.debian import ensure_command
 from tests.gateway.test_serve import Gateway, request
-from tests.redis_server import free_port
+from tests.redis_server import free_port, stop_embedded_redis
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "artifacts" / "screenshots"
@@ -125,10 +125,4 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         yield site
     finally:
         gateway.stop()
-        embedded = EmbeddedRedis(gateway.data_dir)
-        if embedded.socket_path.exists():
-            try:
-                with redis.Redis(unix_socket_path=str(embedded.socket_path)) as client:
-                    client.shutdown(nosave=True)
-            except (redis.RedisError, OSError):
-                pass
+        stop_embedded_redis(gateway.data_dir)
