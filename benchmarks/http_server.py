@@ -31,6 +31,8 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from gateway.serve import new_event_loop, run_worker_app
+
 log = logging.getLogger("nocontact.bench.http")
 
 ESTABLISHMENT = "HLI"
@@ -224,10 +226,7 @@ def main(argv: list[str] | None = None) -> int:
     from gateway.logs import setup_logging
 
     setup_logging(os.environ.get("NOCONTACT_LOG_LEVEL", "INFO"))  # as `nocontact serve` does
-    import uvloop
-
-    loop = uvloop.new_event_loop()
-    asyncio.set_event_loop(loop)
+    loop = new_event_loop()
     sock = _listen()
     redis_server = None
     if args.mode == "gateway":
@@ -238,15 +237,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if profiler is not None:
             profiler.enable()
-        web.run_app(
-            app,
-            sock=sock,
-            loop=loop,
-            print=None,
-            access_log=None,
-            handle_signals=True,
-            shutdown_timeout=5.0,
-        )
+        run_worker_app(app, sock, loop)
     finally:
         if profiler is not None:
             profiler.disable()

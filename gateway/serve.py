@@ -184,11 +184,8 @@ def _listen(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _worker(settings: GatewaySettings, sock: socket.socket) -> None:
-    from aiohttp import web
-
-    from gateway.app import create_app
-
+def new_event_loop() -> asyncio.AbstractEventLoop:
+    """A worker's loop: uvloop where it is installed, set as this thread's current loop."""
     try:
         import uvloop
 
@@ -196,8 +193,16 @@ def _worker(settings: GatewaySettings, sock: socket.socket) -> None:
     except ImportError:  # pragma: no cover
         loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
+    return loop
+
+
+def run_worker_app(app: Any, sock: socket.socket, loop: asyncio.AbstractEventLoop) -> None:
+    """Serve `app` on the listening `sock` until a signal, as every worker does (the HTTP
+    benchmark runs its servers through here too)."""
+    from aiohttp import web
+
     web.run_app(
-        create_app(settings),
+        app,
         sock=sock,
         loop=loop,
         print=None,
@@ -205,6 +210,13 @@ def _worker(settings: GatewaySettings, sock: socket.socket) -> None:
         handle_signals=True,
         shutdown_timeout=5.0,
     )
+
+
+def _worker(settings: GatewaySettings, sock: socket.socket) -> None:
+    from gateway.app import create_app
+
+    loop = new_event_loop()
+    run_worker_app(create_app(settings), sock, loop)
 
 
 def _supervise(settings: GatewaySettings, sock: socket.socket) -> None:
