@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import importlib.metadata
+import itertools
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -37,27 +38,78 @@ ContactKeys = tuple[tuple[str, ...], tuple[str, ...]]  # an entry's phone keys a
 def stored_row(entry: Entry, keys: ContactKeys) -> list[Any]:
     """An entry's compiled facts, JSON-friendly, for ``Index.build_stored``: reference, prisoner,
     scope, phone keys, email keys, its counts of phones, emails and addresses, and whether it must
-    be decoded whole to be indexed (addresses and exemptions are compiled from the entry)."""
-    phones, emails, addresses = _entry_counts(entry)
-    return [
-        entry.reference,
-        entry.prisoner,
-        None if entry.scope is None else sorted(entry.scope),
-        list(keys[0]),
-        list(keys[1]),
-        phones,
-        emails,
-        addresses,
-        bool(addresses or entry.exemptions),
-    ]
+    be decoded whole to be indexed (addresses and exemptions are compiled from the entry). A run
+    of them is kept column by column (``StoredColumns``)."""
+    return [column[0] for column in StoredColumns.from_entries([(entry, keys)]).columns()]
 
 
 STORED_ROW_LENGTH = 9
 
 
-def stored_counts(row: list[Any]) -> int:
-    """The identifiers a stored row stands for."""
-    return int(row[5]) + int(row[6]) + int(row[7])
+@dataclass(frozen=True, slots=True)
+class StoredColumns:
+    """A run of ``stored_row`` rows held column by column, each with its entry's ``record_json``
+    (the snapshot file's format 3 holds them so: a JSON array of columns decodes in one C call).
+    Every list has one item per entry."""
+
+    references: list[str]
+    prisoners: list[str]
+    scopes: list[list[str] | None]
+    phone_keys: list[list[str]]
+    email_keys: list[list[str]]
+    phones: list[int]
+    emails: list[int]
+    addresses: list[int]
+    whole: list[bool]
+    records: list[bytes]
+
+    @classmethod
+    def from_columns(cls, columns: list[list[Any]], records: list[bytes]) -> StoredColumns:
+        """From the STORED_ROW_LENGTH columns of ``columns()`` and the records."""
+        references, prisoners, scopes, phone_keys, email_keys, phones, emails, addresses, whole = columns
+        return cls(
+            references, prisoners, scopes, phone_keys, email_keys, phones, emails, addresses, whole, records
+        )
+
+    @classmethod
+    def from_rows(cls, rows: Sequence[tuple[list[Any], bytes]]) -> StoredColumns:
+        """From ``stored_row`` rows, each with its record."""
+        columns: list[list[Any]] = [[] for _ in range(STORED_ROW_LENGTH)]
+        for row, _ in rows:
+            for column, value in zip(columns, row, strict=True):
+                column.append(value)
+        return cls.from_columns(columns, [record for _, record in rows])
+
+    @classmethod
+    def from_entries(cls, pairs: Iterable[tuple[Entry, ContactKeys]]) -> StoredColumns:
+        """``stored_row`` and ``record_json`` of each entry with its keys, straight into columns."""
+        chunk = cls([], [], [], [], [], [], [], [], [], [])
+        for entry, (phone_keys, email_keys) in pairs:
+            phones, emails, addresses = _entry_counts(entry)
+            chunk.references.append(entry.reference)
+            chunk.prisoners.append(entry.prisoner)
+            chunk.scopes.append(None if entry.scope is None else sorted(entry.scope))
+            chunk.phone_keys.append(list(phone_keys))
+            chunk.email_keys.append(list(email_keys))
+            chunk.phones.append(phones)
+            chunk.emails.append(emails)
+            chunk.addresses.append(addresses)
+            chunk.whole.append(bool(addresses or entry.exemptions))
+            chunk.records.append(entry.record_json())
+        return chunk
+
+    def columns(self) -> list[list[Any]]:
+        """The row columns (records left out), in ``stored_row`` order."""
+        return [
+            self.references, self.prisoners, self.scopes, self.phone_keys, self.email_keys,
+            self.phones, self.emails, self.addresses, self.whole,
+        ]
+
+    def __len__(self) -> int:
+        return len(self.references)
+
+    def identifier_count(self) -> int:
+        return sum(self.phones) + sum(self.emails) + sum(self.addresses)
 
 
 def key_stamp(profile: Profile) -> dict[str, str]:
@@ -272,14 +324,13 @@ class Index:
         return cls._finish(builder, version)
 
     @classmethod
-    def build_stored(
-        cls, rows: Iterable[tuple[list[Any], bytes]], profile: Profile, *, version: int = 0
-    ) -> Index:
-        """From ``stored_row`` rows (written under this profile's ``key_stamp``), each with its
-        entry's ``record_json``: trusted like ``build(keys=...)``, and the entries that need no
-        compiling are only decoded when someone asks for them."""
+    def build_stored(cls, chunks: Iterable[StoredColumns], profile: Profile, *, version: int = 0) -> Index:
+        """From ``stored_row`` rows (written under this profile's ``key_stamp``) with their entries'
+        ``record_json``, a chunk of columns at a time: trusted like ``build(keys=...)``, and the
+        entries that need no compiling are only decoded when someone asks for them."""
         builder = _Builder(_context_for(profile), next_address_id=1)
-        builder.add_stored(rows)
+        for chunk in chunks:
+            builder.add_stored(chunk)
         return cls._finish(builder, version)
 
     @classmethod
@@ -590,23 +641,37 @@ class _Builder:
         except ValidationError as exc:
             raise type(exc)(f"{entry.reference}: {exc.field}", exc.detail) from None
 
-    def add_stored(self, rows: Iterable[tuple[list[Any], bytes]]) -> None:
-        """Stored rows (``stored_row``) with their records: one loop over locals, as it runs a
-        million times at a cold start (a method call per row cost a fifth of the build)."""
-        entries, phone_table, counts, new = self.entries, self.phones, self.counts, object.__new__
-        phones_seen = emails_seen = 0
-        for row, record in rows:
-            reference, prisoner, scope, phone_list, email_list, phones, emails, _, whole = row
-            if whole:
-                self.add(Entry.from_record_json(record), (tuple(phone_list), tuple(email_list)))
-                continue
-            if reference in entries:
-                raise ValidationError(f"{reference}: reference", "appears twice")
-            phones_seen += phones
-            emails_seen += emails
-            phone_keys = tuple(phone_list)
-            email_keys = tuple(email_list) if email_list else ()
-            compiled = new(_Compiled)  # _Compiled.__init__ without an Entry: decoded when asked for
+    def add_stored(self, chunk: StoredColumns) -> None:
+        """Stored rows (``stored_row``) with their records. A cold start runs this for a million
+        rows, so the common chunk (no entry to compile whole) makes its objects in one loop over
+        locals and fills the tables with C-level dict updates; a chunk with such an entry goes
+        row by row, in order."""
+        if any(chunk.whole):
+            for reference, prisoner, scope, phone_list, email_list, whole, record in zip(
+                chunk.references, chunk.prisoners, chunk.scopes, chunk.phone_keys, chunk.email_keys,
+                chunk.whole, chunk.records, strict=True,
+            ):
+                keys = (tuple(phone_list), tuple(email_list))
+                if whole:
+                    self.add(Entry.from_record_json(record), keys)
+                    continue
+                if reference in self.entries:
+                    raise ValidationError(f"{reference}: reference", "appears twice")
+                compiled = _stored_compiled(reference, prisoner, scope, keys[0], keys[1], record)
+                self.entries[reference] = compiled
+                self._post(compiled, keys[0], keys[1])
+            self.counts[0] += sum(p for p, whole in zip(chunk.phones, chunk.whole, strict=True) if not whole)
+            self.counts[1] += sum(e for e, whole in zip(chunk.emails, chunk.whole, strict=True) if not whole)
+            return
+        compiled_list: list[_Compiled] = []
+        append, new = compiled_list.append, object.__new__
+        phone_tuples = list(map(tuple, chunk.phone_keys))
+        email_tuples = list(map(tuple, chunk.email_keys))
+        for reference, prisoner, scope, phone_keys, email_keys, record in zip(
+            chunk.references, chunk.prisoners, chunk.scopes, phone_tuples, email_tuples, chunk.records,
+            strict=True,
+        ):
+            compiled = new(_Compiled)  # _stored_compiled, inlined
             compiled._entry = None
             compiled._record = record
             compiled.reference = reference
@@ -617,19 +682,17 @@ class _Builder:
             compiled.address_ids = ()
             compiled.exempt = None
             compiled.address_exemptions = ()
-            entries[reference] = compiled
-            for key in phone_keys:  # _post, inlined
-                current = phone_table.get(key)
-                if current is None:
-                    phone_table[key] = compiled
-                elif isinstance(current, tuple):
-                    phone_table[key] = (*current, compiled)
-                else:
-                    phone_table[key] = (current, compiled)
-            if email_keys:
-                self._post(compiled, (), email_keys)
-        counts[0] += phones_seen
-        counts[1] += emails_seen
+            append(compiled)
+        entries = self.entries
+        before = len(entries)
+        entries.update(zip(chunk.references, compiled_list, strict=True))
+        if len(entries) != before + len(compiled_list):
+            repeated = _repeated(chunk.references, before, entries)
+            raise ValidationError(f"{repeated}: reference", "appears twice")
+        _post_all(self.phones, phone_tuples, compiled_list)
+        _post_all(self.emails, email_tuples, compiled_list)
+        self.counts[0] += sum(chunk.phones)
+        self.counts[1] += sum(chunk.emails)
 
     def _post(self, compiled: _Compiled, phone_keys: tuple[str, ...], email_keys: tuple[str, ...]) -> None:
         for table, entry_keys in ((self.phones, phone_keys), (self.emails, email_keys)):
@@ -716,3 +779,62 @@ class _Builder:
                     field, "must be a phone number, an email address, or a postal address with its postcode"
                 ) from None
         return (frozenset(exempt) if exempt else None), tuple(address_exemptions)
+
+
+def _stored_compiled(
+    reference: str,
+    prisoner: str,
+    scope: list[str] | None,
+    phone_keys: tuple[str, ...],
+    email_keys: tuple[str, ...],
+    record: bytes,
+) -> _Compiled:
+    """_Compiled.__init__ without an Entry: it is decoded from `record` when someone asks for it."""
+    compiled: _Compiled = object.__new__(_Compiled)
+    compiled._entry = None
+    compiled._record = record
+    compiled.reference = reference
+    compiled.prisoner = prisoner
+    compiled.scope = None if scope is None else frozenset(scope)
+    compiled.phone_keys = phone_keys
+    compiled.email_keys = email_keys
+    compiled.address_ids = ()
+    compiled.exempt = None
+    compiled.address_exemptions = ()
+    return compiled
+
+
+def _post_all(table: dict[str, Postings], key_tuples: list[tuple[str, ...]], owners: list[_Compiled]) -> None:
+    """Post each owner under its keys: one C-level update when every key is new to the table and
+    appears once here (nearly always); else key by key, in order, as _Builder._post."""
+    keys = list(itertools.chain.from_iterable(key_tuples))
+    if not keys:
+        return
+    lengths = list(map(len, key_tuples))
+    if lengths.count(1) == len(lengths):
+        posted = owners
+    else:
+        posted = list(itertools.chain.from_iterable(map(itertools.repeat, owners, lengths)))
+    fresh = dict(zip(keys, posted, strict=True))
+    if len(fresh) == len(keys) and table.keys().isdisjoint(fresh.keys()):
+        table.update(fresh)
+        return
+    for key, owner in zip(keys, posted, strict=True):
+        current = table.get(key)
+        if current is None:
+            table[key] = owner
+        elif isinstance(current, tuple):
+            table[key] = (*current, owner)
+        else:
+            table[key] = (current, owner)
+
+
+def _repeated(references: list[str], before: int, entries: Mapping[str, _Compiled]) -> str:
+    """A reference of `references` given twice, or also among the first `before` of `entries`
+    (which already holds them all: an update keeps a key where it first was)."""
+    seen: set[str] = set()
+    for reference in references:
+        if reference in seen:
+            return reference
+        seen.add(reference)
+    return next(iter(set(references) & set(itertools.islice(entries, before))), "?")

@@ -27,7 +27,8 @@ from matcher.profile import Profile
 from sync.changes import decode_entry
 
 if TYPE_CHECKING:
-    from sync.snapshot import Snapshot, StoredRow
+    from matcher.index import StoredColumns
+    from sync.snapshot import Snapshot
 
 T = TypeVar("T")
 
@@ -115,9 +116,9 @@ class IndexBuilder:
     async def from_snapshot(self, snapshot: Snapshot) -> Built:
         """A full build from the snapshot file: its stored rows when they were written under this
         profile's ``key_stamp``, else its entries, normalised again."""
-        rows = snapshot.rows
-        if rows is not None and snapshot.key_stamp == key_stamp(self.profile):
-            return await self._off_loop(lambda: self._full_stored(snapshot, rows))
+        stored = snapshot.stored
+        if stored is not None and snapshot.key_stamp == key_stamp(self.profile):
+            return await self._off_loop(lambda: self._full_stored(snapshot, stored))
         return await self._off_loop(
             lambda: self._full({e.reference: e for e in snapshot.entries}, snapshot.version, ())
         )
@@ -195,12 +196,12 @@ class IndexBuilder:
         seconds = time.perf_counter() - started
         return Built(index, "full", entry_count, identifiers, entry_count, tuple(skipped), seconds)
 
-    def _full_stored(self, snapshot: Snapshot, rows: Sequence[StoredRow]) -> Built:
+    def _full_stored(self, snapshot: Snapshot, stored: Sequence[StoredColumns]) -> Built:
         """A ValidationError (an address that no longer parses) falls back to the checked path,
         which leaves such entries out."""
         started = time.perf_counter()
         try:
-            index = Index.build_stored(rows, self.profile, version=snapshot.version)
+            index = Index.build_stored(stored, self.profile, version=snapshot.version)
         except ValidationError:
             return self._full({e.reference: e for e in snapshot.entries}, snapshot.version, ())
         entry_count, identifiers = index.entry_count, index.identifier_count

@@ -8,8 +8,10 @@ from pathlib import Path
 import phonenumbers
 import pytest
 
+import sync.snapshot
 from matcher.entries import Entry
-from matcher.index import Index, key_stamp
+from matcher.errors import ValidationError
+from matcher.index import Index, StoredColumns, key_stamp, stored_row
 from matcher.profile import Profile
 from sync.building import IndexBuilder
 from sync.changes import encode_entry
@@ -110,13 +112,42 @@ def test_digest_covering_a_duplicated_line_still_rejects(tmp_path: Path) -> None
 
 
 def _rewrite(path: Path, edit_line, **header_changes: object) -> None:  # type: ignore[no-untyped-def]
-    """Edit every entry line (a stored row and its record, or a record) and the header, then make
-    digest and header agree again (what only a deliberate edit can do)."""
+    """Edit every line after the header (format 3: a chunk's columns and its records; format 2: a
+    stored row and its record, or a record), then make digest and header agree again (what only a
+    deliberate edit can do)."""
     head, _, body = path.read_bytes().partition(b"\n")
     lines = [edit_line(*line.split(b"\t")) for line in body.splitlines()]
-    body = b"".join(line + b"\n" for line in lines)
+    _rewrite_body(path, head, b"".join(line + b"\n" for line in lines), **header_changes)
+
+
+def _rewrite_body(path: Path, head: bytes, body: bytes, **header_changes: object) -> None:
     header = json.loads(head)
     header.update(header_changes, sha256=hashlib.sha256(body).hexdigest())
+    path.write_bytes(json.dumps(header).encode() + b"\n" + body)
+
+
+def _edit_columns(edit):  # type: ignore[no-untyped-def]
+    """A format 3 line editor: `edit(columns)` changes a chunk's decoded columns in place."""
+
+    def edit_line(head: bytes, *records: bytes) -> bytes:
+        columns = json.loads(head)
+        edit(columns)
+        return b"\t".join([json.dumps(columns).encode(), *records])
+
+    return edit_line
+
+
+def _write_format_2(path: Path, index: Index) -> None:
+    """A file as format 2 wrote it from an index: one stored row and its record per line."""
+    body = b"".join(
+        json.dumps(stored_row(entry, keys)).encode() + b"\t" + entry.record_json() + b"\n"
+        for entry, keys in index.entries_with_keys()
+    )
+    header = {
+        "format": "nocontact-snapshot", "format_version": 2, "epoch": "e1", "version": index.version,
+        "stream_id": "5-0", "entries": index.entry_count, "identifiers": index.identifier_count,
+        "normalisers": {}, "keys": key_stamp(index.profile), "sha256": hashlib.sha256(body).hexdigest(),
+    }
     path.write_bytes(json.dumps(header).encode() + b"\n" + body)
 
 
@@ -129,15 +160,114 @@ def _write_from_index(path: Path, profile: Profile, n: int = 5) -> Index:
 def test_an_index_is_written_with_its_keys_and_read_back(tmp_path: Path, profile: Profile) -> None:
     path = tmp_path / "snapshot.jsonl"
     _write_from_index(path, profile)
+    assert json.loads(path.read_bytes().partition(b"\n")[0])["format_version"] == 3
     snapshot = read_snapshot(path)
     assert snapshot is not None and snapshot.entries == entries(5) and len(snapshot) == 5
-    assert snapshot.key_stamp == key_stamp(profile) and snapshot.rows is not None
-    row, _ = snapshot.rows[0]
-    assert row[:5] == ["UPC-000000", "A1234BC", None, ["+447700900000"], ["person0@example.com"]]
-    index = Index.build_stored(snapshot.rows, profile, version=42)
+    assert snapshot.key_stamp == key_stamp(profile) and snapshot.stored is not None
+    chunk = snapshot.stored[0]
+    assert [column[0] for column in chunk.columns()] == [
+        "UPC-000000", "A1234BC", None, ["+447700900000"], ["person0@example.com"], 1, 1, 0, False,
+    ]
+    index = Index.build_stored(snapshot.stored, profile, version=42)
     assert index.counts() == {"entries": 5, "phones": 5, "emails": 5, "addresses": 0}
     assert list(index.entries()) == entries(5)  # decoded on demand, equal to what was written
     assert all(blocks(index, i) for i in range(5))
+
+
+@pytest.mark.parametrize("chunk_rows", [1, 2, 4096])
+def test_chunks_of_any_size_read_back_in_order(
+    tmp_path: Path, profile: Profile, monkeypatch: pytest.MonkeyPatch, chunk_rows: int
+) -> None:
+    monkeypatch.setattr(sync.snapshot, "CHUNK_ROWS", chunk_rows)
+    path = tmp_path / "snapshot.jsonl"
+    _write_from_index(path, profile)
+    lines = path.read_bytes().splitlines()
+    assert len(lines) == 1 + -(-5 // chunk_rows)
+    snapshot = read_snapshot(path)
+    assert snapshot is not None and snapshot.stored is not None
+    assert [len(chunk) for chunk in snapshot.stored] == [len(line.split(b"\t")) - 1 for line in lines[1:]]
+    index = Index.build_stored(snapshot.stored, profile, version=42)
+    assert list(index.entries()) == entries(5) and all(blocks(index, i) for i in range(5))
+
+
+def test_an_empty_index_is_a_file_of_no_chunks(tmp_path: Path, profile: Profile) -> None:
+    path = tmp_path / "snapshot.jsonl"
+    _write_from_index(path, profile, 0)
+    assert len(path.read_bytes().splitlines()) == 1
+    snapshot = read_snapshot(path)
+    assert snapshot is not None and snapshot.stored == [] and len(snapshot) == 0
+
+
+def test_a_format_2_file_with_keys_is_still_read(tmp_path: Path, profile: Profile) -> None:
+    index = Index.build(entries(5), profile, version=42)
+    path = tmp_path / "snapshot.jsonl"
+    _write_format_2(path, index)
+    snapshot = read_snapshot(path)
+    assert snapshot is not None and snapshot.key_stamp == key_stamp(profile) and snapshot.stored is not None
+    again = Index.build_stored(snapshot.stored, profile, version=42)
+    assert list(again.entries()) == entries(5) and all(blocks(again, i) for i in range(5))
+    assert again.counts() == index.counts()
+
+    def truncate_row(head: bytes, record: bytes) -> bytes:
+        row = json.loads(head)
+        return json.dumps(row[:3] if row[0] == "UPC-000002" else row).encode() + b"\t" + record
+
+    _rewrite(path, truncate_row)
+    with pytest.raises(SnapshotRejected, match="line 4: not a snapshot record"):
+        read_snapshot(path)
+
+
+def test_entries_sharing_a_number_both_block_from_stored_rows(
+    tmp_path: Path, profile: Profile, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sync.snapshot, "CHUNK_ROWS", 2)
+    # entry 1 and entry 4 hold the same number (in another chunk), entry 2 holds it twice as
+    # well as two numbers of its own
+    listed = entries(5)
+    listed[4] = Entry.from_dict(
+        {"reference": "UPC-000004", "prisoner": "B2345CD", "protected": [{"phones": [phone(1)]}]}
+    )
+    listed[2] = Entry.from_dict(
+        {"reference": "UPC-000002", "prisoner": "C3456DE",
+         "protected": [{"phones": [phone(2), phone(1)]}, {"phones": [phone(1), phone(9)]}]}
+    )
+    index = Index.build(listed, profile, version=3)
+    path = tmp_path / "snapshot.jsonl"
+    write_snapshot(path, epoch="e1", version=3, stream_id="5-0", index=index)
+    snapshot = read_snapshot(path)
+    assert snapshot is not None and snapshot.stored is not None
+    again = Index.build_stored(snapshot.stored, profile, version=3)
+    assert again.counts() == index.counts()
+    for number in (phone(1), phone(2), phone(9)):
+        assert again.screen_call("HLI", "Z9999ZZ", number) == index.screen_call("HLI", "Z9999ZZ", number)
+    matches = again.screen_call("HLI", "Z9999ZZ", phone(1)).matches
+    assert sorted(m.reference for m in matches) == ["UPC-000001", "UPC-000002", "UPC-000004"]
+    assert again.screen_call("HLI", "B2345CD", phone(4)).decision == "allow"  # entry 4's old number
+
+
+@pytest.mark.parametrize("chunk_rows", [2, 4096])
+def test_a_reference_twice_in_stored_rows_rejects_the_file(
+    tmp_path: Path, profile: Profile, monkeypatch: pytest.MonkeyPatch, chunk_rows: int
+) -> None:
+    monkeypatch.setattr(sync.snapshot, "CHUNK_ROWS", chunk_rows)
+    path = tmp_path / "snapshot.jsonl"
+    _write_from_index(path, profile)
+
+    def rename_last(columns: list[list[object]]) -> None:
+        columns[0] = ["UPC-000000" if r == "UPC-000004" else r for r in columns[0]]
+
+    _rewrite(path, _edit_columns(rename_last))
+    with pytest.raises(SnapshotRejected, match="a reference appears twice"):
+        read_snapshot(path)
+
+
+@pytest.mark.parametrize("chunk_rows", [2, 4096])
+def test_build_stored_names_a_reference_given_twice(profile: Profile, chunk_rows: int) -> None:
+    rows = [(stored_row(e, ((f"+4477009{i:05d}",), ())), e.record_json()) for i, e in enumerate(entries(5))]
+    rows.append(rows[0])
+    chunks = [StoredColumns.from_rows(rows[i : i + chunk_rows]) for i in range(0, len(rows), chunk_rows)]
+    with pytest.raises(ValidationError, match="UPC-000000: reference"):
+        Index.build_stored(chunks, profile)
 
 
 async def test_keys_are_reused_only_under_the_same_stamp(tmp_path: Path, profile: Profile) -> None:
@@ -145,15 +275,12 @@ async def test_keys_are_reused_only_under_the_same_stamp(tmp_path: Path, profile
     _write_from_index(path, profile)
     other = phone(777)
 
-    def swap_first_phone_key(head: bytes, record: bytes) -> bytes:
-        row = json.loads(head)
-        if row[0] == "UPC-000000":
-            row[3] = ["+447700900777"]  # phone(777) as a key
-        return json.dumps(row).encode() + b"\t" + record
+    def swap_first_phone_key(columns: list[list[object]]) -> None:
+        columns[3][0] = ["+447700900777"]  # phone(777) as UPC-000000's key
 
-    _rewrite(path, swap_first_phone_key)
+    _rewrite(path, _edit_columns(swap_first_phone_key))
     snapshot = read_snapshot(path)
-    assert snapshot is not None and snapshot.rows is not None
+    assert snapshot is not None and snapshot.stored is not None
     builder = IndexBuilder(profile)
     trusted = await builder.from_snapshot(snapshot)
     # the stored key is what the index holds: the file's keys were used as they are
@@ -190,8 +317,8 @@ def test_entries_with_addresses_or_exemptions_are_compiled_from_a_stored_row(
     path = tmp_path / "snapshot.jsonl"
     write_snapshot(path, epoch="e1", version=3, stream_id="5-0", index=index)
     snapshot = read_snapshot(path)
-    assert snapshot is not None and snapshot.rows is not None
-    again = Index.build_stored(snapshot.rows, profile, version=3)
+    assert snapshot is not None and snapshot.stored is not None
+    again = Index.build_stored(snapshot.stored, profile, version=3)
     envelope = "Mrs J Smith\n14 High Street\nHull\nHU1 2AB"
     assert again.screen_mail("HLI", "Z9999ZZ", envelope).decision == index.screen_mail(
         "HLI", "Z9999ZZ", envelope
@@ -200,16 +327,76 @@ def test_entries_with_addresses_or_exemptions_are_compiled_from_a_stored_row(
     assert again.screen_call("HLI", "C3456DE", phone(1)).decision == "block"
 
 
-def test_a_record_of_the_wrong_shape_rejects_the_file(tmp_path: Path, profile: Profile) -> None:
+def _shorten_a_column(columns: list[list[object]]) -> None:
+    del columns[5][-1]
+
+
+def _drop_a_column(columns: list[list[object]]) -> None:
+    del columns[-1]
+
+
+def _a_reference_not_a_string(columns: list[list[object]]) -> None:
+    columns[0][1] = 17
+
+
+def _a_count_not_a_number(columns: list[list[object]]) -> None:
+    columns[6][1] = "1"
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (_shorten_a_column, "line 2: not a snapshot chunk"),
+        (_drop_a_column, "line 2: not a snapshot chunk"),
+        (_a_reference_not_a_string, "line 2: not a snapshot chunk"),
+        (_a_count_not_a_number, "a count is not a number"),
+    ],
+)
+def test_a_chunk_of_the_wrong_shape_rejects_the_file(
+    tmp_path: Path, profile: Profile, edit, message: str  # type: ignore[no-untyped-def]
+) -> None:
     path = tmp_path / "snapshot.jsonl"
     _write_from_index(path, profile)
+    _rewrite(path, _edit_columns(edit))
+    with pytest.raises(SnapshotRejected, match=message):
+        read_snapshot(path)
 
-    def truncate_row(head: bytes, record: bytes) -> bytes:
-        row = json.loads(head)
-        return json.dumps(row[:3] if row[0] == "UPC-000002" else row).encode() + b"\t" + record
 
-    _rewrite(path, truncate_row)
-    with pytest.raises(SnapshotRejected, match="line 4: not a snapshot record"):
+def test_a_chunk_that_is_not_json_or_misses_its_records_rejects_the_file(
+    tmp_path: Path, profile: Profile
+) -> None:
+    path = tmp_path / "snapshot.jsonl"
+    _write_from_index(path, profile)
+    head, _, body = path.read_bytes().partition(b"\n")
+    _rewrite_body(path, head, body.replace(b"[[", b"[", 1))
+    with pytest.raises(SnapshotRejected, match="line 2: not a snapshot chunk"):
+        read_snapshot(path)
+    _rewrite_body(path, head, body.rsplit(b"\t", 1)[0] + b"\n")  # the last record gone
+    with pytest.raises(SnapshotRejected, match="line 2: not a snapshot chunk"):
+        read_snapshot(path)
+
+
+def test_a_format_3_header_without_a_key_stamp_is_rejected(tmp_path: Path, profile: Profile) -> None:
+    path = tmp_path / "snapshot.jsonl"
+    _write_from_index(path, profile)
+    head, _, body = path.read_bytes().partition(b"\n")
+    _rewrite_body(path, head, body, keys=None)
+    with pytest.raises(SnapshotRejected, match="header field 'keys'"):
+        read_snapshot(path)
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [({"entries": 6}, "header says 6 entries, file holds 5"), ({"identifiers": 11}, "identifier count")],
+)
+def test_format_3_counts_are_checked_against_the_header(
+    tmp_path: Path, profile: Profile, changes: dict[str, int], message: str
+) -> None:
+    path = tmp_path / "snapshot.jsonl"
+    _write_from_index(path, profile)
+    head, _, body = path.read_bytes().partition(b"\n")
+    _rewrite_body(path, head, body, **changes)
+    with pytest.raises(SnapshotRejected, match=message):
         read_snapshot(path)
 
 
@@ -217,10 +404,12 @@ def test_a_format_2_file_without_keys_is_read_whole(tmp_path: Path) -> None:
     path = tmp_path / "snapshot.jsonl"
     write(path, 3)
     snapshot = read_snapshot(path)
-    assert snapshot is not None and snapshot.rows is None and snapshot.entries == entries(3)
+    assert snapshot is not None and snapshot.stored is None and snapshot.entries == entries(3)
     _rewrite(path, lambda record: record.replace(b'"UPC-000001",', b"", 1))
     with pytest.raises(SnapshotRejected, match="line 3: not a snapshot record"):
         read_snapshot(path)
+
+
 def test_a_format_1_file_is_still_read_and_validated(tmp_path: Path) -> None:
     path = tmp_path / "snapshot.jsonl"
     lines = [(encode_entry(e) + "\n").encode() for e in entries(3)]
@@ -232,7 +421,7 @@ def test_a_format_1_file_is_still_read_and_validated(tmp_path: Path) -> None:
     }
     path.write_bytes(json.dumps(header).encode() + b"\n" + body)
     snapshot = read_snapshot(path)
-    assert snapshot is not None and snapshot.entries == entries(3) and snapshot.rows is None
+    assert snapshot is not None and snapshot.entries == entries(3) and snapshot.stored is None
     bad = body.replace(b'"prisoner":"A1234BC"', b'"prisoner":"?"', 1)
     header.update(sha256=hashlib.sha256(bad).hexdigest())
     path.write_bytes(json.dumps(header).encode() + b"\n" + bad)
