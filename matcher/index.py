@@ -40,7 +40,7 @@ def stored_row(entry: Entry, keys: ContactKeys) -> list[Any]:
     scope, phone keys, email keys, its counts of phones, emails and addresses, and whether it must
     be decoded whole to be indexed (addresses and exemptions are compiled from the entry). A run
     of them is kept column by column (``StoredColumns``)."""
-    return [column[0] for column in StoredColumns.from_entries([(entry, keys)]).columns()]
+    return StoredColumns.from_entries([(entry, keys)]).rows()[0]
 
 
 STORED_ROW_LENGTH = 9
@@ -50,66 +50,134 @@ STORED_ROW_LENGTH = 9
 class StoredColumns:
     """A run of ``stored_row`` rows held column by column, each with its entry's ``record_json``
     (the snapshot file's format 3 holds them so: a JSON array of columns decodes in one C call).
-    Every list has one item per entry."""
+    Every list has one item per entry, but the keys: every entry's phone keys one after another,
+    with how many each entry has (nearly always one), and so for emails (nearly always none); so
+    decoding makes no list per entry."""
 
     references: list[str]
     prisoners: list[str]
     scopes: list[list[str] | None]
-    phone_keys: list[list[str]]
-    email_keys: list[list[str]]
+    phone_key_counts: list[int]
+    phone_keys: list[str]
+    email_key_counts: list[int]
+    email_keys: list[str]
     phones: list[int]
     emails: list[int]
     addresses: list[int]
     whole: list[bool]
     records: list[bytes]
 
+    COLUMNS = 11  # in columns() order
+
     @classmethod
-    def from_columns(cls, columns: list[list[Any]], records: list[bytes]) -> StoredColumns:
-        """From the STORED_ROW_LENGTH columns of ``columns()`` and the records."""
-        references, prisoners, scopes, phone_keys, email_keys, phones, emails, addresses, whole = columns
+    def from_columns(cls, columns: list[Any], records: list[bytes]) -> StoredColumns:
+        """From the COLUMNS lists of ``columns()`` and the records; ValueError when their shape is
+        not that (a list per column, an item per record, keys as many as counted, string references)."""
+        if type(columns) is not list or len(columns) != cls.COLUMNS:
+            raise ValueError("columns")
+        (references, prisoners, scopes, phone_key_counts, phone_keys, email_key_counts, email_keys,
+         phones, emails, addresses, whole) = columns  # fmt: skip
+        size = len(records)
+        for i, column in enumerate(columns):
+            if type(column) is not list or (i not in (4, 6) and len(column) != size):
+                raise ValueError("column")
+        if sum(phone_key_counts) != len(phone_keys) or sum(email_key_counts) != len(email_keys):
+            raise ValueError("keys")
+        if set(map(type, references)) - {str}:
+            raise ValueError("references")
         return cls(
-            references, prisoners, scopes, phone_keys, email_keys, phones, emails, addresses, whole, records
+            references, prisoners, scopes, phone_key_counts, phone_keys, email_key_counts, email_keys,
+            phones, emails, addresses, whole, records,
         )
 
     @classmethod
-    def from_rows(cls, rows: Sequence[tuple[list[Any], bytes]]) -> StoredColumns:
+    def from_rows(cls, rows: Iterable[tuple[list[Any], bytes]]) -> StoredColumns:
         """From ``stored_row`` rows, each with its record."""
-        columns: list[list[Any]] = [[] for _ in range(STORED_ROW_LENGTH)]
-        for row, _ in rows:
-            for column, value in zip(columns, row, strict=True):
-                column.append(value)
-        return cls.from_columns(columns, [record for _, record in rows])
+        chunk = cls([], [], [], [], [], [], [], [], [], [], [], [])
+        for row, record in rows:
+            reference, prisoner, scope, phone_keys, email_keys, phones, emails, addresses, whole = row
+            counts = (phones, emails, addresses)
+            chunk._append(reference, prisoner, scope, phone_keys, email_keys, counts, whole)
+            chunk.records.append(record)
+        return chunk
 
     @classmethod
     def from_entries(cls, pairs: Iterable[tuple[Entry, ContactKeys]]) -> StoredColumns:
         """``stored_row`` and ``record_json`` of each entry with its keys, straight into columns."""
-        chunk = cls([], [], [], [], [], [], [], [], [], [])
+        chunk = cls([], [], [], [], [], [], [], [], [], [], [], [])
         for entry, (phone_keys, email_keys) in pairs:
-            phones, emails, addresses = _entry_counts(entry)
-            chunk.references.append(entry.reference)
-            chunk.prisoners.append(entry.prisoner)
-            chunk.scopes.append(None if entry.scope is None else sorted(entry.scope))
-            chunk.phone_keys.append(list(phone_keys))
-            chunk.email_keys.append(list(email_keys))
-            chunk.phones.append(phones)
-            chunk.emails.append(emails)
-            chunk.addresses.append(addresses)
-            chunk.whole.append(bool(addresses or entry.exemptions))
+            counts = _entry_counts(entry)
+            scope = None if entry.scope is None else sorted(entry.scope)
+            whole = bool(counts[2] or entry.exemptions)
+            chunk._append(entry.reference, entry.prisoner, scope, phone_keys, email_keys, counts, whole)
             chunk.records.append(entry.record_json())
         return chunk
 
+    def _append(
+        self,
+        reference: str,
+        prisoner: str,
+        scope: list[str] | None,
+        phone_keys: Sequence[str],
+        email_keys: Sequence[str],
+        counts: tuple[int, int, int],
+        whole: bool,
+    ) -> None:
+        self.references.append(reference)
+        self.prisoners.append(prisoner)
+        self.scopes.append(scope)
+        self.phone_key_counts.append(len(phone_keys))
+        self.phone_keys.extend(phone_keys)
+        self.email_key_counts.append(len(email_keys))
+        self.email_keys.extend(email_keys)
+        self.phones.append(counts[0])
+        self.emails.append(counts[1])
+        self.addresses.append(counts[2])
+        self.whole.append(whole)
+
     def columns(self) -> list[list[Any]]:
-        """The row columns (records left out), in ``stored_row`` order."""
+        """Every column but the records, as format 3 writes them."""
         return [
-            self.references, self.prisoners, self.scopes, self.phone_keys, self.email_keys,
-            self.phones, self.emails, self.addresses, self.whole,
+            self.references, self.prisoners, self.scopes, self.phone_key_counts, self.phone_keys,
+            self.email_key_counts, self.email_keys, self.phones, self.emails, self.addresses, self.whole,
         ]
+
+    def rows(self) -> list[list[Any]]:
+        """The ``stored_row`` of each entry."""
+        phone_keys, email_keys = self.phone_key_tuples(), self.email_key_tuples()
+        return [
+            [reference, prisoner, scope, list(phone), list(email), phones, emails, addresses, whole]
+            for reference, prisoner, scope, phone, email, phones, emails, addresses, whole in zip(
+                self.references, self.prisoners, self.scopes, phone_keys, email_keys,
+                self.phones, self.emails, self.addresses, self.whole, strict=True,
+            )
+        ]
+
+    def phone_key_tuples(self) -> list[tuple[str, ...]]:
+        return _split_keys(self.phone_keys, self.phone_key_counts)
+
+    def email_key_tuples(self) -> list[tuple[str, ...]]:
+        return _split_keys(self.email_keys, self.email_key_counts)
 
     def __len__(self) -> int:
         return len(self.references)
 
     def identifier_count(self) -> int:
         return sum(self.phones) + sum(self.emails) + sum(self.addresses)
+
+
+def _split_keys(keys: list[str], counts: list[int]) -> list[tuple[str, ...]]:
+    """Each entry's keys, from all of them in a row and how many each entry has."""
+    if not keys:
+        return [()] * len(counts)
+    if len(keys) == len(counts) == counts.count(1):
+        return list(zip(keys))  # one key each: 1-tuples made in C
+    out: list[tuple[str, ...]] = []
+    at = 0
+    for count in counts:
+        out.append(tuple(keys[at : at + count]))
+        at += count
+    return out
 
 
 def key_stamp(profile: Profile) -> dict[str, str]:
@@ -646,27 +714,25 @@ class _Builder:
         rows, so the common chunk (no entry to compile whole) makes its objects in one loop over
         locals and fills the tables with C-level dict updates; a chunk with such an entry goes
         row by row, in order."""
+        phone_tuples, email_tuples = chunk.phone_key_tuples(), chunk.email_key_tuples()
         if any(chunk.whole):
-            for reference, prisoner, scope, phone_list, email_list, whole, record in zip(
-                chunk.references, chunk.prisoners, chunk.scopes, chunk.phone_keys, chunk.email_keys,
+            for reference, prisoner, scope, phone_keys, email_keys, whole, record in zip(
+                chunk.references, chunk.prisoners, chunk.scopes, phone_tuples, email_tuples,
                 chunk.whole, chunk.records, strict=True,
             ):
-                keys = (tuple(phone_list), tuple(email_list))
                 if whole:
-                    self.add(Entry.from_record_json(record), keys)
+                    self.add(Entry.from_record_json(record), (phone_keys, email_keys))
                     continue
                 if reference in self.entries:
                     raise ValidationError(f"{reference}: reference", "appears twice")
-                compiled = _stored_compiled(reference, prisoner, scope, keys[0], keys[1], record)
+                compiled = _stored_compiled(reference, prisoner, scope, phone_keys, email_keys, record)
                 self.entries[reference] = compiled
-                self._post(compiled, keys[0], keys[1])
+                self._post(compiled, phone_keys, email_keys)
             self.counts[0] += sum(p for p, whole in zip(chunk.phones, chunk.whole, strict=True) if not whole)
             self.counts[1] += sum(e for e, whole in zip(chunk.emails, chunk.whole, strict=True) if not whole)
             return
         compiled_list: list[_Compiled] = []
         append, new = compiled_list.append, object.__new__
-        phone_tuples = list(map(tuple, chunk.phone_keys))
-        email_tuples = list(map(tuple, chunk.email_keys))
         for reference, prisoner, scope, phone_keys, email_keys, record in zip(
             chunk.references, chunk.prisoners, chunk.scopes, phone_tuples, email_tuples, chunk.records,
             strict=True,
@@ -689,8 +755,8 @@ class _Builder:
         if len(entries) != before + len(compiled_list):
             repeated = _repeated(chunk.references, before, entries)
             raise ValidationError(f"{repeated}: reference", "appears twice")
-        _post_all(self.phones, phone_tuples, compiled_list)
-        _post_all(self.emails, email_tuples, compiled_list)
+        _post_all(self.phones, chunk.phone_keys, chunk.phone_key_counts, compiled_list)
+        _post_all(self.emails, chunk.email_keys, chunk.email_key_counts, compiled_list)
         self.counts[0] += sum(chunk.phones)
         self.counts[1] += sum(chunk.emails)
 
@@ -804,29 +870,40 @@ def _stored_compiled(
     return compiled
 
 
-def _post_all(table: dict[str, Postings], key_tuples: list[tuple[str, ...]], owners: list[_Compiled]) -> None:
-    """Post each owner under its keys: one C-level update when every key is new to the table and
-    appears once here (nearly always); else key by key, in order, as _Builder._post."""
-    keys = list(itertools.chain.from_iterable(key_tuples))
+def _post_all(
+    table: dict[str, Postings], keys: list[str], counts: list[int], owners: list[_Compiled]
+) -> None:
+    """Post each owner under its `counts` keys of `keys` (in a row), as _Builder._post would one by
+    one, with one C-level update: a key already in the table, or given twice here (a number shared
+    by entries), is then posted again from the owners it had before and this run's, in order."""
     if not keys:
         return
-    lengths = list(map(len, key_tuples))
-    if lengths.count(1) == len(lengths):
+    if len(keys) == len(owners) == counts.count(1):
         posted = owners
     else:
-        posted = list(itertools.chain.from_iterable(map(itertools.repeat, owners, lengths)))
-    fresh = dict(zip(keys, posted, strict=True))
-    if len(fresh) == len(keys) and table.keys().isdisjoint(fresh.keys()):
-        table.update(fresh)
+        posted = list(itertools.chain.from_iterable(map(itertools.repeat, owners, counts)))
+    before = len(table)
+    earlier: dict[str, Postings] = {}
+    if not table.keys().isdisjoint(keys):
+        earlier = {key: table[key] for key in table.keys() & set(keys)}
+    table.update(zip(keys, posted, strict=True))
+    shared: Iterable[str] = earlier.keys()
+    if len(table) - before != len(keys) - len(earlier):  # a key given twice here: the last one won
+        shared = {key for key, owner in zip(keys, posted, strict=True) if table[key] is not owner}
+        shared.update(earlier)
+    elif not earlier:
         return
+    again: dict[str, Postings] = {}
     for key, owner in zip(keys, posted, strict=True):
-        current = table.get(key)
-        if current is None:
-            table[key] = owner
-        elif isinstance(current, tuple):
-            table[key] = (*current, owner)
-        else:
-            table[key] = (current, owner)
+        if key in shared:
+            current = again.get(key) or earlier.get(key)
+            if current is None:
+                again[key] = owner
+            elif isinstance(current, tuple):
+                again[key] = (*current, owner)
+            else:
+                again[key] = (current, owner)
+    table.update(again)
 
 
 def _repeated(references: list[str], before: int, entries: Mapping[str, _Compiled]) -> str:

@@ -8,7 +8,8 @@ Format (UTF-8, one JSON document per line):
   line;
 - format 3 (written from an index, ``keys`` a stamp: ``matcher.index.key_stamp`` of the profile
   that built it): then one line per chunk of up to CHUNK_ROWS entries: a JSON array of the columns
-  of their ``matcher.index.stored_row`` rows (references, prisoners, scopes, phone keys, email keys,
+  of their ``matcher.index.stored_row`` rows (``matcher.index.StoredColumns.columns``: references,
+  prisoners, scopes, the phone keys counted per entry and listed in a row, so the email keys,
   counts of phones, emails and addresses, whole flags), then for each entry a tab and its
   ``Entry.record_json``. A chunk's rows decode in one C call and its records are split off in
   another; the records stay bytes until the index needs the entry;
@@ -277,20 +278,11 @@ def _stored_chunks(path: Path, data: bytes, start: int) -> list[StoredColumns]:
             stop = end  # cannot happen under a matching digest, but is rejected below if it does
         fields = data[start:stop].split(b"\t")
         start = stop + 1
+        records = fields[1:]
         try:
-            columns = loads(fields[0])
-        except ValueError:
-            columns = None
-        size = len(fields) - 1
-        if (
-            type(columns) is not list
-            or len(columns) != STORED_ROW_LENGTH
-            or any(type(column) is not list or len(column) != size for column in columns)
-            or set(map(type, columns[0])) - {str}
-        ):
-            raise SnapshotRejected(str(path), f"line {len(chunks) + 2}: not a snapshot chunk")
-        del fields[0]
-        chunks.append(StoredColumns.from_columns(columns, fields))
+            chunks.append(StoredColumns.from_columns(loads(fields[0]), records))
+        except (ValueError, TypeError):
+            raise SnapshotRejected(str(path), f"line {len(chunks) + 2}: not a snapshot chunk") from None
     return chunks
 
 

@@ -165,9 +165,10 @@ def test_an_index_is_written_with_its_keys_and_read_back(tmp_path: Path, profile
     assert snapshot is not None and snapshot.entries == entries(5) and len(snapshot) == 5
     assert snapshot.key_stamp == key_stamp(profile) and snapshot.stored is not None
     chunk = snapshot.stored[0]
-    assert [column[0] for column in chunk.columns()] == [
+    assert chunk.rows()[0] == [
         "UPC-000000", "A1234BC", None, ["+447700900000"], ["person0@example.com"], 1, 1, 0, False,
     ]
+    assert chunk.phone_keys == [f"+4477009{i:05d}" for i in range(5)] and chunk.phone_key_counts == [1] * 5
     index = Index.build_stored(snapshot.stored, profile, version=42)
     assert index.counts() == {"entries": 5, "phones": 5, "emails": 5, "addresses": 0}
     assert list(index.entries()) == entries(5)  # decoded on demand, equal to what was written
@@ -217,12 +218,13 @@ def test_a_format_2_file_with_keys_is_still_read(tmp_path: Path, profile: Profil
         read_snapshot(path)
 
 
-def test_entries_sharing_a_number_both_block_from_stored_rows(
-    tmp_path: Path, profile: Profile, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("chunk_rows", [2, 4096])
+def test_entries_sharing_a_number_all_block_from_stored_rows(
+    tmp_path: Path, profile: Profile, monkeypatch: pytest.MonkeyPatch, chunk_rows: int
 ) -> None:
-    monkeypatch.setattr(sync.snapshot, "CHUNK_ROWS", 2)
-    # entry 1 and entry 4 hold the same number (in another chunk), entry 2 holds it twice as
-    # well as two numbers of its own
+    monkeypatch.setattr(sync.snapshot, "CHUNK_ROWS", chunk_rows)
+    # entries 1, 2 and 4 hold the same number (in one chunk, or in three); entry 2 holds it twice
+    # as well as two numbers of its own
     listed = entries(5)
     listed[4] = Entry.from_dict(
         {"reference": "UPC-000004", "prisoner": "B2345CD", "protected": [{"phones": [phone(1)]}]}
@@ -276,7 +278,7 @@ async def test_keys_are_reused_only_under_the_same_stamp(tmp_path: Path, profile
     other = phone(777)
 
     def swap_first_phone_key(columns: list[list[object]]) -> None:
-        columns[3][0] = ["+447700900777"]  # phone(777) as UPC-000000's key
+        columns[4][0] = "+447700900777"  # phone(777) as UPC-000000's key
 
     _rewrite(path, _edit_columns(swap_first_phone_key))
     snapshot = read_snapshot(path)
@@ -340,7 +342,11 @@ def _a_reference_not_a_string(columns: list[list[object]]) -> None:
 
 
 def _a_count_not_a_number(columns: list[list[object]]) -> None:
-    columns[6][1] = "1"
+    columns[8][1] = "1"
+
+
+def _a_key_too_many(columns: list[list[object]]) -> None:
+    columns[4].append("+447700900999")
 
 
 @pytest.mark.parametrize(
@@ -349,6 +355,7 @@ def _a_count_not_a_number(columns: list[list[object]]) -> None:
         (_shorten_a_column, "line 2: not a snapshot chunk"),
         (_drop_a_column, "line 2: not a snapshot chunk"),
         (_a_reference_not_a_string, "line 2: not a snapshot chunk"),
+        (_a_key_too_many, "line 2: not a snapshot chunk"),
         (_a_count_not_a_number, "a count is not a number"),
     ],
 )
