@@ -377,7 +377,7 @@ async def _cold_from_snapshot_main(
 
 def _snapshot_floor(path: Path) -> float:
     """What a plain loader of this file pays: read, digest, parse every JSON document of every
-    line (format 2 with keys: the stored row and, after a tab, the entry's record)."""
+    line (format 3: a chunk's columns and, after tabs, each entry's record)."""
     t0 = time.perf_counter()
     data = path.read_bytes()
     _head, _, body = data.partition(b"\n")
