@@ -19,7 +19,7 @@ from matcher.addresses import AddressIndex, ParsedAddress, normalise_text, parse
 from matcher.decisions import STRENGTH_OF_DECISION, Channel, Decision, Match, Strength, order_matches
 from matcher.entries import Entry, normalise_prisoner
 from matcher.errors import ConfigError, InvalidNumber, ValidationError
-from matcher.layered import LayeredMap
+from matcher.layered import SHARDS, LayeredMap, ShardedDict
 from matcher.names import PersonName, name_evidence, parse_name
 from matcher.phones import PhoneNormaliser
 from matcher.postcodes import find_postcodes
@@ -198,7 +198,7 @@ def _context_for(profile: Profile) -> _Context:
 
 def check_entry(entry: Entry, profile: Profile) -> None:
     """Raise ValidationError naming the field if `entry` cannot be indexed under `profile`."""
-    _Builder(_context_for(profile), next_address_id=1).add(entry)
+    _Builder(_context_for(profile), next_address_id=1, shards=1).add(entry)
 
 
 def _entry_counts(entry: Entry) -> tuple[int, int, int]:
@@ -310,7 +310,7 @@ class Index:
             old = self._entries.get(reference)
             if old is not None:
                 gone[reference] = old
-        builder = _Builder(self._ctx, self._next_address_id)
+        builder = _Builder(self._ctx, self._next_address_id, shards=1)
         latest: dict[str, Entry] = {e.reference: e for e in upserts}
         for entry in latest.values():
             builder.add(entry)
@@ -382,7 +382,8 @@ class Index:
         overlay = phones.overlay
         postings = overlay.get(key, _ABSENT) if overlay else _ABSENT
         if postings is _ABSENT:
-            postings = phones.base.get(key)
+            shards = phones.base.shards
+            postings = shards[hash(key) % len(shards)].get(key)
         if postings is None:  # not blocked, or removed since the base was built
             return self._allow_call
         prisoner = normalise_prisoner(prisoner)
@@ -574,13 +575,14 @@ class _Builder:
     their final form (one owner, or a tuple of them): at a million keys a list per key and a
     second pass to freeze them cost about a second."""
 
-    def __init__(self, ctx: _Context, next_address_id: int) -> None:
+    def __init__(self, ctx: _Context, next_address_id: int, shards: int = SHARDS) -> None:
+        # sharded: a full build runs in a worker thread of a serving process (see matcher.layered)
         self.ctx = ctx
         self.next_address_id = next_address_id
-        self.entries: dict[str, _Compiled] = {}
-        self.phones: dict[str, Postings] = {}
-        self.emails: dict[str, Postings] = {}
-        self.owners: dict[int, _AddressOwner] = {}
+        self.entries: ShardedDict[str, _Compiled] = ShardedDict(shards)
+        self.phones: ShardedDict[str, Postings] = ShardedDict(shards)
+        self.emails: ShardedDict[str, Postings] = ShardedDict(shards)
+        self.owners: ShardedDict[int, _AddressOwner] = ShardedDict(shards)
         self.address_items: list[tuple[int, ParsedAddress, PersonName | None]] = []
         self.counts = [0, 0, 0]  # phones, emails, addresses as given (before de-duplication)
 
@@ -593,13 +595,16 @@ class _Builder:
     def add_stored(self, rows: Iterable[tuple[list[Any], bytes]]) -> None:
         """Stored rows (``stored_row``) with their records: one loop over locals, as it runs a
         million times at a cold start (a method call per row cost a fifth of the build)."""
-        entries, phone_table, counts, new = self.entries, self.phones, self.counts, object.__new__
+        entry_shards, phone_shards = self.entries.shards, self.phones.shards
+        counts, new = self.counts, object.__new__
+        entry_count, phone_count = len(entry_shards), len(phone_shards)
         phones_seen = emails_seen = 0
         for row, record in rows:
             reference, prisoner, scope, phone_list, email_list, phones, emails, _, whole = row
             if whole:
                 self.add(Entry.from_record_json(record), (tuple(phone_list), tuple(email_list)))
                 continue
+            entries = entry_shards[hash(reference) % entry_count]
             if reference in entries:
                 raise ValidationError(f"{reference}: reference", "appears twice")
             phones_seen += phones
@@ -619,6 +624,7 @@ class _Builder:
             compiled.address_exemptions = ()
             entries[reference] = compiled
             for key in phone_keys:  # _post, inlined
+                phone_table = phone_shards[hash(key) % phone_count]
                 current = phone_table.get(key)
                 if current is None:
                     phone_table[key] = compiled
@@ -632,8 +638,10 @@ class _Builder:
         counts[1] += emails_seen
 
     def _post(self, compiled: _Compiled, phone_keys: tuple[str, ...], email_keys: tuple[str, ...]) -> None:
-        for table, entry_keys in ((self.phones, phone_keys), (self.emails, email_keys)):
+        for sharded, entry_keys in ((self.phones, phone_keys), (self.emails, email_keys)):
+            shards = sharded.shards
             for key in entry_keys:
+                table = shards[hash(key) % len(shards)]
                 current = table.get(key)
                 if current is None:
                     table[key] = compiled
@@ -643,7 +651,8 @@ class _Builder:
                     table[key] = (current, compiled)
 
     def _add(self, entry: Entry, keys: ContactKeys | None) -> None:
-        if entry.reference in self.entries:
+        entries = self.entries.shard(entry.reference)
+        if entry.reference in entries:
             raise ValidationError("reference", "appears twice")
         ctx = self.ctx
         counts = self.counts
@@ -670,10 +679,11 @@ class _Builder:
             exempt,
             address_exemptions,
         )
-        self.entries[entry.reference] = compiled
+        entries[entry.reference] = compiled
         self._post(compiled, phone_keys, email_keys)
+        owners = self.owners
         for aid, parsed, name in addresses:
-            self.owners[aid] = _AddressOwner(compiled, parsed.postcode or "")
+            owners[aid] = _AddressOwner(compiled, parsed.postcode or "")
             self.address_items.append((aid, parsed, name))
 
     def _contact_keys(self, entry: Entry) -> ContactKeys:
