@@ -78,7 +78,8 @@ class StallTracer:
                     assert self.last_tick is not None
                     stalled_ms = round((now - self.last_tick()) * 1e3, 1)
                 kind = "GIL" if gil_gap else "loop"
-                self.stalls.append({"at": round(last, 4), "ms": stalled_ms, "kind": kind, "stacks": stacks})
+                since = last if gil_gap or self.last_tick is None else self.last_tick()
+                self.stalls.append({"at": since, "ms": stalled_ms, "kind": kind, "stacks": stacks})
                 now = clock()
             last = now
 
@@ -86,6 +87,7 @@ class StallTracer:
 def report(tracer: StallTracer, marks: dict[str, float], top: int = 40) -> list[str]:
     """The worst stalls, each with the window it began in and seconds into it."""
     order = sorted(marks.items(), key=lambda kv: kv[1])
+    end = order[-1][1]
 
     def where(at: float) -> str:
         name, start = order[0]
@@ -94,12 +96,18 @@ def report(tracer: StallTracer, marks: dict[str, float], top: int = 40) -> list[
                 name, start = n, s
         return f"{name}+{at - start:.3f}s"
 
+    # a loop stall is sampled every few ms while it lasts: keep its first and last samples
+    episodes: dict[float, list[dict[str, Any]]] = {}
+    for stall in tracer.stalls:
+        if stall["at"] < end:
+            episodes.setdefault(stall["at"], []).append(stall)
     lines = []
-    for stall in sorted(tracer.stalls, key=lambda s: -s["ms"])[:top]:
-        lines.append(f"STALL {stall['kind']} {stall['ms']} ms at {where(stall['at'])}")
-        for name, frames in stall["stacks"].items():
-            lines.append(f"  [{name}]")
-            lines.extend(f"    {line}" for line in frames)
+    for samples in sorted(episodes.values(), key=lambda e: -max(s["ms"] for s in e))[:top]:
+        for stall in samples[:1] + samples[1:][-1:]:
+            lines.append(f"STALL {stall['kind']} {stall['ms']} ms at {where(stall['at'])}")
+            for name, frames in stall["stacks"].items():
+                lines.append(f"  [{name}]")
+                lines.extend(f"    {line}" for line in frames)
     for at, seconds, generation, collected in tracer.collections:
         lines.append(f"GC gen{generation} {seconds * 1e3:.1f} ms at {where(at)} collected {collected}")
     return lines
