@@ -58,7 +58,10 @@ import redis.asyncio as aioredis
 
 from benchmarks.conftest import record
 from benchmarks.data import FORENAMES, SURNAMES, address, entries, mobile
+from benchmarks.stalltrace import StallTracer
+from benchmarks.stalltrace import report as stall_report
 from config import load_profile
+from gateway.serve import SWITCH_INTERVAL
 from matcher.addresses import address_phrases
 from matcher.entries import Entry, ProtectedPerson
 from matcher.index import NORMALISER_VERSIONS, Index, check_entry
@@ -81,6 +84,7 @@ COLD = int(os.environ.get("NOCONTACT_BENCH_SYNC_COLD", "1000000"))
 PHRASES = int(os.environ.get("NOCONTACT_BENCH_SYNC_PHRASES", "1000000"))
 BURSTS = 3
 BURST = 1000  # single-change scripts per burst, written back to back
+TRACE = os.environ.get("NOCONTACT_BENCH_SYNC_TRACE", "0") == "1"  # stall stacks on stderr (with -s)
 COMPACT = os.environ.get("NOCONTACT_BENCH_SYNC_COMPACT", "0") == "1"  # +1 full rebuild (minutes at 1M)
 BASELINE_S = 5.0
 IDLE_S = 5.0
@@ -482,6 +486,7 @@ class _Ticker:
 
 def _loop_stall(url: str, prefix: str, data_dir: str, new_epoch: str, base: int) -> dict[str, Any]:
     _child_logging()
+    sys.setswitchinterval(SWITCH_INTERVAL)  # as `nocontact serve` sets it
     return asyncio.run(_loop_stall_main(url, prefix, data_dir, new_epoch, base))
 
 
@@ -496,6 +501,10 @@ async def _loop_stall_main(url: str, prefix: str, data_dir: str, new_epoch: str,
     cuts: list[float] = []
 
     ticker = _Ticker()
+    last_tick = lambda: ticker.woke[-1] if ticker.woke else time.perf_counter()  # noqa: E731
+    tracer = StallTracer(last_tick=last_tick) if TRACE else None
+    if tracer is not None:
+        tracer.start()
     ticking = asyncio.create_task(ticker.run())
     marks["baseline"] = time.perf_counter()
     await asyncio.sleep(BASELINE_S)
@@ -562,6 +571,9 @@ async def _loop_stall_main(url: str, prefix: str, data_dir: str, new_epoch: str,
 
     order = list(marks)
     windows = {name: ticker.window(marks[name], marks[nxt]) for name, nxt in itertools.pairwise(order)}
+    if tracer is not None:
+        tracer.stop()
+        print("\n".join(stall_report(tracer, marks)), file=sys.stderr, flush=True)
     return {
         "windows": windows,
         "cold_serving_s": cold_status[0] - marks["cold"],

@@ -28,6 +28,11 @@ from matcher.errors import ConfigError
 
 log = logging.getLogger("nocontact.gateway")
 
+# The sync follower builds and writes in worker threads; with the default 5 ms switch interval
+# the event loop waits up to 5 ms for the GIL each time it wakes (p99 10.6 ms measured while a
+# snapshot was written, 2.7 ms at 1 ms). The stall benchmark's gateway process sets it too.
+SWITCH_INTERVAL = 0.001
+
 
 def register(sub: Any) -> None:
     serve = sub.add_parser("serve", help="run the screening gateway (HTTP API)")
@@ -138,10 +143,7 @@ def _bootstrap_admin(settings: GatewaySettings, url: str) -> None:
 
 def run_serve(args: argparse.Namespace) -> int:
     setup_logging(os.environ.get("NOCONTACT_LOG_LEVEL", "INFO"))
-    # The sync follower builds and writes in worker threads; with the default 5 ms switch
-    # interval the event loop waits up to 5 ms for the GIL each time it wakes (p99 10.6 ms
-    # measured while a snapshot was written, 2.7 ms at 1 ms).
-    sys.setswitchinterval(0.001)
+    sys.setswitchinterval(SWITCH_INTERVAL)
     try:
         settings = _settings(args, host=args.host, port=args.port, workers=args.workers)
     except ConfigError as exc:

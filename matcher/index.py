@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 import importlib.metadata
-import itertools
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -20,7 +19,7 @@ from matcher.addresses import AddressIndex, ParsedAddress, normalise_text, parse
 from matcher.decisions import STRENGTH_OF_DECISION, Channel, Decision, Match, Strength, order_matches
 from matcher.entries import Entry, normalise_prisoner
 from matcher.errors import ConfigError, InvalidNumber, ValidationError
-from matcher.layered import LayeredMap
+from matcher.layered import SHARDS, LayeredMap, ShardedDict
 from matcher.names import PersonName, name_evidence, parse_name
 from matcher.phones import PhoneNormaliser
 from matcher.postcodes import find_postcodes
@@ -318,7 +317,7 @@ def _context_for(profile: Profile) -> _Context:
 
 def check_entry(entry: Entry, profile: Profile) -> None:
     """Raise ValidationError naming the field if `entry` cannot be indexed under `profile`."""
-    _Builder(_context_for(profile), next_address_id=1).add(entry)
+    _Builder(_context_for(profile), next_address_id=1, shards=1).add(entry)
 
 
 def _entry_counts(entry: Entry) -> tuple[int, int, int]:
@@ -429,7 +428,7 @@ class Index:
             old = self._entries.get(reference)
             if old is not None:
                 gone[reference] = old
-        builder = _Builder(self._ctx, self._next_address_id)
+        builder = _Builder(self._ctx, self._next_address_id, shards=1)
         latest: dict[str, Entry] = {e.reference: e for e in upserts}
         for entry in latest.values():
             builder.add(entry)
@@ -501,7 +500,8 @@ class Index:
         overlay = phones.overlay
         postings = overlay.get(key, _ABSENT) if overlay else _ABSENT
         if postings is _ABSENT:
-            postings = phones.base.get(key)
+            shards = phones.base.shards
+            postings = shards[hash(key) % len(shards)].get(key)
         if postings is None:  # not blocked, or removed since the base was built
             return self._allow_call
         prisoner = normalise_prisoner(prisoner)
@@ -693,13 +693,14 @@ class _Builder:
     their final form (one owner, or a tuple of them): at a million keys a list per key and a
     second pass to freeze them cost about a second."""
 
-    def __init__(self, ctx: _Context, next_address_id: int) -> None:
+    def __init__(self, ctx: _Context, next_address_id: int, shards: int = SHARDS) -> None:
+        # sharded: a full build runs in a worker thread of a serving process (see matcher.layered)
         self.ctx = ctx
         self.next_address_id = next_address_id
-        self.entries: dict[str, _Compiled] = {}
-        self.phones: dict[str, Postings] = {}
-        self.emails: dict[str, Postings] = {}
-        self.owners: dict[int, _AddressOwner] = {}
+        self.entries: ShardedDict[str, _Compiled] = ShardedDict(shards)
+        self.phones: ShardedDict[str, Postings] = ShardedDict(shards)
+        self.emails: ShardedDict[str, Postings] = ShardedDict(shards)
+        self.owners: ShardedDict[int, _AddressOwner] = ShardedDict(shards)
         self.address_items: list[tuple[int, ParsedAddress, PersonName | None]] = []
         self.counts = [0, 0, 0]  # phones, emails, addresses as given (before de-duplication)
 
@@ -710,34 +711,29 @@ class _Builder:
             raise type(exc)(f"{entry.reference}: {exc.field}", exc.detail) from None
 
     def add_stored(self, chunk: StoredColumns) -> None:
-        """Stored rows (``stored_row``) with their records. A cold start runs this for a million
-        rows, so the common chunk (no entry to compile whole) makes its objects in one loop over
-        locals and fills the tables with C-level dict updates; a chunk with such an entry goes
-        row by row, in order."""
-        phone_tuples, email_tuples = chunk.phone_key_tuples(), chunk.email_key_tuples()
-        if any(chunk.whole):
-            for reference, prisoner, scope, phone_keys, email_keys, whole, record in zip(
-                chunk.references, chunk.prisoners, chunk.scopes, phone_tuples, email_tuples,
-                chunk.whole, chunk.records, strict=True,
-            ):
-                if whole:
-                    self.add(Entry.from_record_json(record), (phone_keys, email_keys))
-                    continue
-                if reference in self.entries:
-                    raise ValidationError(f"{reference}: reference", "appears twice")
-                compiled = _stored_compiled(reference, prisoner, scope, phone_keys, email_keys, record)
-                self.entries[reference] = compiled
-                self._post(compiled, phone_keys, email_keys)
-            self.counts[0] += sum(p for p, whole in zip(chunk.phones, chunk.whole, strict=True) if not whole)
-            self.counts[1] += sum(e for e, whole in zip(chunk.emails, chunk.whole, strict=True) if not whole)
-            return
-        compiled_list: list[_Compiled] = []
-        append, new = compiled_list.append, object.__new__
-        for reference, prisoner, scope, phone_keys, email_keys, record in zip(
-            chunk.references, chunk.prisoners, chunk.scopes, phone_tuples, email_tuples, chunk.records,
+        """Stored rows (``stored_row``) with their records, a snapshot chunk at a time: one loop
+        over locals, as it runs a million times at a cold start (a method call per row cost a fifth
+        of the build). The tables are sharded (a full build runs in a worker thread of a serving
+        process: see matcher.layered), so each row goes into its key's shard inline; an entry to
+        compile whole goes through ``add``, in order."""
+        entry_shards, phone_shards = self.entries.shards, self.phones.shards
+        entry_count, phone_count = len(entry_shards), len(phone_shards)
+        counts, new = self.counts, object.__new__
+        phones_seen = emails_seen = 0
+        for reference, prisoner, scope, phone_keys, email_keys, phones, emails, whole, record in zip(
+            chunk.references, chunk.prisoners, chunk.scopes, chunk.phone_key_tuples(),
+            chunk.email_key_tuples(), chunk.phones, chunk.emails, chunk.whole, chunk.records,
             strict=True,
         ):
-            compiled = new(_Compiled)  # _stored_compiled, inlined
+            if whole:
+                self.add(Entry.from_record_json(record), (phone_keys, email_keys))
+                continue
+            entries = entry_shards[hash(reference) % entry_count]
+            if reference in entries:
+                raise ValidationError(f"{reference}: reference", "appears twice")
+            phones_seen += phones
+            emails_seen += emails
+            compiled = new(_Compiled)  # _Compiled.__init__ without an Entry: decoded when asked for
             compiled._entry = None
             compiled._record = record
             compiled.reference = reference
@@ -748,21 +744,26 @@ class _Builder:
             compiled.address_ids = ()
             compiled.exempt = None
             compiled.address_exemptions = ()
-            append(compiled)
-        entries = self.entries
-        before = len(entries)
-        entries.update(zip(chunk.references, compiled_list, strict=True))
-        if len(entries) != before + len(compiled_list):
-            repeated = _repeated(chunk.references, before, entries)
-            raise ValidationError(f"{repeated}: reference", "appears twice")
-        _post_all(self.phones, chunk.phone_keys, chunk.phone_key_counts, compiled_list)
-        _post_all(self.emails, chunk.email_keys, chunk.email_key_counts, compiled_list)
-        self.counts[0] += sum(chunk.phones)
-        self.counts[1] += sum(chunk.emails)
+            entries[reference] = compiled
+            for key in phone_keys:  # _post, inlined
+                phone_table = phone_shards[hash(key) % phone_count]
+                current = phone_table.get(key)
+                if current is None:
+                    phone_table[key] = compiled
+                elif isinstance(current, tuple):
+                    phone_table[key] = (*current, compiled)
+                else:
+                    phone_table[key] = (current, compiled)
+            if email_keys:
+                self._post(compiled, (), email_keys)
+        counts[0] += phones_seen
+        counts[1] += emails_seen
 
     def _post(self, compiled: _Compiled, phone_keys: tuple[str, ...], email_keys: tuple[str, ...]) -> None:
-        for table, entry_keys in ((self.phones, phone_keys), (self.emails, email_keys)):
+        for sharded, entry_keys in ((self.phones, phone_keys), (self.emails, email_keys)):
+            shards = sharded.shards
             for key in entry_keys:
+                table = shards[hash(key) % len(shards)]
                 current = table.get(key)
                 if current is None:
                     table[key] = compiled
@@ -772,7 +773,8 @@ class _Builder:
                     table[key] = (current, compiled)
 
     def _add(self, entry: Entry, keys: ContactKeys | None) -> None:
-        if entry.reference in self.entries:
+        entries = self.entries.shard(entry.reference)
+        if entry.reference in entries:
             raise ValidationError("reference", "appears twice")
         ctx = self.ctx
         counts = self.counts
@@ -799,10 +801,11 @@ class _Builder:
             exempt,
             address_exemptions,
         )
-        self.entries[entry.reference] = compiled
+        entries[entry.reference] = compiled
         self._post(compiled, phone_keys, email_keys)
+        owners = self.owners
         for aid, parsed, name in addresses:
-            self.owners[aid] = _AddressOwner(compiled, parsed.postcode or "")
+            owners[aid] = _AddressOwner(compiled, parsed.postcode or "")
             self.address_items.append((aid, parsed, name))
 
     def _contact_keys(self, entry: Entry) -> ContactKeys:
@@ -847,71 +850,3 @@ class _Builder:
         return (frozenset(exempt) if exempt else None), tuple(address_exemptions)
 
 
-def _stored_compiled(
-    reference: str,
-    prisoner: str,
-    scope: list[str] | None,
-    phone_keys: tuple[str, ...],
-    email_keys: tuple[str, ...],
-    record: bytes,
-) -> _Compiled:
-    """_Compiled.__init__ without an Entry: it is decoded from `record` when someone asks for it."""
-    compiled: _Compiled = object.__new__(_Compiled)
-    compiled._entry = None
-    compiled._record = record
-    compiled.reference = reference
-    compiled.prisoner = prisoner
-    compiled.scope = None if scope is None else frozenset(scope)
-    compiled.phone_keys = phone_keys
-    compiled.email_keys = email_keys
-    compiled.address_ids = ()
-    compiled.exempt = None
-    compiled.address_exemptions = ()
-    return compiled
-
-
-def _post_all(
-    table: dict[str, Postings], keys: list[str], counts: list[int], owners: list[_Compiled]
-) -> None:
-    """Post each owner under its `counts` keys of `keys` (in a row), as _Builder._post would one by
-    one, with one C-level update: a key already in the table, or given twice here (a number shared
-    by entries), is then posted again from the owners it had before and this run's, in order."""
-    if not keys:
-        return
-    if len(keys) == len(owners) == counts.count(1):
-        posted = owners
-    else:
-        posted = list(itertools.chain.from_iterable(map(itertools.repeat, owners, counts)))
-    before = len(table)
-    earlier: dict[str, Postings] = {}
-    if not table.keys().isdisjoint(keys):
-        earlier = {key: table[key] for key in table.keys() & set(keys)}
-    table.update(zip(keys, posted, strict=True))
-    shared: Iterable[str] = earlier.keys()
-    if len(table) - before != len(keys) - len(earlier):  # a key given twice here: the last one won
-        shared = {key for key, owner in zip(keys, posted, strict=True) if table[key] is not owner}
-        shared.update(earlier)
-    elif not earlier:
-        return
-    again: dict[str, Postings] = {}
-    for key, owner in zip(keys, posted, strict=True):
-        if key in shared:
-            current = again.get(key) or earlier.get(key)
-            if current is None:
-                again[key] = owner
-            elif isinstance(current, tuple):
-                again[key] = (*current, owner)
-            else:
-                again[key] = (current, owner)
-    table.update(again)
-
-
-def _repeated(references: list[str], before: int, entries: Mapping[str, _Compiled]) -> str:
-    """A reference of `references` given twice, or also among the first `before` of `entries`
-    (which already holds them all: an update keeps a key where it first was)."""
-    seen: set[str] = set()
-    for reference in references:
-        if reference in seen:
-            return reference
-        seen.add(reference)
-    return next(iter(set(references) & set(itertools.islice(entries, before))), "?")

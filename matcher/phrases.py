@@ -189,7 +189,8 @@ class GramPhrases:
     def __init__(self, shards: int = SHARDS) -> None:
         self._shards: tuple[dict[str, Postings], ...] = tuple({} for _ in range(shards))
         self._lengths: dict[str, tuple[int, ...]] = {}  # first word -> phrase lengths, ascending
-        self._pairs: set[str] = set()  # the first two words of every longer phrase
+        # the first two words of every longer phrase, sharded as the phrases
+        self._pairs: tuple[set[str], ...] = tuple(set() for _ in range(shards))
 
     @classmethod
     def build(cls, pairs: Iterable[tuple[str, int]]) -> GramPhrases:
@@ -209,7 +210,9 @@ class GramPhrases:
             if length not in lengths:
                 self._lengths[words[0]] = tuple(sorted((*lengths, length)))
             if length > 1:
-                self._pairs.add(f"{words[0]} {words[1]}")
+                pair = f"{words[0]} {words[1]}"
+                pairs = self._pairs
+                pairs[hash(pair) % len(pairs)].add(pair)
         elif isinstance(current, int):
             if current != ident:
                 shard[phrase] = (current, ident)
@@ -241,7 +244,7 @@ class GramPhrases:
         other = GramPhrases.__new__(GramPhrases)
         other._shards = tuple(shard.copy() for shard in self._shards)
         other._lengths = self._lengths.copy()
-        other._pairs = self._pairs.copy()
+        other._pairs = tuple(pairs.copy() for pairs in self._pairs)
         return other
 
     def __reduce__(self) -> tuple[object, ...]:
@@ -274,7 +277,7 @@ class GramPhrases:
                         key = word
                     elif i + length - 1 > last:
                         break
-                    elif length == 2 or f"{word} {tokens[i + 1]}" in pairs:
+                    elif length == 2 or (pair := f"{word} {tokens[i + 1]}") in pairs[hash(pair) % count]:
                         key = " ".join(tokens[i : i + length])
                     else:
                         break  # no phrase starts with these two words

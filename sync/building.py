@@ -16,13 +16,14 @@ import contextlib
 import dataclasses
 import gc
 import time
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from matcher.entries import Entry
 from matcher.errors import ValidationError
 from matcher.index import Index, key_stamp
+from matcher.layered import ShardedDict
 from matcher.profile import Profile
 from sync.changes import decode_entry
 
@@ -111,7 +112,7 @@ class IndexBuilder:
 
     async def from_entries(self, entries: Sequence[Entry], version: int) -> Built:
         """A full build (cold start from a snapshot file without keys)."""
-        return await self._off_loop(lambda: self._full({e.reference: e for e in entries}, version, ()))
+        return await self._off_loop(lambda: self._full(by_reference(entries), version, ()))
 
     async def from_snapshot(self, snapshot: Snapshot) -> Built:
         """A full build from the snapshot file: its stored rows when they were written under this
@@ -120,13 +121,13 @@ class IndexBuilder:
         if stored is not None and snapshot.key_stamp == key_stamp(self.profile):
             return await self._off_loop(lambda: self._full_stored(snapshot, stored))
         return await self._off_loop(
-            lambda: self._full({e.reference: e for e in snapshot.entries}, snapshot.version, ())
+            lambda: self._full(by_reference(snapshot.entries), snapshot.version, ())
         )
 
     async def rebuild(self, index: Index) -> Built:
         """Compaction: the same entries as one fresh index, without the layers of changes."""
         return await self._off_loop(
-            lambda: self._full({e.reference: e for e in index.entries()}, index.version, ())
+            lambda: self._full(by_reference(index.entries()), index.version, ())
         )
 
     async def from_cut(self, raw: Mapping[str, str], version: int, base: Index | None) -> Built:
@@ -154,7 +155,7 @@ class IndexBuilder:
     # -- the work, run off the loop ------------------------------------------------------------
     def _from_cut(self, raw: Mapping[str, str], version: int, base: Index | None) -> Built:
         started = time.perf_counter()
-        entries: dict[str, Entry] = {}
+        entries: ShardedDict[str, Entry] = ShardedDict()
         unreadable: list[str] = []
         for reference, payload in raw.items():
             try:
@@ -185,7 +186,7 @@ class IndexBuilder:
                     return _timed(built, started)
         return _timed(self._full(entries, version, unreadable), started)
 
-    def _full(self, entries: dict[str, Entry], version: int, unreadable: Sequence[str]) -> Built:
+    def _full(self, entries: ShardedDict[str, Entry], version: int, unreadable: Sequence[str]) -> Built:
         started = time.perf_counter()
         skipped = list(unreadable)
         index = _leaving_out_unindexable(
@@ -203,7 +204,7 @@ class IndexBuilder:
         try:
             index = Index.build_stored(stored, self.profile, version=snapshot.version)
         except ValidationError:
-            return self._full({e.reference: e for e in snapshot.entries}, snapshot.version, ())
+            return self._full(by_reference(snapshot.entries), snapshot.version, ())
         entry_count, identifiers = index.entry_count, index.identifier_count
         seconds = time.perf_counter() - started
         return Built(index, "full", entry_count, identifiers, entry_count, (), seconds)
@@ -259,11 +260,25 @@ def gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def release(items: dict[Any, Any] | list[Any]) -> None:
+def by_reference(entries: Iterable[Entry]) -> ShardedDict[str, Entry]:
+    """Entries by reference (the last of a repeated one wins), sharded: a build's dicts must not
+    grow a million keys in one (see matcher.layered)."""
+    out: ShardedDict[str, Entry] = ShardedDict()
+    shards, count = out.shards, len(out.shards)
+    for entry in entries:
+        reference = entry.reference
+        shards[hash(reference) % count][reference] = entry
+    return out
+
+
+def release(items: MutableMapping[Any, Any] | list[Any]) -> None:
     """Empty a big container from Python code, in slices. Freeing a million items is one C call
     that holds the GIL for tens of milliseconds, stalling the event loop if it happens in a worker
     thread; between slices the thread gives the GIL back every switch interval."""
-    if isinstance(items, dict):
+    if isinstance(items, ShardedDict):
+        for shard in items.shards:
+            release(shard)
+    elif isinstance(items, MutableMapping):
         popitem = items.popitem
         for _ in range(len(items)):
             popitem()
@@ -273,7 +288,7 @@ def release(items: dict[Any, Any] | list[Any]) -> None:
 
 
 def _leaving_out_unindexable(
-    build: Callable[[], Index], pending: dict[str, Entry], skipped: list[str]
+    build: Callable[[], Index], pending: MutableMapping[str, Entry], skipped: list[str]
 ) -> Index:
     """`build()`, retried without each entry of `pending` a ValidationError names (its reference
     goes to `skipped`); TooManyUnindexable past MAX_SKIPS or when the error names no entry."""

@@ -34,3 +34,16 @@ def async_client(url: str, settings: SyncSettings, *, name: str = "nocontact-syn
 
 def sync_client(url: str, settings: SyncSettings, *, name: str = "nocontact-writer") -> SyncRedis:
     return redis.Redis.from_url(url, retry=Retry(NoBackoff(), 0), **_options(settings, name))
+
+
+def cut_client(url: str, settings: SyncSettings, *, name: str = "nocontact-cut") -> SyncRedis:
+    """For ``sync.cut.read_cut`` in a worker thread: RESP2, with HGETALL's reply left a flat list.
+    Made into one dict at once (redis-py's callback, or its RESP3 parser as the map arrives), a
+    million entries resize a single dict in one 20-30 ms GIL-holding step, stalling the loop."""
+    client = redis.Redis.from_url(url, retry=Retry(NoBackoff(), 0), protocol=2, **_options(settings, name))
+    client.set_response_callback("HGETALL", _as_sent)
+    return client
+
+
+def _as_sent(response: Any, **_options: Any) -> Any:
+    return response

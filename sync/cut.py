@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from matcher.layered import ShardedDict
 from sync.client import AsyncRedis, SyncRedis
 from sync.keys import META_EPOCH, META_SHRINK_OK, META_VERSION, Keys
 
@@ -61,12 +62,30 @@ async def read_head(client: AsyncRedis, keys: Keys) -> Head:
 
 def read_cut(client: SyncRedis, keys: Keys) -> Cut:
     """Blocking, for a worker thread: decoding a big reply (hundreds of thousands of entries) is
-    Python work that would otherwise run on the event loop in one piece."""
+    Python work that would otherwise run on the event loop in one piece. With
+    ``sync.client.cut_client`` the entries arrive as a flat list and go into a ShardedDict."""
     with client.pipeline(transaction=True) as pipe:
         pipe.hgetall(keys.meta)
         pipe.hgetall(keys.entries)
         pipe.xrevrange(keys.changes, count=1)
         pipe.time()
         meta, entries, tail, time = pipe.execute()
+    meta = _mapping(meta)
     head = _head(meta.get(META_EPOCH), meta.get(META_VERSION), tail, time)
-    return Cut(head, meta, entries)
+    return Cut(head, meta, _mapping(entries))
+
+
+def _mapping(reply: Any) -> Mapping[str, str]:
+    """A HGETALL reply as a Mapping: a dict as it came, or a flat [field, value, ...] list."""
+    if isinstance(reply, Mapping):
+        return reply
+    values = iter(reply)
+    if len(reply) <= 4096:
+        return dict(zip(values, values, strict=True))
+    sharded: ShardedDict[str, str] = ShardedDict()
+    shards, count = sharded.shards, len(sharded.shards)
+    for field in values:
+        shards[hash(field) % count][field] = next(values)
+    while reply:
+        del reply[-4096:]
+    return sharded

@@ -39,7 +39,7 @@ from matcher.index import NORMALISER_VERSIONS, Index
 from matcher.profile import Profile
 from sync.building import Built, IndexBuilder, TooManyUnindexable, gc_paused, shrink_refusal
 from sync.changes import OP_RESET, OP_UPSERT, parse_change
-from sync.client import AsyncRedis, SyncRedis, async_client, sync_client
+from sync.client import AsyncRedis, SyncRedis, async_client, cut_client
 from sync.cut import START_ID, Cut, read_cut, read_head
 from sync.errors import SnapshotRejected, UnparsableChange
 from sync.heartbeat import Heartbeat
@@ -133,7 +133,7 @@ class Follower:
         self._set_status(SyncState.INITIALIZING, "starting")
         await self._cold_start()
         self._client = async_client(self.url, self.settings, name=f"nocontact-{self.gateway_id}")
-        self._cut_client = sync_client(self.url, self.settings, name=f"nocontact-{self.gateway_id}-cut")
+        self._cut_client = cut_client(self.url, self.settings, name=f"nocontact-{self.gateway_id}-cut")
         self._tasks = [
             asyncio.create_task(self._run(), name="nocontact-sync-follow"),
             asyncio.create_task(self._watchdog(), name="nocontact-sync-watchdog"),

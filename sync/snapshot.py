@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import itertools
 import json
@@ -41,13 +42,14 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import orjson
 
 from matcher.entries import Entry
 from matcher.errors import ValidationError
 from matcher.index import STORED_ROW_LENGTH, StoredColumns, key_stamp
+from matcher.layered import SHARDS
 from sync.building import release
 from sync.changes import decode_entry
 from sync.errors import SnapshotRejected
@@ -59,6 +61,7 @@ FORMAT = "nocontact-snapshot"
 FORMAT_VERSION = 3  # written from an index; a file written from bare entries is format 2
 READABLE_VERSIONS = (1, 2, 3)
 CHUNK_ROWS = 4096  # entries per format 3 line: one orjson.loads of ~250 kB holds the GIL ~2 ms
+READ_BLOCK = 1 << 20
 
 log = logging.getLogger("nocontact.sync")
 
@@ -149,18 +152,29 @@ def write_snapshot(
 
 
 def read_snapshot(path: Path) -> Snapshot | None:
-    """None when there is no file; SnapshotRejected (naming the problem) when it is not valid."""
+    """None when there is no file; SnapshotRejected (naming the problem) when it is not valid.
+    The body is read in blocks, twice (digest, then lines) from one open file: reading it whole,
+    splitting it whole and freeing it whole were each one GIL-holding C call of 20-170 ms at 1M
+    entries, and this runs in a worker thread beside a serving event loop."""
     try:
-        data = path.read_bytes()
+        fh = path.open("rb")
     except FileNotFoundError:
         return None
     except OSError as exc:
         raise SnapshotRejected(str(path), f"cannot read: {exc.strerror}") from None
-    end_of_header = data.find(b"\n")
-    if end_of_header < 0:
+    with fh:
+        try:
+            return _read_open(path, fh)
+        except OSError as exc:
+            raise SnapshotRejected(str(path), f"cannot read: {exc.strerror}") from None
+
+
+def _read_open(path: Path, fh: BinaryIO) -> Snapshot:
+    head = fh.readline()
+    if not head.endswith(b"\n"):
         raise SnapshotRejected(str(path), "no complete header line")
     try:
-        header: Any = json.loads(data[:end_of_header])
+        header: Any = json.loads(head)
     except ValueError:
         raise SnapshotRejected(str(path), "header is not JSON") from None
     if not isinstance(header, dict) or header.get("format") != FORMAT:
@@ -183,16 +197,19 @@ def read_snapshot(path: Path) -> Snapshot | None:
             raise KeyError("keys")
     except KeyError as exc:
         raise SnapshotRejected(str(path), f"header field {exc.args[0]!r} missing or mistyped") from None
-    body = memoryview(data)[end_of_header + 1 :]  # not a copy of the whole file
-    if hashlib.sha256(body).hexdigest() != expected_digest:
+    digest = hashlib.sha256()
+    for block in iter(functools.partial(fh.read, READ_BLOCK), b""):
+        digest.update(block)  # hashlib lets the GIL go while it hashes a block
+    if digest.hexdigest() != expected_digest:
         raise SnapshotRejected(str(path), "digest mismatch (partial or corrupt file)")
+    fh.seek(len(head))
+    lines = _lines(fh)
     loaded: list[Entry] | None = None
     stored: list[StoredColumns] | None = None
     if format_version == 3:
-        stored = _stored_chunks(path, data, end_of_header + 1)
+        stored = _stored_chunks(path, lines)
         held = sum(len(chunk) for chunk in stored)
     else:
-        lines = body.tobytes().splitlines()
         held = len(lines)
         if held == count:
             if format_version == 1:
@@ -201,28 +218,46 @@ def read_snapshot(path: Path) -> Snapshot | None:
                 loaded = _trusted_entries(path, lines)
             else:
                 stored = _stored_rows(path, lines)
-        release(lines)
-    body.release()
+    release(lines)
     if held != count:
         raise SnapshotRejected(str(path), f"header says {count} entries, file holds {held}")
     if loaded is not None:
         counted = sum(e.identifier_count() for e in loaded)
-        references = len({e.reference for e in loaded})
+        references = _distinct(e.reference for e in loaded)
     else:
         assert stored is not None
         try:
             counted = sum(chunk.identifier_count() for chunk in stored)
         except TypeError:
             raise SnapshotRejected(str(path), "a count is not a number") from None
-        seen: set[str] = set()
-        for chunk in stored:
-            seen.update(chunk.references)
-        references = len(seen)
+        references = _distinct(reference for chunk in stored for reference in chunk.references)
     if counted != identifiers:
         raise SnapshotRejected(str(path), "identifier count does not match the header")
     if references != count:
         raise SnapshotRejected(str(path), "a reference appears twice")
     return Snapshot(epoch, version, stream_id, loaded, identifiers, normalisers, stored, stamp)
+
+
+def _lines(fh: BinaryIO) -> list[bytes]:
+    """The rest of the file's lines, as ``bytes.splitlines`` gives them, split a block at a time."""
+    lines: list[bytes] = []
+    rest = b""
+    for block in iter(functools.partial(fh.read, READ_BLOCK), b""):
+        joined = rest + block
+        cut = joined.rfind(b"\n") + 1
+        lines += joined[:cut].splitlines()
+        rest = joined[cut:]
+    lines += rest.splitlines()
+    return lines
+
+
+def _distinct(references: Iterable[str]) -> int:
+    """How many distinct references, counted in sharded sets (one set of a million strings grows
+    in 20 ms resizes that hold the GIL)."""
+    shards: tuple[set[str], ...] = tuple(set() for _ in range(SHARDS))
+    for reference in references:
+        shards[hash(reference) % SHARDS].add(reference)
+    return sum(map(len, shards))
 
 
 def _validated_entries(path: Path, lines: list[bytes]) -> list[Entry]:
@@ -267,20 +302,15 @@ def _stored_rows(path: Path, lines: list[bytes]) -> list[StoredColumns]:
     return [StoredColumns.from_rows(rows[i : i + CHUNK_ROWS]) for i in range(0, len(rows), CHUNK_ROWS)]
 
 
-def _stored_chunks(path: Path, data: bytes, start: int) -> list[StoredColumns]:
-    """Format 3: each line from `start` on is a chunk (see the module docstring). Its shape is
-    checked (so many columns, each with an item per record); its items are what this code wrote."""
+def _stored_chunks(path: Path, lines: list[bytes]) -> list[StoredColumns]:
+    """Format 3: each line is a chunk (see the module docstring). Its shape is checked (so many
+    columns, each with an item per record); its items are what this code wrote."""
     chunks: list[StoredColumns] = []
-    loads, find, end = orjson.loads, data.find, len(data)
-    while start < end:
-        stop = find(b"\n", start)
-        if stop < 0:
-            stop = end  # cannot happen under a matching digest, but is rejected below if it does
-        fields = data[start:stop].split(b"\t")
-        start = stop + 1
-        records = fields[1:]
+    loads = orjson.loads
+    for line in lines:
+        fields = line.split(b"\t")
         try:
-            chunks.append(StoredColumns.from_columns(loads(fields[0]), records))
+            chunks.append(StoredColumns.from_columns(loads(fields[0]), fields[1:]))
         except (ValueError, TypeError):
             raise SnapshotRejected(str(path), f"line {len(chunks) + 2}: not a snapshot chunk") from None
     return chunks
