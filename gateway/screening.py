@@ -2,11 +2,11 @@
 is committed to the hit spool before the answer goes back. Answers carry references and kinds of
 identifier, never the protected person's details.
 
-These are the hot routes, so each handler does inline what the generic middleware
-(``gateway.app.api_middleware``, which passes them through) does for every other route: errors to
-JSON, request metrics, the access log. Auth is a dict lookup on the header string (the token
-cache's), the body is checked by a fast path that only accepts what the generic validators would
-accept unchanged; anything else goes through those validators, so the errors are theirs."""
+These are the hot routes, so each handler does inline what ``gateway.app.api_handler`` does for
+every other route: errors to JSON, request metrics, the access log. Auth is a dict lookup on the
+header string (the token cache's), the body is checked by a fast path that only accepts what the
+generic validators would accept unchanged; anything else goes through those validators, so the
+errors are theirs."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ import orjson
 from aiohttp import web
 
 from gateway import validation as v
-from gateway.app import RUNTIME, Runtime, authorize, error_response, finish_request, lean
+from gateway.app import RUNTIME, Runtime, authorize, error_response, finish_request
 from gateway.auth import Principal
 from gateway.hits import Hit
 from gateway.validation import ApiError
@@ -167,7 +167,6 @@ class Screening:
         finish_request(self.runtime, "POST", path, started, response.status, principal)
         return response
 
-    @lean
     async def call(self, request: web.Request) -> web.Response:
         started = time.perf_counter()
         runtime = self.runtime
@@ -264,13 +263,11 @@ class Screening:
             response = error_response(exc)
         return self._finish(path, started, response, principal)
 
-    @lean
     async def mail(self, request: web.Request) -> web.Response:
         return await self._text(
             request, MAIL_PATH, MAIL_ROLES, v.LIMIT_MAIL, MAIL_FIELDS, ("envelope", v.MAX_ENVELOPE), _mail
         )
 
-    @lean
     async def message(self, request: web.Request) -> web.Response:
         return await self._text(
             request, MESSAGE_PATH, MESSAGE_ROLES, v.LIMIT_MESSAGE, MESSAGE_FIELDS, ("to", v.MAX_TO), _message
