@@ -8,11 +8,15 @@ import asyncio
 import subprocess
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import orjson
 import pytest
 import redis
 import redis.asyncio as aioredis
+from aiohttp.base_protocol import BaseProtocol
+from aiohttp.streams import StreamReader
+from aiohttp.test_utils import make_mocked_request
 from hypothesis import given
 from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry, Histogram
@@ -22,7 +26,7 @@ from gateway.app import RUNTIME
 from gateway.auth import Principal, TokenCache, _record, create_token, new_token, revoke_token, token_hash
 from gateway.hits import Spool
 from gateway.metrics import LATENCY_BUCKETS, Metrics
-from gateway.screening import _Fields
+from gateway.screening import CALL_PATH, _Fields, _read
 from gateway.shipper import Shipper
 from gateway.source import StaticSource
 from gateway.validation import ApiError
@@ -230,6 +234,44 @@ async def test_shipper_lingers_so_hits_close_together_ship_as_one_batch(
         await shipper.stop()
         spool.close()
         await client.aclose()
+
+
+def _request_with_body(length: int) -> tuple[Any, StreamReader]:
+    loop = asyncio.get_running_loop()
+    protocol = BaseProtocol(loop)
+    protocol.connection_made(mock.Mock(spec=asyncio.Transport))  # a connection that stays open
+    payload = StreamReader(protocol, 2**16, loop=loop)
+    request = make_mocked_request(
+        "POST", CALL_PATH, headers={"Content-Length": str(length)}, payload=payload
+    )
+    return request, payload
+
+
+async def test_a_body_already_here_and_one_still_coming_read_the_same() -> None:
+    raw = orjson.dumps(CALL_BODY)
+    request, payload = _request_with_body(len(raw))
+    payload.feed_data(raw)
+    payload.feed_eof()
+    assert await _read(request, v.LIMIT_CALL) == CALL_BODY
+    request, payload = _request_with_body(len(raw))
+    payload.feed_data(raw[:10])
+    reading = asyncio.create_task(_read(request, v.LIMIT_CALL))
+    await asyncio.sleep(0)
+    assert not reading.done()  # waiting for the rest of the body
+    payload.feed_data(raw[10:])
+    payload.feed_eof()
+    assert await reading == CALL_BODY
+
+
+@pytest.mark.parametrize(("raw", "detail"), [(b"{nope", "body: not valid JSON"), (b"[1]", "body: must be")])
+async def test_a_body_already_here_is_checked_as_json_object(raw: bytes, detail: str) -> None:
+    request, payload = _request_with_body(len(raw))
+    payload.feed_data(raw)
+    payload.feed_eof()
+    with pytest.raises(ApiError) as caught:
+        await _read(request, v.LIMIT_CALL)
+    assert caught.value.status == 400 and caught.value.error == "invalid_json"
+    assert caught.value.detail.startswith(detail)
 
 
 async def test_chunked_bodies_take_the_generic_checks(client: Any, auth: TokenFactory) -> None:
