@@ -128,21 +128,32 @@ class _Fields:
         return value
 
 
+def _buffered(request: web.Request, limit: int) -> dict[str, Any] | None:
+    """The body as a JSON object when all of it is in the buffer already, as a screening
+    request's is (it comes in with the headers): taken with read_nowait, without awaiting
+    request.read()'s chunk reads. None when it has to be read: then ``_read``."""
+    length = request.content_length
+    if length is None or length > limit or length == 0:
+        return None
+    content = request.content
+    if not content.is_eof():
+        return None
+    # Content-Length framed it, so it is `length` bytes, within the limit.
+    return _json_object(content.read_nowait())
+
+
 async def _read(request: web.Request, limit: int) -> dict[str, Any]:
     """The body as a JSON object (v.read_json's checks, with its errors)."""
     length = request.content_length
     if length is None or length > limit or length == 0:
         return await v.read_json(request, limit)
-    content = request.content
-    if content.is_eof():
-        # The whole body is here already (it came in with the headers, as a screening request's
-        # does): taken from the buffer, without request.read()'s two awaited chunk reads.
-        # Content-Length framed it, so it is `length` bytes, within the limit.
-        raw = content.read_nowait()
-    else:
-        raw = await request.read()
-        if len(raw) > limit:
-            return await v.read_json(request, limit)
+    raw = await request.read()
+    if len(raw) > limit:
+        return await v.read_json(request, limit)
+    return _json_object(raw)
+
+
+def _json_object(raw: bytes) -> dict[str, Any]:
     try:
         data = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
@@ -160,13 +171,14 @@ class Screening:
         self.fields = _Fields()
         self._allow_call: dict[tuple[int, bool], bytes] = {}
 
-    async def _principal(self, request: web.Request, roles: frozenset[str]) -> Principal:
+    def _known(self, request: web.Request, roles: frozenset[str]) -> Principal | None:
+        """The principal of a remembered Authorization header with one of `roles`; None sends the
+        request to ``authorize`` (misses, refusals and their errors). Not a coroutine: the usual
+        case awaits nothing."""
         tokens = self.runtime.tokens
         header = request.headers.get("Authorization")
         principal = tokens.known(header) if tokens is not None and header else None
-        if principal is None or principal.role not in roles:
-            return await authorize(request, roles)  # misses, refusals and their errors
-        return principal
+        return principal if principal is not None and principal.role in roles else None
 
     def _finish(
         self, path: str, started: float, response: web.Response, principal: Principal | None
@@ -179,8 +191,12 @@ class Screening:
         runtime = self.runtime
         principal: Principal | None = None
         try:
-            principal = await self._principal(request, CALL_ROLES)
-            body = await _read(request, v.LIMIT_CALL)
+            principal = self._known(request, CALL_ROLES)
+            if principal is None:
+                principal = await authorize(request, CALL_ROLES)
+            body = _buffered(request, v.LIMIT_CALL)
+            if body is None:  # an empty object is a body too
+                body = await _read(request, v.LIMIT_CALL)
             fields = self.fields
             establishment = fields.establishment(body.get("establishment"))
             prisoner = fields.prisoner(body.get("prisoner"))
@@ -238,8 +254,12 @@ class Screening:
         runtime = self.runtime
         principal: Principal | None = None
         try:
-            principal = await self._principal(request, roles)
-            body = await _read(request, limit)
+            principal = self._known(request, roles)
+            if principal is None:
+                principal = await authorize(request, roles)
+            body = _buffered(request, limit)
+            if body is None:  # an empty object is a body too
+                body = await _read(request, limit)
             check = self.fields
             establishment = check.establishment(body.get("establishment"))
             prisoner = check.prisoner(body.get("prisoner"))

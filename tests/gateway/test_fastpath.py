@@ -26,7 +26,7 @@ from gateway.app import RUNTIME
 from gateway.auth import Principal, TokenCache, _record, create_token, new_token, revoke_token, token_hash
 from gateway.hits import Spool
 from gateway.metrics import LATENCY_BUCKETS, Metrics
-from gateway.screening import CALL_PATH, _Fields, _read
+from gateway.screening import CALL_PATH, _buffered, _Fields, _read
 from gateway.shipper import Shipper
 from gateway.source import StaticSource
 from gateway.validation import ApiError
@@ -247,20 +247,22 @@ def _request_with_body(length: int) -> tuple[Any, StreamReader]:
     return request, payload
 
 
-async def test_a_body_already_here_and_one_still_coming_read_the_same() -> None:
-    raw = orjson.dumps(CALL_BODY)
+@pytest.mark.parametrize("body", [CALL_BODY, {}])
+async def test_a_body_already_here_and_one_still_coming_read_the_same(body: dict[str, Any]) -> None:
+    raw = orjson.dumps(body)
     request, payload = _request_with_body(len(raw))
     payload.feed_data(raw)
     payload.feed_eof()
-    assert await _read(request, v.LIMIT_CALL) == CALL_BODY
+    assert _buffered(request, v.LIMIT_CALL) == body
     request, payload = _request_with_body(len(raw))
-    payload.feed_data(raw[:10])
+    payload.feed_data(raw[:1])
+    assert _buffered(request, v.LIMIT_CALL) is None
     reading = asyncio.create_task(_read(request, v.LIMIT_CALL))
     await asyncio.sleep(0)
     assert not reading.done()  # waiting for the rest of the body
-    payload.feed_data(raw[10:])
+    payload.feed_data(raw[1:])
     payload.feed_eof()
-    assert await reading == CALL_BODY
+    assert await reading == body
 
 
 @pytest.mark.parametrize(("raw", "detail"), [(b"{nope", "body: not valid JSON"), (b"[1]", "body: must be")])
@@ -269,9 +271,14 @@ async def test_a_body_already_here_is_checked_as_json_object(raw: bytes, detail:
     payload.feed_data(raw)
     payload.feed_eof()
     with pytest.raises(ApiError) as caught:
-        await _read(request, v.LIMIT_CALL)
+        _buffered(request, v.LIMIT_CALL)
     assert caught.value.status == 400 and caught.value.error == "invalid_json"
     assert caught.value.detail.startswith(detail)
+
+
+async def test_an_empty_object_gets_the_field_errors(client: Any, auth: TokenFactory) -> None:
+    resp = await client.post("/v1/screen/call", data=b"{}", headers=await auth("dialler"))
+    assert resp.status == 400 and (await resp.json())["error"] != "invalid_json"
 
 
 async def test_chunked_bodies_take_the_generic_checks(client: Any, auth: TokenFactory) -> None:
