@@ -39,6 +39,7 @@ MAIL_PATH = "/v1/screen/mail"
 MESSAGE_PATH = "/v1/screen/message"
 JSON = "application/json"
 _ESTABLISHMENTS_KEPT = 1024  # valid establishment strings remembered (a few hundred prisons)
+_PLACES_KEPT = 65536  # valid (establishment, prisoner) pairs remembered
 
 
 def _index(runtime: Runtime) -> tuple[Index, bool]:
@@ -98,6 +99,26 @@ class _Fields:
 
     def __init__(self) -> None:
         self._establishments: dict[str, str] = {}
+        self._places: dict[tuple[str, str], tuple[str, str]] = {}
+
+    def place(self, establishment: Any, prisoner: Any) -> tuple[str, str] | None:
+        """``establishment`` and ``prisoner`` of one request at once, remembered per pair (a
+        prison's phones see the same few thousand prisoners all day): one dict lookup instead of
+        two checks and a pattern match."""
+        key = None
+        if type(establishment) is str and type(prisoner) is str:
+            key = (establishment, prisoner)
+            known = self._places.get(key)
+            if known is not None:
+                return known
+        code = self.establishment(establishment)
+        number = self.prisoner(prisoner)
+        if code is None or number is None or key is None:
+            return None
+        if len(self._places) >= _PLACES_KEPT:
+            self._places.clear()
+        found = self._places[key] = (code, number)
+        return found
 
     def establishment(self, value: Any) -> str | None:
         known = self._establishments.get(value) if type(value) is str else None
@@ -170,6 +191,8 @@ class Screening:
         self.runtime = runtime
         self.fields = _Fields()
         self._allow_call: dict[tuple[int, bool], bytes] = {}
+        # the metrics' key of each endpoint's successful answers
+        self._answered = {path: (path, "POST", 200) for path in (CALL_PATH, MAIL_PATH, MESSAGE_PATH)}
 
     def _known(self, request: web.Request, roles: frozenset[str]) -> Principal | None:
         """The principal of a remembered Authorization header with one of `roles`; None sends the
@@ -183,7 +206,19 @@ class Screening:
     def _finish(
         self, path: str, started: float, response: web.Response, principal: Principal | None
     ) -> web.Response:
-        finish_request(self.runtime, "POST", path, started, response.status, principal)
+        status = response.status
+        runtime = self.runtime
+        if status != 200 or runtime.settings.log_screening:
+            finish_request(runtime, "POST", path, started, status, principal)
+            return response
+        # finish_request's work for a successful screening answer (counted, not logged), without
+        # building its key or testing the endpoint each time
+        elapsed = time.perf_counter() - started
+        metrics = runtime.metrics
+        requests = metrics.requests
+        counted = self._answered[path]
+        requests[counted] = requests.get(counted, 0) + 1
+        metrics.histogram(path).observe(elapsed)
         return response
 
     async def call(self, request: web.Request) -> web.Response:
@@ -198,10 +233,11 @@ class Screening:
             if body is None:  # an empty object is a body too
                 body = await _read(request, v.LIMIT_CALL)
             fields = self.fields
-            establishment = fields.establishment(body.get("establishment"))
-            prisoner = fields.prisoner(body.get("prisoner"))
+            place = fields.place(body.get("establishment"), body.get("prisoner"))
             number = fields.text(body.get("number"), v.MAX_NUMBER)
-            if establishment is None or prisoner is None or number is None or len(body) != 3:
+            if place is not None:
+                establishment, prisoner = place
+            if place is None or number is None or len(body) != 3:
                 v.only(body, CALL_FIELDS)
                 establishment = v.establishment(body)
                 prisoner = v.prisoner(body)
@@ -261,8 +297,8 @@ class Screening:
             if body is None:  # an empty object is a body too
                 body = await _read(request, limit)
             check = self.fields
-            establishment = check.establishment(body.get("establishment"))
-            prisoner = check.prisoner(body.get("prisoner"))
+            place = check.place(body.get("establishment"), body.get("prisoner"))
+            establishment, prisoner = place if place is not None else (None, None)
             attempt = check.text(body.get(target[0]), target[1])
             content = body.get("content")
             if content is not None:

@@ -75,10 +75,24 @@ def test_fast_text_accepts_only_what_the_validator_accepts(value: Any, max_len: 
     assert fast is None or fast == _generic(lambda body, name: v.required_text(body, name, max_len), value)
 
 
+@given(VALUES, VALUES)
+def test_fast_place_accepts_only_what_the_validators_accept(establishment: Any, prisoner: Any) -> None:
+    fields = _Fields()
+    for _ in range(2):  # the second time from its memory of valid pairs
+        fast = fields.place(establishment, prisoner)
+        assert fast is None or fast == (
+            _generic(v.establishment, establishment),
+            _generic(v.prisoner, prisoner),
+        )
+
+
 def test_fast_checks_take_the_usual_values() -> None:
     fields = _Fields()
     assert fields.establishment(" hli") == "HLI" and fields.establishment(" hli") == "HLI"
     assert fields.prisoner("a1234bc ") == "A1234BC"
+    for _ in range(2):
+        assert fields.place(" hli", "a1234bc ") == ("HLI", "A1234BC")
+    assert fields.place("HLI", "A 1234") is None and fields.place(["HLI"], "A1234BC") is None
     assert _Fields.text("07700 900123", v.MAX_NUMBER) == "07700 900123"
 
 
