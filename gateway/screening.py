@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import orjson
-from aiohttp import web
+from aiohttp import hdrs, web
 
 from gateway import validation as v
 from gateway.app import RUNTIME, Runtime, authorize, error_response, finish_request
@@ -38,6 +38,7 @@ CALL_PATH = "/v1/screen/call"
 MAIL_PATH = "/v1/screen/mail"
 MESSAGE_PATH = "/v1/screen/message"
 JSON = "application/json"
+_CALL_ALLOWED = ("call", "allow", None)  # the metrics' key of an allowed call
 _ESTABLISHMENTS_KEPT = 1024  # valid establishment strings remembered (a few hundred prisons)
 _PLACES_KEPT = 65536  # valid (establishment, prisoner) pairs remembered
 
@@ -199,7 +200,7 @@ class Screening:
         request to ``authorize`` (misses, refusals and their errors). Not a coroutine: the usual
         case awaits nothing."""
         tokens = self.runtime.tokens
-        header = request.headers.get("Authorization")
+        header = request.headers.get(hdrs.AUTHORIZATION)
         principal = tokens.known(header) if tokens is not None and header else None
         return principal if principal is not None and principal.role in roles else None
 
@@ -257,22 +258,24 @@ class Screening:
                     }
                 )
             else:
-                runtime.metrics.observe_decision("call", decision.decision, None)
-                answer = self._allow_answer(decision.version, stale)
+                decisions = runtime.metrics.decisions  # observe_decision, inline
+                decisions[_CALL_ALLOWED] = decisions.get(_CALL_ALLOWED, 0) + 1
+                answer = self._allow_call.get((decision.version, stale)) or self._allow_answer(
+                    decision.version, stale
+                )
             response = web.Response(body=answer, content_type=JSON)
         except Exception as exc:
             response = error_response(exc)
         return self._finish(CALL_PATH, started, response, principal)
 
     def _allow_answer(self, version: int, stale: bool) -> bytes:
-        key = (version, stale)
-        answer = self._allow_call.get(key)
-        if answer is None:
-            if len(self._allow_call) > 8:  # old versions
-                self._allow_call.clear()
-            answer = self._allow_call[key] = orjson.dumps(
-                {"decision": "allow", "reference": None, "hit_id": None, "version": version, "stale": stale}
-            )
+        """The answer to an allowed call, made once per version and staleness (``call`` looks in
+        ``_allow_call`` first)."""
+        if len(self._allow_call) > 8:  # old versions
+            self._allow_call.clear()
+        answer = self._allow_call[(version, stale)] = orjson.dumps(
+            {"decision": "allow", "reference": None, "hit_id": None, "version": version, "stale": stale}
+        )
         return answer
 
     async def _text(
