@@ -219,7 +219,7 @@ class Screening:
         requests = metrics.requests
         counted = self._answered[path]
         requests[counted] = requests.get(counted, 0) + 1
-        metrics.histogram(path).observe(elapsed)
+        (metrics.latency.get(path) or metrics.histogram(path)).observe(elapsed)
         return response
 
     async def call(self, request: web.Request) -> web.Response:
@@ -243,7 +243,8 @@ class Screening:
                 establishment = v.establishment(body)
                 prisoner = v.prisoner(body)
                 number = v.required_text(body, "number", v.MAX_NUMBER)
-            _bound(principal, establishment)
+            if principal.establishment is not None:
+                _bound(principal, establishment)
             index, stale = _index(runtime)
             decision = index.screen_call(establishment, prisoner, number)
             if decision.acted:
