@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 from aiohttp import hdrs, web
+from multidict import CIMultiDict
 
 from gateway import validation as v
 from gateway.app import RUNTIME, Runtime, authorize, error_response, finish_request
@@ -37,7 +38,8 @@ MESSAGE_FIELDS = frozenset({"establishment", "prisoner", "to", "content"})
 CALL_PATH = "/v1/screen/call"
 MAIL_PATH = "/v1/screen/mail"
 MESSAGE_PATH = "/v1/screen/message"
-JSON = "application/json"
+# Response copies it; Content-Type given as a header skips the content_type argument's checks
+JSON_HEADERS: CIMultiDict[str] = CIMultiDict({hdrs.CONTENT_TYPE: "application/json"})
 _CALL_ALLOWED = ("call", "allow", None)  # the metrics' key of an allowed call
 _ESTABLISHMENTS_KEPT = 1024  # valid establishment strings remembered (a few hundred prisons)
 _PLACES_KEPT = 65536  # valid (establishment, prisoner) pairs remembered
@@ -264,7 +266,7 @@ class Screening:
                 answer = self._allow_call.get((decision.version, stale)) or self._allow_answer(
                     decision.version, stale
                 )
-            response = web.Response(body=answer, content_type=JSON)
+            response = web.Response(body=answer, headers=JSON_HEADERS)
         except Exception as exc:
             response = error_response(exc)
         return self._finish(CALL_PATH, started, response, principal)
@@ -324,7 +326,7 @@ class Screening:
             decision = screen(index, establishment, prisoner, attempt, content)
             hit_id = await _record(runtime, decision, establishment, prisoner)
             response = web.Response(
-                body=orjson.dumps(_matches_answer(decision, hit_id, stale)), content_type=JSON
+                body=orjson.dumps(_matches_answer(decision, hit_id, stale)), headers=JSON_HEADERS
             )
         except Exception as exc:
             response = error_response(exc)

@@ -48,7 +48,7 @@ async def test_call_allow_touches_no_disk_and_block_is_spooled_first(
 ) -> None:
     headers = await auth("dialler")
     resp = await client.post("/v1/screen/call", json={**CALL, "number": "07700 900999"}, headers=headers)
-    assert resp.status == 200
+    assert resp.status == 200 and resp.headers.getall("Content-Type") == ["application/json"]
     assert await resp.json() == {
         "decision": "allow",
         "reference": None,
