@@ -27,7 +27,7 @@ from cases.notice import prisoner_notice
 from cases.store import CaseStore, visible
 from cases.workflow import Action, Actor, Case, State
 from gateway import validation as v
-from gateway.app import RUNTIME, authorize, json_response
+from gateway.app import RUNTIME, api_handler, authorize, json_response
 from gateway.validation import ApiError
 from matcher.entries import Exemption
 from matcher.errors import ValidationError
@@ -300,15 +300,15 @@ def setup_routes(app: web.Application) -> None:
     """Mount on the gateway app (after ``create_app`` set up RUNTIME; it needs sync.redis_url)."""
     app.cleanup_ctx.append(_cases_ctx)
     r = app.router
-    r.add_post("/v1/requests", create_request)
-    r.add_get("/v1/requests", list_requests)
-    r.add_get("/v1/requests/overdue", list_overdue)
-    r.add_get("/v1/requests/reviews-due", list_reviews_due)
-    r.add_get("/v1/requests/{id}", get_request)
-    r.add_get("/v1/requests/{id}/notice", notice)
-    r.add_get("/v1/requests/{id}/live", live)
-    r.add_get("/v1/requests/{id}/breaches", list_breaches)
-    r.add_post("/v1/requests/{id}/breaches", report_breach)
-    r.add_post("/v1/requests/{id}/exemptions", add_exemption)
-    r.add_post("/v1/requests/{id}/exemptions/{exemption}/remove", remove_exemption)
-    r.add_post("/v1/requests/{id}/{action}", act)
+    r.add_post("/v1/requests", api_handler(create_request))
+    r.add_get("/v1/requests", api_handler(list_requests))
+    r.add_get("/v1/requests/overdue", api_handler(list_overdue))
+    r.add_get("/v1/requests/reviews-due", api_handler(list_reviews_due))
+    r.add_get("/v1/requests/{id}", api_handler(get_request))
+    r.add_get("/v1/requests/{id}/notice", api_handler(notice))
+    r.add_get("/v1/requests/{id}/live", api_handler(live))
+    r.add_get("/v1/requests/{id}/breaches", api_handler(list_breaches))
+    r.add_post("/v1/requests/{id}/breaches", api_handler(report_breach))
+    r.add_post("/v1/requests/{id}/exemptions", api_handler(add_exemption))
+    r.add_post("/v1/requests/{id}/exemptions/{exemption}/remove", api_handler(remove_exemption))
+    r.add_post("/v1/requests/{id}/{action}", api_handler(act))

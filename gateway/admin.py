@@ -11,7 +11,7 @@ from aiohttp import web
 from redis.exceptions import RedisError
 
 from gateway import validation as v
-from gateway.app import RUNTIME, Runtime, authorize, json_response
+from gateway.app import RUNTIME, Runtime, api_handler, authorize, json_response
 from gateway.auth import ROLES, check_grant
 from gateway.validation import ApiError
 from matcher.entries import REFERENCE_RE, Entry
@@ -104,6 +104,6 @@ def writer_for(runtime: Runtime) -> Writer:
 
 
 def setup(app: web.Application) -> None:
-    app.router.add_put("/v1/entries/{reference}", put_entry)
-    app.router.add_delete("/v1/entries/{reference}", delete_entry)
-    app.router.add_post("/v1/tokens", create_token)
+    app.router.add_put("/v1/entries/{reference}", api_handler(put_entry))
+    app.router.add_delete("/v1/entries/{reference}", api_handler(delete_entry))
+    app.router.add_post("/v1/tokens", api_handler(create_token))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from gateway.app import RUNTIME, json_response
+from gateway.app import RUNTIME, api_handler, json_response
 from gateway.metrics import CONTENT_TYPE
 
 
@@ -37,6 +37,6 @@ async def metrics(request: web.Request) -> web.Response:
 
 
 def setup(app: web.Application) -> None:
-    app.router.add_get("/healthz", healthz)
-    app.router.add_get("/readyz", readyz)
-    app.router.add_get("/metrics", metrics)
+    app.router.add_get("/healthz", api_handler(healthz))
+    app.router.add_get("/readyz", api_handler(readyz))
+    app.router.add_get("/metrics", api_handler(metrics))

@@ -14,7 +14,7 @@ from aiohttp import web
 from redis.exceptions import RedisError
 
 from gateway import validation as v
-from gateway.app import RUNTIME, authorize, json_response
+from gateway.app import RUNTIME, api_handler, authorize, json_response
 from gateway.auth import Principal
 from gateway.hits import Hit
 from gateway.ulid import ULID_RE
@@ -180,5 +180,5 @@ async def review_hit(request: web.Request) -> web.Response:
 
 
 def setup(app: web.Application) -> None:
-    app.router.add_get("/v1/hits", list_hits)
-    app.router.add_post("/v1/hits/{id}/review", review_hit)
+    app.router.add_get("/v1/hits", api_handler(list_hits))
+    app.router.add_post("/v1/hits/{id}/review", api_handler(review_hit))

@@ -63,10 +63,14 @@ class Metrics:
         key = (endpoint, method, status)
         requests = self.requests
         requests[key] = requests.get(key, 0) + 1
+        self.histogram(endpoint).observe(seconds)
+
+    def histogram(self, endpoint: str) -> LatencyHistogram:
+        """The endpoint's latency histogram; made (and from then on exported) on first use."""
         histogram = self.latency.get(endpoint)
         if histogram is None:
             histogram = self.latency[endpoint] = LatencyHistogram()
-        histogram.observe(seconds)
+        return histogram
 
     def observe_decision(self, channel: str, decision: str, relay: bool | None) -> None:
         key = (channel, decision, relay)

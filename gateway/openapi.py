@@ -7,7 +7,7 @@ from typing import Any
 from aiohttp import web
 
 from gateway import validation as v
-from gateway.app import json_response
+from gateway.app import api_handler, json_response
 from gateway.auth import ROLES
 from gateway.hitlog import CHANNELS, OUTCOMES
 
@@ -372,4 +372,4 @@ async def openapi(request: web.Request) -> web.Response:
 
 
 def setup(app: web.Application) -> None:
-    app.router.add_get("/v1/openapi.json", openapi)
+    app.router.add_get("/v1/openapi.json", api_handler(openapi))

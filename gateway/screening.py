@@ -2,11 +2,11 @@
 is committed to the hit spool before the answer goes back. Answers carry references and kinds of
 identifier, never the protected person's details.
 
-These are the hot routes, so each handler does inline what the generic middleware
-(``gateway.app.api_middleware``, which passes them through) does for every other route: errors to
-JSON, request metrics, the access log. Auth is a dict lookup on the header string (the token
-cache's), the body is checked by a fast path that only accepts what the generic validators would
-accept unchanged; anything else goes through those validators, so the errors are theirs."""
+These are the hot routes, so each handler does inline what ``gateway.app.api_handler`` does for
+every other route: errors to JSON, request metrics, the access log. Auth is a dict lookup on the
+header string (the token cache's), the body is checked by a fast path that only accepts what the
+generic validators would accept unchanged; anything else goes through those validators, so the
+errors are theirs."""
 
 from __future__ import annotations
 
@@ -15,10 +15,11 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import orjson
-from aiohttp import web
+from aiohttp import hdrs, web
+from multidict import CIMultiDict
 
 from gateway import validation as v
-from gateway.app import RUNTIME, Runtime, authorize, error_response, finish_request, lean
+from gateway.app import RUNTIME, Runtime, authorize, error_response, finish_request
 from gateway.auth import Principal
 from gateway.hits import Hit
 from gateway.validation import ApiError
@@ -37,8 +38,11 @@ MESSAGE_FIELDS = frozenset({"establishment", "prisoner", "to", "content"})
 CALL_PATH = "/v1/screen/call"
 MAIL_PATH = "/v1/screen/mail"
 MESSAGE_PATH = "/v1/screen/message"
-JSON = "application/json"
+# Response copies it; Content-Type given as a header skips the content_type argument's checks
+JSON_HEADERS: CIMultiDict[str] = CIMultiDict({hdrs.CONTENT_TYPE: "application/json"})
+_CALL_ALLOWED = ("call", "allow", None)  # the metrics' key of an allowed call
 _ESTABLISHMENTS_KEPT = 1024  # valid establishment strings remembered (a few hundred prisons)
+_PLACES_KEPT = 65536  # valid (establishment, prisoner) pairs remembered
 
 
 def _index(runtime: Runtime) -> tuple[Index, bool]:
@@ -98,6 +102,26 @@ class _Fields:
 
     def __init__(self) -> None:
         self._establishments: dict[str, str] = {}
+        self._places: dict[tuple[str, str], tuple[str, str]] = {}
+
+    def place(self, establishment: Any, prisoner: Any) -> tuple[str, str] | None:
+        """``establishment`` and ``prisoner`` of one request at once, remembered per pair (a
+        prison's phones see the same few thousand prisoners all day): one dict lookup instead of
+        two checks and a pattern match."""
+        key = None
+        if type(establishment) is str and type(prisoner) is str:
+            key = (establishment, prisoner)
+            known = self._places.get(key)
+            if known is not None:
+                return known
+        code = self.establishment(establishment)
+        number = self.prisoner(prisoner)
+        if code is None or number is None or key is None:
+            return None
+        if len(self._places) >= _PLACES_KEPT:
+            self._places.clear()
+        found = self._places[key] = (code, number)
+        return found
 
     def establishment(self, value: Any) -> str | None:
         known = self._establishments.get(value) if type(value) is str else None
@@ -128,6 +152,20 @@ class _Fields:
         return value
 
 
+def _buffered(request: web.Request, limit: int) -> dict[str, Any] | None:
+    """The body as a JSON object when all of it is in the buffer already, as a screening
+    request's is (it comes in with the headers): taken with read_nowait, without awaiting
+    request.read()'s chunk reads. None when it has to be read: then ``_read``."""
+    length = request.content_length
+    if length is None or length > limit or length == 0:
+        return None
+    content = request.content
+    if not content.is_eof():
+        return None
+    # Content-Length framed it, so it is `length` bytes, within the limit.
+    return _json_object(content.read_nowait())
+
+
 async def _read(request: web.Request, limit: int) -> dict[str, Any]:
     """The body as a JSON object (v.read_json's checks, with its errors)."""
     length = request.content_length
@@ -136,6 +174,10 @@ async def _read(request: web.Request, limit: int) -> dict[str, Any]:
     raw = await request.read()
     if len(raw) > limit:
         return await v.read_json(request, limit)
+    return _json_object(raw)
+
+
+def _json_object(raw: bytes) -> dict[str, Any]:
     try:
         data = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
@@ -152,39 +194,59 @@ class Screening:
         self.runtime = runtime
         self.fields = _Fields()
         self._allow_call: dict[tuple[int, bool], bytes] = {}
+        # the metrics' key of each endpoint's successful answers
+        self._answered = {path: (path, "POST", 200) for path in (CALL_PATH, MAIL_PATH, MESSAGE_PATH)}
 
-    async def _principal(self, request: web.Request, roles: frozenset[str]) -> Principal:
+    def _known(self, request: web.Request, roles: frozenset[str]) -> Principal | None:
+        """The principal of a remembered Authorization header with one of `roles`; None sends the
+        request to ``authorize`` (misses, refusals and their errors). Not a coroutine: the usual
+        case awaits nothing."""
         tokens = self.runtime.tokens
-        header = request.headers.get("Authorization")
+        header = request.headers.get(hdrs.AUTHORIZATION)
         principal = tokens.known(header) if tokens is not None and header else None
-        if principal is None or principal.role not in roles:
-            return await authorize(request, roles)  # misses, refusals and their errors
-        return principal
+        return principal if principal is not None and principal.role in roles else None
 
     def _finish(
         self, path: str, started: float, response: web.Response, principal: Principal | None
     ) -> web.Response:
-        finish_request(self.runtime, "POST", path, started, response.status, principal)
+        status = response.status
+        runtime = self.runtime
+        if status != 200 or runtime.settings.log_screening:
+            finish_request(runtime, "POST", path, started, status, principal)
+            return response
+        # finish_request's work for a successful screening answer (counted, not logged), without
+        # building its key or testing the endpoint each time
+        elapsed = time.perf_counter() - started
+        metrics = runtime.metrics
+        requests = metrics.requests
+        counted = self._answered[path]
+        requests[counted] = requests.get(counted, 0) + 1
+        (metrics.latency.get(path) or metrics.histogram(path)).observe(elapsed)
         return response
 
-    @lean
     async def call(self, request: web.Request) -> web.Response:
         started = time.perf_counter()
         runtime = self.runtime
         principal: Principal | None = None
         try:
-            principal = await self._principal(request, CALL_ROLES)
-            body = await _read(request, v.LIMIT_CALL)
+            principal = self._known(request, CALL_ROLES)
+            if principal is None:
+                principal = await authorize(request, CALL_ROLES)
+            body = _buffered(request, v.LIMIT_CALL)
+            if body is None:  # an empty object is a body too
+                body = await _read(request, v.LIMIT_CALL)
             fields = self.fields
-            establishment = fields.establishment(body.get("establishment"))
-            prisoner = fields.prisoner(body.get("prisoner"))
+            place = fields.place(body.get("establishment"), body.get("prisoner"))
             number = fields.text(body.get("number"), v.MAX_NUMBER)
-            if establishment is None or prisoner is None or number is None or len(body) != 3:
+            if place is not None:
+                establishment, prisoner = place
+            if place is None or number is None or len(body) != 3:
                 v.only(body, CALL_FIELDS)
                 establishment = v.establishment(body)
                 prisoner = v.prisoner(body)
                 number = v.required_text(body, "number", v.MAX_NUMBER)
-            _bound(principal, establishment)
+            if principal.establishment is not None:
+                _bound(principal, establishment)
             index, stale = _index(runtime)
             decision = index.screen_call(establishment, prisoner, number)
             if decision.acted:
@@ -199,22 +261,24 @@ class Screening:
                     }
                 )
             else:
-                runtime.metrics.observe_decision("call", decision.decision, None)
-                answer = self._allow_answer(decision.version, stale)
-            response = web.Response(body=answer, content_type=JSON)
+                decisions = runtime.metrics.decisions  # observe_decision, inline
+                decisions[_CALL_ALLOWED] = decisions.get(_CALL_ALLOWED, 0) + 1
+                answer = self._allow_call.get((decision.version, stale)) or self._allow_answer(
+                    decision.version, stale
+                )
+            response = web.Response(body=answer, headers=JSON_HEADERS)
         except Exception as exc:
             response = error_response(exc)
         return self._finish(CALL_PATH, started, response, principal)
 
     def _allow_answer(self, version: int, stale: bool) -> bytes:
-        key = (version, stale)
-        answer = self._allow_call.get(key)
-        if answer is None:
-            if len(self._allow_call) > 8:  # old versions
-                self._allow_call.clear()
-            answer = self._allow_call[key] = orjson.dumps(
-                {"decision": "allow", "reference": None, "hit_id": None, "version": version, "stale": stale}
-            )
+        """The answer to an allowed call, made once per version and staleness (``call`` looks in
+        ``_allow_call`` first)."""
+        if len(self._allow_call) > 8:  # old versions
+            self._allow_call.clear()
+        answer = self._allow_call[(version, stale)] = orjson.dumps(
+            {"decision": "allow", "reference": None, "hit_id": None, "version": version, "stale": stale}
+        )
         return answer
 
     async def _text(
@@ -232,11 +296,15 @@ class Screening:
         runtime = self.runtime
         principal: Principal | None = None
         try:
-            principal = await self._principal(request, roles)
-            body = await _read(request, limit)
+            principal = self._known(request, roles)
+            if principal is None:
+                principal = await authorize(request, roles)
+            body = _buffered(request, limit)
+            if body is None:  # an empty object is a body too
+                body = await _read(request, limit)
             check = self.fields
-            establishment = check.establishment(body.get("establishment"))
-            prisoner = check.prisoner(body.get("prisoner"))
+            place = check.place(body.get("establishment"), body.get("prisoner"))
+            establishment, prisoner = place if place is not None else (None, None)
             attempt = check.text(body.get(target[0]), target[1])
             content = body.get("content")
             if content is not None:
@@ -258,19 +326,17 @@ class Screening:
             decision = screen(index, establishment, prisoner, attempt, content)
             hit_id = await _record(runtime, decision, establishment, prisoner)
             response = web.Response(
-                body=orjson.dumps(_matches_answer(decision, hit_id, stale)), content_type=JSON
+                body=orjson.dumps(_matches_answer(decision, hit_id, stale)), headers=JSON_HEADERS
             )
         except Exception as exc:
             response = error_response(exc)
         return self._finish(path, started, response, principal)
 
-    @lean
     async def mail(self, request: web.Request) -> web.Response:
         return await self._text(
             request, MAIL_PATH, MAIL_ROLES, v.LIMIT_MAIL, MAIL_FIELDS, ("envelope", v.MAX_ENVELOPE), _mail
         )
 
-    @lean
     async def message(self, request: web.Request) -> web.Response:
         return await self._text(
             request, MESSAGE_PATH, MESSAGE_ROLES, v.LIMIT_MESSAGE, MESSAGE_FIELDS, ("to", v.MAX_TO), _message

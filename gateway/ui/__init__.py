@@ -9,6 +9,8 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
+from gateway.app import api_handler
+
 HERE = Path(__file__).resolve().parent.parent
 
 
@@ -25,4 +27,22 @@ def setup_ui(app: web.Application) -> None:
     hitviews.setup(app)
     charts.setup(app)
     caseviews.setup(app)
-    app.router.add_static("/ui/static", HERE / "static", append_version=False)
+    _setup_static(app, HERE / "static")
+
+
+STATIC_ENDPOINT = "/ui/static"  # the metrics' endpoint label of every static file
+
+
+def _setup_static(app: web.Application, directory: Path) -> None:
+    """The stylesheet and any other file directly in `directory`, by name (the set is fixed at
+    start, so no path can lead outside it); a handler of our own rather than aiohttp's static
+    resource, so its answers are counted, logged and their errors JSON like every route's."""
+    files = {path.name: path for path in directory.iterdir() if path.is_file()}
+
+    async def static_file(request: web.Request) -> web.StreamResponse:
+        path = files.get(request.match_info["name"])
+        if path is None:
+            raise web.HTTPNotFound()
+        return web.FileResponse(path)
+
+    app.router.add_get(STATIC_ENDPOINT + "/{name}", api_handler(static_file, STATIC_ENDPOINT))

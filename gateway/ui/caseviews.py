@@ -12,6 +12,7 @@ from aiohttp import web
 
 from cases.codec import case_summary
 from cases.workflow import Case, State
+from gateway.app import api_handler
 from gateway.ui.hitdata import format_ms
 from gateway.ui.pages import error, page, render
 from sync.store import FleetStore
@@ -66,4 +67,4 @@ async def cases_home(request: web.Request) -> web.StreamResponse:
 
 
 def setup(app: web.Application) -> None:
-    app.router.add_get("/ui/cases", cases_home)
+    app.router.add_get("/ui/cases", api_handler(cases_home))

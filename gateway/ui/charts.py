@@ -11,6 +11,7 @@ from html import escape
 from aiohttp import web
 from markupsafe import Markup
 
+from gateway.app import api_handler
 from gateway.ui.hitdata import CHANNELS, DAY_MS, HitFilter, scan
 from gateway.ui.pages import VIEWER, keys_of, page, render, store_of
 
@@ -151,4 +152,4 @@ async def charts(request: web.Request) -> web.StreamResponse:
 
 
 def setup(app: web.Application) -> None:
-    app.router.add_get("/ui/charts", charts)
+    app.router.add_get("/ui/charts", api_handler(charts))

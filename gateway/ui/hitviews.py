@@ -12,6 +12,7 @@ from urllib.parse import urlencode
 import orjson
 from aiohttp import web
 
+from gateway.app import api_handler
 from gateway.ui import export
 from gateway.ui.hitdata import (
     CHANNELS,
@@ -189,8 +190,8 @@ async def csv_export(request: web.Request) -> web.StreamResponse:
 
 
 def setup(app: web.Application) -> None:
-    app.router.add_get("/ui/hits", queue)
-    app.router.add_get("/ui/hits.csv", csv_export)
-    app.router.add_get("/ui/hits/{id}", detail)
-    app.router.add_post("/ui/hits/{id}/review", review)
-    app.router.add_get("/ui/relay", relay)
+    app.router.add_get("/ui/hits", api_handler(queue))
+    app.router.add_get("/ui/hits.csv", api_handler(csv_export))
+    app.router.add_get("/ui/hits/{id}", api_handler(detail))
+    app.router.add_post("/ui/hits/{id}/review", api_handler(review))
+    app.router.add_get("/ui/relay", api_handler(relay))

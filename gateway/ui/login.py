@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 from aiohttp import web
 from redis.exceptions import RedisError
 
+from gateway.app import api_handler
 from gateway.ui import sessions
 from gateway.ui.pages import VIEWER, current_viewer, error, keys_of, page, redirect, render, secure, store_of
 from gateway.ui.users import get_user, hash_password, needs_rehash, save_user, verify_password
@@ -108,8 +109,8 @@ async def home(request: web.Request) -> web.StreamResponse:
 
 
 def setup(app: web.Application) -> None:
-    app.router.add_get("/ui", home)
-    app.router.add_get("/ui/", home)
-    app.router.add_get("/ui/login", login_page)
-    app.router.add_post("/ui/login", login)
-    app.router.add_post("/ui/logout", logout)
+    app.router.add_get("/ui", api_handler(home))
+    app.router.add_get("/ui/", api_handler(home))
+    app.router.add_get("/ui/login", api_handler(login_page))
+    app.router.add_post("/ui/login", api_handler(login))
+    app.router.add_post("/ui/logout", api_handler(logout))

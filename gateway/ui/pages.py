@@ -1,7 +1,7 @@
 """What every UI handler shares: who is signed in (`Viewer`), the `page` decorator that checks the
 session, the role and (on POST) the CSRF token, rendering with the security headers, and error
-pages. UI errors are HTML, returned rather than raised: the API middleware turns raised HTTP errors
-into JSON."""
+pages. UI errors are HTML, returned rather than raised: every route's api_handler turns raised HTTP
+errors into JSON."""
 
 from __future__ import annotations
 

@@ -6,10 +6,12 @@ import asyncio
 import logging
 import sqlite3
 import subprocess
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+import gateway
 from gateway.app import RUNTIME
 from gateway.settings import GatewaySettings
 from gateway.source import StaticSource
@@ -35,6 +37,7 @@ async def test_healthz_and_openapi_cover_every_route(client: Any) -> None:
     doc = await (await client.get("/v1/openapi.json")).json()
     assert doc["openapi"] == "3.1.0"
     routes = {r.resource.canonical for r in client.app.router.routes() if r.resource is not None}
+    routes.remove("/{path}")  # the catch-all that answers 404 and 405
     api_routes = {r for r in routes if not r.startswith("/ui")}  # the people's pages are not API
     assert "/v1/requests/{id}/{action}" in api_routes
     assert api_routes == set(doc["paths"])
@@ -45,7 +48,7 @@ async def test_call_allow_touches_no_disk_and_block_is_spooled_first(
 ) -> None:
     headers = await auth("dialler")
     resp = await client.post("/v1/screen/call", json={**CALL, "number": "07700 900999"}, headers=headers)
-    assert resp.status == 200
+    assert resp.status == 200 and resp.headers.getall("Content-Type") == ["application/json"]
     assert await resp.json() == {
         "decision": "allow",
         "reference": None,
@@ -280,7 +283,8 @@ async def test_hits_filters_pagination_and_review(client: Any, auth: TokenFactor
     await _shipped(client, 3)
     security = await auth("security")
     page = await (await client.get("/v1/hits", headers=security)).json()
-    assert [h["id"] for h in page["hits"]] == ids[::-1] and page["next"] is None
+    # Newest first by id; ids made in one millisecond sort by their random part.
+    assert [h["id"] for h in page["hits"]] == sorted(ids, reverse=True) and page["next"] is None
     assert_no_secrets(str(page))
     get = client.get
     relay = await (await get("/v1/hits", params={"match": "relay"}, headers=security)).json()
@@ -298,7 +302,7 @@ async def test_hits_filters_pagination_and_review(client: Any, auth: TokenFactor
     rest = await (
         await get("/v1/hits", params={"limit": "2", "cursor": first["next"]}, headers=security)
     ).json()
-    assert [h["id"] for h in rest["hits"]] == [ids[0]]
+    assert [h["id"] for h in rest["hits"]] == [min(ids)]
     future = await (await get("/v1/hits", params={"since": "2100-01-01T00:00:00Z"}, headers=security)).json()
     assert future["hits"] == []
     past = await (await get("/v1/hits", params={"until": "0"}, headers=security)).json()
@@ -370,10 +374,52 @@ async def test_entries_put_and_delete(client: Any, auth: TokenFactory, settings:
 
 async def test_http_errors_are_json(client: Any) -> None:
     resp = await client.get("/v1/nothing")
-    assert resp.status == 404 and (await resp.json())["error"] == "not_found"
+    assert resp.status == 404 and resp.content_type == "application/json"
+    assert await resp.json() == {"error": "not_found", "detail": "path: Not Found"}
     resp = await client.get("/v1/screen/call")
-    assert resp.status == 405 and "POST" in resp.headers["Allow"]
-    assert (await resp.json())["error"] == "method_not_allowed"
+    assert resp.status == 405 and resp.headers["Allow"] == "POST"
+    assert await resp.json() == {"error": "method_not_allowed", "detail": "path: Method Not Allowed"}
+    for method, path, allow in (
+        ("DELETE", "/healthz", "GET,HEAD"),
+        ("GET", "/v1/requests/R-1/authorise", "POST"),  # a path matched by a pattern
+        ("POST", "/v1/entries/UPC-1", "DELETE,PUT"),  # two routes on one path
+        ("PUT", "/ui/static/ui.css", "GET,HEAD"),
+    ):
+        resp = await client.request(method, path)
+        assert resp.status == 405 and resp.headers["Allow"] == allow, (method, path)
+        assert (await resp.json())["error"] == "method_not_allowed"
+    for path in ("/", "/v1/screen/call/", "/v1/screen", "/healthz/x"):
+        resp = await client.post(path)
+        assert resp.status == 404 and (await resp.json())["error"] == "not_found", path
+    resp = await client.get("/ui/static/nothing.css")
+    assert resp.status == 404 and (await resp.json())["error"] == "not_found"
+    counted = client.app[RUNTIME].metrics.requests
+    assert counted[("unmatched", "GET", 404)] == 1 and counted[("unmatched", "GET", 405)] == 2
+    assert counted[("unmatched", "POST", 404)] == 4 and counted[("unmatched", "POST", 405)] == 1
+    assert counted[("/ui/static", "GET", 404)] == 1
+
+
+async def test_every_route_answers_errors_counts_and_logs(client: Any) -> None:
+    """The app has no middleware: each route's handler is wrapped by api_handler, except the
+    screening routes, which do the same inline."""
+    from gateway.app import API_HANDLER
+    from gateway.screening import CALL_PATH, MAIL_PATH, MESSAGE_PATH
+
+    unwrapped = {
+        route.resource.canonical
+        for route in client.app.router.routes()
+        if route.resource is not None and not getattr(route.handler, API_HANDLER, False)
+    }
+    assert unwrapped == {CALL_PATH, MAIL_PATH, MESSAGE_PATH}
+
+
+async def test_static_files(client: Any) -> None:
+    resp = await client.get("/ui/static/ui.css")
+    assert resp.status == 200 and resp.content_type == "text/css"
+    assert (await resp.read()) == (Path(gateway.__file__).parent / "static" / "ui.css").read_bytes()
+    resp = await client.get("/ui/static/../app.py")
+    assert resp.status == 404 and (await resp.json())["error"] == "not_found"
+    assert client.app[RUNTIME].metrics.requests[("/ui/static", "GET", 200)] == 1
 
 
 @pytest.mark.timeout(900)  # the first run on a fresh machine installs Debian's prometheus package

@@ -8,11 +8,15 @@ import asyncio
 import subprocess
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import orjson
 import pytest
 import redis
 import redis.asyncio as aioredis
+from aiohttp.base_protocol import BaseProtocol
+from aiohttp.streams import StreamReader
+from aiohttp.test_utils import make_mocked_request
 from hypothesis import given
 from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry, Histogram
@@ -22,7 +26,7 @@ from gateway.app import RUNTIME
 from gateway.auth import Principal, TokenCache, _record, create_token, new_token, revoke_token, token_hash
 from gateway.hits import Spool
 from gateway.metrics import LATENCY_BUCKETS, Metrics
-from gateway.screening import _Fields
+from gateway.screening import CALL_PATH, _buffered, _Fields, _read
 from gateway.shipper import Shipper
 from gateway.source import StaticSource
 from gateway.validation import ApiError
@@ -71,10 +75,24 @@ def test_fast_text_accepts_only_what_the_validator_accepts(value: Any, max_len: 
     assert fast is None or fast == _generic(lambda body, name: v.required_text(body, name, max_len), value)
 
 
+@given(VALUES, VALUES)
+def test_fast_place_accepts_only_what_the_validators_accept(establishment: Any, prisoner: Any) -> None:
+    fields = _Fields()
+    for _ in range(2):  # the second time from its memory of valid pairs
+        fast = fields.place(establishment, prisoner)
+        assert fast is None or fast == (
+            _generic(v.establishment, establishment),
+            _generic(v.prisoner, prisoner),
+        )
+
+
 def test_fast_checks_take_the_usual_values() -> None:
     fields = _Fields()
     assert fields.establishment(" hli") == "HLI" and fields.establishment(" hli") == "HLI"
     assert fields.prisoner("a1234bc ") == "A1234BC"
+    for _ in range(2):
+        assert fields.place(" hli", "a1234bc ") == ("HLI", "A1234BC")
+    assert fields.place("HLI", "A 1234") is None and fields.place(["HLI"], "A1234BC") is None
     assert _Fields.text("07700 900123", v.MAX_NUMBER) == "07700 900123"
 
 
@@ -230,6 +248,51 @@ async def test_shipper_lingers_so_hits_close_together_ship_as_one_batch(
         await shipper.stop()
         spool.close()
         await client.aclose()
+
+
+def _request_with_body(length: int) -> tuple[Any, StreamReader]:
+    loop = asyncio.get_running_loop()
+    protocol = BaseProtocol(loop)
+    protocol.connection_made(mock.Mock(spec=asyncio.Transport))  # a connection that stays open
+    payload = StreamReader(protocol, 2**16, loop=loop)
+    request = make_mocked_request(
+        "POST", CALL_PATH, headers={"Content-Length": str(length)}, payload=payload
+    )
+    return request, payload
+
+
+@pytest.mark.parametrize("body", [CALL_BODY, {}])
+async def test_a_body_already_here_and_one_still_coming_read_the_same(body: dict[str, Any]) -> None:
+    raw = orjson.dumps(body)
+    request, payload = _request_with_body(len(raw))
+    payload.feed_data(raw)
+    payload.feed_eof()
+    assert _buffered(request, v.LIMIT_CALL) == body
+    request, payload = _request_with_body(len(raw))
+    payload.feed_data(raw[:1])
+    assert _buffered(request, v.LIMIT_CALL) is None
+    reading = asyncio.create_task(_read(request, v.LIMIT_CALL))
+    await asyncio.sleep(0)
+    assert not reading.done()  # waiting for the rest of the body
+    payload.feed_data(raw[1:])
+    payload.feed_eof()
+    assert await reading == body
+
+
+@pytest.mark.parametrize(("raw", "detail"), [(b"{nope", "body: not valid JSON"), (b"[1]", "body: must be")])
+async def test_a_body_already_here_is_checked_as_json_object(raw: bytes, detail: str) -> None:
+    request, payload = _request_with_body(len(raw))
+    payload.feed_data(raw)
+    payload.feed_eof()
+    with pytest.raises(ApiError) as caught:
+        _buffered(request, v.LIMIT_CALL)
+    assert caught.value.status == 400 and caught.value.error == "invalid_json"
+    assert caught.value.detail.startswith(detail)
+
+
+async def test_an_empty_object_gets_the_field_errors(client: Any, auth: TokenFactory) -> None:
+    resp = await client.post("/v1/screen/call", data=b"{}", headers=await auth("dialler"))
+    assert resp.status == 400 and (await resp.json())["error"] != "invalid_json"
 
 
 async def test_chunked_bodies_take_the_generic_checks(client: Any, auth: TokenFactory) -> None:
