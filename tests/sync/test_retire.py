@@ -71,6 +71,31 @@ async def test_retirer_waits_while_the_object_is_held_then_releases_it() -> None
     assert all(r() is None for r in refs)
 
 
+async def test_objects_handed_over_together_are_taken_apart_one_after_the_other() -> None:
+    """Each dismantling task runs a step per loop iteration: several at once would make every
+    iteration that many steps long, so they take turns, each object whole before the next."""
+    first, first_refs = _holder()
+    second, second_refs = _holder()
+    retirer = Retirer(step_seconds=0.0)  # a step per few items: many steps each
+    order: list[str] = []
+
+    async def watch() -> None:
+        while retirer.busy:
+            # an object is being stepped through when some of its items are gone but not all
+            for name, refs in (("first", first_refs), ("second", second_refs)):
+                gone = sum(r() is None for r in refs)
+                if 0 < gone < len(refs) and (not order or order[-1] != name):
+                    order.append(name)
+            await asyncio.sleep(0)
+
+    retirer.retire(first)
+    retirer.retire(second)
+    del first, second
+    await asyncio.gather(watch(), retirer.idle())
+    assert retirer.retired == 2
+    assert order in (["first", "second"], ["second", "first"])  # never back and forth
+
+
 async def test_a_replaced_index_is_retired_but_never_while_someone_holds_it(
     redis_url, make_follower: FollowerFactory, make_writer
 ) -> None:
