@@ -7,9 +7,12 @@ from typing import Any
 
 import redis
 import redis.asyncio as aioredis
+from redis._parsers import _RESP2Parser
+from redis._parsers.socket import SocketBuffer
 from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import NoBackoff
 from redis.retry import Retry
+from redis.utils import SENTINEL
 
 from sync.settings import SyncSettings
 
@@ -39,11 +42,45 @@ def sync_client(url: str, settings: SyncSettings, *, name: str = "nocontact-writ
 def cut_client(url: str, settings: SyncSettings, *, name: str = "nocontact-cut") -> SyncRedis:
     """For ``sync.cut.read_cut`` in a worker thread: RESP2, with HGETALL's reply left a flat list.
     Made into one dict at once (redis-py's callback, or its RESP3 parser as the map arrives), a
-    million entries resize a single dict in one 20-30 ms GIL-holding step, stalling the loop."""
-    client = redis.Redis.from_url(url, retry=Retry(NoBackoff(), 0), protocol=2, **_options(settings, name))
+    million entries resize a single dict in one 20-30 ms GIL-holding step, stalling the loop.
+    Its parser keeps a small read buffer (see _CompactingBuffer)."""
+    client = redis.Redis.from_url(
+        url, retry=Retry(NoBackoff(), 0), protocol=2, parser_class=_CutParser, **_options(settings, name)
+    )
     client.set_response_callback("HGETALL", _as_sent)
     return client
 
 
 def _as_sent(response: Any, **_options: Any) -> Any:
     return response
+
+
+COMPACT_AT = 1 << 20  # bytes already parsed that the cut client's read buffer lets go of
+
+
+class _CompactingBuffer(SocketBuffer):
+    """redis-py's SocketBuffer keeps every byte of a reply until the whole reply is parsed: a cut
+    of a million entries grows one BytesIO past 150 MB (growing it, then truncating it at the end,
+    were 16-45 ms GIL-holding calls). This one moves the unparsed rest to the front once COMPACT_AT
+    bytes are parsed, so the buffer stays near a megabyte. Positions taken before a compaction
+    (the parser's rewind after an error) are then stale: on an error redis-py disconnects the
+    connection and drops its buffer, and this client is only used for ``read_cut``."""
+
+    def _read_from_socket(
+        self, length: int | None = None, timeout: Any = SENTINEL, raise_on_timeout: bool | None = True
+    ) -> bool:
+        buf = self._buffer
+        if buf.tell() > COMPACT_AT:
+            rest = buf.read()
+            buf.seek(0)
+            buf.truncate()
+            buf.write(rest)
+            buf.seek(0)
+        return bool(super()._read_from_socket(length, timeout, raise_on_timeout))
+
+
+class _CutParser(_RESP2Parser):
+    def on_connect(self, connection: Any) -> None:
+        super().on_connect(connection)  # type: ignore[no-untyped-call]
+        sock: Any = self._sock
+        self._buffer = _CompactingBuffer(sock, self.socket_read_size, connection.socket_timeout)
