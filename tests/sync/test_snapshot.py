@@ -157,6 +157,15 @@ def _by_reference(listed: Iterable[Entry]) -> list[Entry]:
     return sorted(listed, key=lambda e: e.reference)
 
 
+def _through_a_file(tmp_path: Path, index: Index, profile: Profile) -> Index:
+    """`index` written to a snapshot file, read back and built from its stored rows."""
+    path = tmp_path / "snapshot.jsonl"
+    write_snapshot(path, epoch="e1", version=index.version, stream_id="5-0", index=index)
+    snapshot = read_snapshot(path)
+    assert snapshot is not None and snapshot.stored is not None
+    return Index.build_stored(snapshot.stored, profile, version=index.version)
+
+
 def _write_from_index(path: Path, profile: Profile, n: int = 5) -> Index:
     index = Index.build(entries(n), profile, version=42)
     write_snapshot(path, epoch="e1", version=42, stream_id="5-0", index=index, normalisers={"phones": "p1"})
@@ -245,11 +254,7 @@ def test_entries_sharing_a_number_all_block_from_stored_rows(
          "protected": [{"phones": [phone(2), phone(1)]}, {"phones": [phone(1), phone(9)]}]}
     )
     index = Index.build(listed, profile, version=3)
-    path = tmp_path / "snapshot.jsonl"
-    write_snapshot(path, epoch="e1", version=3, stream_id="5-0", index=index)
-    snapshot = read_snapshot(path)
-    assert snapshot is not None and snapshot.stored is not None
-    again = Index.build_stored(snapshot.stored, profile, version=3)
+    again = _through_a_file(tmp_path, index, profile)
     assert again.counts() == index.counts()
     for number in (phone(1), phone(2), phone(9)):
         assert again.screen_call("HLI", "Z9999ZZ", number) == index.screen_call("HLI", "Z9999ZZ", number)
@@ -328,11 +333,7 @@ def test_entries_with_addresses_or_exemptions_are_compiled_from_a_stored_row(
         Entry.from_dict(exempted),
     ]
     index = Index.build(listed, profile, version=3)
-    path = tmp_path / "snapshot.jsonl"
-    write_snapshot(path, epoch="e1", version=3, stream_id="5-0", index=index)
-    snapshot = read_snapshot(path)
-    assert snapshot is not None and snapshot.stored is not None
-    again = Index.build_stored(snapshot.stored, profile, version=3)
+    again = _through_a_file(tmp_path, index, profile)
     envelope = "Mrs J Smith\n14 High Street\nHull\nHU1 2AB"
     assert again.screen_mail("HLI", "Z9999ZZ", envelope).decision == index.screen_mail(
         "HLI", "Z9999ZZ", envelope
