@@ -5,9 +5,10 @@ building automata) runs in a worker thread on immutable inputs; the loop only aw
 and swaps one reference. Python-level work in a thread gives the loop the GIL back every switch
 interval (``nocontact serve`` sets 1 ms: gateway.serve.SWITCH_INTERVAL); what can still stall the
 loop is a single long C call holding the GIL: an automaton build, a million-key dict resizing (the
-index's maps are sharded), a collection walking a million young objects (gc_paused). So a resync against a live index applies the *difference* through
-``Index.with_changes`` (a small delta automaton) whenever it is small enough, and builds a full
-index only on cold start, or when a new epoch really differs in more than ``max_delta`` entries.
+index's maps are sharded), a collection walking a million young objects (gc_paused). So a resync
+against a live index applies the *difference* through ``Index.with_changes`` (a small delta
+automaton) whenever it is small enough, and builds a full index only on cold start, or when a new
+epoch really differs in more than ``max_delta`` entries.
 """
 
 from __future__ import annotations
