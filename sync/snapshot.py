@@ -62,6 +62,7 @@ FORMAT_VERSION = 3  # written from an index; a file written from bare entries is
 READABLE_VERSIONS = (1, 2, 3)
 CHUNK_ROWS = 4096  # entries per format 3 line: one orjson.loads of ~250 kB holds the GIL ~2 ms
 READ_BLOCK = 1 << 20
+SETTLE_MAX = 10.0  # seconds a background snapshot write waits for the follower to settle (retirement)
 
 log = logging.getLogger("nocontact.sync")
 
@@ -378,7 +379,8 @@ class SnapshotWriter:
         while True:
             await self._dirty.wait()
             if self.settle is not None:
-                await self.settle()
+                with contextlib.suppress(TimeoutError):  # then written anyway: a file late is worse
+                    await asyncio.wait_for(self.settle(), SETTLE_MAX)
             started = time.monotonic()
             await self.write()
             # A write of a big list costs seconds of GIL-holding work: never spend more than a
