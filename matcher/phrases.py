@@ -17,10 +17,16 @@ Ids must be non-negative ints. Texts are matched through `NormalisedText`, made 
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import NamedTuple, Protocol
 
 import ahocorasick
+
+_compiled_find: Callable[..., list[Postings]] | None
+try:  # built from matcher/_speedups.c when a C compiler is present (see pyproject.toml)
+    from matcher._speedups import find_phrases as _compiled_find
+except ImportError:  # pragma: no cover - the test environment builds it (tests/matcher/test_speedups.py)
+    _compiled_find = None
 
 
 class NormalisedText(NamedTuple):
@@ -259,7 +265,14 @@ class GramPhrases:
         return self.find_words(text.tokens)
 
     def find_words(self, tokens: Sequence[str]) -> list[Postings]:
-        """The postings of every phrase present in `tokens` (words, in order)."""
+        """The postings of every phrase present in `tokens` (words, in order): one per
+        occurrence, in no promised order. Compiled where matcher._speedups is built."""
+        if _compiled_find is not None:
+            return _compiled_find(tokens, self._lengths, self._shards, self._pairs)
+        return self.python_find_words(tokens)
+
+    def python_find_words(self, tokens: Sequence[str]) -> list[Postings]:
+        """find_words in Python: the reference, and the fallback without matcher._speedups."""
         found: list[Postings] = []
         starts = self._lengths.keys() & tokens  # one C loop: the words that start a phrase
         if not starts:

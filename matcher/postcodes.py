@@ -14,10 +14,16 @@ outward code, so "14 HIGH" can not be read as a postcode.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from itertools import filterfalse, product
 
 from matcher.phrases import upper_words
+
+_compiled: Callable[[Sequence[str]], set[str] | None] | None
+try:  # built by setuptools from matcher/_speedups.c; optional, so a machine without a compiler still runs
+    from matcher._speedups import postcodes_in_words as _compiled
+except ImportError:  # pragma: no cover - the test environment builds it (tests/matcher/test_speedups.py)
+    _compiled = None
 
 _POSTCODE = re.compile(
     r"GIR0AA|[A-PR-UWYZ](?:[0-9]{1,2}|[A-HK-Y][0-9][0-9ABEHMNPRV-Y]?|[0-9][A-HJKPS-UW])[0-9][ABD-HJLNP-UW-Z]{2}"
@@ -45,7 +51,17 @@ def find_postcodes(text: str) -> set[str]:
 
 
 def postcodes_in_words(words: Sequence[str]) -> set[str]:
-    """Postcodes in a text already split into upper-case words (letters and digits)."""
+    """Postcodes in a text already split into upper-case words (letters and digits): the
+    compiled reading when it is built and the words are of A-Z and 0-9 only, else this module's."""
+    if _compiled is not None:
+        found = _compiled(words)
+        if found is not None:
+            return found
+    return python_postcodes_in_words(words)
+
+
+def python_postcodes_in_words(words: Sequence[str]) -> set[str]:
+    """The reference reading (and the fallback where matcher._speedups is not built)."""
     found: set[str] = set()
     last = len(words) - 1
     at = -1
