@@ -14,6 +14,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 from redis.utils import SENTINEL
 
+from sync.giveway import GiveWay
 from sync.settings import SyncSettings
 
 # The clients are typed Any on purpose: redis>=5 ships its own (non-generic) annotations, while the
@@ -64,11 +65,19 @@ class _CompactingBuffer(SocketBuffer):
     were 16-45 ms GIL-holding calls). This one moves the unparsed rest to the front once COMPACT_AT
     bytes are parsed, so the buffer stays near a megabyte. Positions taken before a compaction
     (the parser's rewind after an error) are then stale: on an error redis-py disconnects the
-    connection and drops its buffer, and this client is only used for ``read_cut``."""
+    connection and drops its buffer, and this client is only used for ``read_cut``.
+
+    Each read lets the GIL go for a ``recv`` that, while the reply streams in, returns at once,
+    every ~0.3 ms of parsing: the event loop then starved (see sync.giveway), so reads give way."""
+
+    def __init__(self, socket: Any, socket_read_size: int, socket_timeout: float) -> None:
+        super().__init__(socket, socket_read_size, socket_timeout)
+        self.give_way = GiveWay()
 
     def _read_from_socket(
         self, length: int | None = None, timeout: Any = SENTINEL, raise_on_timeout: bool | None = True
     ) -> bool:
+        self.give_way()
         buf = self._buffer
         if buf.tell() > COMPACT_AT:
             rest = buf.read()
