@@ -1,12 +1,15 @@
 """The screening routes' lean path: its field checks never accept what the generic validators
-refuse, the token cache forgets a revoked token as soon as the table drops it, the lock-free
-metrics match prometheus_client's own and pass promtool, and the shipper batches hits."""
+refuse, the sources' one-call staleness agrees with their state and age, the token cache forgets a
+revoked token as soon as the table drops it, the lock-free metrics match prometheus_client's own
+and pass promtool, and the shipper batches hits."""
 
 from __future__ import annotations
 
 import asyncio
 import subprocess
+import time
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 from unittest import mock
 
@@ -24,13 +27,15 @@ from prometheus_client import CollectorRegistry, Histogram
 from gateway import validation as v
 from gateway.app import RUNTIME
 from gateway.auth import Principal, TokenCache, _record, create_token, new_token, revoke_token, token_hash
+from gateway.follow import FollowerSource
 from gateway.hits import Spool
 from gateway.metrics import LATENCY_BUCKETS, Metrics
-from gateway.screening import CALL_PATH, _buffered, _Fields, _read
+from gateway.screening import CALL_FIELDS, CALL_PATH, _buffered, _Fields, _read
 from gateway.shipper import Shipper
-from gateway.source import StaticSource
+from gateway.source import STATES, StaticSource
 from gateway.validation import ApiError
 from sync.keys import Keys
+from sync.status import SyncState, SyncStatus
 from tests.gateway.conftest import TokenFactory, build_index
 from tests.gateway.test_hits import make_hit
 
@@ -86,6 +91,37 @@ def test_fast_place_accepts_only_what_the_validators_accept(establishment: Any, 
         )
 
 
+def _generic_call(body: dict[str, Any]) -> tuple[str, str, str] | None:
+    try:
+        v.only(body, CALL_FIELDS)
+        return v.establishment(body), v.prisoner(body), v.required_text(body, "number", v.MAX_NUMBER)
+    except ApiError:
+        return None
+
+
+CALL_BODIES = st.fixed_dictionaries(
+    {},
+    optional={
+        "establishment": st.one_of(VALUES, st.sampled_from(["HLI", " hli", "HL1", "H"])),
+        "prisoner": st.one_of(VALUES, st.sampled_from(["A1234BC", "a1234bc ", "A 1234"])),
+        "number": st.one_of(VALUES, st.sampled_from(["07700 900123", " ", "1" * v.MAX_NUMBER])),
+        "content": VALUES,
+        "Number": VALUES,
+    },
+)
+
+
+@given(CALL_BODIES)
+def test_fast_call_fields_accept_only_what_the_validators_accept(body: dict[str, Any]) -> None:
+    fields = _Fields()
+    generic = _generic_call(body)
+    for _ in range(2):  # the second time from its memory of valid pairs
+        fast = fields.call(body)
+        assert fast is None or fast == generic
+    if set(body) == CALL_FIELDS and generic is not None and type(body["establishment"]) is str:
+        assert fields.call(body) == generic  # a valid call body of plain strings takes the fast path
+
+
 def test_fast_checks_take_the_usual_values() -> None:
     fields = _Fields()
     assert fields.establishment(" hli") == "HLI" and fields.establishment(" hli") == "HLI"
@@ -94,6 +130,36 @@ def test_fast_checks_take_the_usual_values() -> None:
         assert fields.place(" hli", "a1234bc ") == ("HLI", "A1234BC")
     assert fields.place("HLI", "A 1234") is None and fields.place(["HLI"], "A1234BC") is None
     assert _Fields.text("07700 900123", v.MAX_NUMBER) == "07700 900123"
+    assert fields.call({"establishment": "hli", "prisoner": "a1234bc", "number": "9 07700"}) == (
+        "HLI",
+        "A1234BC",
+        "9 07700",
+    )
+
+
+# -- staleness in one call ----------------------------------------------------------------------
+def _stale_as_before(state: str, age: float | None, max_age: float) -> bool:
+    """How the gateway judged staleness from ``state`` and ``age_seconds`` before sources had ``stale``."""
+    return state != "VALID" or age is None or age > max_age
+
+
+@pytest.mark.parametrize("state", STATES)
+@pytest.mark.parametrize("age", [None, 0.0, 29.9, 30.0, 30.1, 1e9])
+@pytest.mark.parametrize("loaded", [True, False])
+def test_static_source_stale_agrees_with_state_and_age(state: str, age: float | None, loaded: bool) -> None:
+    source = StaticSource(build_index() if loaded else None)
+    source.mark(state, age)
+    assert source.stale(30.0) == _stale_as_before(source.state, source.age_seconds(), 30.0)
+
+
+@pytest.mark.parametrize("state", list(SyncState))
+@pytest.mark.parametrize("contact_ago", [None, 0.0, 29.0, 31.0])
+def test_follower_source_stale_agrees_with_state_and_age(state: SyncState, contact_ago: float | None) -> None:
+    source = FollowerSource.__new__(FollowerSource)
+    now = time.monotonic()
+    contact = None if contact_ago is None else now - contact_ago
+    source.follower = SimpleNamespace(status=SyncStatus(state, "test", last_contact=contact))  # type: ignore[assignment]
+    assert source.stale(30.0) == _stale_as_before(source.state, source.age_seconds(), 30.0)
 
 
 # -- the token cache -----------------------------------------------------------------------------
