@@ -186,38 +186,15 @@ class _Fields:
 
 
 def _buffered(request: web.Request, limit: int) -> dict[str, Any] | None:
-    """The body as a JSON object when all of it is in the buffer already, as a screening
-    request's is (it comes in with the headers): taken with read_nowait, without awaiting
-    request.read()'s chunk reads. None when it has to be read: then ``_read``."""
-    length = request.content_length
-    if length is None or length > limit or length == 0:
-        return None
+    """The body as a JSON object (read_json's checks and errors) when all of it is in the buffer
+    already, as a screening request's is (it comes in with the headers): taken with read_nowait,
+    without awaiting request.read()'s chunk reads, and judged by its length as read rather than
+    by Content-Length (a header lookup and an int() less). None when some of it is still to come:
+    then ``v.read_json``."""
     content = request.content
     if not content.is_eof():
         return None
-    # Content-Length framed it, so it is `length` bytes, within the limit.
-    return _json_object(content.read_nowait())
-
-
-async def _read(request: web.Request, limit: int) -> dict[str, Any]:
-    """The body as a JSON object (v.read_json's checks, with its errors)."""
-    length = request.content_length
-    if length is None or length > limit or length == 0:
-        return await v.read_json(request, limit)
-    raw = await request.read()
-    if len(raw) > limit:
-        return await v.read_json(request, limit)
-    return _json_object(raw)
-
-
-def _json_object(raw: bytes) -> dict[str, Any]:
-    try:
-        data = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise ApiError(400, "invalid_json", f"body: not valid JSON ({exc.args[0]})") from None
-    if type(data) is not dict:
-        raise ApiError(400, "invalid_json", "body: must be a JSON object")
-    return data
+    return v.parse_json(content.read_nowait(), limit)
 
 
 class Screening:
@@ -274,7 +251,7 @@ class Screening:
                 principal = await authorize(request, CALL_ROLES)
             body = _buffered(request, v.LIMIT_CALL)
             if body is None:  # an empty object is a body too
-                body = await _read(request, v.LIMIT_CALL)
+                body = await v.read_json(request, v.LIMIT_CALL)
             fields = self.fields.call(body)
             if fields is None:
                 v.only(body, CALL_FIELDS)
@@ -352,7 +329,7 @@ class Screening:
                 principal = await authorize(request, roles)
             body = _buffered(request, limit)
             if body is None:  # an empty object is a body too
-                body = await _read(request, limit)
+                body = await v.read_json(request, limit)
             check = self.fields
             place = check.place(body.get("establishment"), body.get("prisoner"))
             establishment, prisoner = place if place is not None else (None, None)

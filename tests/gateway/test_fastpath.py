@@ -30,7 +30,7 @@ from gateway.auth import Principal, TokenCache, _record, create_token, new_token
 from gateway.follow import FollowerSource
 from gateway.hits import Spool
 from gateway.metrics import LATENCY_BUCKETS, Metrics
-from gateway.screening import CALL_FIELDS, CALL_PATH, _buffered, _Fields, _read
+from gateway.screening import CALL_FIELDS, CALL_PATH, _buffered, _Fields
 from gateway.shipper import Shipper
 from gateway.source import STATES, StaticSource
 from gateway.validation import ApiError
@@ -337,7 +337,7 @@ async def test_a_body_already_here_and_one_still_coming_read_the_same(body: dict
     request, payload = _request_with_body(len(raw))
     payload.feed_data(raw[:1])
     assert _buffered(request, v.LIMIT_CALL) is None
-    reading = asyncio.create_task(_read(request, v.LIMIT_CALL))
+    reading = asyncio.create_task(v.read_json(request, v.LIMIT_CALL))
     await asyncio.sleep(0)
     assert not reading.done()  # waiting for the rest of the body
     payload.feed_data(raw[1:])
@@ -356,12 +356,42 @@ async def test_a_body_already_here_is_checked_as_json_object(raw: bytes, detail:
     assert caught.value.detail.startswith(detail)
 
 
+TOO_BIG = orjson.dumps({"number": "1" * v.LIMIT_CALL})
+RAW_BODIES = [b"", b" ", b"{}", b"{nope", b"[1]", b"null", b'{"a": [1]}', orjson.dumps(CALL_BODY), TOO_BIG]
+
+
+def _arrived(raw: bytes) -> Any:
+    request, payload = _request_with_body(len(raw))
+    payload.feed_data(raw)
+    payload.feed_eof()
+    return request
+
+
+async def _outcome(read: Any) -> Any:
+    try:
+        return await read
+    except ApiError as exc:
+        return (exc.status, exc.error, exc.detail)
+
+
+async def _sync(read: Any, *args: Any) -> Any:
+    return read(*args)
+
+
+@pytest.mark.parametrize("raw", RAW_BODIES)
+async def test_a_buffered_body_gets_what_read_json_gives(raw: bytes) -> None:
+    fast = await _outcome(_sync(_buffered, _arrived(raw), v.LIMIT_CALL))
+    assert fast == await _outcome(v.read_json(_arrived(raw), v.LIMIT_CALL))
+    if len(raw) > 1:  # the limit is the endpoint's, whatever Content-Length said
+        assert (await _outcome(_sync(_buffered, _arrived(raw), 1)))[0] == 413
+
+
 async def test_an_empty_object_gets_the_field_errors(client: Any, auth: TokenFactory) -> None:
     resp = await client.post("/v1/screen/call", data=b"{}", headers=await auth("dialler"))
     assert resp.status == 400 and (await resp.json())["error"] != "invalid_json"
 
 
-async def test_chunked_bodies_take_the_generic_checks(client: Any, auth: TokenFactory) -> None:
+async def test_chunked_bodies_get_the_same_checks(client: Any, auth: TokenFactory) -> None:
     headers = await auth("dialler")
 
     async def body(raw: bytes) -> Any:
