@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 from aiohttp import hdrs, web
+from aiohttp.base_protocol import BaseProtocol
+from aiohttp.streams import StreamReader
 from multidict import CIMultiDict
 
 from gateway import validation as v
@@ -187,14 +189,43 @@ class _Fields:
 
 def _buffered(request: web.Request, limit: int) -> dict[str, Any] | None:
     """The body as a JSON object (read_json's checks and errors) when all of it is in the buffer
-    already, as a screening request's is (it comes in with the headers): taken with read_nowait,
-    without awaiting request.read()'s chunk reads, and judged by its length as read rather than
-    by Content-Length (a header lookup and an int() less). None when some of it is still to come:
-    then ``v.read_json``."""
+    already, as a screening request's is (it comes in with the headers): taken without awaiting
+    request.read()'s chunk reads, and judged by its length as read rather than by Content-Length
+    (a header lookup and an int() less). None when some of it is still to come: then
+    ``v.read_json``."""
     content = request.content
     if not content.is_eof():
         return None
-    return v.parse_json(content.read_nowait(), limit)
+    return v.parse_json(_taken(content), limit)
+
+
+# StreamReader.read_nowait ends each read in the protocol's resume_reading, which feeds the HTTP
+# parser an empty chunk even though reading was never paused: 6.3k of the ~216k instructions an
+# allowed call took (callgrind; ~2.5 us of CPU per request natively). ``_taken`` does the rest of
+# _read_nowait_chunk's bookkeeping itself when the body is one buffered chunk and the protocol is
+# not paused. These are aiohttp's private attributes (3.14): without any of them, read_nowait.
+_READER_SLOTS = ("_buffer", "_buffer_offset", "_size", "_cursor", "_http_chunk_splits", "_exception")
+DIRECT_READ = all(hasattr(StreamReader, name) for name in (*_READER_SLOTS, "_protocol")) and hasattr(
+    BaseProtocol, "_reading_paused"
+)
+
+
+def _taken(content: StreamReader) -> bytes:
+    """All of a body that has arrived (eof seen), as read_nowait() returns it."""
+    if DIRECT_READ and type(content) is StreamReader:
+        buffer = content._buffer
+        if (
+            len(buffer) == 1
+            and not content._buffer_offset
+            and content._http_chunk_splits is None
+            and content._exception is None
+            and not content._protocol._reading_paused
+        ):
+            data: bytes = buffer.popleft()
+            content._size -= len(data)
+            content._cursor += len(data)
+            return data
+    return content.read_nowait()
 
 
 class Screening:

@@ -24,6 +24,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry, Histogram
 
+from gateway import screening
 from gateway import validation as v
 from gateway.app import RUNTIME
 from gateway.auth import Principal, TokenCache, _record, create_token, new_token, revoke_token, token_hash
@@ -384,6 +385,60 @@ async def test_a_buffered_body_gets_what_read_json_gives(raw: bytes) -> None:
     assert fast == await _outcome(v.read_json(_arrived(raw), v.LIMIT_CALL))
     if len(raw) > 1:  # the limit is the endpoint's, whatever Content-Length said
         assert (await _outcome(_sync(_buffered, _arrived(raw), 1)))[0] == 413
+
+
+async def test_the_direct_read_is_on_for_this_aiohttp() -> None:
+    assert screening.DIRECT_READ  # else the tests below compare read_nowait with itself
+    raw = orjson.dumps(CALL_BODY)
+    reader = await _arrived_reader([raw], chunked=False, read_first=0, paused=False)
+    with mock.patch.object(BaseProtocol, "resume_reading") as resume:
+        assert screening._taken(reader) == raw
+    resume.assert_not_called()
+
+
+def _reader_state(reader: StreamReader) -> tuple[Any, ...]:
+    return (
+        reader._size,
+        reader._cursor,
+        list(reader._buffer),
+        reader._buffer_offset,
+        reader._protocol._reading_paused,
+    )
+
+
+async def _arrived_reader(
+    chunks: list[bytes], *, chunked: bool, read_first: int, paused: bool
+) -> StreamReader:
+    _, reader = _request_with_body(sum(map(len, chunks)))
+    for chunk in chunks:
+        if chunked:
+            reader.begin_http_chunk_receiving()
+        reader.feed_data(chunk)
+        if chunked:
+            reader.end_http_chunk_receiving()
+    reader.feed_eof()
+    if read_first:
+        await reader.readexactly(read_first)
+    reader._protocol._reading_paused = paused  # as after a burst over the high-water mark
+    return reader
+
+
+@pytest.mark.parametrize(
+    "chunks", [[orjson.dumps(CALL_BODY)], [b'{"a":', b" 1}"], [b""], [], [b"{}", b"", b" "]]
+)
+@pytest.mark.parametrize("chunked", [False, True])
+@pytest.mark.parametrize("read_first", [0, 1])
+@pytest.mark.parametrize("paused", [False, True])
+async def test_the_direct_read_takes_what_read_nowait_takes(
+    chunks: list[bytes], chunked: bool, read_first: int, paused: bool
+) -> None:
+    if read_first and not b"".join(chunks):
+        return
+    direct = await _arrived_reader(chunks, chunked=chunked, read_first=read_first, paused=paused)
+    generic = await _arrived_reader(chunks, chunked=chunked, read_first=read_first, paused=paused)
+    assert screening._taken(direct) == generic.read_nowait()
+    assert _reader_state(direct) == _reader_state(generic)  # a paused protocol is resumed, too
+    assert direct.at_eof() and generic.at_eof()
 
 
 async def test_an_empty_object_gets_the_field_errors(client: Any, auth: TokenFactory) -> None:
