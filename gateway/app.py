@@ -54,8 +54,7 @@ class Runtime:
     writer: Any = None  # sync.writer.Writer, built on first use
 
     def stale(self) -> bool:
-        age = self.source.age_seconds()
-        return self.source.state != "VALID" or age is None or age > self.settings.max_data_age
+        return self.source.stale(self.settings.max_data_age)
 
 
 RUNTIME = web.AppKey("runtime", Runtime)

@@ -119,13 +119,15 @@ class TokenCache:
         if admin_token:
             self._static[token_hash(admin_token)] = Principal(BOOTSTRAP_ID, "admin")
         self._tokens: dict[str, Principal] = {}
-        self._headers: dict[str, Principal] = {}
+        # Authorization header -> principal (``known``); the screening handlers read it directly, a
+        # dict lookup without a method call. A new dict on every table reload: look it up each time.
+        self.headers: dict[str, Principal] = {}
         self._task: asyncio.Task[None] | None = None
 
     def known(self, header: str) -> Principal | None:
         """The principal of an Authorization header that was looked up successfully since the
         table was last replaced, or None (then use ``bearer`` and ``lookup``)."""
-        return self._headers.get(header)
+        return self.headers.get(header)
 
     async def lookup(self, token: str, header: str | None = None) -> Principal | None:
         """The principal of a token; `header` (the Authorization header it came from) is
@@ -147,9 +149,9 @@ class TokenCache:
                 return found
             tokens[digest] = found
         if header is not None:
-            if len(self._headers) >= MAX_HEADERS_KEPT:
-                self._headers.clear()
-            self._headers[header] = found
+            if len(self.headers) >= MAX_HEADERS_KEPT:
+                self.headers.clear()
+            self.headers[header] = found
         return found
 
     async def create(self, role: str, establishment: str | None) -> tuple[str, Principal]:
@@ -167,7 +169,7 @@ class TokenCache:
             if principal is not None:
                 fresh[digest.decode() if isinstance(digest, bytes) else digest] = principal
         self._tokens = fresh
-        self._headers = {}
+        self.headers = {}
 
     async def _refresh_loop(self) -> None:
         while True:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry
 
 from sync.follower import Follower
 from sync.metrics import SyncMetrics
+from sync.status import SyncState
 
 if TYPE_CHECKING:
     from gateway.settings import GatewaySettings
@@ -29,6 +31,11 @@ class FollowerSource:
 
     def age_seconds(self) -> float | None:
         return self.follower.status.contact_age
+
+    def stale(self, max_age: float) -> bool:
+        status = self.follower.status
+        contact = status.last_contact
+        return status.state is not SyncState.VALID or contact is None or time.monotonic() - contact > max_age
 
     async def start(self) -> None:
         await self.follower.start()

@@ -25,6 +25,10 @@ class IndexSource(Protocol):
         """Seconds since the index was last confirmed current against the store (monotonic clock);
         None if never."""
 
+    def stale(self, max_age: float) -> bool:
+        """Not VALID, never confirmed, or confirmed more than `max_age` seconds ago. Asked by every
+        screening request, so one call rather than ``state`` and ``age_seconds``."""
+
     async def start(self) -> None: ...
 
     async def stop(self) -> None: ...
@@ -52,6 +56,16 @@ class StaticSource:
         if self._frozen_age is not None:
             return self._frozen_age
         return None if self._confirmed is None else time.monotonic() - self._confirmed
+
+    def stale(self, max_age: float) -> bool:
+        if self._state != "VALID":
+            return True
+        age = self._frozen_age
+        if age is None:
+            if self._confirmed is None:
+                return True
+            age = time.monotonic() - self._confirmed
+        return age > max_age
 
     def set_index(self, index: Index | None) -> None:
         self._index = index

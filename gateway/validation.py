@@ -73,6 +73,11 @@ async def read_json(request: web.Request, limit: int) -> dict[str, Any]:
         raw = await request.read()
     except web.HTTPRequestEntityTooLarge:
         raise ApiError(413, "body_too_large", f"body: at most {limit} bytes on this endpoint") from None
+    return parse_json(raw, limit)
+
+
+def parse_json(raw: bytes, limit: int) -> dict[str, Any]:
+    """A body already read, with read_json's checks and errors."""
     if len(raw) > limit:
         raise ApiError(413, "body_too_large", f"body: at most {limit} bytes on this endpoint")
     if not raw:

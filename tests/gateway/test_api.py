@@ -68,6 +68,17 @@ async def test_call_allow_touches_no_disk_and_block_is_spooled_first(
     assert '"relay":false' in rows[0][1] and '"channel":"call"' in rows[0][1]
 
 
+async def test_a_block_that_cannot_be_spooled_is_not_answered(client: Any, auth: TokenFactory) -> None:
+    spool = client.app[RUNTIME].spool
+    await spool.call(lambda db: db.execute("DROP TABLE hits"))
+    headers = await auth("dialler")
+    resp = await client.post("/v1/screen/call", json={**CALL, "number": "9 07700 900123"}, headers=headers)
+    body = await resp.json()
+    assert resp.status == 503 and body["error"] == "hit_log_unavailable" and "decision" not in body
+    resp = await client.post("/v1/screen/call", json={**CALL, "number": "07700 900999"}, headers=headers)
+    assert resp.status == 200 and (await resp.json())["decision"] == "allow"  # an allow needs no spool
+
+
 async def test_relay_and_establishment_scope(client: Any, auth: TokenFactory) -> None:
     headers = await auth("dialler")
     resp = await client.post("/v1/screen/call", json={**CALL, "prisoner": "Z9999ZZ"}, headers=headers)

@@ -1,12 +1,15 @@
 """The screening routes' lean path: its field checks never accept what the generic validators
-refuse, the token cache forgets a revoked token as soon as the table drops it, the lock-free
-metrics match prometheus_client's own and pass promtool, and the shipper batches hits."""
+refuse, the sources' one-call staleness agrees with their state and age, the token cache forgets a
+revoked token as soon as the table drops it, the lock-free metrics match prometheus_client's own
+and pass promtool, and the shipper batches hits."""
 
 from __future__ import annotations
 
 import asyncio
 import subprocess
+import time
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 from unittest import mock
 
@@ -21,16 +24,19 @@ from hypothesis import given
 from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry, Histogram
 
+from gateway import screening
 from gateway import validation as v
 from gateway.app import RUNTIME
 from gateway.auth import Principal, TokenCache, _record, create_token, new_token, revoke_token, token_hash
+from gateway.follow import FollowerSource
 from gateway.hits import Spool
 from gateway.metrics import LATENCY_BUCKETS, Metrics
-from gateway.screening import CALL_PATH, _buffered, _Fields, _read
+from gateway.screening import CALL_FIELDS, CALL_PATH, _buffered, _Fields
 from gateway.shipper import Shipper
-from gateway.source import StaticSource
+from gateway.source import STATES, StaticSource
 from gateway.validation import ApiError
 from sync.keys import Keys
+from sync.status import SyncState, SyncStatus
 from tests.gateway.conftest import TokenFactory, build_index
 from tests.gateway.test_hits import make_hit
 
@@ -86,6 +92,37 @@ def test_fast_place_accepts_only_what_the_validators_accept(establishment: Any, 
         )
 
 
+def _generic_call(body: dict[str, Any]) -> tuple[str, str, str] | None:
+    try:
+        v.only(body, CALL_FIELDS)
+        return v.establishment(body), v.prisoner(body), v.required_text(body, "number", v.MAX_NUMBER)
+    except ApiError:
+        return None
+
+
+CALL_BODIES = st.fixed_dictionaries(
+    {},
+    optional={
+        "establishment": st.one_of(VALUES, st.sampled_from(["HLI", " hli", "HL1", "H"])),
+        "prisoner": st.one_of(VALUES, st.sampled_from(["A1234BC", "a1234bc ", "A 1234"])),
+        "number": st.one_of(VALUES, st.sampled_from(["07700 900123", " ", "1" * v.MAX_NUMBER])),
+        "content": VALUES,
+        "Number": VALUES,
+    },
+)
+
+
+@given(CALL_BODIES)
+def test_fast_call_fields_accept_only_what_the_validators_accept(body: dict[str, Any]) -> None:
+    fields = _Fields()
+    generic = _generic_call(body)
+    for _ in range(2):  # the second time from its memory of valid pairs
+        fast = fields.call(body)
+        assert fast is None or fast == generic
+    if set(body) == CALL_FIELDS and generic is not None and type(body["establishment"]) is str:
+        assert fields.call(body) == generic  # a valid call body of plain strings takes the fast path
+
+
 def test_fast_checks_take_the_usual_values() -> None:
     fields = _Fields()
     assert fields.establishment(" hli") == "HLI" and fields.establishment(" hli") == "HLI"
@@ -94,6 +131,36 @@ def test_fast_checks_take_the_usual_values() -> None:
         assert fields.place(" hli", "a1234bc ") == ("HLI", "A1234BC")
     assert fields.place("HLI", "A 1234") is None and fields.place(["HLI"], "A1234BC") is None
     assert _Fields.text("07700 900123", v.MAX_NUMBER) == "07700 900123"
+    assert fields.call({"establishment": "hli", "prisoner": "a1234bc", "number": "9 07700"}) == (
+        "HLI",
+        "A1234BC",
+        "9 07700",
+    )
+
+
+# -- staleness in one call ----------------------------------------------------------------------
+def _stale_as_before(state: str, age: float | None, max_age: float) -> bool:
+    """How the gateway judged staleness from ``state`` and ``age_seconds`` before sources had ``stale``."""
+    return state != "VALID" or age is None or age > max_age
+
+
+@pytest.mark.parametrize("state", STATES)
+@pytest.mark.parametrize("age", [None, 0.0, 29.9, 30.0, 30.1, 1e9])
+@pytest.mark.parametrize("loaded", [True, False])
+def test_static_source_stale_agrees_with_state_and_age(state: str, age: float | None, loaded: bool) -> None:
+    source = StaticSource(build_index() if loaded else None)
+    source.mark(state, age)
+    assert source.stale(30.0) == _stale_as_before(source.state, source.age_seconds(), 30.0)
+
+
+@pytest.mark.parametrize("state", list(SyncState))
+@pytest.mark.parametrize("contact_ago", [None, 0.0, 29.0, 31.0])
+def test_follower_source_stale_agrees_with_state_and_age(state: SyncState, contact_ago: float | None) -> None:
+    source = FollowerSource.__new__(FollowerSource)
+    now = time.monotonic()
+    contact = None if contact_ago is None else now - contact_ago
+    source.follower = SimpleNamespace(status=SyncStatus(state, "test", last_contact=contact))  # type: ignore[assignment]
+    assert source.stale(30.0) == _stale_as_before(source.state, source.age_seconds(), 30.0)
 
 
 # -- the token cache -----------------------------------------------------------------------------
@@ -271,7 +338,7 @@ async def test_a_body_already_here_and_one_still_coming_read_the_same(body: dict
     request, payload = _request_with_body(len(raw))
     payload.feed_data(raw[:1])
     assert _buffered(request, v.LIMIT_CALL) is None
-    reading = asyncio.create_task(_read(request, v.LIMIT_CALL))
+    reading = asyncio.create_task(v.read_json(request, v.LIMIT_CALL))
     await asyncio.sleep(0)
     assert not reading.done()  # waiting for the rest of the body
     payload.feed_data(raw[1:])
@@ -290,12 +357,96 @@ async def test_a_body_already_here_is_checked_as_json_object(raw: bytes, detail:
     assert caught.value.detail.startswith(detail)
 
 
+TOO_BIG = orjson.dumps({"number": "1" * v.LIMIT_CALL})
+RAW_BODIES = [b"", b" ", b"{}", b"{nope", b"[1]", b"null", b'{"a": [1]}', orjson.dumps(CALL_BODY), TOO_BIG]
+
+
+def _arrived(raw: bytes) -> Any:
+    request, payload = _request_with_body(len(raw))
+    payload.feed_data(raw)
+    payload.feed_eof()
+    return request
+
+
+async def _outcome(read: Any) -> Any:
+    try:
+        return await read
+    except ApiError as exc:
+        return (exc.status, exc.error, exc.detail)
+
+
+async def _sync(read: Any, *args: Any) -> Any:
+    return read(*args)
+
+
+@pytest.mark.parametrize("raw", RAW_BODIES)
+async def test_a_buffered_body_gets_what_read_json_gives(raw: bytes) -> None:
+    fast = await _outcome(_sync(_buffered, _arrived(raw), v.LIMIT_CALL))
+    assert fast == await _outcome(v.read_json(_arrived(raw), v.LIMIT_CALL))
+    if len(raw) > 1:  # the limit is the endpoint's, whatever Content-Length said
+        assert (await _outcome(_sync(_buffered, _arrived(raw), 1)))[0] == 413
+
+
+async def test_the_direct_read_is_on_for_this_aiohttp() -> None:
+    assert screening.DIRECT_READ  # else the tests below compare read_nowait with itself
+    raw = orjson.dumps(CALL_BODY)
+    reader = await _arrived_reader([raw], chunked=False, read_first=0, paused=False)
+    with mock.patch.object(BaseProtocol, "resume_reading") as resume:
+        assert screening._taken(reader) == raw
+    resume.assert_not_called()
+
+
+def _reader_state(reader: StreamReader) -> tuple[Any, ...]:
+    return (
+        reader._size,
+        reader._cursor,
+        list(reader._buffer),
+        reader._buffer_offset,
+        reader._protocol._reading_paused,
+    )
+
+
+async def _arrived_reader(
+    chunks: list[bytes], *, chunked: bool, read_first: int, paused: bool
+) -> StreamReader:
+    _, reader = _request_with_body(sum(map(len, chunks)))
+    for chunk in chunks:
+        if chunked:
+            reader.begin_http_chunk_receiving()
+        reader.feed_data(chunk)
+        if chunked:
+            reader.end_http_chunk_receiving()
+    reader.feed_eof()
+    if read_first:
+        await reader.readexactly(read_first)
+    reader._protocol._reading_paused = paused  # as after a burst over the high-water mark
+    return reader
+
+
+@pytest.mark.parametrize(
+    "chunks", [[orjson.dumps(CALL_BODY)], [b'{"a":', b" 1}"], [b""], [], [b"{}", b"", b" "]]
+)
+@pytest.mark.parametrize("chunked", [False, True])
+@pytest.mark.parametrize("read_first", [0, 1])
+@pytest.mark.parametrize("paused", [False, True])
+async def test_the_direct_read_takes_what_read_nowait_takes(
+    chunks: list[bytes], chunked: bool, read_first: int, paused: bool
+) -> None:
+    if read_first and not b"".join(chunks):
+        return
+    direct = await _arrived_reader(chunks, chunked=chunked, read_first=read_first, paused=paused)
+    generic = await _arrived_reader(chunks, chunked=chunked, read_first=read_first, paused=paused)
+    assert screening._taken(direct) == generic.read_nowait()
+    assert _reader_state(direct) == _reader_state(generic)  # a paused protocol is resumed, too
+    assert direct.at_eof() and generic.at_eof()
+
+
 async def test_an_empty_object_gets_the_field_errors(client: Any, auth: TokenFactory) -> None:
     resp = await client.post("/v1/screen/call", data=b"{}", headers=await auth("dialler"))
     assert resp.status == 400 and (await resp.json())["error"] != "invalid_json"
 
 
-async def test_chunked_bodies_take_the_generic_checks(client: Any, auth: TokenFactory) -> None:
+async def test_chunked_bodies_get_the_same_checks(client: Any, auth: TokenFactory) -> None:
     headers = await auth("dialler")
 
     async def body(raw: bytes) -> Any:

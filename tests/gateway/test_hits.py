@@ -8,10 +8,11 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+import pytest
 import redis
 import redis.asyncio as aioredis
 
-from gateway.hits import Hit, Spool
+from gateway.hits import SCHEMA, Hit, Spool
 from gateway.shipper import Shipper
 from gateway.ulid import ULID_RE, new_ulid, ulid_ms
 from sync.keys import Keys
@@ -65,6 +66,22 @@ async def test_group_commit_and_durability(tmp_path: Path) -> None:
     with sqlite3.connect(tmp_path / "hits.sqlite3") as db:
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert {r[0] for r in db.execute("SELECT id FROM hits")} == {h.id for h in hits}
+
+
+@pytest.mark.parametrize("count", [1, 50])
+async def test_a_failed_commit_fails_every_hit_of_the_batch(tmp_path: Path, count: int) -> None:
+    spool = Spool(tmp_path / "hits.sqlite3")
+    spool.open()
+    try:
+        await spool.call(lambda db: db.execute("DROP TABLE hits"))  # every INSERT now fails
+        recording = (spool.record(make_hit(i)) for i in range(count))
+        results = await asyncio.gather(*recording, return_exceptions=True)
+        assert all(isinstance(r, sqlite3.Error) for r in results)
+        await spool.call(lambda db: db.executescript(SCHEMA))
+        await spool.record(make_hit(0))  # the thread and its connection go on
+        assert await spool.backlog() == 1
+    finally:
+        spool.close()
 
 
 async def _until(predicate: Any, timeout: float = 10.0) -> None:
