@@ -27,6 +27,17 @@ RATIOS: list[tuple[str, str, str]] = [
     ("gateway mail rps / empty handler rps (allow-only)", "http_empty_req", "http_mail_allow_req"),
     ("gateway mail rps / empty handler rps (1 in 10 blocked)", "http_empty_req", "http_mail_mix_req"),
     ("gateway call CPU per request / empty handler's", "http_call_allow_cpu", "http_empty_cpu"),
+    (
+        "gateway call rps / empty handler rps, both answering with JsonAnswer",
+        "http_empty_direct_req",
+        "http_call_allow_req",
+    ),
+    (
+        "gateway call CPU per request / empty JsonAnswer handler's",
+        "http_call_allow_cpu",
+        "http_empty_direct_cpu",
+    ),
+    ("empty handler rps: JsonAnswer / web.Response", "http_empty_req", "http_empty_direct_req"),
     ("gateway call p99 / empty p99, both at 1000 rps", "http_call_allow_p99_fixed", "http_empty_p99_fixed"),
     # sync (bench_sync.py): latencies and stalls in ns, so each reads as "x times the baseline"
     ("write->enforced p50 / bare XADD->XREAD p50", "write_to_enforced_p50", "xadd_xread_p50"),

@@ -31,6 +31,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from gateway.answer import JsonAnswer
 from gateway.serve import new_event_loop, run_worker_app
 
 log = logging.getLogger("nocontact.bench.http")
@@ -191,9 +192,17 @@ async def empty_handler(request: web.Request) -> web.Response:
     )
 
 
+async def empty_direct_handler(request: web.Request) -> web.Response:
+    """The empty handler answering as the gateway's screening routes do (gateway.answer): the
+    baseline that shows what the screening itself costs, apart from how the answer is written."""
+    await request.read()
+    return JsonAnswer(orjson.dumps({"decision": "allow", "reference": None, "hit_id": None, "version": 1}))
+
+
 def build_empty(args: argparse.Namespace, sock: socket.socket) -> web.Application:
     app = web.Application()
     app.router.add_post("/empty", empty_handler)
+    app.router.add_post("/empty-direct", empty_direct_handler)
     _announce(app, args.ready, sock, {"mode": "empty", "path": "/empty"})
     return app
 

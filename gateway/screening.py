@@ -22,6 +22,7 @@ from aiohttp.streams import StreamReader
 from multidict import CIMultiDict
 
 from gateway import validation as v
+from gateway.answer import JsonAnswer, direct_answers
 from gateway.app import RUNTIME, Runtime, authorize, error_response, finish_request
 from gateway.auth import Principal
 from gateway.hits import Hit
@@ -239,6 +240,12 @@ class Screening:
         self._allow_fresh = self._allow_stale = b""
         # the metrics' key of each endpoint's successful answers
         self._answered = {path: (path, "POST", 200) for path in (CALL_PATH, MAIL_PATH, MESSAGE_PATH)}
+        # a 200 answer from its JSON bytes: JsonAnswer once the app has started and allows it
+        self.answer: Callable[[bytes], web.Response] = _plain_answer
+
+    async def on_startup(self, app: web.Application) -> None:
+        """The app is frozen by now, so its response-prepare signals are final."""
+        self.answer = JsonAnswer if direct_answers(app) else _plain_answer
 
     def _known(self, request: web.Request, roles: frozenset[str]) -> Principal | None:
         """The principal of a remembered Authorization header with one of `roles`; None sends the
@@ -316,7 +323,7 @@ class Screening:
                 if decision.version != self._allow_version:
                     self._allow_answers(decision.version)
                 answer = self._allow_stale if stale else self._allow_fresh
-            response = web.Response(body=answer, headers=JSON_HEADERS)
+            response = self.answer(answer)
         except Exception as exc:
             response = error_response(exc)
             finish_request(runtime, "POST", CALL_PATH, started, response.status, principal)
@@ -384,9 +391,7 @@ class Screening:
             index, stale = _index(runtime)
             decision = screen(index, establishment, prisoner, attempt, content)
             hit_id = await _record(runtime, decision, establishment, prisoner)
-            response = web.Response(
-                body=orjson.dumps(_matches_answer(decision, hit_id, stale)), headers=JSON_HEADERS
-            )
+            response = self.answer(orjson.dumps(_matches_answer(decision, hit_id, stale)))
         except Exception as exc:
             response = error_response(exc)
         return self._finish(path, started, response, principal)
@@ -400,6 +405,10 @@ class Screening:
         return await self._text(
             request, MESSAGE_PATH, MESSAGE_ROLES, v.LIMIT_MESSAGE, MESSAGE_FIELDS, ("to", v.MAX_TO), _message
         )
+
+
+def _plain_answer(body: bytes) -> web.Response:
+    return web.Response(body=body, headers=JSON_HEADERS)
 
 
 def _matches_answer(decision: Decision, hit_id: str | None, stale: bool) -> dict[str, Any]:
@@ -422,6 +431,7 @@ def _message(index: Index, establishment: str, prisoner: str, to: str, content: 
 
 def setup(app: web.Application) -> None:
     screening = Screening(app[RUNTIME])
+    app.on_startup.append(screening.on_startup)
     app.router.add_post(CALL_PATH, screening.call)
     app.router.add_post(MAIL_PATH, screening.mail)
     app.router.add_post(MESSAGE_PATH, screening.message)
