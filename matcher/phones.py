@@ -45,6 +45,15 @@ TEXT_MAX_CANDIDATES = 50_000
 TEXT_SLOW_BUDGET = 2_000
 
 _FAST_SEPARATORS = b" -./()\t"
+_REGION_CODES = {"GB": 1, "US": 2}  # the national shapes matcher._speedups.phone_key knows
+
+# ``python_fast_key`` compiled (matcher/_speedups.c), for profiles whose dialable numbers start
+# with one of a set of bytes; tests/matcher/test_speedups.py holds the two equal.
+_compiled_key: Callable[[str, tuple[int, bytes, tuple[bytes, ...]]], str | None] | None
+try:
+    from matcher._speedups import phone_key as _compiled_key
+except ImportError:  # pragma: no cover - a build without the C extension
+    _compiled_key = None
 _E164 = PhoneNumberFormat.E164
 _0, _1, _2 = b"012"  # byte values; a NANP area code (so a ten-digit national number) starts 2-9
 
@@ -130,6 +139,12 @@ class PhoneNormaliser:
             else None
         )
         self._national: Callable[[bytes], str | None] | None = _NATIONAL_SHAPES.get(rules.region)
+        # phone_key's rules: None sends every string through python_fast_key
+        self._compiled_rules: tuple[int, bytes, tuple[bytes, ...]] | None = None
+        if _compiled_key is not None and self._dialable_heads is not None:
+            region = _REGION_CODES.get(rules.region, 0) if self._national is not None else 0
+            heads = bytes(sorted(self._dialable_heads))
+            self._compiled_rules = (region, heads, tuple(p.encode() for p in self.prefixes))
         self._cached_slow: Callable[[str], str | _Unreadable] = functools.lru_cache(
             maxsize=rules.cache_size
         )(self._slow_result)
@@ -147,7 +162,11 @@ class PhoneNormaliser:
     # -- public -------------------------------------------------------------------------------
 
     def key(self, raw: str) -> str:
-        found = self.fast_key(raw)
+        rules = self._compiled_rules
+        if rules is not None and _compiled_key is not None:
+            found = _compiled_key(raw, rules)
+        else:
+            found = self.python_fast_key(raw)
         if found is not None:
             return found
         if len(raw) > MAX_INPUT_CHARS:  # not worth a place in the cache
@@ -158,6 +177,14 @@ class PhoneNormaliser:
         raise InvalidNumber("number", result.detail)
 
     def fast_key(self, raw: str) -> str | None:
+        """The key of a dial string in one of the common shapes, or None (then ``slow_key``)."""
+        rules = self._compiled_rules
+        if rules is not None and _compiled_key is not None:
+            return _compiled_key(raw, rules)
+        return self.python_fast_key(raw)
+
+    def python_fast_key(self, raw: str) -> str | None:
+        """``fast_key`` in Python: the reference for the compiled one, and the fallback."""
         if len(raw) > MAX_INPUT_CHARS or not raw.isascii():
             return None
         c = raw.encode()

@@ -11,12 +11,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from benchmarks.data import address, envelopes
+from config import load_profile
 from matcher import _speedups as speedups
-from matcher import phrases, postcodes
+from matcher import phones, phrases, postcodes
 from matcher.address_parse import ParsedAddress, normalise_text, parse_address
 from matcher.addresses import address_phrases
+from matcher.phones import PhoneNormaliser
 from matcher.phrases import GramPhrases, union, upper_words
 from tests.matcher.test_fast_paths import reference_postcodes_in_words, word_lists
+from tests.matcher.test_phone_corpus import dial_batches
 
 
 def test_the_compiled_module_is_built_and_used() -> None:
@@ -170,3 +173,81 @@ def test_compiled_phrases_refuse_tables_of_the_wrong_shape(
 ) -> None:
     with pytest.raises(TypeError):
         speedups.find_phrases(tokens, lengths, shards, pairs)
+
+
+# ---- phone_key ------------------------------------------------------------------------------
+
+_GB = PhoneNormaliser(load_profile(environ={}).phones)
+# establishment prefixes sharing heads with the profile's, nested and longer than them
+_GB_SITE = PhoneNormaliser(load_profile(environ={}).phones, ("8", "99", "914", "14", "*55", "#9"))
+_DIAL_ALPHABET = "0123456789+ -./()\t*#,x9"
+
+
+def test_the_compiled_phone_key_is_used_where_the_profile_allows() -> None:
+    assert phones._compiled_key is speedups.phone_key
+    assert _GB._compiled_rules == (1, b"+0", (b"1470", b"141", b"9"))
+    # the US profile's dialable numbers are a regex, not a set of first bytes: Python only
+    us = PhoneNormaliser(load_profile(environ={"NOCONTACT_PROFILE": "us"}).phones)
+    assert us._compiled_rules is None
+    assert us.fast_key("(202) 555-0123") == us.python_fast_key("(202) 555-0123") == "+12025550123"
+
+
+@settings(max_examples=300, deadline=None)
+@given(dial_batches())
+def test_compiled_phone_key_equals_the_python_fast_path(batch: tuple[str, list[str]]) -> None:
+    _, raws = batch  # US strings too: the GB rules must read them as Python does
+    for normaliser in (_GB, _GB_SITE):
+        for raw in raws:
+            assert normaliser.fast_key(raw) == normaliser.python_fast_key(raw), raw
+
+
+@settings(max_examples=3000)
+@given(st.text(alphabet=_DIAL_ALPHABET, max_size=70))
+def test_compiled_phone_key_equals_the_python_fast_path_on_any_dial_characters(raw: str) -> None:
+    for normaliser in (_GB, _GB_SITE):
+        assert normaliser.fast_key(raw) == normaliser.python_fast_key(raw), raw
+
+
+@pytest.mark.parametrize("region", [0, 1, 2, 7])
+@settings(max_examples=400)
+@given(raw=st.text(alphabet="0123456789+ ", max_size=20))
+def test_compiled_phone_key_reads_each_region_as_python_does(region: int, raw: str) -> None:
+    # every national shape against its Python twin, whatever the profile in use
+    national = {1: phones._gb_national, 2: phones._us_national}.get(region)
+    rules = (region, b"+0", ())  # no dial prefixes: the shapes alone
+    expected = None
+    compact = raw.replace(" ", "")
+    if compact[:1] == "+" and compact[1:].isdigit():
+        expected = phones._international_shape(compact.encode())
+    elif compact.isdigit() and national is not None:
+        expected = national(compact.encode())
+    assert speedups.phone_key(raw, rules) == expected, raw
+
+
+@pytest.mark.parametrize(
+    ("raw", "key"),
+    [
+        ("07911 123456", "+447911123456"),
+        ("9 141 0 7911 123456", "+447911123456"),  # a stack of prefixes
+        ("1470 9 0044 (0) 7911-123-456", "+447911123456"),
+        ("+44 (0) 7911 123456", "+447911123456"),
+        ("001 202 555 0123", "+12025550123"),
+        ("9", None),  # a prefix and nothing after it
+        ("+", None),
+        ("", None),
+        ("++447911123456", None),
+        ("0791112345६", None),  # a non-ASCII digit: the slow path's to read
+        ("0" * 65, None),  # longer than any dial string
+    ],
+)
+def test_compiled_phone_key_on_chosen_strings(raw: str, key: str | None) -> None:
+    assert _GB.fast_key(raw) == _GB.python_fast_key(raw) == key
+
+
+@pytest.mark.parametrize(
+    "rules",
+    [None, (), (1, b"+0"), ("GB", b"+0", ()), (1, "+0", ()), (1, b"+0", [b"9"]), (1, b"+0", ("9",))],
+)
+def test_compiled_phone_key_refuses_rules_of_the_wrong_shape(rules: object) -> None:
+    with pytest.raises(TypeError):
+        speedups.phone_key("9 07911 123456", rules)  # type: ignore[arg-type]
