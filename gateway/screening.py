@@ -29,6 +29,13 @@ from gateway.hits import Hit
 from gateway.validation import ApiError
 from matcher.entries import ESTABLISHMENT_RE, PRISONER_RE
 
+# A call body's three values read from its bytes (gateway/_speedups.c); None: orjson only.
+_call_fields: Callable[[bytes], tuple[str, str, str] | None] | None
+try:
+    from gateway._speedups import call_fields as _call_fields
+except ImportError:  # pragma: no cover - a build without the C extension
+    _call_fields = None
+
 if TYPE_CHECKING:
     from matcher.decisions import Decision
     from matcher.index import Index
@@ -116,19 +123,17 @@ class _Fields:
 
     def call(self, body: dict[str, Any]) -> tuple[str, str, str] | None:
         """A call body's ``establishment``, ``prisoner`` and ``number`` as the validators would
-        return them, when the body holds exactly those three; else None. One call for the whole
-        body: the remembered pair is looked up inline, ``place`` runs only for a new pair."""
-        number = body.get("number")
-        if (
-            len(body) != 3
-            or type(number) is not str
-            or len(number) > v.MAX_NUMBER
-            or "\x00" in number
-            or not number.strip()
-        ):
+        return them, when the body holds exactly those three; else None."""
+        if len(body) != 3:
             return None
-        establishment = body.get("establishment")
-        prisoner = body.get("prisoner")
+        return self.call_values(body.get("establishment"), body.get("prisoner"), body.get("number"))
+
+    def call_values(self, establishment: Any, prisoner: Any, number: Any) -> tuple[str, str, str] | None:
+        """``call``'s checks on the three values, however they were read (``call_fields`` reads
+        them from the bytes): the remembered pair is looked up inline, ``place`` runs only for a
+        new pair."""
+        if type(number) is not str or len(number) > v.MAX_NUMBER or "\x00" in number or not number.strip():
+            return None
         known = (
             self._places.get((establishment, prisoner))
             if type(establishment) is str and type(prisoner) is str
@@ -287,10 +292,22 @@ class Screening:
                 principal = tokens.headers.get(request.headers.get(hdrs.AUTHORIZATION, ""))
             if principal is None or principal.role not in CALL_ROLES:
                 principal = await authorize(request, CALL_ROLES)
-            body = _buffered(request, v.LIMIT_CALL)
-            if body is None:  # an empty object is a body too
-                body = await v.read_json(request, v.LIMIT_CALL)
-            fields = self.fields.call(body)
+            # The usual body, whole in the buffer and of the usual shape, is read by call_fields
+            # straight from its bytes; any other goes through orjson and the checks below.
+            content = request.content
+            raw = _taken(content) if content.is_eof() else None
+            found = (
+                _call_fields(raw)
+                if raw is not None and _call_fields is not None and len(raw) <= v.LIMIT_CALL
+                else None
+            )
+            fields = self.fields.call_values(*found) if found is not None else None
+            if fields is None:
+                if raw is not None:
+                    body = v.parse_json(raw, v.LIMIT_CALL)
+                else:  # some of it is still to come
+                    body = await v.read_json(request, v.LIMIT_CALL)
+                fields = self.fields.call(body)
             if fields is None:
                 v.only(body, CALL_FIELDS)
                 establishment = v.establishment(body)
