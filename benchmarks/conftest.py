@@ -46,6 +46,16 @@ RATIOS: list[tuple[str, str, str]] = [
     ("cold start from Redis, 1M / bare HGETALL", "cold_start_redis_1M", "hgetall_1M"),
     ("longest loop stall, 1M-phrase resync / idle loop", "loop_stall_resync_1M", "loop_stall_baseline"),
     ("longest loop stall, bursts of changes / idle loop", "loop_stall_bursts_1M", "loop_stall_baseline"),
+    (
+        "longest loop stall, 1M-phrase resync / loop beside plain Python",
+        "loop_stall_resync_1M",
+        "loop_stall_busy_baseline",
+    ),
+    (
+        "longest loop stall, cold start of 1M phrases / loop beside plain Python",
+        "loop_stall_cold_1M",
+        "loop_stall_busy_baseline",
+    ),
 ]
 
 
