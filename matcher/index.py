@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import importlib.metadata
+import itertools
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -110,6 +111,30 @@ class StoredColumns:
             whole = bool(counts[2] or entry.exemptions)
             chunk._append(entry.reference, entry.prisoner, scope, phone_keys, email_keys, counts, whole)
             chunk.records.append(entry.record_json())
+        return chunk
+
+    @classmethod
+    def _from_compiled(cls, batch: Iterable[_Compiled]) -> StoredColumns:
+        """As ``from_entries`` of their entries and keys; but an entry still held as the record it
+        was built from (``Index.build_stored``, never asked for since) is taken as that record, not
+        decoded (and kept decoded) to be encoded again."""
+        chunk = cls([], [], [], [], [], [], [], [], [], [], [], [])
+        for compiled in batch:
+            record = compiled._record  # None once decoded (another thread may decode it now)
+            if record is None:
+                entry = compiled.entry
+                counts = _entry_counts(entry)
+                scope = None if entry.scope is None else sorted(entry.scope)
+                whole = bool(counts[2] or entry.exemptions)
+                reference, prisoner, record = entry.reference, entry.prisoner, entry.record_json()
+            else:
+                phones, emails, addresses, exemptions = Entry.record_counts(record)
+                counts = (phones, emails, addresses)
+                scope = None if compiled.scope is None else sorted(compiled.scope)
+                whole = bool(addresses or exemptions)
+                reference, prisoner = compiled.reference, compiled.prisoner
+            chunk._append(reference, prisoner, scope, compiled.phone_keys, compiled.email_keys, counts, whole)
+            chunk.records.append(record)
         return chunk
 
     def _append(
@@ -470,6 +495,16 @@ class Index:
     def entries(self) -> Iterator[Entry]:
         for _, compiled in self._entries.items():
             yield compiled.entry
+
+    def stored_chunks(self, size: int) -> Iterator[StoredColumns]:
+        """Every entry's ``stored_row`` and record, `size` entries a chunk, for the snapshot file:
+        ``StoredColumns.from_entries`` of ``entries_with_keys``, but an entry built from a stored
+        row and never asked for since is written from its record as it was read (1M such entries:
+        the first snapshot write after a cold start decoded and encoded every one, and kept them
+        all decoded)."""
+        compiled = (value for _, value in self._entries.items())
+        while batch := list(itertools.islice(compiled, size)):
+            yield StoredColumns._from_compiled(batch)
 
     def entries_with_keys(self) -> Iterator[tuple[Entry, ContactKeys]]:
         """Every entry with its phone and email keys, for ``build(keys=...)`` (see ``key_stamp``)."""

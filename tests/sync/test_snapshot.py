@@ -22,7 +22,7 @@ from sync.building import IndexBuilder
 from sync.changes import encode_entry
 from sync.errors import SnapshotRejected
 from sync.snapshot import FRAME_HEAD, SnapshotState, SnapshotWriter, read_snapshot, write_snapshot
-from tests.sync.factories import blocks, entries, phone
+from tests.sync.factories import blocks, entries, make_entry, phone
 
 
 def write(path: Path, n: int = 5) -> None:
@@ -406,6 +406,75 @@ def test_entries_with_addresses_or_exemptions_are_compiled_from_a_stored_row(
     ).decision == "block"
     assert again.screen_call("HLI", "B2345CD", phone(1)).decision == "allow"  # the exemption holds
     assert again.screen_call("HLI", "C3456DE", phone(1)).decision == "block"
+
+
+@pytest.mark.parametrize("format_version", FORMATS)
+def test_an_index_built_from_a_file_is_written_again_from_its_records_undecoded(
+    tmp_path: Path, profile: Profile, monkeypatch: pytest.MonkeyPatch, format_version: int
+) -> None:
+    path, again = tmp_path / "snapshot.jsonl", tmp_path / "again.jsonl"
+    _write_from_index(path, profile, 20, format_version)
+    snapshot = read_snapshot(path)
+    assert snapshot is not None and snapshot.stored is not None
+    index = Index.build_stored(snapshot.stored, profile, version=42)
+    decoded: list[bytes] = []
+    from_record_json = Entry.from_record_json
+
+    def spy(raw: bytes) -> Entry:
+        decoded.append(raw)
+        return from_record_json(raw)
+
+    monkeypatch.setattr(Entry, "from_record_json", spy)
+    write_snapshot(again, epoch="e1", version=42, stream_id="5-0", index=index, format_version=format_version)
+    assert decoded == []  # the records as read, not decoded and encoded again
+    assert _chunks_of(again)[1] == _chunks_of(path)[1]
+    assert _by_reference(index.entries()) == entries(20) and len(decoded) == 20  # asked for: decoded
+
+
+def test_stored_chunks_are_the_entries_with_their_keys_however_the_index_holds_them(
+    tmp_path: Path, profile: Profile
+) -> None:
+    address = {"lines": ["14 High Street", "Hull"], "postcode": "HU1 2AB"}
+    listed = [
+        *entries(6),
+        Entry.from_dict({"reference": "UPC-A", "prisoner": "A1234BC", "scope": ["HLI", "WYI"],
+                         "protected": [{"name": "Jane Smith", "addresses": [address]}]}),
+        Entry.from_dict({"reference": "UPC-X", "prisoner": "A1234BC",
+                         "protected": [{"phones": [phone(1), phone(1)], "emails": ["x@example.com"]}],
+                         "exemptions": [{"prisoner": "B2345CD", "identifier": phone(1), "reason": "r"}]}),
+        Entry.from_dict({"reference": "UPC-S", "prisoner": "D4567EF", "scope": ["WYI", "HLI", "FHI", "MHI"],
+                         "protected": [{"phones": [phone(30), phone(31)], "emails": ["s@example.com"]}]}),
+    ]  # fmt: skip
+    changed = Entry.from_dict({"reference": "UPC-000002", "prisoner": "C3456DE", "scope": ["HLI"],
+                               "protected": [{"phones": [phone(2), phone(12)]}]})  # fmt: skip
+    for size in (1, 3, 100):
+        index = _through_a_file(tmp_path, Index.build(listed, profile, version=3), profile)
+        assert index.entry("UPC-000001") == listed[1]  # decoded since
+        index = index.with_changes([make_entry(7), changed], ["UPC-000003"], version=4)
+        got = [(chunk.columns(), chunk.records) for chunk in index.stored_chunks(size)]
+        pairs = list(index.entries_with_keys())  # decodes every entry
+        expected = [StoredColumns.from_entries(pairs[i : i + size]) for i in range(0, len(pairs), size)]
+        assert got == [(chunk.columns(), chunk.records) for chunk in expected]
+        assert sum(len(records) for _columns, records in got) == 9
+
+
+def test_a_record_that_needs_compiling_is_written_to_be_compiled_whatever_its_row_said(
+    profile: Profile,
+) -> None:
+    address = {"lines": ["14 High Street", "Hull"], "postcode": "HU1 2AB"}
+    listed = [
+        Entry.from_dict({"reference": "UPC-A", "prisoner": "A1234BC",
+                         "protected": [{"name": "Jane Smith", "addresses": [address]}]}),
+        Entry.from_dict({"reference": "UPC-X", "prisoner": "A1234BC", "protected": [{"phones": [phone(1)]}],
+                         "exemptions": [{"prisoner": "B2345CD", "identifier": phone(1), "reason": "r"}]}),
+    ]  # fmt: skip
+    stored = StoredColumns.from_entries(Index.build(listed, profile).entries_with_keys())
+    assert stored.whole == [True, True]
+    stored.whole[:] = [False, False]  # as if they needed no compiling: held as their records
+    index = Index.build_stored([stored], profile)
+    (chunk,) = index.stored_chunks(10)
+    assert chunk.records == stored.records and chunk.whole == [True, True]
+    assert dict(zip(chunk.references, chunk.addresses, strict=True)) == {"UPC-A": 1, "UPC-X": 0}
 
 
 def _shorten_a_column(columns: Columns, _records: list[bytes]) -> None:
