@@ -1,4 +1,5 @@
 from collections.abc import Sequence
+from typing import Any
 
 def postcodes_in_words(words: Sequence[str], /) -> set[str] | None: ...
 def find_phrases(
@@ -9,3 +10,15 @@ def find_phrases(
     /,
 ) -> list[int | tuple[int, ...] | frozenset[int]]: ...
 def phone_key(raw: str, rules: tuple[int, bytes, tuple[bytes, ...]], /) -> str | None: ...
+def stored_run(
+    columns: Sequence[list[Any]],
+    records: list[Any],
+    row: int,
+    phone_at: int,
+    email_at: int,
+    entry_shards: tuple[dict[str, Any], ...],
+    phone_shards: tuple[dict[str, Any], ...],
+    email_shards: tuple[dict[str, Any], ...],
+    compiled: type[Any],
+    /,
+) -> tuple[int, int, int, int, int]: ...

@@ -191,6 +191,18 @@ class Entry:
         """Trusted, as ``from_record``."""
         return cls.from_record(orjson.loads(raw))
 
+    @staticmethod
+    def record_counts(raw: bytes) -> tuple[int, int, int, bool]:
+        """A ``record_json``'s phones, emails and addresses, and whether it holds exemptions,
+        without making the Entry (trusted, as ``from_record``)."""
+        _reference, _prisoner, _scope, protected, exemptions = orjson.loads(raw)
+        phones = emails = addresses = 0
+        for _name, person_phones, person_emails, person_addresses in protected:
+            phones += len(person_phones)
+            emails += len(person_emails)
+            addresses += len(person_addresses)
+        return phones, emails, addresses, bool(exemptions)
+
     def applies_to(self, establishment: str) -> bool:
         return self.scope is None or establishment in self.scope
 

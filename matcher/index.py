@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import importlib.metadata
+import itertools
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -110,6 +111,30 @@ class StoredColumns:
             whole = bool(counts[2] or entry.exemptions)
             chunk._append(entry.reference, entry.prisoner, scope, phone_keys, email_keys, counts, whole)
             chunk.records.append(entry.record_json())
+        return chunk
+
+    @classmethod
+    def _from_compiled(cls, batch: Iterable[_Compiled]) -> StoredColumns:
+        """As ``from_entries`` of their entries and keys; but an entry still held as the record it
+        was built from (``Index.build_stored``, never asked for since) is taken as that record, not
+        decoded (and kept decoded) to be encoded again."""
+        chunk = cls([], [], [], [], [], [], [], [], [], [], [], [])
+        for compiled in batch:
+            record = compiled._record  # None once decoded (another thread may decode it now)
+            if record is None:
+                entry = compiled.entry
+                counts = _entry_counts(entry)
+                scope = None if entry.scope is None else sorted(entry.scope)
+                whole = bool(counts[2] or entry.exemptions)
+                reference, prisoner, record = entry.reference, entry.prisoner, entry.record_json()
+            else:
+                phones, emails, addresses, exemptions = Entry.record_counts(record)
+                counts = (phones, emails, addresses)
+                scope = None if compiled.scope is None else sorted(compiled.scope)
+                whole = bool(addresses or exemptions)
+                reference, prisoner = compiled.reference, compiled.prisoner
+            chunk._append(reference, prisoner, scope, compiled.phone_keys, compiled.email_keys, counts, whole)
+            chunk.records.append(record)
         return chunk
 
     def _append(
@@ -471,6 +496,16 @@ class Index:
         for _, compiled in self._entries.items():
             yield compiled.entry
 
+    def stored_chunks(self, size: int) -> Iterator[StoredColumns]:
+        """Every entry's ``stored_row`` and record, `size` entries a chunk, for the snapshot file:
+        ``StoredColumns.from_entries`` of ``entries_with_keys``, but an entry built from a stored
+        row and never asked for since is written from its record as it was read (1M such entries:
+        the first snapshot write after a cold start decoded and encoded every one, and kept them
+        all decoded)."""
+        compiled = (value for _, value in self._entries.items())
+        while batch := list(itertools.islice(compiled, size)):
+            yield StoredColumns._from_compiled(batch)
+
     def entries_with_keys(self) -> Iterator[tuple[Entry, ContactKeys]]:
         """Every entry with its phone and email keys, for ``build(keys=...)`` (see ``key_stamp``)."""
         for _, compiled in self._entries.items():
@@ -688,6 +723,127 @@ def _posting_changes(
     return changes
 
 
+MAX_STORED_COUNT = 1 << 31  # a stored row's counts are below this (stored_run sums them in C)
+
+
+def python_stored_run(
+    columns: Sequence[list[Any]],
+    records: list[Any],
+    row: int,
+    phone_at: int,
+    email_at: int,
+    entry_shards: tuple[dict[str, _Compiled], ...],
+    phone_shards: tuple[dict[str, Postings], ...],
+    email_shards: tuple[dict[str, Postings], ...],
+    compiled_type: type[_Compiled],
+) -> tuple[int, int, int, int, int]:
+    """Put a run of a chunk's stored rows (``StoredColumns.columns()`` and its records) into a
+    build's sharded tables (entries by reference, phone and email postings by key), from `row`,
+    whose keys start at `phone_at` and `email_at`, up to the first row to compile whole, or whose
+    reference is already in the entries, or the end. Returns that row (the chunk's length at the
+    end), where its keys start, and how many phones and emails the rows taken count.
+
+    The reference and fallback of ``matcher._speedups.stored_run`` (tests/matcher/test_speedups.py
+    holds the two equal): the same rows taken, the same objects in the same tables, and the same
+    errors, raised before anything of the row they name goes in. References, keys and scope items
+    must be str, the whole flags bool, the counts int in [0, MAX_STORED_COUNT), and a row's keys as
+    many as it counts; no Python code runs on its items (in C, nothing can change the lists). Each
+    table is looked up once per key (``setdefault``): the lookups were half of the C version's time."""
+    if type(columns) is not list or len(columns) != StoredColumns.COLUMNS:
+        raise TypeError("stored_run: columns must be a list of the stored columns")
+    if any(type(column) is not list for column in columns) or type(records) is not list:
+        raise TypeError("stored_run: columns must be lists")
+    (references, prisoners, scopes, phone_key_counts, phone_keys, email_key_counts, email_keys,
+     phones, emails, addresses, whole) = columns  # fmt: skip
+    size = len(references)
+    for column in (prisoners, scopes, phone_key_counts, email_key_counts, phones, emails, addresses, whole):
+        if len(column) != size:
+            raise ValueError("stored_run: columns of different lengths")
+    if len(records) != size:
+        raise ValueError("stored_run: columns of different lengths")
+    for tables in (entry_shards, phone_shards, email_shards):
+        if type(tables) is not tuple or not tables or any(type(table) is not dict for table in tables):
+            raise TypeError("stored_run: tables must be non-empty tuples of dicts")
+    if not (0 <= row <= size and 0 <= phone_at <= len(phone_keys) and 0 <= email_at <= len(email_keys)):
+        raise ValueError("stored_run: a start out of range")
+    entry_count, phone_count, email_count = len(entry_shards), len(phone_shards), len(email_shards)
+    phones_seen = emails_seen = 0
+    new = object.__new__
+    while row < size:
+        reference = references[row]
+        if type(reference) is not str:
+            raise TypeError("stored_run: a reference is not a str")
+        flag = whole[row]
+        if type(flag) is not bool:
+            raise TypeError("stored_run: a whole flag is not a bool")
+        phone_end = phone_at + _stored_count(phone_key_counts[row])
+        email_end = email_at + _stored_count(email_key_counts[row])
+        if phone_end > len(phone_keys) or email_end > len(email_keys):
+            raise ValueError("stored_run: fewer keys than counted")
+        if flag:
+            break
+        row_phones, row_emails = _stored_count(phones[row]), _stored_count(emails[row])
+        scope = scopes[row]
+        if scope is not None:
+            if type(scope) is not list or any(type(item) is not str for item in scope):
+                raise TypeError("stored_run: a scope is not None or a list of str")
+            scope = frozenset(scope)
+        row_phone_keys = tuple(phone_keys[phone_at:phone_end])
+        row_email_keys = tuple(email_keys[email_at:email_end])
+        if any(type(key) is not str for key in row_phone_keys + row_email_keys):
+            raise TypeError("stored_run: a key is not a str")
+        compiled = new(compiled_type)  # _Compiled.__init__ without an Entry: decoded when asked for
+        compiled._entry = None
+        compiled._record = records[row]
+        compiled.reference = reference
+        compiled.prisoner = prisoners[row]
+        compiled.scope = scope
+        compiled.phone_keys = row_phone_keys
+        compiled.email_keys = row_email_keys
+        compiled.address_ids = ()
+        compiled.exempt = None
+        compiled.address_exemptions = ()
+        # one lookup in the table, not two: ``in`` then a store
+        if entry_shards[hash(reference) % entry_count].setdefault(reference, compiled) is not compiled:
+            break  # already indexed
+        for shards, count, keys in (
+            (phone_shards, phone_count, row_phone_keys),
+            (email_shards, email_count, row_email_keys),
+        ):
+            for key in keys:  # _Builder._post, but a key the row holds twice is posted once
+                table = shards[hash(key) % count]
+                current = table.setdefault(key, compiled)
+                if current is not compiled:
+                    table[key] = (*current, compiled) if isinstance(current, tuple) else (current, compiled)
+        phones_seen += row_phones
+        emails_seen += row_emails
+        phone_at, email_at = phone_end, email_end
+        row += 1
+    return row, phone_at, email_at, phones_seen, emails_seen
+
+
+def _stored_count(count: object) -> int:
+    if type(count) is not int:
+        raise TypeError("stored_run: a count is not an int")
+    if not 0 <= count < MAX_STORED_COUNT:
+        raise ValueError("stored_run: a count out of range")
+    return count
+
+
+_StoredRun = Callable[
+    [
+        Sequence[list[Any]], list[Any], int, int, int, tuple[dict[str, _Compiled], ...],
+        tuple[dict[str, Postings], ...], tuple[dict[str, Postings], ...], type[_Compiled],
+    ],
+    tuple[int, int, int, int, int],
+]  # fmt: skip
+_stored_run: _StoredRun
+try:  # python_stored_run compiled (matcher/_speedups.c); tests/matcher/test_speedups.py holds them equal
+    from matcher._speedups import stored_run as _stored_run
+except ImportError:  # pragma: no cover - a build without the C extension
+    _stored_run = python_stored_run
+
+
 class _Builder:
     """Compiles entries into postings; shared by build and with_changes. Postings are built in
     their final form (one owner, or a tuple of them): at a million keys a list per key and a
@@ -711,53 +867,29 @@ class _Builder:
             raise type(exc)(f"{entry.reference}: {exc.field}", exc.detail) from None
 
     def add_stored(self, chunk: StoredColumns) -> None:
-        """Stored rows (``stored_row``) with their records, a snapshot chunk at a time: one loop
-        over locals, as it runs a million times at a cold start (a method call per row cost a fifth
-        of the build). The tables are sharded (a full build runs in a worker thread of a serving
-        process: see matcher.layered), so each row goes into its key's shard inline; an entry to
-        compile whole goes through ``add``, in order."""
-        entry_shards, phone_shards = self.entries.shards, self.phones.shards
-        entry_count, phone_count = len(entry_shards), len(phone_shards)
-        counts, new = self.counts, object.__new__
-        phones_seen = emails_seen = 0
-        for reference, prisoner, scope, phone_keys, email_keys, phones, emails, whole, record in zip(
-            chunk.references, chunk.prisoners, chunk.scopes, chunk.phone_key_tuples(),
-            chunk.email_key_tuples(), chunk.phones, chunk.emails, chunk.whole, chunk.records,
-            strict=True,
-        ):
-            if whole:
-                self.add(Entry.from_record_json(record), (phone_keys, email_keys))
-                continue
-            entries = entry_shards[hash(reference) % entry_count]
-            if reference in entries:
-                raise ValidationError(f"{reference}: reference", "appears twice")
-            phones_seen += phones
-            emails_seen += emails
-            compiled = new(_Compiled)  # _Compiled.__init__ without an Entry: decoded when asked for
-            compiled._entry = None
-            compiled._record = record
-            compiled.reference = reference
-            compiled.prisoner = prisoner
-            compiled.scope = None if scope is None else frozenset(scope)
-            compiled.phone_keys = phone_keys
-            compiled.email_keys = email_keys
-            compiled.address_ids = ()
-            compiled.exempt = None
-            compiled.address_exemptions = ()
-            entries[reference] = compiled
-            for key in phone_keys:  # _post, inlined
-                phone_table = phone_shards[hash(key) % phone_count]
-                current = phone_table.get(key)
-                if current is None:
-                    phone_table[key] = compiled
-                elif isinstance(current, tuple):
-                    phone_table[key] = (*current, compiled)
-                else:
-                    phone_table[key] = (current, compiled)
-            if email_keys:
-                self._post(compiled, (), email_keys)
-        counts[0] += phones_seen
-        counts[1] += emails_seen
+        """Stored rows (``stored_row``) with their records, a snapshot chunk at a time. The rows
+        that need no compiling go in in runs (``stored_run``: a million of them at a cold start);
+        a run stops at an entry to compile whole, which goes through ``add``, in order, or at a
+        reference already indexed."""
+        columns, records = chunk.columns(), chunk.records
+        tables = (self.entries.shards, self.phones.shards, self.emails.shards)
+        counts, size = self.counts, len(chunk)
+        row = phone_at = email_at = 0
+        while True:
+            row, phone_at, email_at, phones, emails = _stored_run(
+                columns, records, row, phone_at, email_at, *tables, _Compiled
+            )
+            counts[0] += phones
+            counts[1] += emails
+            if row == size:
+                return
+            if not chunk.whole[row]:
+                raise ValidationError(f"{chunk.references[row]}: reference", "appears twice")
+            phone_end = phone_at + chunk.phone_key_counts[row]
+            email_end = email_at + chunk.email_key_counts[row]
+            keys = (tuple(chunk.phone_keys[phone_at:phone_end]), tuple(chunk.email_keys[email_at:email_end]))
+            self.add(Entry.from_record_json(records[row]), keys)
+            row, phone_at, email_at = row + 1, phone_end, email_end
 
     def _post(self, compiled: _Compiled, phone_keys: tuple[str, ...], email_keys: tuple[str, ...]) -> None:
         for sharded, entry_keys in ((self.phones, phone_keys), (self.emails, email_keys)):

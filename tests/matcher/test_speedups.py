@@ -1,10 +1,16 @@
 """matcher._speedups (C) against the Python versions it replaces, which stay as the reference and
 the fallback: the same answers on generated inputs, on the benchmark's envelopes and on inputs the
-compiled code must hand back or refuse."""
+compiled code must hand back or refuse; for the cold start's stored rows, the same tables and the
+same errors."""
 
 from __future__ import annotations
 
 import random
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -13,9 +19,12 @@ from hypothesis import strategies as st
 from benchmarks.data import address, envelopes
 from config import load_profile
 from matcher import _speedups as speedups
+from matcher import index as index_module
 from matcher import phones, phrases, postcodes
 from matcher.address_parse import ParsedAddress, normalise_text, parse_address
 from matcher.addresses import address_phrases
+from matcher.entries import Entry
+from matcher.index import Index, StoredColumns, python_stored_run
 from matcher.phones import PhoneNormaliser
 from matcher.phrases import GramPhrases, union, upper_words
 from tests.matcher.test_fast_paths import reference_postcodes_in_words, word_lists
@@ -28,6 +37,7 @@ def test_the_compiled_module_is_built_and_used() -> None:
     # otherwise), or the suite would only ever test the fallback.
     assert postcodes._compiled is speedups.postcodes_in_words
     assert phrases._compiled_find is speedups.find_phrases
+    assert index_module._stored_run is speedups.stored_run
 
 
 # ---- postcodes_in_words ---------------------------------------------------------------------
@@ -251,3 +261,285 @@ def test_compiled_phone_key_on_chosen_strings(raw: str, key: str | None) -> None
 def test_compiled_phone_key_refuses_rules_of_the_wrong_shape(rules: object) -> None:
     with pytest.raises(TypeError):
         speedups.phone_key("9 07911 123456", rules)  # type: ignore[arg-type]
+
+
+# ---- stored_run -----------------------------------------------------------------------------
+
+_Compiled = index_module._Compiled
+StoredRun = Callable[..., tuple[int, int, int, int, int]]
+Chunk = tuple[list[list[Any]], list[Any]]  # StoredColumns.columns() and the records
+RUNS: list[StoredRun] = [python_stored_run, speedups.stored_run]
+
+_REFERENCES = [f"UPC-{i}" for i in range(8)]  # few: references repeat, in a chunk and across chunks
+_KEYS = ["+447700900001", "+447700900002", "+447700900003", "+12025550123", "a@example.com"]
+_SCOPES = st.none() | st.lists(st.sampled_from(["HLI", "WYI", "FHI"]), max_size=3)
+# a stored row: reference, prisoner, scope, phone keys, email keys, phones, emails, addresses, whole
+_ROWS = st.tuples(
+    st.sampled_from(_REFERENCES),
+    st.sampled_from(["A1234BC", "B2345CD"]),
+    _SCOPES,
+    st.lists(st.sampled_from(_KEYS), max_size=3),  # a key twice in a row too
+    st.lists(st.sampled_from(_KEYS), max_size=2),
+    st.integers(0, 4),
+    st.integers(0, 3),
+    st.integers(0, 2),
+    st.booleans(),
+)
+_CHUNKS = st.lists(st.lists(_ROWS, max_size=12), max_size=4)
+_SHARDS = st.tuples(st.sampled_from([1, 3, 64]), st.sampled_from([1, 2, 64]), st.sampled_from([1, 5]))
+
+
+def _chunk(rows: list[tuple[Any, ...]]) -> Chunk:
+    """StoredColumns.columns() and the records of `rows`."""
+    chunk = StoredColumns.from_rows((list(row), f"record {n}".encode()) for n, row in enumerate(rows))
+    return chunk.columns(), chunk.records
+
+
+def _drive(
+    run: StoredRun, chunks: list[Chunk], shards: tuple[int, int, int]
+) -> tuple[list[object], list[object]]:
+    """Every chunk through `run` as _Builder.add_stored drives it, stepping over each row the run
+    stops at (whole, or already indexed); what each call gave or raised, and the tables after."""
+    tables = tuple(tuple({} for _ in range(n)) for n in shards)
+    log: list[object] = []
+    for columns, records in chunks:
+        row = phone_at = email_at = 0
+        while True:
+            try:
+                out = run(columns, records, row, phone_at, email_at, *tables, _Compiled)
+            except (TypeError, ValueError) as exc:
+                log.append((type(exc), str(exc)))
+                break
+            log.append(out)
+            row, phone_at, email_at = out[:3]
+            if row >= len(columns[0]):
+                break
+            row, phone_at, email_at = row + 1, phone_at + columns[3][row], email_at + columns[5][row]
+    return log, _described(tables)
+
+
+def _described(tables: tuple[tuple[dict[str, Any], ...], ...]) -> list[object]:
+    """The tables in plain values, in their shards' order: each compiled entry by its slots, each
+    posting by the references of its compiled entries (which must be the entries table's objects)."""
+    entries, *postings = tables
+    names: dict[int, str] = {}
+    out: list[object] = []
+    for shard in entries:
+        items: list[object] = []
+        for reference, compiled in shard.items():
+            assert type(compiled) is _Compiled
+            names[id(compiled)] = reference
+            slots = [getattr(compiled, name) for name in _Compiled.__slots__]
+            items.append((reference, slots, [type(value) for value in slots]))
+        out.append(items)
+    for table in postings:
+        for shard in table:
+            out.append(
+                [
+                    (key, type(p), tuple(names[id(c)] for c in p) if isinstance(p, tuple) else names[id(p)])
+                    for key, p in shard.items()
+                ]
+            )
+    return out
+
+
+def _same_in_both(chunks: list[Chunk], shards: tuple[int, int, int]) -> list[object]:
+    python, compiled = (_drive(run, chunks, shards) for run in RUNS)
+    assert compiled == python
+    return python[0]
+
+
+@settings(max_examples=1500)
+@given(_CHUNKS, _SHARDS)
+def test_compiled_stored_run_equals_the_python_run(chunks: list[list[tuple[Any, ...]]], shards: Any) -> None:
+    _same_in_both([_chunk(rows) for rows in chunks], shards)
+
+
+_BAD_VALUES = {
+    0: [17, None, b"UPC-1"],  # a reference
+    2: [("HLI",), ["HLI", 3], "HLI", 0],  # a scope
+    3: ["1", 1.0, True, -1, 1 << 31, 1 << 70, 5],  # a phone key count (5: more than there are)
+    4: [1, None, b"+447700900001"],  # a phone key
+    5: ["0", -2, 3],  # an email key count
+    6: [0, ("a@example.com",)],  # an email key
+    7: ["1", 2.5, False, -1, 1 << 40],  # a phone count
+    8: [None, 1 << 31],  # an email count
+    10: [1, 0, None, "yes"],  # a whole flag
+}
+
+
+@settings(max_examples=1500)
+@given(
+    st.lists(_ROWS, min_size=1, max_size=10),
+    st.sampled_from(sorted(_BAD_VALUES)),
+    st.data(),
+    _SHARDS,
+)
+def test_compiled_stored_run_refuses_what_the_python_run_refuses(
+    rows: list[tuple[Any, ...]], column: int, data: st.DataObject, shards: Any
+) -> None:
+    columns, records = _chunk(rows)
+    at = data.draw(st.integers(0, len(columns[column]) - 1)) if columns[column] else None
+    bad = data.draw(st.sampled_from(_BAD_VALUES[column]))
+    if at is None:
+        columns[column].append(bad)  # a key column with no keys: one too many, or a stray item
+    else:
+        columns[column][at] = bad
+    log = _same_in_both([(columns, records)], shards)
+    assert log  # every call answered or raised, the same way in both
+
+
+@pytest.mark.parametrize(
+    ("columns", "records", "error", "message"),
+    [
+        ([[]] * 10, [], TypeError, "columns must be a list"),
+        (tuple([[]] * 11), [], TypeError, "columns must be a list"),
+        ([[]] * 10 + [()], [], TypeError, "columns must be lists"),
+        ([[]] * 11, (), TypeError, "columns must be lists"),
+        ([["UPC-1"]] + [[]] * 10, [b""], ValueError, "columns of different lengths"),
+        ([[]] * 11, [b""], ValueError, "columns of different lengths"),
+    ],
+)
+def test_columns_of_the_wrong_shape_are_refused_in_both(
+    columns: Any, records: Any, error: type[Exception], message: str
+) -> None:
+    tables = (({},), ({},), ({},))
+    for run in RUNS:
+        with pytest.raises(error, match=message):
+            run(columns, records, 0, 0, 0, *tables, _Compiled)
+
+
+@pytest.mark.parametrize(
+    "tables",
+    [((), ({},), ({},)), (({},), [{}], ({},)), (({},), ({},), ({}, [])), (({},), ({},), None)],
+)
+def test_tables_of_the_wrong_shape_are_refused_in_both(tables: Any) -> None:
+    columns, records = _chunk([("UPC-1", "A1234BC", None, [], [], 0, 0, 0, False)])
+    for run in RUNS:
+        with pytest.raises(TypeError, match="tables must be"):
+            run(columns, records, 0, 0, 0, *tables, _Compiled)
+
+
+@pytest.mark.parametrize("start", [(2, 0, 0), (-1, 0, 0), (0, 2, 0), (0, 0, 1), (0, -1, 0)])
+def test_a_start_out_of_range_is_refused_in_both(start: tuple[int, int, int]) -> None:
+    columns, records = _chunk([("UPC-1", "A1234BC", None, ["+447700900001"], [], 1, 0, 0, False)])
+    for run in RUNS:
+        with pytest.raises(ValueError, match="a start out of range"):
+            run(columns, records, *start, ({},), ({},), ({},), _Compiled)
+
+
+def test_runs_stop_at_whole_rows_and_indexed_references_and_go_on_from_any_row() -> None:
+    rows = [
+        ("UPC-1", "A1234BC", None, ["+447700900001"], [], 1, 0, 0, False),
+        ("UPC-2", "A1234BC", ["HLI"], ["+447700900001", "+447700900002"], ["a@example.com"], 2, 1, 1, True),
+        ("UPC-3", "B2345CD", ["WYI", "HLI"], ["+447700900001"], ["a@example.com"], 1, 1, 0, False),
+        ("UPC-1", "A1234BC", None, [], [], 0, 0, 0, False),
+        ("UPC-4", "A1234BC", None, [], [], 0, 0, 0, False),
+    ]
+    columns, records = _chunk(rows)
+    for run in RUNS:
+        tables: tuple[tuple[dict[str, Any], ...], ...] = (({}, {}), ({},), ({}, {}, {}))
+        assert run(columns, records, 0, 0, 0, *tables, _Compiled) == (1, 1, 0, 1, 0)  # UPC-2 is whole
+        assert run(columns, records, 2, 3, 1, *tables, _Compiled) == (3, 4, 2, 1, 1)  # UPC-1 again
+        assert run(columns, records, 4, 4, 2, *tables, _Compiled) == (5, 4, 2, 0, 0)
+        assert run(columns, records, 5, 4, 2, *tables, _Compiled) == (5, 4, 2, 0, 0)  # nothing left
+        entries = {k: v for shard in tables[0] for k, v in shard.items()}
+        assert sorted(entries) == ["UPC-1", "UPC-3", "UPC-4"]
+        first, third = entries["UPC-1"], entries["UPC-3"]
+        assert (first._entry, first._record, first.prisoner) == (None, b"record 0", "A1234BC")
+        assert first.scope is None
+        assert third.scope == frozenset({"HLI", "WYI"}) and third.phone_keys == ("+447700900001",)
+        assert (first.address_ids, first.exempt, first.address_exemptions) == ((), None, ())
+        assert tables[1][0]["+447700900001"] == (first, third)  # shared: one tuple, in row order
+        assert next(s["a@example.com"] for s in tables[2] if "a@example.com" in s) is third
+
+
+def test_an_empty_chunk_is_a_run_of_nothing() -> None:
+    columns, records = _chunk([])
+    for run in RUNS:
+        tables = (({},), ({},), ({},))
+        assert run(columns, records, 0, 0, 0, *tables, _Compiled) == (0, 0, 0, 0, 0)
+        assert tables == (({},), ({},), ({},))
+
+
+class _NoSlots:
+    pass
+
+
+class _ReadOnlySlots:
+    __slots__ = ()
+    _entry = _record = reference = prisoner = scope = None
+    phone_keys = email_keys = address_ids = exempt = address_exemptions = None
+
+
+class _SubCompiled(_Compiled):  # type: ignore[valid-type, misc]
+    __slots__ = ()
+
+
+@pytest.mark.parametrize("compiled", [object, _NoSlots, _ReadOnlySlots, _SubCompiled, "_Compiled", None])
+def test_the_compiled_run_refuses_a_class_without_the_compiled_slots(compiled: Any) -> None:
+    columns, records = _chunk([("UPC-1", "A1234BC", None, [], [], 0, 0, 0, False)])
+    with pytest.raises(TypeError, match="compiled must be a class with the compiled slots"):
+        speedups.stored_run(columns, records, 0, 0, 0, ({},), ({},), ({},), compiled)
+
+
+def _stored_chunks(index: Index, size: int) -> list[StoredColumns]:
+    pairs = list(index.entries_with_keys())
+    return [StoredColumns.from_entries(pairs[i : i + size]) for i in range(0, len(pairs), size)]
+
+
+def test_build_stored_is_the_same_index_on_the_python_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    profile = load_profile(environ={})
+    listed = [
+        Entry.from_dict(
+            {"reference": f"UPC-{i:03d}", "prisoner": "A1234BC", "scope": ["HLI"] if i % 4 == 0 else "all",
+             "protected": [{"name": "Jane Smith", "phones": [f"07700 900{i % 7:03d}"],
+                            "emails": [f"p{i}@example.com"] if i % 3 == 0 else [],
+                            "addresses": [{"lines": [f"{i} High Street", "Hull"], "postcode": "HU1 2AB"}]
+                            if i % 5 == 0 else []}]}
+        )
+        for i in range(40)
+    ]  # fmt: skip
+    built = Index.build(listed, profile, version=3)
+
+    def described(index: Index) -> object:
+        decisions = [index.screen_call("HLI", "Z9999ZZ", f"07700 900{i:03d}") for i in range(8)]
+        decisions += [index.screen_message("WYI", "Z9999ZZ", f"p{i}@example.com") for i in range(0, 40, 3)]
+        decisions.append(index.screen_mail("HLI", "Z9999ZZ", "Ms J Smith\n10 High Street\nHull\nHU1 2AB"))
+        return [e.reference for e in index.entries()], index.counts(), decisions
+
+    for size in (1, 7, 4096):
+        chunks = _stored_chunks(built, size)
+        compiled = described(Index.build_stored(chunks, profile, version=3))
+        with monkeypatch.context() as patch:
+            patch.setattr(index_module, "_stored_run", python_stored_run)
+            python = described(Index.build_stored(chunks, profile, version=3))
+        assert compiled == python
+        assert compiled[1] == built.counts() and compiled[2] == described(built)[2]
+
+
+def test_the_python_run_is_used_without_the_compiled_module() -> None:
+    # as on a machine without a C compiler: matcher._speedups cannot be imported
+    code = """
+import sys
+sys.modules["matcher._speedups"] = None
+from config import load_profile
+from matcher import index
+from matcher.entries import Entry
+from matcher.index import Index, StoredColumns
+assert index._stored_run is index.python_stored_run
+profile = load_profile(environ={})
+listed = [Entry.from_dict({"reference": f"UPC-{i}", "prisoner": "A1234BC",
+                           "protected": [{"phones": [f"07700 900{i:03d}"]}]}) for i in range(5)]
+built = Index.build(listed, profile)
+again = Index.build_stored([StoredColumns.from_entries(built.entries_with_keys())], profile)
+assert all(again.screen_call("HLI", "Z9999ZZ", f"07700 900{i:03d}").decision == "block" for i in range(5))
+assert again.counts() == built.counts()
+print("python run")
+"""
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "python run\n"

@@ -138,8 +138,18 @@ async def test_gateway_started_while_redis_is_down_serves_the_snapshot_then_catc
     assert sample(registry, "nocontact_sync_resyncs_total", reason="initial") == 0
 
 
+def _flip_a_bit(data: bytes) -> bytes:
+    out = bytearray(data)
+    out[-20] ^= 0x01  # one flipped bit in the last entry
+    return bytes(out)
+
+
+@pytest.mark.parametrize(
+    ("corrupt", "message"),
+    [(_flip_a_bit, "digest mismatch"), (lambda data: data[:-20], "frame 1: ")],  # a partial write
+)
 async def test_corrupt_snapshot_file_is_rejected_and_ignored(
-    redis_url, make_follower: FollowerFactory, make_writer, caplog: pytest.LogCaptureFixture
+    redis_url, make_follower: FollowerFactory, make_writer, caplog: pytest.LogCaptureFixture, corrupt, message
 ) -> None:
     writer = make_writer(redis_url)
     writer.upsert_many(entries(10))
@@ -147,15 +157,13 @@ async def test_corrupt_snapshot_file_is_rejected_and_ignored(
     await first.start()
     await first.stop()
     path = first.settings.snapshot_file
-    data = bytearray(path.read_bytes())
-    data[-20] ^= 0x01  # one flipped bit in the last entry
-    path.write_bytes(bytes(data))
+    path.write_bytes(corrupt(path.read_bytes()))
     writer.remove(make_entry(3).reference)
 
     caplog.set_level(logging.INFO, logger="nocontact.sync")
     second = make_follower(redis_url, name="gw")
     await second.start()
-    assert "sync: snapshot file rejected" in caplog.text and "digest mismatch" in caplog.text
+    assert "sync: snapshot file rejected" in caplog.text and message in caplog.text
     assert second.status.state is VALID and second.status.entries == 9
     assert not blocks(second.index, 3) and blocks(second.index, 9)
     assert sample(second.metrics.registry, "nocontact_sync_resyncs_total", reason="initial") == 1

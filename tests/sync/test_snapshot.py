@@ -4,8 +4,11 @@ import asyncio
 import dataclasses
 import hashlib
 import json
-from collections.abc import Iterable
+import marshal
+import types
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
 import phonenumbers
 import pytest
@@ -18,8 +21,8 @@ from matcher.profile import Profile
 from sync.building import IndexBuilder
 from sync.changes import encode_entry
 from sync.errors import SnapshotRejected
-from sync.snapshot import SnapshotState, SnapshotWriter, read_snapshot, write_snapshot
-from tests.sync.factories import blocks, entries, phone
+from sync.snapshot import FRAME_HEAD, SnapshotState, SnapshotWriter, read_snapshot, write_snapshot
+from tests.sync.factories import blocks, entries, make_entry, phone
 
 
 def write(path: Path, n: int = 5) -> None:
@@ -128,15 +131,53 @@ def _rewrite_body(path: Path, head: bytes, body: bytes, **header_changes: object
     path.write_bytes(json.dumps(header).encode() + b"\n" + body)
 
 
-def _edit_columns(edit):  # type: ignore[no-untyped-def]
-    """A format 3 line editor: `edit(columns)` changes a chunk's decoded columns in place."""
+FORMATS = [3, 4]  # what an index is written as: 4, or 3 (older code's files)
+Columns = list[list[Any]]
 
-    def edit_line(head: bytes, *records: bytes) -> bytes:
-        columns = json.loads(head)
-        edit(columns)
-        return b"\t".join([json.dumps(columns).encode(), *records])
 
-    return edit_line
+def _place(format_version: int, number: int) -> str:
+    """How a rejection names a file's number-th chunk: format 3 by its line (the header is
+    line 1), format 4 by its frame."""
+    return f"line {number + 1}" if format_version == 3 else f"frame {number}"
+
+
+def _frames_of(body: bytes) -> list[bytes]:
+    frames, at = [], 0
+    while at < len(body):
+        (length,) = FRAME_HEAD.unpack_from(body, at)
+        frames.append(body[at + FRAME_HEAD.size : at + FRAME_HEAD.size + length])
+        at += FRAME_HEAD.size + length
+    return frames
+
+
+def _framed(frames: Iterable[bytes]) -> bytes:
+    return b"".join(FRAME_HEAD.pack(len(frame)) + frame for frame in frames)
+
+
+def _chunks_of(path: Path) -> tuple[bytes, list[tuple[Columns, list[bytes]]]]:
+    """The header line and the chunks (columns, records) of a format 3 or 4 file."""
+    head, _, body = path.read_bytes().partition(b"\n")
+    if json.loads(head)["format_version"] == 3:
+        lines = [line.split(b"\t") for line in body.splitlines()]
+        return head, [(json.loads(fields[0]), fields[1:]) for fields in lines]
+    return head, [tuple(marshal.loads(frame)) for frame in _frames_of(body)]  # type: ignore[misc]
+
+
+def _edit_chunks(path: Path, edit: Callable[[Columns, list[bytes]], None], **header_changes: object) -> None:
+    """`edit(columns, records)` changes every chunk in place; the file is written again in its
+    format, with a digest that agrees (what only a deliberate edit can do)."""
+    head, chunks = _chunks_of(path)
+    for columns, records in chunks:
+        edit(columns, records)
+    if json.loads(head)["format_version"] == 3:
+        body = b"".join(b"\t".join([json.dumps(c).encode(), *r]) + b"\n" for c, r in chunks)
+    else:
+        body = _framed(marshal.dumps([c, r], 4) for c, r in chunks)
+    _rewrite_body(path, head, body, **header_changes)
+
+
+def _columns_only(edit: Callable[[Columns], None]) -> Callable[[Columns, list[bytes]], None]:
+    return lambda columns, _records: edit(columns)
 
 
 def _write_format_2(path: Path, index: Index) -> None:
@@ -158,25 +199,33 @@ def _by_reference(listed: Iterable[Entry]) -> list[Entry]:
     return sorted(listed, key=lambda e: e.reference)
 
 
-def _through_a_file(tmp_path: Path, index: Index, profile: Profile) -> Index:
+def _through_a_file(tmp_path: Path, index: Index, profile: Profile, format_version: int = 4) -> Index:
     """`index` written to a snapshot file, read back and built from its stored rows."""
     path = tmp_path / "snapshot.jsonl"
-    write_snapshot(path, epoch="e1", version=index.version, stream_id="5-0", index=index)
+    write_snapshot(
+        path, epoch="e1", version=index.version, stream_id="5-0", index=index, format_version=format_version
+    )
     snapshot = read_snapshot(path)
     assert snapshot is not None and snapshot.stored is not None
     return Index.build_stored(snapshot.stored, profile, version=index.version)
 
 
-def _write_from_index(path: Path, profile: Profile, n: int = 5) -> Index:
+def _write_from_index(path: Path, profile: Profile, n: int = 5, format_version: int = 4) -> Index:
     index = Index.build(entries(n), profile, version=42)
-    write_snapshot(path, epoch="e1", version=42, stream_id="5-0", index=index, normalisers={"phones": "p1"})
+    write_snapshot(
+        path, epoch="e1", version=42, stream_id="5-0", index=index, normalisers={"phones": "p1"},
+        format_version=format_version,
+    )  # fmt: skip
     return index
 
 
-def test_an_index_is_written_with_its_keys_and_read_back(tmp_path: Path, profile: Profile) -> None:
+@pytest.mark.parametrize("format_version", FORMATS)
+def test_an_index_is_written_with_its_keys_and_read_back(
+    tmp_path: Path, profile: Profile, format_version: int
+) -> None:
     path = tmp_path / "snapshot.jsonl"
-    _write_from_index(path, profile)
-    assert json.loads(path.read_bytes().partition(b"\n")[0])["format_version"] == 3
+    _write_from_index(path, profile, format_version=format_version)
+    assert json.loads(path.read_bytes().partition(b"\n")[0])["format_version"] == format_version
     snapshot = read_snapshot(path)
     assert snapshot is not None and _by_reference(snapshot.entries) == entries(5) and len(snapshot) == 5
     assert snapshot.key_stamp == key_stamp(profile) and snapshot.stored is not None
@@ -192,30 +241,40 @@ def test_an_index_is_written_with_its_keys_and_read_back(tmp_path: Path, profile
     assert all(blocks(index, i) for i in range(5))
 
 
+@pytest.mark.parametrize("format_version", FORMATS)
 @pytest.mark.parametrize("chunk_rows", [1, 2, 4096])
 def test_chunks_of_any_size_read_back_in_order(
-    tmp_path: Path, profile: Profile, monkeypatch: pytest.MonkeyPatch, chunk_rows: int
+    tmp_path: Path, profile: Profile, monkeypatch: pytest.MonkeyPatch, chunk_rows: int, format_version: int
 ) -> None:
     monkeypatch.setattr(sync.snapshot, "CHUNK_ROWS", chunk_rows)
     path = tmp_path / "snapshot.jsonl"
-    written = _write_from_index(path, profile)
-    lines = path.read_bytes().splitlines()
-    assert len(lines) == 1 + -(-5 // chunk_rows)
+    written = _write_from_index(path, profile, format_version=format_version)
+    _head, chunks = _chunks_of(path)
+    sizes = [len(records) for _columns, records in chunks]
+    assert sizes == [min(chunk_rows, 5 - at) for at in range(0, 5, chunk_rows)]
     snapshot = read_snapshot(path)
     assert snapshot is not None and snapshot.stored is not None
-    assert [len(chunk) for chunk in snapshot.stored] == [len(line.split(b"\t")) - 1 for line in lines[1:]]
+    assert [len(chunk) for chunk in snapshot.stored] == sizes
     index = Index.build_stored(snapshot.stored, profile, version=42)
     # the written index's order (its maps' shard order), whatever the chunk boundaries
     assert list(index.entries()) == list(written.entries())
     assert _by_reference(index.entries()) == entries(5) and all(blocks(index, i) for i in range(5))
 
 
-def test_an_empty_index_is_a_file_of_no_chunks(tmp_path: Path, profile: Profile) -> None:
+@pytest.mark.parametrize("format_version", FORMATS)
+def test_an_empty_index_is_a_file_of_no_chunks(tmp_path: Path, profile: Profile, format_version: int) -> None:
     path = tmp_path / "snapshot.jsonl"
-    _write_from_index(path, profile, 0)
-    assert len(path.read_bytes().splitlines()) == 1
+    _write_from_index(path, profile, 0, format_version)
+    assert path.read_bytes().endswith(b"}\n") and len(path.read_bytes().splitlines()) == 1
     snapshot = read_snapshot(path)
     assert snapshot is not None and snapshot.stored == [] and len(snapshot) == 0
+
+
+def test_an_index_is_not_written_as_formats_1_or_2(tmp_path: Path, profile: Profile) -> None:
+    for format_version in (1, 2, 5):
+        with pytest.raises(ValueError, match="an index is written as format"):
+            _write_from_index(tmp_path / "snapshot.jsonl", profile, format_version=format_version)
+    assert not list(tmp_path.iterdir())
 
 
 def test_a_format_2_file_with_keys_is_still_read(tmp_path: Path, profile: Profile) -> None:
@@ -239,9 +298,10 @@ def test_a_format_2_file_with_keys_is_still_read(tmp_path: Path, profile: Profil
         read_snapshot(path)
 
 
+@pytest.mark.parametrize("format_version", FORMATS)
 @pytest.mark.parametrize("chunk_rows", [2, 4096])
 def test_entries_sharing_a_number_all_block_from_stored_rows(
-    tmp_path: Path, profile: Profile, monkeypatch: pytest.MonkeyPatch, chunk_rows: int
+    tmp_path: Path, profile: Profile, monkeypatch: pytest.MonkeyPatch, chunk_rows: int, format_version: int
 ) -> None:
     monkeypatch.setattr(sync.snapshot, "CHUNK_ROWS", chunk_rows)
     # entries 1, 2 and 4 hold the same number (in one chunk, or in three); entry 2 holds it twice
@@ -255,7 +315,7 @@ def test_entries_sharing_a_number_all_block_from_stored_rows(
          "protected": [{"phones": [phone(2), phone(1)]}, {"phones": [phone(1), phone(9)]}]}
     )
     index = Index.build(listed, profile, version=3)
-    again = _through_a_file(tmp_path, index, profile)
+    again = _through_a_file(tmp_path, index, profile, format_version)
     assert again.counts() == index.counts()
     for number in (phone(1), phone(2), phone(9)):
         assert again.screen_call("HLI", "Z9999ZZ", number) == index.screen_call("HLI", "Z9999ZZ", number)
@@ -264,18 +324,19 @@ def test_entries_sharing_a_number_all_block_from_stored_rows(
     assert again.screen_call("HLI", "B2345CD", phone(4)).decision == "allow"  # entry 4's old number
 
 
+@pytest.mark.parametrize("format_version", FORMATS)
 @pytest.mark.parametrize("chunk_rows", [2, 4096])
 def test_a_reference_twice_in_stored_rows_rejects_the_file(
-    tmp_path: Path, profile: Profile, monkeypatch: pytest.MonkeyPatch, chunk_rows: int
+    tmp_path: Path, profile: Profile, monkeypatch: pytest.MonkeyPatch, chunk_rows: int, format_version: int
 ) -> None:
     monkeypatch.setattr(sync.snapshot, "CHUNK_ROWS", chunk_rows)
     path = tmp_path / "snapshot.jsonl"
-    _write_from_index(path, profile)
+    _write_from_index(path, profile, format_version=format_version)
 
-    def rename_last(columns: list[list[object]]) -> None:
+    def rename_last(columns: Columns) -> None:
         columns[0] = ["UPC-000000" if r == "UPC-000004" else r for r in columns[0]]
 
-    _rewrite(path, _edit_columns(rename_last))
+    _edit_chunks(path, _columns_only(rename_last))
     with pytest.raises(SnapshotRejected, match="a reference appears twice"):
         read_snapshot(path)
 
@@ -289,16 +350,19 @@ def test_build_stored_names_a_reference_given_twice(profile: Profile, chunk_rows
         Index.build_stored(chunks, profile)
 
 
-async def test_keys_are_reused_only_under_the_same_stamp(tmp_path: Path, profile: Profile) -> None:
+@pytest.mark.parametrize("format_version", FORMATS)
+async def test_keys_are_reused_only_under_the_same_stamp(
+    tmp_path: Path, profile: Profile, format_version: int
+) -> None:
     path = tmp_path / "snapshot.jsonl"
-    _write_from_index(path, profile)
+    _write_from_index(path, profile, format_version=format_version)
     other = phone(777)
 
-    def swap_first_phone_key(columns: list[list[object]]) -> None:
+    def swap_first_phone_key(columns: Columns) -> None:
         at = columns[0].index("UPC-000000")  # one phone key per entry: its key is at the same place
         columns[4][at] = "+447700900777"  # phone(777) as UPC-000000's key
 
-    _rewrite(path, _edit_columns(swap_first_phone_key))
+    _edit_chunks(path, _columns_only(swap_first_phone_key))
     snapshot = read_snapshot(path)
     assert snapshot is not None and snapshot.stored is not None
     builder = IndexBuilder(profile)
@@ -320,8 +384,9 @@ async def test_keys_are_reused_only_under_the_same_stamp(tmp_path: Path, profile
         assert (rebuilt.entries, rebuilt.identifiers) == (trusted.entries, trusted.identifiers) == (5, 10)
 
 
+@pytest.mark.parametrize("format_version", FORMATS)
 def test_entries_with_addresses_or_exemptions_are_compiled_from_a_stored_row(
-    tmp_path: Path, profile: Profile
+    tmp_path: Path, profile: Profile, format_version: int
 ) -> None:
     address = {"lines": ["14 High Street", "Hull"], "postcode": "HU1 2AB"}
     person = {"name": "Jane Smith", "addresses": [address]}
@@ -334,7 +399,7 @@ def test_entries_with_addresses_or_exemptions_are_compiled_from_a_stored_row(
         Entry.from_dict(exempted),
     ]
     index = Index.build(listed, profile, version=3)
-    again = _through_a_file(tmp_path, index, profile)
+    again = _through_a_file(tmp_path, index, profile, format_version)
     envelope = "Mrs J Smith\n14 High Street\nHull\nHU1 2AB"
     assert again.screen_mail("HLI", "Z9999ZZ", envelope).decision == index.screen_mail(
         "HLI", "Z9999ZZ", envelope
@@ -343,51 +408,127 @@ def test_entries_with_addresses_or_exemptions_are_compiled_from_a_stored_row(
     assert again.screen_call("HLI", "C3456DE", phone(1)).decision == "block"
 
 
-def _shorten_a_column(columns: list[list[object]]) -> None:
+@pytest.mark.parametrize("format_version", FORMATS)
+def test_an_index_built_from_a_file_is_written_again_from_its_records_undecoded(
+    tmp_path: Path, profile: Profile, monkeypatch: pytest.MonkeyPatch, format_version: int
+) -> None:
+    path, again = tmp_path / "snapshot.jsonl", tmp_path / "again.jsonl"
+    _write_from_index(path, profile, 20, format_version)
+    snapshot = read_snapshot(path)
+    assert snapshot is not None and snapshot.stored is not None
+    index = Index.build_stored(snapshot.stored, profile, version=42)
+    decoded: list[bytes] = []
+    from_record_json = Entry.from_record_json
+
+    def spy(raw: bytes) -> Entry:
+        decoded.append(raw)
+        return from_record_json(raw)
+
+    monkeypatch.setattr(Entry, "from_record_json", spy)
+    write_snapshot(again, epoch="e1", version=42, stream_id="5-0", index=index, format_version=format_version)
+    assert decoded == []  # the records as read, not decoded and encoded again
+    assert _chunks_of(again)[1] == _chunks_of(path)[1]
+    assert _by_reference(index.entries()) == entries(20) and len(decoded) == 20  # asked for: decoded
+
+
+def test_stored_chunks_are_the_entries_with_their_keys_however_the_index_holds_them(
+    tmp_path: Path, profile: Profile
+) -> None:
+    address = {"lines": ["14 High Street", "Hull"], "postcode": "HU1 2AB"}
+    listed = [
+        *entries(6),
+        Entry.from_dict({"reference": "UPC-A", "prisoner": "A1234BC", "scope": ["HLI", "WYI"],
+                         "protected": [{"name": "Jane Smith", "addresses": [address]}]}),
+        Entry.from_dict({"reference": "UPC-X", "prisoner": "A1234BC",
+                         "protected": [{"phones": [phone(1), phone(1)], "emails": ["x@example.com"]}],
+                         "exemptions": [{"prisoner": "B2345CD", "identifier": phone(1), "reason": "r"}]}),
+        Entry.from_dict({"reference": "UPC-S", "prisoner": "D4567EF", "scope": ["WYI", "HLI", "FHI", "MHI"],
+                         "protected": [{"phones": [phone(30), phone(31)], "emails": ["s@example.com"]}]}),
+    ]  # fmt: skip
+    changed = Entry.from_dict({"reference": "UPC-000002", "prisoner": "C3456DE", "scope": ["HLI"],
+                               "protected": [{"phones": [phone(2), phone(12)]}]})  # fmt: skip
+    for size in (1, 3, 100):
+        index = _through_a_file(tmp_path, Index.build(listed, profile, version=3), profile)
+        assert index.entry("UPC-000001") == listed[1]  # decoded since
+        index = index.with_changes([make_entry(7), changed], ["UPC-000003"], version=4)
+        got = [(chunk.columns(), chunk.records) for chunk in index.stored_chunks(size)]
+        pairs = list(index.entries_with_keys())  # decodes every entry
+        expected = [StoredColumns.from_entries(pairs[i : i + size]) for i in range(0, len(pairs), size)]
+        assert got == [(chunk.columns(), chunk.records) for chunk in expected]
+        assert sum(len(records) for _columns, records in got) == 9
+
+
+def test_a_record_that_needs_compiling_is_written_to_be_compiled_whatever_its_row_said(
+    profile: Profile,
+) -> None:
+    address = {"lines": ["14 High Street", "Hull"], "postcode": "HU1 2AB"}
+    listed = [
+        Entry.from_dict({"reference": "UPC-A", "prisoner": "A1234BC",
+                         "protected": [{"name": "Jane Smith", "addresses": [address]}]}),
+        Entry.from_dict({"reference": "UPC-X", "prisoner": "A1234BC", "protected": [{"phones": [phone(1)]}],
+                         "exemptions": [{"prisoner": "B2345CD", "identifier": phone(1), "reason": "r"}]}),
+    ]  # fmt: skip
+    stored = StoredColumns.from_entries(Index.build(listed, profile).entries_with_keys())
+    assert stored.whole == [True, True]
+    stored.whole[:] = [False, False]  # as if they needed no compiling: held as their records
+    index = Index.build_stored([stored], profile)
+    (chunk,) = index.stored_chunks(10)
+    assert chunk.records == stored.records and chunk.whole == [True, True]
+    assert dict(zip(chunk.references, chunk.addresses, strict=True)) == {"UPC-A": 1, "UPC-X": 0}
+
+
+def _shorten_a_column(columns: Columns, _records: list[bytes]) -> None:
     del columns[5][-1]
 
 
-def _drop_a_column(columns: list[list[object]]) -> None:
+def _drop_a_column(columns: Columns, _records: list[bytes]) -> None:
     del columns[-1]
 
 
-def _a_reference_not_a_string(columns: list[list[object]]) -> None:
+def _a_reference_not_a_string(columns: Columns, _records: list[bytes]) -> None:
     columns[0][1] = 17
 
 
-def _a_count_not_a_number(columns: list[list[object]]) -> None:
+def _a_count_not_a_number(columns: Columns, _records: list[bytes]) -> None:
     columns[8][1] = "1"
 
 
-def _a_key_too_many(columns: list[list[object]]) -> None:
+def _a_key_too_many(columns: Columns, _records: list[bytes]) -> None:
     columns[4].append("+447700900999")
 
 
+def _a_record_less(_columns: Columns, records: list[bytes]) -> None:
+    del records[-1]
+
+
+@pytest.mark.parametrize("format_version", FORMATS)
 @pytest.mark.parametrize(
     ("edit", "message"),
     [
-        (_shorten_a_column, "line 2: not a snapshot chunk"),
-        (_drop_a_column, "line 2: not a snapshot chunk"),
-        (_a_reference_not_a_string, "line 2: not a snapshot chunk"),
-        (_a_key_too_many, "line 2: not a snapshot chunk"),
+        (_shorten_a_column, "{chunk}: not a snapshot chunk"),
+        (_drop_a_column, "{chunk}: not a snapshot chunk"),
+        (_a_reference_not_a_string, "{chunk}: not a snapshot chunk"),
+        (_a_key_too_many, "{chunk}: not a snapshot chunk"),
+        (_a_record_less, "{chunk}: not a snapshot chunk"),
         (_a_count_not_a_number, "a count is not a number"),
     ],
 )
 def test_a_chunk_of_the_wrong_shape_rejects_the_file(
-    tmp_path: Path, profile: Profile, edit, message: str  # type: ignore[no-untyped-def]
-) -> None:
+    tmp_path: Path, profile: Profile, edit: Callable[[Columns, list[bytes]], None], message: str,
+    format_version: int,
+) -> None:  # fmt: skip
     path = tmp_path / "snapshot.jsonl"
-    _write_from_index(path, profile)
-    _rewrite(path, _edit_columns(edit))
-    with pytest.raises(SnapshotRejected, match=message):
+    _write_from_index(path, profile, format_version=format_version)
+    _edit_chunks(path, edit)
+    with pytest.raises(SnapshotRejected, match=message.format(chunk=_place(format_version, 1))):
         read_snapshot(path)
 
 
-def test_a_chunk_that_is_not_json_or_misses_its_records_rejects_the_file(
+def test_a_format_3_chunk_that_is_not_json_or_misses_its_records_rejects_the_file(
     tmp_path: Path, profile: Profile
 ) -> None:
     path = tmp_path / "snapshot.jsonl"
-    _write_from_index(path, profile)
+    _write_from_index(path, profile, format_version=3)
     head, _, body = path.read_bytes().partition(b"\n")
     _rewrite_body(path, head, body.replace(b"[[", b"[", 1))
     with pytest.raises(SnapshotRejected, match="line 2: not a snapshot chunk"):
@@ -397,24 +538,136 @@ def test_a_chunk_that_is_not_json_or_misses_its_records_rejects_the_file(
         read_snapshot(path)
 
 
-def test_a_format_3_header_without_a_key_stamp_is_rejected(tmp_path: Path, profile: Profile) -> None:
-    path = tmp_path / "snapshot.jsonl"
+def _format_4_file(
+    path: Path, profile: Profile, monkeypatch: pytest.MonkeyPatch
+) -> tuple[bytes, list[bytes]]:
+    """5 entries in frames of 2, 2 and 1: the header line and the frames."""
+    monkeypatch.setattr(sync.snapshot, "CHUNK_ROWS", 2)
     _write_from_index(path, profile)
+    head, _, body = path.read_bytes().partition(b"\n")
+    frames = _frames_of(body)
+    assert [len(marshal.loads(frame)[1]) for frame in frames] == [2, 2, 1]
+    assert _framed(frames) == body
+    return head, frames
+
+
+def _length_changed(frames: list[bytes], at: int, length: int) -> bytes:
+    """The frames with frame `at`'s length field saying `length`."""
+    heads = [FRAME_HEAD.pack(length if n == at else len(f)) for n, f in enumerate(frames)]
+    return b"".join(h + f for h, f in zip(heads, frames, strict=True))
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (lambda f: _framed(f)[:-30], r"frame 3: \d+ bytes long, \d+ left"),  # a partial last frame
+        (lambda f: _framed(f[:2]) + _framed(f[2:])[:5], "frame 3: truncated"),  # a partial length
+        (lambda f: _framed(f) + b"\0\0\0", "frame 4: truncated"),  # bytes after the last frame
+        (lambda f: _length_changed(f, 2, len(f[2]) + 1), r"frame 3: \d+ bytes long, \d+ left"),
+        (lambda f: _length_changed(f, 2, len(f[2]) - 1), "frame 4: truncated"),
+        (lambda f: _length_changed(f, 0, 1 << 63), f"frame 1: {1 << 63} bytes long"),
+        # frame 2 short of its last 9 bytes: frame 3's length is read from inside frame 2
+        (lambda f: _length_changed(f, 1, len(f[1]) - 9), r"frame 3: \d+ bytes long, \d+ left"),
+        (lambda f: _framed([f[0], b"not marshal data", f[2]]), "frame 2: not a snapshot chunk"),
+        (lambda f: _framed([f[0], f[1][:-1], f[2]]), "frame 2: not a snapshot chunk"),  # cut short inside
+        (lambda f: _framed([f[0], marshal.dumps({"columns": []}), f[2]]), "frame 2: not a snapshot chunk"),
+        (lambda f: _framed([f[0], marshal.dumps([[], [], []]), f[2]]), "frame 2: not a snapshot chunk"),
+        (lambda f: _framed([f[0], f[1], marshal.dumps(marshal.loads(f[2])[:1])]), "frame 3: not a snapshot"),
+        (lambda f: _framed([f[0], f[1]]), "header says 5 entries, file holds 4"),
+        (lambda f: _framed([*f, f[2]]), "header says 5 entries, file holds 6"),
+        (lambda f: _framed([f[0], f[1], f[1]]), "header says 5 entries, file holds 6"),
+    ],
+)
+def test_a_format_4_file_whose_frames_disagree_is_rejected_even_with_its_digest_made_to_agree(
+    tmp_path: Path, profile: Profile, monkeypatch: pytest.MonkeyPatch, body: Callable[[list[bytes]], bytes],
+    message: str,
+) -> None:  # fmt: skip
+    path = tmp_path / "snapshot.jsonl"
+    head, frames = _format_4_file(path, profile, monkeypatch)
+    _rewrite_body(path, head, body(frames))
+    with pytest.raises(SnapshotRejected, match=message) as info:
+        read_snapshot(path)
+    assert str(path) in str(info.value)
+
+
+def _records_as_str(frames: list[bytes]) -> bytes:
+    columns, records = marshal.loads(frames[1])
+    return _framed([frames[0], marshal.dumps([columns, [r.decode() for r in records]]), frames[2]])
+
+
+def test_a_format_4_record_must_be_bytes(
+    tmp_path: Path, profile: Profile, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "snapshot.jsonl"
+    head, frames = _format_4_file(path, profile, monkeypatch)
+    _rewrite_body(path, head, _records_as_str(frames))
+    with pytest.raises(SnapshotRejected, match="frame 2: not a snapshot chunk"):
+        read_snapshot(path)
+
+
+def _flip_in_frame(frames: list[bytes]) -> bytes:
+    out = bytearray(_framed(frames))
+    out[FRAME_HEAD.size + 20] ^= 0x04  # inside frame 1's body: its length still right
+    return bytes(out)
+
+
+@pytest.mark.parametrize(
+    ("body", "header", "message"),
+    [
+        (_flip_in_frame, {}, "digest mismatch"),
+        (_framed, {"sha256": "0" * 64}, "digest mismatch"),
+        (lambda f: _framed([f[0], f[2], f[1]]), {}, "digest mismatch"),  # frames in another order
+        (lambda f: _framed(f)[:-30], {}, r"frame 3: \d+ bytes long"),  # cut short: its frame says so
+        (_framed, {"entries": 6}, "header says 6 entries, file holds 5"),
+        (_framed, {"identifiers": 11}, "identifier count"),
+    ],
+)
+def test_marshal_never_reads_a_format_4_frame_before_the_digest_matches(
+    tmp_path: Path, profile: Profile, monkeypatch: pytest.MonkeyPatch, body: Callable[[list[bytes]], bytes],
+    header: dict[str, object], message: str,
+) -> None:  # fmt: skip
+    path = tmp_path / "snapshot.jsonl"
+    head, frames = _format_4_file(path, profile, monkeypatch)
+    loaded: list[bytes] = []
+
+    def loads(data: bytes) -> Any:
+        loaded.append(data)
+        return marshal.loads(data)
+
+    monkeypatch.setattr(sync.snapshot, "marshal", types.SimpleNamespace(loads=loads, dumps=marshal.dumps))
+    assert read_snapshot(path) is not None and loaded == frames  # each frame once, in order
+    loaded.clear()
+    edited = json.loads(head)
+    edited.update(header)
+    path.write_bytes(json.dumps(edited).encode() + b"\n" + body(frames))
+    with pytest.raises(SnapshotRejected, match=message):
+        read_snapshot(path)
+    # only the counts are checked after decoding: every frame was digested first
+    assert loaded == (frames if "entries" in header or "identifiers" in header else [])
+
+
+@pytest.mark.parametrize("format_version", FORMATS)
+def test_a_header_without_a_key_stamp_is_rejected(
+    tmp_path: Path, profile: Profile, format_version: int
+) -> None:
+    path = tmp_path / "snapshot.jsonl"
+    _write_from_index(path, profile, format_version=format_version)
     head, _, body = path.read_bytes().partition(b"\n")
     _rewrite_body(path, head, body, keys=None)
     with pytest.raises(SnapshotRejected, match="header field 'keys'"):
         read_snapshot(path)
 
 
+@pytest.mark.parametrize("format_version", FORMATS)
 @pytest.mark.parametrize(
     ("changes", "message"),
     [({"entries": 6}, "header says 6 entries, file holds 5"), ({"identifiers": 11}, "identifier count")],
 )
-def test_format_3_counts_are_checked_against_the_header(
-    tmp_path: Path, profile: Profile, changes: dict[str, int], message: str
+def test_counts_are_checked_against_the_header(
+    tmp_path: Path, profile: Profile, changes: dict[str, int], message: str, format_version: int
 ) -> None:
     path = tmp_path / "snapshot.jsonl"
-    _write_from_index(path, profile)
+    _write_from_index(path, profile, format_version=format_version)
     head, _, body = path.read_bytes().partition(b"\n")
     _rewrite_body(path, head, body, **changes)
     with pytest.raises(SnapshotRejected, match=message):
