@@ -1077,23 +1077,23 @@ take_row(Run *run, Py_ssize_t row, PyObject *entries, PyObject *reference, Py_ss
 }
 
 PyDoc_STRVAR(stored_run_doc,
-             "stored_run(columns, records, row, phone_at, email_at, entry_shards, phone_shards,\n"
+             "stored_run(columns, records, row, end, phone_at, email_at, entry_shards, phone_shards,\n"
              "           email_shards, compiled, /)\n--\n\n"
              "matcher.index.python_stored_run: put a snapshot chunk's stored rows from `row` into\n"
-             "the sharded tables, up to a row to compile whole, one already indexed or the end;\n"
+             "the sharded tables, up to a row to compile whole, one already indexed or `end`;\n"
              "returns (row, phone_at, email_at, phones, emails).");
 
 static PyObject *
 stored_run(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 9) {
-        PyErr_SetString(PyExc_TypeError, "stored_run takes columns, records, row, phone_at, email_at, "
+    if (nargs != 10) {
+        PyErr_SetString(PyExc_TypeError, "stored_run takes columns, records, row, end, phone_at, email_at, "
                                          "entry_shards, phone_shards, email_shards and compiled");
         return NULL;
     }
     PyObject *columns = args[0];
-    Run run = {.records = args[1], .entry_shards = args[5], .phone_shards = args[6],
-               .email_shards = args[7], .type = args[8]};
+    Run run = {.records = args[1], .entry_shards = args[6], .phone_shards = args[7],
+               .email_shards = args[8], .type = args[9]};
     if (!PyList_CheckExact(columns) || PyList_GET_SIZE(columns) != COLUMNS) {
         PyErr_SetString(PyExc_TypeError, "stored_run: columns must be a list of the stored columns");
         return NULL;
@@ -1132,18 +1132,23 @@ stored_run(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     if (row == -1 && PyErr_Occurred()) {
         return NULL;
     }
-    Py_ssize_t phone_at = PyLong_AsSsize_t(args[3]);
+    Py_ssize_t end = PyLong_AsSsize_t(args[3]);
+    if (end == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    Py_ssize_t phone_at = PyLong_AsSsize_t(args[4]);
     if (phone_at == -1 && PyErr_Occurred()) {
         return NULL;
     }
-    Py_ssize_t email_at = PyLong_AsSsize_t(args[4]);
+    Py_ssize_t email_at = PyLong_AsSsize_t(args[5]);
     if (email_at == -1 && PyErr_Occurred()) {
         return NULL;
     }
     Py_ssize_t phone_keys = PyList_GET_SIZE(col[COL_PHONE_KEYS]);
     Py_ssize_t email_keys = PyList_GET_SIZE(col[COL_EMAIL_KEYS]);
-    if (row < 0 || row > size || phone_at < 0 || phone_at > phone_keys || email_at < 0 || email_at > email_keys) {
-        PyErr_SetString(PyExc_ValueError, "stored_run: a start out of range");
+    if (row < 0 || row > end || end > size || phone_at < 0 || phone_at > phone_keys || email_at < 0 ||
+        email_at > email_keys) {
+        PyErr_SetString(PyExc_ValueError, "stored_run: a start or end out of range");
         return NULL;
     }
     Py_ssize_t offsets[SLOTS];
@@ -1163,7 +1168,7 @@ stored_run(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     Py_INCREF(run.records);
     long long counts[2] = {0, 0};
     int failed = 0;
-    for (; row < size; row++) {
+    for (; row < end; row++) {
         PyObject *reference = PyList_GET_ITEM(col[COL_REFERENCES], row);
         if (!PyUnicode_CheckExact(reference)) {
             PyErr_SetString(PyExc_TypeError, "stored_run: a reference is not a str");

@@ -14,6 +14,7 @@ def stored_run(
     columns: Sequence[list[Any]],
     records: list[Any],
     row: int,
+    end: int,
     phone_at: int,
     email_at: int,
     entry_shards: tuple[dict[str, Any], ...],

@@ -724,12 +724,16 @@ def _posting_changes(
 
 
 MAX_STORED_COUNT = 1 << 31  # a stored row's counts are below this (stored_run sums them in C)
+# rows per stored_run call: ~0.5 ms holding the GIL in C (a snapshot chunk's 4096 in one call held
+# it 3.9 ms, up to 18 ms with the tables' resizes, where the Python loop let other threads in)
+RUN_ROWS = 512
 
 
 def python_stored_run(
     columns: Sequence[list[Any]],
     records: list[Any],
     row: int,
+    end: int,
     phone_at: int,
     email_at: int,
     entry_shards: tuple[dict[str, _Compiled], ...],
@@ -740,8 +744,8 @@ def python_stored_run(
     """Put a run of a chunk's stored rows (``StoredColumns.columns()`` and its records) into a
     build's sharded tables (entries by reference, phone and email postings by key), from `row`,
     whose keys start at `phone_at` and `email_at`, up to the first row to compile whole, or whose
-    reference is already in the entries, or the end. Returns that row (the chunk's length at the
-    end), where its keys start, and how many phones and emails the rows taken count.
+    reference is already in the entries, or `end`. Returns that row (`end` when it took them all),
+    where its keys start, and how many phones and emails the rows taken count.
 
     The reference and fallback of ``matcher._speedups.stored_run`` (tests/matcher/test_speedups.py
     holds the two equal): the same rows taken, the same objects in the same tables, and the same
@@ -764,12 +768,13 @@ def python_stored_run(
     for tables in (entry_shards, phone_shards, email_shards):
         if type(tables) is not tuple or not tables or any(type(table) is not dict for table in tables):
             raise TypeError("stored_run: tables must be non-empty tuples of dicts")
-    if not (0 <= row <= size and 0 <= phone_at <= len(phone_keys) and 0 <= email_at <= len(email_keys)):
-        raise ValueError("stored_run: a start out of range")
+    keys_in_range = 0 <= phone_at <= len(phone_keys) and 0 <= email_at <= len(email_keys)
+    if not (0 <= row <= end <= size and keys_in_range):
+        raise ValueError("stored_run: a start or end out of range")
     entry_count, phone_count, email_count = len(entry_shards), len(phone_shards), len(email_shards)
     phones_seen = emails_seen = 0
     new = object.__new__
-    while row < size:
+    while row < end:
         reference = references[row]
         if type(reference) is not str:
             raise TypeError("stored_run: a reference is not a str")
@@ -832,7 +837,7 @@ def _stored_count(count: object) -> int:
 
 _StoredRun = Callable[
     [
-        Sequence[list[Any]], list[Any], int, int, int, tuple[dict[str, _Compiled], ...],
+        Sequence[list[Any]], list[Any], int, int, int, int, tuple[dict[str, _Compiled], ...],
         tuple[dict[str, Postings], ...], tuple[dict[str, Postings], ...], type[_Compiled],
     ],
     tuple[int, int, int, int, int],
@@ -869,20 +874,24 @@ class _Builder:
     def add_stored(self, chunk: StoredColumns) -> None:
         """Stored rows (``stored_row``) with their records, a snapshot chunk at a time. The rows
         that need no compiling go in in runs (``stored_run``: a million of them at a cold start);
-        a run stops at an entry to compile whole, which goes through ``add``, in order, or at a
-        reference already indexed."""
+        a run stops at an entry to compile whole, which goes through ``add``, in order, at a
+        reference already indexed, or after RUN_ROWS rows (the build runs in a worker thread of a
+        serving process: between runs the event loop can take the GIL)."""
         columns, records = chunk.columns(), chunk.records
         tables = (self.entries.shards, self.phones.shards, self.emails.shards)
         counts, size = self.counts, len(chunk)
         row = phone_at = email_at = 0
         while True:
+            end = min(row + RUN_ROWS, size)
             row, phone_at, email_at, phones, emails = _stored_run(
-                columns, records, row, phone_at, email_at, *tables, _Compiled
+                columns, records, row, end, phone_at, email_at, *tables, _Compiled
             )
             counts[0] += phones
             counts[1] += emails
             if row == size:
                 return
+            if row == end:
+                continue
             if not chunk.whole[row]:
                 raise ValidationError(f"{chunk.references[row]}: reference", "appears twice")
             phone_end = phone_at + chunk.phone_key_counts[row]

@@ -296,25 +296,29 @@ def _chunk(rows: list[tuple[Any, ...]]) -> Chunk:
 
 
 def _drive(
-    run: StoredRun, chunks: list[Chunk], shards: tuple[int, int, int]
+    run: StoredRun, chunks: list[Chunk], shards: tuple[int, int, int], window: int = 1 << 20
 ) -> tuple[list[object], list[object]]:
-    """Every chunk through `run` as _Builder.add_stored drives it, stepping over each row the run
-    stops at (whole, or already indexed); what each call gave or raised, and the tables after."""
+    """Every chunk through `run` as _Builder.add_stored drives it, at most `window` rows a call,
+    stepping over each row the run stops at before its end (whole, or already indexed); what each
+    call gave or raised, and the tables after."""
     tables = tuple(tuple({} for _ in range(n)) for n in shards)
     log: list[object] = []
     for columns, records in chunks:
         row = phone_at = email_at = 0
+        size = len(columns[0])
         while True:
+            end = min(row + window, size)
             try:
-                out = run(columns, records, row, phone_at, email_at, *tables, _Compiled)
+                out = run(columns, records, row, end, phone_at, email_at, *tables, _Compiled)
             except (TypeError, ValueError) as exc:
                 log.append((type(exc), str(exc)))
                 break
             log.append(out)
             row, phone_at, email_at = out[:3]
-            if row >= len(columns[0]):
+            if row == size:
                 break
-            row, phone_at, email_at = row + 1, phone_at + columns[3][row], email_at + columns[5][row]
+            if row < end:
+                row, phone_at, email_at = row + 1, phone_at + columns[3][row], email_at + columns[5][row]
     return log, _described(tables)
 
 
@@ -343,16 +347,18 @@ def _described(tables: tuple[tuple[dict[str, Any], ...], ...]) -> list[object]:
     return out
 
 
-def _same_in_both(chunks: list[Chunk], shards: tuple[int, int, int]) -> list[object]:
-    python, compiled = (_drive(run, chunks, shards) for run in RUNS)
+def _same_in_both(chunks: list[Chunk], shards: tuple[int, int, int], window: int = 1 << 20) -> list[object]:
+    python, compiled = (_drive(run, chunks, shards, window) for run in RUNS)
     assert compiled == python
     return python[0]
 
 
 @settings(max_examples=1500)
-@given(_CHUNKS, _SHARDS)
-def test_compiled_stored_run_equals_the_python_run(chunks: list[list[tuple[Any, ...]]], shards: Any) -> None:
-    _same_in_both([_chunk(rows) for rows in chunks], shards)
+@given(_CHUNKS, _SHARDS, st.integers(1, 13))
+def test_compiled_stored_run_equals_the_python_run(
+    chunks: list[list[tuple[Any, ...]]], shards: Any, window: int
+) -> None:
+    _same_in_both([_chunk(rows) for rows in chunks], shards, window)
 
 
 _BAD_VALUES = {
@@ -406,7 +412,7 @@ def test_columns_of_the_wrong_shape_are_refused_in_both(
     tables = (({},), ({},), ({},))
     for run in RUNS:
         with pytest.raises(error, match=message):
-            run(columns, records, 0, 0, 0, *tables, _Compiled)
+            run(columns, records, 0, len(records), 0, 0, *tables, _Compiled)
 
 
 @pytest.mark.parametrize(
@@ -417,14 +423,17 @@ def test_tables_of_the_wrong_shape_are_refused_in_both(tables: Any) -> None:
     columns, records = _chunk([("UPC-1", "A1234BC", None, [], [], 0, 0, 0, False)])
     for run in RUNS:
         with pytest.raises(TypeError, match="tables must be"):
-            run(columns, records, 0, 0, 0, *tables, _Compiled)
+            run(columns, records, 0, 1, 0, 0, *tables, _Compiled)
 
 
-@pytest.mark.parametrize("start", [(2, 0, 0), (-1, 0, 0), (0, 2, 0), (0, 0, 1), (0, -1, 0)])
-def test_a_start_out_of_range_is_refused_in_both(start: tuple[int, int, int]) -> None:
+@pytest.mark.parametrize(
+    "start",
+    [(2, 2, 0, 0), (-1, 1, 0, 0), (0, 2, 0, 0), (1, 0, 0, 0), (0, 1, 2, 0), (0, 1, 0, 1), (0, 1, -1, 0)],
+)
+def test_a_start_or_end_out_of_range_is_refused_in_both(start: tuple[int, int, int, int]) -> None:
     columns, records = _chunk([("UPC-1", "A1234BC", None, ["+447700900001"], [], 1, 0, 0, False)])
     for run in RUNS:
-        with pytest.raises(ValueError, match="a start out of range"):
+        with pytest.raises(ValueError, match="a start or end out of range"):
             run(columns, records, *start, ({},), ({},), ({},), _Compiled)
 
 
@@ -439,10 +448,11 @@ def test_runs_stop_at_whole_rows_and_indexed_references_and_go_on_from_any_row()
     columns, records = _chunk(rows)
     for run in RUNS:
         tables: tuple[tuple[dict[str, Any], ...], ...] = (({}, {}), ({},), ({}, {}, {}))
-        assert run(columns, records, 0, 0, 0, *tables, _Compiled) == (1, 1, 0, 1, 0)  # UPC-2 is whole
-        assert run(columns, records, 2, 3, 1, *tables, _Compiled) == (3, 4, 2, 1, 1)  # UPC-1 again
-        assert run(columns, records, 4, 4, 2, *tables, _Compiled) == (5, 4, 2, 0, 0)
-        assert run(columns, records, 5, 4, 2, *tables, _Compiled) == (5, 4, 2, 0, 0)  # nothing left
+        assert run(columns, records, 0, 5, 0, 0, *tables, _Compiled) == (1, 1, 0, 1, 0)  # UPC-2 is whole
+        assert run(columns, records, 2, 5, 3, 1, *tables, _Compiled) == (3, 4, 2, 1, 1)  # UPC-1 again
+        assert run(columns, records, 4, 4, 4, 2, *tables, _Compiled) == (4, 4, 2, 0, 0)  # up to row 4
+        assert run(columns, records, 4, 5, 4, 2, *tables, _Compiled) == (5, 4, 2, 0, 0)
+        assert run(columns, records, 5, 5, 4, 2, *tables, _Compiled) == (5, 4, 2, 0, 0)  # nothing left
         entries = {k: v for shard in tables[0] for k, v in shard.items()}
         assert sorted(entries) == ["UPC-1", "UPC-3", "UPC-4"]
         first, third = entries["UPC-1"], entries["UPC-3"]
@@ -458,7 +468,7 @@ def test_an_empty_chunk_is_a_run_of_nothing() -> None:
     columns, records = _chunk([])
     for run in RUNS:
         tables = (({},), ({},), ({},))
-        assert run(columns, records, 0, 0, 0, *tables, _Compiled) == (0, 0, 0, 0, 0)
+        assert run(columns, records, 0, 0, 0, 0, *tables, _Compiled) == (0, 0, 0, 0, 0)
         assert tables == (({},), ({},), ({},))
 
 
@@ -480,7 +490,7 @@ class _SubCompiled(_Compiled):  # type: ignore[valid-type, misc]
 def test_the_compiled_run_refuses_a_class_without_the_compiled_slots(compiled: Any) -> None:
     columns, records = _chunk([("UPC-1", "A1234BC", None, [], [], 0, 0, 0, False)])
     with pytest.raises(TypeError, match="compiled must be a class with the compiled slots"):
-        speedups.stored_run(columns, records, 0, 0, 0, ({},), ({},), ({},), compiled)
+        speedups.stored_run(columns, records, 0, 1, 0, 0, ({},), ({},), ({},), compiled)
 
 
 def _stored_chunks(index: Index, size: int) -> list[StoredColumns]:
@@ -488,7 +498,20 @@ def _stored_chunks(index: Index, size: int) -> list[StoredColumns]:
     return [StoredColumns.from_entries(pairs[i : i + size]) for i in range(0, len(pairs), size)]
 
 
-def test_build_stored_is_the_same_index_on_the_python_run(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("run_rows", [1, 3, 512])
+def test_build_stored_is_the_same_index_on_the_python_run(
+    monkeypatch: pytest.MonkeyPatch, run_rows: int
+) -> None:
+    monkeypatch.setattr(index_module, "RUN_ROWS", run_rows)
+    spans: list[int] = []
+
+    def spied(run: StoredRun) -> StoredRun:
+        def call(columns: list[list[Any]], records: list[Any], row: int, end: int, *rest: Any) -> Any:
+            spans.append(end - row)
+            return run(columns, records, row, end, *rest)
+
+        return call
+
     profile = load_profile(environ={})
     listed = [
         Entry.from_dict(
@@ -510,12 +533,15 @@ def test_build_stored_is_the_same_index_on_the_python_run(monkeypatch: pytest.Mo
 
     for size in (1, 7, 4096):
         chunks = _stored_chunks(built, size)
-        compiled = described(Index.build_stored(chunks, profile, version=3))
         with monkeypatch.context() as patch:
-            patch.setattr(index_module, "_stored_run", python_stored_run)
+            patch.setattr(index_module, "_stored_run", spied(speedups.stored_run))
+            compiled = described(Index.build_stored(chunks, profile, version=3))
+        with monkeypatch.context() as patch:
+            patch.setattr(index_module, "_stored_run", spied(python_stored_run))
             python = described(Index.build_stored(chunks, profile, version=3))
         assert compiled == python
         assert compiled[1] == built.counts() and compiled[2] == described(built)[2]
+    assert max(spans) == min(run_rows, 40)  # never more than RUN_ROWS rows in one call
 
 
 def test_the_python_run_is_used_without_the_compiled_module() -> None:
