@@ -106,11 +106,7 @@ class StoredColumns:
         """``stored_row`` and ``record_json`` of each entry with its keys, straight into columns."""
         chunk = cls([], [], [], [], [], [], [], [], [], [], [], [])
         for entry, (phone_keys, email_keys) in pairs:
-            counts = _entry_counts(entry)
-            scope = None if entry.scope is None else sorted(entry.scope)
-            whole = bool(counts[2] or entry.exemptions)
-            chunk._append(entry.reference, entry.prisoner, scope, phone_keys, email_keys, counts, whole)
-            chunk.records.append(entry.record_json())
+            chunk._append_entry(entry, phone_keys, email_keys)
         return chunk
 
     @classmethod
@@ -122,20 +118,24 @@ class StoredColumns:
         for compiled in batch:
             record = compiled._record  # None once decoded (another thread may decode it now)
             if record is None:
-                entry = compiled.entry
-                counts = _entry_counts(entry)
-                scope = None if entry.scope is None else sorted(entry.scope)
-                whole = bool(counts[2] or entry.exemptions)
-                reference, prisoner, record = entry.reference, entry.prisoner, entry.record_json()
-            else:
-                phones, emails, addresses, exemptions = Entry.record_counts(record)
-                counts = (phones, emails, addresses)
-                scope = None if compiled.scope is None else sorted(compiled.scope)
-                whole = bool(addresses or exemptions)
-                reference, prisoner = compiled.reference, compiled.prisoner
-            chunk._append(reference, prisoner, scope, compiled.phone_keys, compiled.email_keys, counts, whole)
+                chunk._append_entry(compiled.entry, compiled.phone_keys, compiled.email_keys)
+                continue
+            phones, emails, addresses, exemptions = Entry.record_counts(record)
+            scope = None if compiled.scope is None else sorted(compiled.scope)
+            chunk._append(
+                compiled.reference, compiled.prisoner, scope, compiled.phone_keys, compiled.email_keys,
+                (phones, emails, addresses), bool(addresses or exemptions),
+            )  # fmt: skip
             chunk.records.append(record)
         return chunk
+
+    def _append_entry(self, entry: Entry, phone_keys: Sequence[str], email_keys: Sequence[str]) -> None:
+        """An entry's ``stored_row`` and ``record_json``, from the decoded Entry."""
+        counts = _entry_counts(entry)
+        scope = None if entry.scope is None else sorted(entry.scope)
+        whole = bool(counts[2] or entry.exemptions)
+        self._append(entry.reference, entry.prisoner, scope, phone_keys, email_keys, counts, whole)
+        self.records.append(entry.record_json())
 
     def _append(
         self,
