@@ -66,7 +66,7 @@ from benchmarks.data import FORENAMES, SURNAMES, address, entries, mobile
 from benchmarks.stalltrace import StallTracer
 from benchmarks.stalltrace import report as stall_report
 from config import load_profile
-from gateway.serve import SWITCH_INTERVAL
+from gateway.serve import tune_process
 from matcher.addresses import address_phrases
 from matcher.entries import Entry, ProtectedPerson
 from matcher.index import NORMALISER_VERSIONS, Index, check_entry
@@ -512,7 +512,7 @@ def _plain_python(seconds: float) -> int:
 
 def _loop_stall(url: str, prefix: str, data_dir: str, new_epoch: str, base: int) -> dict[str, Any]:
     _child_logging()
-    sys.setswitchinterval(SWITCH_INTERVAL)  # as `nocontact serve` sets it
+    tune_process()  # as `nocontact serve` does: 1 ms switch interval, malloc's mmap threshold fixed
     return asyncio.run(_loop_stall_main(url, prefix, data_dir, new_epoch, base))
 
 

@@ -57,9 +57,11 @@ class StallTracer:
         clock, interval, threshold = time.perf_counter, self.interval, self.threshold
         me = threading.get_ident()
         last = clock()
+        sched = _sched_sample()
         while not self._stop.is_set():
             time.sleep(interval)
             now = clock()
+            before, sched = sched, _sched_sample()
             late_tick = self.last_tick is not None and now - self.last_tick() > threshold
             gil_gap = now - last - interval > threshold
             if gil_gap or (late_tick and now - self._sampled > 0.004):
@@ -79,7 +81,15 @@ class StallTracer:
                     stalled_ms = round((now - self.last_tick()) * 1e3, 1)
                 kind = "GIL" if gil_gap else "loop"
                 since = last if gil_gap or self.last_tick is None else self.last_tick()
-                self.stalls.append({"at": since, "ms": stalled_ms, "kind": kind, "stacks": stacks})
+                self.stalls.append(
+                    {
+                        "at": since,
+                        "ms": stalled_ms,
+                        "kind": kind,
+                        "stacks": stacks,
+                        "sched": _sched_delta(before, sched),
+                    }
+                )
                 now = clock()
             last = now
 
@@ -105,9 +115,39 @@ def report(tracer: StallTracer, marks: dict[str, float], top: int = 40) -> list[
     for samples in sorted(episodes.values(), key=lambda e: -max(s["ms"] for s in e))[:top]:
         for stall in samples[:1] + samples[1:][-1:]:
             lines.append(f"STALL {stall['kind']} {stall['ms']} ms at {where(stall['at'])}")
+            lines.append(
+                f"  since the last sample (ms on cpu, ms runnable, slices, minor faults): {stall['sched']}"
+            )
             for name, frames in stall["stacks"].items():
                 lines.append(f"  [{name}]")
                 lines.extend(f"    {line}" for line in frames)
     for at, seconds, generation, collected in tracer.collections:
         lines.append(f"GC gen{generation} {seconds * 1e3:.1f} ms at {where(at)} collected {collected}")
     return lines
+
+
+def _sched_sample() -> dict[str, tuple[int, int, int, int]]:
+    """Per thread of this process: (ns on a CPU, ns waiting on a run queue, timeslices, minor
+    faults), from /proc/self/task: whether a thread holding the GIL was running or descheduled."""
+    out = {}
+    names = {t.native_id: t.name for t in threading.enumerate()}
+    for tid, name in names.items():
+        try:
+            with open(f"/proc/self/task/{tid}/schedstat") as fh:
+                run, wait, slices = (int(x) for x in fh.read().split())
+            with open(f"/proc/self/task/{tid}/stat") as fh:
+                minflt = int(fh.read().rsplit(")", 1)[1].split()[7])
+        except (OSError, ValueError):
+            continue
+        out[name] = (run, wait, slices, minflt)
+    return out
+
+
+def _sched_delta(
+    before: dict[str, tuple[int, int, int, int]], after: dict[str, tuple[int, int, int, int]]
+) -> dict[str, tuple[float, float, int, int]]:
+    return {
+        name: (round((a[0] - b[0]) / 1e6, 1), round((a[1] - b[1]) / 1e6, 1), a[2] - b[2], a[3] - b[3])
+        for name, a in after.items()
+        if (b := before.get(name)) is not None
+    }

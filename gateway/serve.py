@@ -25,6 +25,7 @@ from gateway.auth import ROLES, create_token, list_tokens, revoke_token
 from gateway.logs import setup_logging
 from gateway.settings import GatewaySettings
 from matcher.errors import ConfigError
+from sync.malloc import fix_mmap_threshold
 
 log = logging.getLogger("nocontact.gateway")
 
@@ -32,6 +33,13 @@ log = logging.getLogger("nocontact.gateway")
 # the event loop waits up to 5 ms for the GIL each time it wakes (p99 10.6 ms measured while a
 # snapshot was written, 2.7 ms at 1 ms). The stall benchmark's gateway process sets it too.
 SWITCH_INTERVAL = 0.001
+
+
+def tune_process() -> None:
+    """What a serving process sets before its event loop starts (the stall benchmark's gateway
+    process too): the switch interval, and glibc malloc's mmap threshold fixed (sync.malloc)."""
+    sys.setswitchinterval(SWITCH_INTERVAL)
+    fix_mmap_threshold()
 
 
 def register(sub: Any) -> None:
@@ -143,7 +151,7 @@ def _bootstrap_admin(settings: GatewaySettings, url: str) -> None:
 
 def run_serve(args: argparse.Namespace) -> int:
     setup_logging(os.environ.get("NOCONTACT_LOG_LEVEL", "INFO"))
-    sys.setswitchinterval(SWITCH_INTERVAL)
+    tune_process()
     try:
         settings = _settings(args, host=args.host, port=args.port, workers=args.workers)
     except ConfigError as exc:
