@@ -24,8 +24,8 @@ defaults: snapshot file, heartbeat, watchdog), so a figure carries only what a g
   through IndexBuilder.from_cut), the snapshot file write after it, bursts of single changes
   and, with COMPACT, the compaction they trigger (IndexBuilder.rebuild). Baselines, on the same
   loop before the follower starts, BASELINE_S each (a shared 2-core box: the noise floors): the
-  ticker alone, then the ticker beside a worker thread running plain Python (small dicts and
-  strings, no memory growth): the floor of any design that builds in a thread of the serving
+  ticker alone, then the ticker beside a worker thread (sync.giveway.run_in_worker, as the
+  follower's) running plain Python (small dicts and strings, no memory growth): the floor of any design that builds in a thread of the serving
   process under the same switch interval. Each window reports its longest stall and its ticks
   over 10 ms per minute.
 
@@ -72,6 +72,7 @@ from matcher.entries import Entry, ProtectedPerson
 from matcher.index import NORMALISER_VERSIONS, Index, check_entry
 from sync.changes import OP_UPSERT, encode_entry
 from sync.follower import Follower, FollowerHooks
+from sync.giveway import run_in_worker
 from sync.keys import Keys
 from sync.settings import SyncSettings
 from sync.snapshot import FRAME_HEAD, write_snapshot
@@ -535,7 +536,7 @@ async def _loop_stall_main(url: str, prefix: str, data_dir: str, new_epoch: str,
     marks["baseline"] = time.perf_counter()
     await asyncio.sleep(BASELINE_S)
     marks["busy"] = time.perf_counter()
-    await asyncio.to_thread(_plain_python, BASELINE_S)
+    await run_in_worker(_plain_python, BASELINE_S)  # a worker thread as the follower's run
 
     def on_swap(status: SyncStatus) -> None:
         swaps.append((time.perf_counter(), status.epoch or "", status.version))

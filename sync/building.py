@@ -13,7 +13,6 @@ epoch really differs in more than ``max_delta`` entries.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import dataclasses
 import gc
@@ -29,6 +28,7 @@ from matcher.index import Index, key_stamp
 from matcher.layered import ShardedDict
 from matcher.profile import Profile
 from sync.changes import decode_entry
+from sync.giveway import run_in_worker
 
 if TYPE_CHECKING:
     from matcher.index import StoredColumns
@@ -70,7 +70,7 @@ def shrink_refusal(live: int | None, new: int, *, explicit: bool, max_shrink: fl
 
 class IndexBuilder:
     """Makes new Index objects for the follower. `run_blocking` is how CPU work leaves the loop
-    (``asyncio.to_thread`` by default); benchmarks may swap it to measure the work itself."""
+    (``sync.giveway.run_in_worker`` by default); benchmarks may swap it to measure the work itself."""
 
     def __init__(
         self,
@@ -95,7 +95,7 @@ class IndexBuilder:
         if self._run is not None:
             return await self._run(handoff)
         if not self.quiet_gc:
-            return await asyncio.to_thread(handoff)
+            return await run_in_worker(handoff)
 
         def work_then_freeze() -> Built:
             built = handoff()
@@ -106,7 +106,7 @@ class IndexBuilder:
             return built
 
         with gc_paused():
-            return await asyncio.to_thread(work_then_freeze)
+            return await run_in_worker(work_then_freeze)
 
     def settle(self, built: Built) -> None:
         """After a full build is swapped in: move the new index's objects out of the cyclic

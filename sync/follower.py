@@ -42,6 +42,7 @@ from sync.changes import OP_RESET, OP_UPSERT, parse_change
 from sync.client import AsyncRedis, SyncRedis, async_client, cut_client
 from sync.cut import START_ID, Cut, read_cut, read_head
 from sync.errors import SnapshotRejected, UnparsableChange
+from sync.giveway import run_in_worker
 from sync.heartbeat import Heartbeat
 from sync.metrics import SyncMetrics
 from sync.retire import Retirer
@@ -222,7 +223,7 @@ class Follower:
         path = self.settings.snapshot_file
         try:
             with gc_paused():  # full collections in that thread would hold the GIL for 0.5-0.9 s at 1M
-                snapshot = await asyncio.to_thread(_read_then_freeze, path)
+                snapshot = await run_in_worker(_read_then_freeze, path)
         except SnapshotRejected as exc:
             log.warning("sync: snapshot file rejected: %s", exc)
             return
@@ -295,7 +296,7 @@ class Follower:
         self.metrics.resyncs.labels(reason).inc()
         assert self._cut_client is not None
         with gc_paused():  # a million-item reply: young collections walk it (a 41 ms gen0 seen)
-            cut = await asyncio.to_thread(read_cut, self._cut_client, self.keys)
+            cut = await run_in_worker(read_cut, self._cut_client, self.keys)
         try:
             await self._resync_to(cut, reason)
         finally:

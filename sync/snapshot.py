@@ -62,6 +62,7 @@ from matcher.layered import SHARDS
 from sync.building import gc_paused, release
 from sync.changes import decode_entry
 from sync.errors import SnapshotRejected
+from sync.giveway import run_in_worker
 
 if TYPE_CHECKING:
     from matcher.index import Index
@@ -482,14 +483,16 @@ class SnapshotWriter:
             # entry) and the index's newer layers, holding the GIL for 15-25 ms at 1M entries
             with gc_paused():
                 writing = asyncio.ensure_future(
-                    asyncio.to_thread(
-                        write_snapshot,
-                        self.path,
-                        epoch=state.epoch,
-                        version=state.index.version,
-                        stream_id=state.stream_id,
-                        normalisers=self.normalisers,
-                        index=state.index,
+                    run_in_worker(
+                        functools.partial(
+                            write_snapshot,
+                            self.path,
+                            epoch=state.epoch,
+                            version=state.index.version,
+                            stream_id=state.stream_id,
+                            normalisers=self.normalisers,
+                            index=state.index,
+                        )
                     )
                 )
                 try:

@@ -3,14 +3,17 @@ cut client's reads do (a streaming cut starved the event loop without it)."""
 
 from __future__ import annotations
 
+import asyncio
+import os
 import sys
+import threading
 
 import pytest
 import redis
 
 from sync import client as sync_client
 from sync.cut import read_cut
-from sync.giveway import GiveWay
+from sync.giveway import WORKER_NICE, GiveWay, lower_priority, run_in_worker, worker_pool
 from sync.keys import Keys
 from sync.settings import SyncSettings
 
@@ -65,3 +68,70 @@ def test_the_cut_clients_reads_give_way(redis_url: str, monkeypatch: pytest.Monk
     cut = read_cut(sync_client.cut_client(redis_url, SyncSettings(socket_timeout=30)), keys)
     assert dict(cut.entries.items()) == expected
     assert made and sum(g.pauses for g in made) > 10  # ~1 MB of reply: many reads, each gave way
+
+
+def _nice() -> int:
+    return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+
+linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread nice is Linux's")
+
+
+@linux_only
+async def test_workers_run_below_the_loop_s_priority() -> None:
+    loop_nice = _nice()
+    worker_nice, worker_name = await run_in_worker(lambda: (_nice(), threading.current_thread().name))
+    assert worker_nice == min(19, loop_nice + WORKER_NICE)
+    assert worker_name.startswith("nocontact-worker")
+    assert _nice() == loop_nice  # the loop's thread is left as it was
+
+
+@linux_only
+def test_lower_priority_is_per_thread() -> None:
+    seen: list[int] = []
+
+    def lowered() -> None:
+        assert lower_priority(3)
+        seen.append(_nice())
+
+    before = _nice()
+    thread = threading.Thread(target=lowered)
+    thread.start()
+    thread.join()
+    assert seen == [min(19, before + 3)]
+    assert _nice() == before
+
+
+def test_worker_results_and_errors_reach_the_caller() -> None:
+    async def main() -> tuple[int, str]:
+        total = await run_in_worker(sum, [1, 2, 3])
+        with pytest.raises(ZeroDivisionError):
+            await run_in_worker(lambda: 1 // 0)
+        return total, "ok"
+
+    assert asyncio.run(main()) == (6, "ok")
+
+
+@linux_only
+def test_a_forked_child_makes_its_own_pool() -> None:
+    parent = worker_pool()
+    assert worker_pool() is parent
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - runs in the child
+        code = 1
+        try:
+            child = worker_pool()
+            ok = child is not parent and child.submit(lambda: 7).result(timeout=10) == 7
+            os.write(write, b"1" if ok else b"0")
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(write)
+    try:
+        answer = os.read(read, 1)
+    finally:
+        os.close(read)
+        os.waitpid(pid, 0)
+    assert answer == b"1"
+    assert worker_pool() is parent
