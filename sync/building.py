@@ -312,10 +312,11 @@ def by_reference(entries: Iterable[Entry]) -> ShardedDict[str, Entry]:
     return out
 
 
-def release(items: MutableMapping[Any, Any] | list[Any]) -> None:
-    """Empty a big container from Python code, in slices. Freeing a million items is one C call
-    that holds the GIL for tens of milliseconds, stalling the event loop if it happens in a worker
-    thread; between slices the thread gives the GIL back every switch interval."""
+def release(items: MutableMapping[Any, Any] | list[Any], step: int = RELEASE_SLICE) -> None:
+    """Empty a big container from Python code, in slices (of `step` items, for a list). Freeing a
+    million items is one C call that holds the GIL for tens of milliseconds, stalling the event
+    loop if it happens in a worker thread; between slices the thread gives the GIL back every
+    switch interval."""
     if isinstance(items, ShardedDict):
         for shard in items.shards:
             release(shard)
@@ -325,7 +326,7 @@ def release(items: MutableMapping[Any, Any] | list[Any]) -> None:
             popitem()
     else:
         while items:
-            del items[-RELEASE_SLICE:]
+            del items[-step:]
 
 
 def _leaving_out_unindexable(

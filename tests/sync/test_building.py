@@ -10,7 +10,7 @@ from collections.abc import Callable
 import pytest
 
 from matcher.profile import Profile
-from sync.building import Built, Handoff, IndexBuilder
+from sync.building import RELEASE_SLICE, Built, Handoff, IndexBuilder, release
 from sync.changes import encode_entry
 from tests.sync.factories import blocks, entries
 
@@ -35,3 +35,20 @@ def test_a_handoff_runs_once() -> None:
     assert handoff() == 7
     with pytest.raises(RuntimeError):
         handoff()
+
+
+def test_release_empties_a_list_a_slice_at_a_time() -> None:
+    cuts: list[int] = []
+
+    class Watched(list[int]):
+        def __delitem__(self, key: object) -> None:
+            cuts.append(len(self[key]))  # type: ignore[index]
+            super().__delitem__(key)  # type: ignore[arg-type]
+
+    items = Watched(range(10))
+    release(items, 4)
+    assert items == [] and cuts == [4, 4, 2]
+    items = Watched(range(5000))
+    cuts.clear()
+    release(items)
+    assert items == [] and cuts == [RELEASE_SLICE, RELEASE_SLICE, 5000 - 2 * RELEASE_SLICE]
