@@ -64,7 +64,10 @@ class StallTracer:
             before, sched = sched, _sched_sample()
             late_tick = self.last_tick is not None and now - self.last_tick() > threshold
             gil_gap = now - last - interval > threshold
-            if gil_gap or (late_tick and now - self._sampled > 0.004):
+            # this thread's own wait for the GIL matters only while the loop is late too (worker
+            # threads run niced: this thread can starve while the loop does not)
+            loop_late = late_tick or self.last_tick is None
+            if (gil_gap and loop_late) or (late_tick and now - self._sampled > 0.004):
                 self._sampled = now
                 names = {t.ident: t.name for t in threading.enumerate()}
                 stacks = {}
