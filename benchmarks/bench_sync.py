@@ -54,6 +54,7 @@ import random
 import sys
 import threading
 import time
+import traceback
 import uuid
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -460,11 +461,15 @@ async def _cold_from_redis_main(url: str, prefix: str, data_dir: str, samples: l
 class _Ticker:
     """sync.looplag.LoopLagMonitor's measurement, keeping every sample (wake time, lateness)."""
 
-    def __init__(self, interval: float = TICK) -> None:
+    def __init__(self, interval: float = TICK, capture_over: float | None = None) -> None:
         self.interval = interval
         self.woke = array.array("d")
         self.late = array.array("d")
         self.queued = array.array("d")  # of each tick, the seconds the loop thread sat runnable
+        # with TRACE: after a tick this late, every other thread's innermost frames as the loop
+        # finds them (a thread that held the GIL through one long C call stands just past it)
+        self.capture_over = capture_over
+        self.captured: list[tuple[float, float, dict[str, list[str]]]] = []
 
     async def run(self) -> None:
         interval, woke, late, queued = self.interval, self.woke, self.late, self.queued
@@ -477,6 +482,8 @@ class _Ticker:
             woke.append(now)
             late.append(now - started - interval)
             queued.append(queue_wait() - queued_before)
+            if self.capture_over is not None and late[-1] > self.capture_over:
+                self.captured.append((started, late[-1], _other_stacks()))
 
     def window(self, start: float, end: float) -> dict[str, Any]:
         """Ticks whose wait began in [start, end): a stall counts where it starts."""
@@ -504,6 +511,34 @@ class _Ticker:
             # the longest stall less its wait for a CPU: how long the loop waited for the GIL
             "max_ms_less_cpu_wait": round(max(lt - q for lt, _, q in inside) * 1e3, 3),
         }
+
+
+def _other_stacks(depth: int = 8) -> dict[str, list[str]]:
+    me = threading.get_ident()
+    names = {t.ident: t.name for t in threading.enumerate()}
+    return {
+        names.get(ident, str(ident)): [
+            f"{f.filename.rsplit('/', 2)[-1]}:{f.lineno} {f.name}: {f.line}"
+            for f in traceback.extract_stack(frame)[-depth:]
+        ]
+        for ident, frame in sys._current_frames().items()
+        if ident != me and names.get(ident) != "stall-tracer"
+    }
+
+
+def _captured_report(ticker: _Ticker, marks: dict[str, float]) -> list[str]:
+    order = sorted(marks.items(), key=lambda kv: kv[1])
+    lines = []
+    for started, late, stacks in ticker.captured:
+        name, start = order[0]
+        for n, at in order:
+            if at <= started:
+                name, start = n, at
+        lines.append(f"LATE TICK {late * 1e3:.1f} ms at {name}+{started - start:.3f}s")
+        for thread, frames in stacks.items():
+            lines.append(f"  [{thread}]")
+            lines.extend(f"    {line}" for line in frames)
+    return lines
 
 
 def _queue_wait_clock() -> Callable[[], float]:
@@ -545,11 +580,14 @@ async def _loop_stall_main(url: str, prefix: str, data_dir: str, new_epoch: str,
     swaps: list[tuple[float, str, int]] = []
     cuts: list[float] = []
 
-    ticker = _Ticker()
+    ticker = _Ticker(capture_over=0.008 if TRACE else None)
     last_tick = lambda: ticker.woke[-1] if ticker.woke else time.perf_counter()  # noqa: E731
     tracer = StallTracer(last_tick=last_tick) if TRACE else None
     if tracer is not None:
         tracer.start()
+        loop = asyncio.get_running_loop()
+        loop.set_debug(True)  # asyncio logs each callback or task step that runs this long:
+        loop.slow_callback_duration = 0.006  # the loop's own share of the stalls
     ticking = asyncio.create_task(ticker.run())
     marks["baseline"] = time.perf_counter()
     await asyncio.sleep(BASELINE_S)
@@ -621,6 +659,7 @@ async def _loop_stall_main(url: str, prefix: str, data_dir: str, new_epoch: str,
     if tracer is not None:
         tracer.stop()
         print("\n".join(stall_report(tracer, marks)), file=sys.stderr, flush=True)
+        print("\n".join(_captured_report(ticker, marks)), file=sys.stderr, flush=True)
     return {
         "windows": windows,
         "cold_serving_s": cold_status[0] - marks["cold"],
