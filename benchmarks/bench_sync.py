@@ -585,9 +585,6 @@ async def _loop_stall_main(url: str, prefix: str, data_dir: str, new_epoch: str,
     tracer = StallTracer(last_tick=last_tick) if TRACE else None
     if tracer is not None:
         tracer.start()
-        loop = asyncio.get_running_loop()
-        loop.set_debug(True)  # asyncio logs each callback or task step that runs this long:
-        loop.slow_callback_duration = 0.006  # the loop's own share of the stalls
     ticking = asyncio.create_task(ticker.run())
     marks["baseline"] = time.perf_counter()
     await asyncio.sleep(BASELINE_S)
@@ -668,6 +665,9 @@ async def _loop_stall_main(url: str, prefix: str, data_dir: str, new_epoch: str,
         "burst_s": [round(b, 3) for b in burst_times],
         "build_seconds": build,
         "swaps": len(swaps),
+        "longest_retire_step_ms": (
+            round(follower._retirer.longest_step[0] * 1e3, 2), follower._retirer.longest_step[1]
+        ),
         "phrases": phrases,
         "addresses": len(addresses),
         "entries": status.entries,
