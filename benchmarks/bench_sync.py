@@ -526,15 +526,19 @@ def _other_stacks(depth: int = 8) -> dict[str, list[str]]:
     }
 
 
+def _where(marks: dict[str, float], at: float) -> str:
+    """`at` as the window it falls in and the seconds into it."""
+    name, start = "", at
+    for n, mark in sorted(marks.items(), key=lambda kv: kv[1]):
+        if mark <= at:
+            name, start = n, mark
+    return f"{name}+{at - start:.3f}s"
+
+
 def _captured_report(ticker: _Ticker, marks: dict[str, float]) -> list[str]:
-    order = sorted(marks.items(), key=lambda kv: kv[1])
     lines = []
     for started, late, stacks in ticker.captured:
-        name, start = order[0]
-        for n, at in order:
-            if at <= started:
-                name, start = n, at
-        lines.append(f"LATE TICK {late * 1e3:.1f} ms at {name}+{started - start:.3f}s")
+        lines.append(f"LATE TICK {late * 1e3:.1f} ms at {_where(marks, started)}")
         for thread, frames in stacks.items():
             lines.append(f"  [{thread}]")
             lines.extend(f"    {line}" for line in frames)
@@ -668,6 +672,10 @@ async def _loop_stall_main(url: str, prefix: str, data_dir: str, new_epoch: str,
         "longest_retire_step_ms": (
             round(follower._retirer.longest_step[0] * 1e3, 2), follower._retirer.longest_step[1]
         ),
+        # retirement steps over 4 ms: (ms, what, where)
+        "long_retire_steps": [
+            (round(took * 1e3, 1), what, _where(marks, at)) for at, took, what in follower._retirer.long_steps
+        ],
         "phrases": phrases,
         "addresses": len(addresses),
         "entries": status.entries,

@@ -121,6 +121,7 @@ class Retirer:
         # the longest step so far, as (seconds, what was being taken apart): one item freed whole
         # can outlast a step's budget (the benchmarks report it)
         self.longest_step: tuple[float, str] = (0.0, "")
+        self.long_steps: list[tuple[float, float, str]] = []  # (perf_counter, seconds, what) > 4 ms
 
     def retire(self, obj: object) -> None:
         """Hand `obj` over; the caller must drop its own references right after this call."""
@@ -167,6 +168,8 @@ class Retirer:
                         took = clock() - started
                         if took > self.longest_step[0]:
                             self.longest_step = (took, what)
+                        if took > 0.004 and len(self.long_steps) < 100:
+                            self.long_steps.append((started, took, what))
                     await asyncio.sleep(0)
             except StopIteration:
                 pass
