@@ -5,8 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import types
 import weakref
 
+import pytest
+
+import sync.retire
 from sync.retire import BIG, Retirer, dismantle_steps
 from sync.status import SyncState
 from tests.sync.conftest import FollowerFactory
@@ -124,3 +128,32 @@ async def test_a_replaced_index_is_retired_but_never_while_someone_holds_it(
 async def _until(predicate) -> None:  # type: ignore[no-untyped-def]
     while not predicate():
         await asyncio.sleep(0.02)
+
+
+def test_a_step_ends_soon_after_its_budget_when_each_free_is_slow(monkeypatch: pytest.MonkeyPatch) -> None:
+    """At the end of a big index's retirement a single free can cost a fraction of a millisecond
+    (an allocator arena handed back): a step must still stop close to its budget. On a clock that
+    only the frees move, each costing half a step."""
+    now = [0.0]
+    monkeypatch.setattr(sync.retire, "time", types.SimpleNamespace(perf_counter=lambda: now[0]))
+
+    class Costly:
+        def __del__(self) -> None:
+            now[0] += 0.0005
+
+    root = [[Costly() for _ in range(4 * BIG)]]
+    steps = dismantle_steps(root, step_seconds=0.001)
+    del root
+    lengths = []
+    while True:
+        started = now[0]
+        try:
+            next(steps)
+        except StopIteration as done:
+            freed = done.value
+            break
+        finally:
+            lengths.append(now[0] - started)
+    assert freed == 4 * BIG
+    assert max(lengths) <= 0.001 + 0.0005 * 4  # the budget, then at most a few frees more
+    assert sum(lengths) == pytest.approx(4 * BIG * 0.0005)
