@@ -104,7 +104,14 @@ def dismantle_steps(root: object, step_seconds: float = STEP_SECONDS) -> Generat
             if clock() > deadline:
                 yield
                 deadline = clock() + step_seconds
+        # emptied by pops, it still holds its table (a 16k-key dict shard's is ~1 MB, its own
+        # mapping): let that go now, one per step, not all at the end with the root (measured:
+        # a 1M-phrase index's last step, freeing the root, took 13.6 ms)
+        container.clear()
         del container
+        if clock() > deadline:
+            yield
+            deadline = clock() + step_seconds
     return freed
 
 

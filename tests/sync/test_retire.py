@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import sys
 import types
 import weakref
 
@@ -157,3 +158,25 @@ def test_a_step_ends_soon_after_its_budget_when_each_free_is_slow(monkeypatch: p
     assert freed == 4 * BIG
     assert max(lengths) <= 0.001 + 0.0005 * 4  # the budget, then at most a few frees more
     assert sum(lengths) == pytest.approx(4 * BIG * 0.0005)
+
+
+def test_each_emptied_container_lets_its_table_go_before_the_next() -> None:
+    """An emptied dict keeps its table until cleared; the tables must not all wait for the root."""
+    cleared: list[tuple[int, int]] = []  # (items left, the table's size before the clear)
+
+    class Shard(dict[int, Item]):
+        def clear(self) -> None:
+            cleared.append((len(self), sys.getsizeof(self)))
+            super().clear()
+
+    shards = [Shard((i, Item()) for i in range(2 * BIG)) for _ in range(3)]
+    full = sys.getsizeof(shards[0])
+    root = [shards]
+    del shards
+    steps = dismantle_steps(root, step_seconds=1.0)
+    del root
+    for _ in steps:
+        pass
+    assert [left for left, _ in cleared] == [0, 0, 0]
+    assert all(size == full for _, size in cleared)  # the whole table, still held until then
+    assert sys.getsizeof(Shard()) < full
