@@ -30,8 +30,8 @@ BIG = 512  # containers with more items than this are emptied step by step; smal
 # 6.6 s in all.
 STEP_SECONDS = 0.001
 # Items freed between looks at the clock. Most cost about a microsecond, but near the end of a big
-# index's retirement each free tends to empty a whole allocator arena, handed back to the system:
-# 64 frees then took 4-13 ms, steps back to back (a 1M-phrase index: the loop 25 ms late).
+# index's retirement frees got far dearer (most likely each emptying an allocator arena that goes
+# back to the system): 64 frees took 4-13 ms, steps back to back (1M phrases: the loop 25 ms late).
 CHECK_EVERY = 4
 WAIT_STEP = 0.05  # seconds between checks that nobody else holds the retired object
 MAX_WAIT = 120.0  # then it is dropped as it is (whoever holds it frees it)
