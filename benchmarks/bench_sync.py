@@ -570,7 +570,7 @@ def _plain_python(seconds: float) -> int:
 
 def _loop_stall(url: str, prefix: str, data_dir: str, new_epoch: str, base: int) -> dict[str, Any]:
     _child_logging()
-    tune_process()  # as `nocontact serve` does: 1 ms switch interval, malloc's mmap threshold fixed
+    tune_process()  # as `nocontact serve` does: its switch interval, malloc's mmap threshold fixed
     return asyncio.run(_loop_stall_main(url, prefix, data_dir, new_epoch, base))
 
 

@@ -9,7 +9,7 @@ ms of it. Niced, the build thread gives way to it; an idle CPU still runs the bu
 A worker thread that lets the GIL go briefly and often needs more (``GiveWay``).
 
 A thread waiting for the GIL asks its holder to drop it only after waiting a whole switch interval
-(1 ms under ``nocontact serve``). A worker that releases the GIL itself more often than that, for
+(0.5 ms under ``nocontact serve``). A worker that releases the GIL itself more often than that, for
 a call that returns at once (a ``recv`` of bytes already in the socket, while a million-entry cut
 streams in), wakes the waiting loop thread each time and takes the GIL back before that thread
 has run: the loop's wait starts over and it never asks. Measured: the event loop starved for
