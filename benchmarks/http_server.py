@@ -32,7 +32,7 @@ import orjson
 from aiohttp import web
 
 from gateway.answer import JsonAnswer
-from gateway.serve import new_event_loop, run_worker_app
+from gateway.serve import new_event_loop, run_worker_app, tune_process
 
 log = logging.getLogger("nocontact.bench.http")
 
@@ -235,6 +235,7 @@ def main(argv: list[str] | None = None) -> int:
     from gateway.logs import setup_logging
 
     setup_logging(os.environ.get("NOCONTACT_LOG_LEVEL", "INFO"))  # as `nocontact serve` does
+    tune_process()  # as `nocontact serve` does, for both handlers
     loop = new_event_loop()
     sock = _listen()
     redis_server = None
