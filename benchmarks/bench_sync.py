@@ -54,7 +54,6 @@ import random
 import sys
 import threading
 import time
-import traceback
 import uuid
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -66,7 +65,7 @@ import redis.asyncio as aioredis
 
 from benchmarks.conftest import record
 from benchmarks.data import FORENAMES, SURNAMES, address, entries, mobile
-from benchmarks.stalltrace import StallTracer
+from benchmarks.stalltrace import StallTracer, thread_stacks, where
 from benchmarks.stalltrace import report as stall_report
 from config import load_profile
 from gateway.serve import tune_process
@@ -513,32 +512,16 @@ class _Ticker:
         }
 
 
-def _other_stacks(depth: int = 8) -> dict[str, list[str]]:
-    me = threading.get_ident()
-    names = {t.ident: t.name for t in threading.enumerate()}
-    return {
-        names.get(ident, str(ident)): [
-            f"{f.filename.rsplit('/', 2)[-1]}:{f.lineno} {f.name}: {f.line}"
-            for f in traceback.extract_stack(frame)[-depth:]
-        ]
-        for ident, frame in sys._current_frames().items()
-        if ident != me and names.get(ident) != "stall-tracer"
-    }
-
-
-def _where(marks: dict[str, float], at: float) -> str:
-    """`at` as the window it falls in and the seconds into it."""
-    name, start = "", at
-    for n, mark in sorted(marks.items(), key=lambda kv: kv[1]):
-        if mark <= at:
-            name, start = n, mark
-    return f"{name}+{at - start:.3f}s"
+def _other_stacks() -> dict[str, list[str]]:
+    """After a late tick, on the loop: the other threads' frames (not the stall tracer's)."""
+    skip = {threading.get_ident(), *(t.ident for t in threading.enumerate() if t.name == "stall-tracer")}
+    return thread_stacks(8, {ident for ident in skip if ident is not None})
 
 
 def _captured_report(ticker: _Ticker, marks: dict[str, float]) -> list[str]:
     lines = []
     for started, late, stacks in ticker.captured:
-        lines.append(f"LATE TICK {late * 1e3:.1f} ms at {_where(marks, started)}")
+        lines.append(f"LATE TICK {late * 1e3:.1f} ms at {where(marks, started)}")
         for thread, frames in stacks.items():
             lines.append(f"  [{thread}]")
             lines.extend(f"    {line}" for line in frames)
@@ -674,7 +657,7 @@ async def _loop_stall_main(url: str, prefix: str, data_dir: str, new_epoch: str,
         ),
         # retirement steps over 4 ms: (ms, what, where)
         "long_retire_steps": [
-            (round(took * 1e3, 1), what, _where(marks, at)) for at, took, what in follower._retirer.long_steps
+            (round(took * 1e3, 1), what, where(marks, at)) for at, took, what in follower._retirer.long_steps
         ],
         "phrases": phrases,
         "addresses": len(addresses),

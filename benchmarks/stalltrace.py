@@ -13,7 +13,7 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Container
 from typing import Any
 
 
@@ -69,15 +69,7 @@ class StallTracer:
             loop_late = late_tick or self.last_tick is None
             if (gil_gap and loop_late) or (late_tick and now - self._sampled > 0.004):
                 self._sampled = now
-                names = {t.ident: t.name for t in threading.enumerate()}
-                stacks = {}
-                for ident, frame in sys._current_frames().items():
-                    if ident == me:
-                        continue
-                    summary = traceback.extract_stack(frame)[-self.depth :]
-                    stacks[names.get(ident, str(ident))] = [
-                        f"{f.filename.rsplit('/', 2)[-1]}:{f.lineno} {f.name}: {f.line}" for f in summary
-                    ]
+                stacks = thread_stacks(self.depth, skip={me})
                 stalled_ms = round((now - last) * 1e3, 1)
                 if not gil_gap:  # the loop is late though this thread runs: how long so far
                     assert self.last_tick is not None
@@ -99,16 +91,7 @@ class StallTracer:
 
 def report(tracer: StallTracer, marks: dict[str, float], top: int = 40) -> list[str]:
     """The worst stalls, each with the window it began in and seconds into it."""
-    order = sorted(marks.items(), key=lambda kv: kv[1])
-    end = order[-1][1]
-
-    def where(at: float) -> str:
-        name, start = order[0]
-        for n, s in order:
-            if s <= at:
-                name, start = n, s
-        return f"{name}+{at - start:.3f}s"
-
+    end = max(marks.values())
     # a loop stall is sampled every few ms while it lasts: keep its first and last samples
     episodes: dict[float, list[dict[str, Any]]] = {}
     for stall in tracer.stalls:
@@ -117,7 +100,7 @@ def report(tracer: StallTracer, marks: dict[str, float], top: int = 40) -> list[
     lines = []
     for samples in sorted(episodes.values(), key=lambda e: -max(s["ms"] for s in e))[:top]:
         for stall in samples[:1] + samples[1:][-1:]:
-            lines.append(f"STALL {stall['kind']} {stall['ms']} ms at {where(stall['at'])}")
+            lines.append(f"STALL {stall['kind']} {stall['ms']} ms at {where(marks, stall['at'])}")
             lines.append(
                 f"  since the last sample (ms on cpu, ms runnable, slices, minor faults): {stall['sched']}"
             )
@@ -125,8 +108,32 @@ def report(tracer: StallTracer, marks: dict[str, float], top: int = 40) -> list[
                 lines.append(f"  [{name}]")
                 lines.extend(f"    {line}" for line in frames)
     for at, seconds, generation, collected in tracer.collections:
-        lines.append(f"GC gen{generation} {seconds * 1e3:.1f} ms at {where(at)} collected {collected}")
+        lines.append(f"GC gen{generation} {seconds * 1e3:.1f} ms at {where(marks, at)} collected {collected}")
     return lines
+
+
+def thread_stacks(depth: int, skip: Container[int] = ()) -> dict[str, list[str]]:
+    """Every thread's innermost `depth` frames as they stand, by thread name; not the threads
+    whose idents are in `skip`."""
+    names = {t.ident: t.name for t in threading.enumerate()}
+    return {
+        names.get(ident, str(ident)): [
+            f"{f.filename.rsplit('/', 2)[-1]}:{f.lineno} {f.name}: {f.line}"
+            for f in traceback.extract_stack(frame)[-depth:]
+        ]
+        for ident, frame in sys._current_frames().items()
+        if ident not in skip
+    }
+
+
+def where(marks: dict[str, float], at: float) -> str:
+    """`at` as the window (named by the mark that opens it) it falls in and the seconds into it."""
+    order = sorted(marks.items(), key=lambda kv: kv[1])
+    name, start = order[0]
+    for n, mark in order:
+        if mark <= at:
+            name, start = n, mark
+    return f"{name}+{at - start:.3f}s"
 
 
 def _sched_sample() -> dict[str, tuple[int, int, int, int]]:
