@@ -653,7 +653,8 @@ async def _loop_stall_main(url: str, prefix: str, data_dir: str, new_epoch: str,
         "build_seconds": build,
         "swaps": len(swaps),
         "longest_retire_step_ms": (
-            round(follower._retirer.longest_step[0] * 1e3, 2), follower._retirer.longest_step[1]
+            round(follower._retirer.longest_step[0] * 1e3, 2),
+            follower._retirer.longest_step[1],
         ),
         # retirement steps over 4 ms: (ms, what, where)
         "long_retire_steps": [

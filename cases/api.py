@@ -107,8 +107,12 @@ async def _run(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
 async def _actor(request: web.Request) -> Actor:
     principal = await authorize(request, CASE_ROLES)
     if principal.role == "security" and principal.establishment is None:
-        raise ApiError(403, "forbidden", "establishment: casework needs a security token bound to a prison",
-                       "establishment")
+        raise ApiError(
+            403,
+            "forbidden",
+            "establishment: casework needs a security token bound to a prison",
+            "establishment",
+        )
     return Actor(principal.id, principal.role, principal.establishment)
 
 
@@ -158,8 +162,10 @@ async def act(request: web.Request) -> web.Response:
         raise ApiError(404, "not_found", f"action: one of {sorted(SIMPLE_ACTIONS)}", "action")
     body = await v.read_json(request, v.LIMIT_SMALL) if request.can_read_body else {}
     v.only(body, ACTION_FIELDS.get(action, frozenset({"reason"})))
-    receiving = action is Action.TRANSFER and actor.establishment is not None and (
-        str(body.get("establishment", "")).strip().upper() == actor.establishment
+    receiving = (
+        action is Action.TRANSFER
+        and actor.establishment is not None
+        and (str(body.get("establishment", "")).strip().upper() == actor.establishment)
     )
     if not receiving:  # the receiving prison may record a transfer to it
         await _visible_case(request, actor)
@@ -183,8 +189,14 @@ async def add_exemption(request: web.Request) -> web.Response:
         exemption = Exemption.from_dict(body, "")
     except ValidationError as exc:
         raise v.invalid(exc.field.lstrip("."), exc.detail) from None
-    case = await _run(request.app[CASES].store.act, _id(request), Action.ADD_EXEMPTION, actor,
-                      exemption=exemption, reason=exemption.reason)
+    case = await _run(
+        request.app[CASES].store.act,
+        _id(request),
+        Action.ADD_EXEMPTION,
+        actor,
+        exemption=exemption,
+        reason=exemption.reason,
+    )
     return _view(case, actor, status=201)
 
 
@@ -194,8 +206,14 @@ async def remove_exemption(request: web.Request) -> web.Response:
     body = await v.read_json(request, v.LIMIT_SMALL)
     v.only(body, frozenset({"reason"}))
     reason = v.required_text(body, "reason", 5000)
-    case = await _run(request.app[CASES].store.act, _id(request), Action.REMOVE_EXEMPTION, actor,
-                      exemption_id=request.match_info["exemption"], reason=reason)
+    case = await _run(
+        request.app[CASES].store.act,
+        _id(request),
+        Action.REMOVE_EXEMPTION,
+        actor,
+        exemption_id=request.match_info["exemption"],
+        reason=reason,
+    )
     return _view(case, actor)
 
 
@@ -210,8 +228,15 @@ async def report_breach(request: web.Request) -> web.Response:
     hits = body.get("hits", [])
     if not isinstance(hits, list) or not all(isinstance(h, str) for h in hits) or len(hits) > 200:
         raise v.invalid("hits", "a list of at most 200 hit ids")
-    case = await _run(request.app[CASES].store.report_breach, _id(request), actor, prisoner=prisoner,
-                      channel=channel, reason=description, hits=hits)
+    case = await _run(
+        request.app[CASES].store.report_breach,
+        _id(request),
+        actor,
+        prisoner=prisoner,
+        channel=channel,
+        reason=description,
+        hits=hits,
+    )
     return json_response({"id": case.id, "breach": breach_to_dict(case.breaches[-1])}, status=201)
 
 
@@ -219,8 +244,9 @@ async def list_breaches(request: web.Request) -> web.Response:
     actor = await _actor(request)
     case = await _visible_case(request, actor)
     pattern = await _run(request.app[CASES].store.hit_pattern, case.id)
-    return json_response({"id": case.id, "breaches": [breach_to_dict(b) for b in case.breaches],
-                          "hits_by_prisoner": pattern})
+    return json_response(
+        {"id": case.id, "breaches": [breach_to_dict(b) for b in case.breaches], "hits_by_prisoner": pattern}
+    )
 
 
 async def notice(request: web.Request) -> web.Response:
@@ -273,8 +299,12 @@ async def list_requests(request: web.Request) -> web.Response:
         raise v.invalid("state", f"one of {[s.value for s in State]}") from None
     if actor.establishment is not None:
         if code not in (None, actor.establishment):
-            raise ApiError(403, "forbidden", f"establishment: this token is bound to {actor.establishment}",
-                           "establishment")
+            raise ApiError(
+                403,
+                "forbidden",
+                f"establishment: this token is bound to {actor.establishment}",
+                "establishment",
+            )
         code = actor.establishment
     if number is not None:
         cases = await _run(store.by_prisoner, number)

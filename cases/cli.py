@@ -1,12 +1,12 @@
 """``nocontact case ...``: the case handlers' command line (role casework), straight to the store.
 
-    nocontact case new request.json          nocontact case list [--prisoner N] [--establishment E]
-    nocontact case show UPC-2026-000001      nocontact case overdue | reviews-due
-    nocontact case send|authorise|reject|withdraw|revoke|release|review ID [--reason R]
-    nocontact case transfer ID --to WDI      nocontact case exempt ID --prisoner P --identifier X --reason R
-    nocontact case unexempt ID EX1 --reason R
-    nocontact case breach ID --channel call --description D [--prisoner P] [--hit H]...
-    nocontact case notice ID                 nocontact case live ID
+nocontact case new request.json          nocontact case list [--prisoner N] [--establishment E]
+nocontact case show UPC-2026-000001      nocontact case overdue | reviews-due
+nocontact case send|authorise|reject|withdraw|revoke|release|review ID [--reason R]
+nocontact case transfer ID --to WDI      nocontact case exempt ID --prisoner P --identifier X --reason R
+nocontact case unexempt ID EX1 --reason R
+nocontact case breach ID --channel call --description D [--prisoner P] [--hit H]...
+nocontact case notice ID                 nocontact case live ID
 """
 
 from __future__ import annotations
@@ -33,11 +33,25 @@ from matcher.entries import Exemption
 from matcher.errors import ConfigError, ValidationError
 
 SIMPLE = {
-    "send": Action.SEND, "authorise": Action.AUTHORISE, "reject": Action.REJECT,
-    "withdraw": Action.WITHDRAW, "revoke": Action.REVOKE, "release": Action.RELEASE, "review": Action.REVIEW,
+    "send": Action.SEND,
+    "authorise": Action.AUTHORISE,
+    "reject": Action.REJECT,
+    "withdraw": Action.WITHDRAW,
+    "revoke": Action.REVOKE,
+    "release": Action.RELEASE,
+    "review": Action.REVIEW,
 }
-LIST_COLUMNS = ("id", "state", "pathway", "consent", "prisoner", "establishment", "send_due", "block_due",
-                "review_due")
+LIST_COLUMNS = (
+    "id",
+    "state",
+    "pathway",
+    "consent",
+    "prisoner",
+    "establishment",
+    "send_due",
+    "block_due",
+    "review_due",
+)
 
 
 def table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> str:
@@ -67,29 +81,71 @@ def listing(cases: Sequence[Case], now: dt.datetime) -> str:
 def show(case: Case, now: dt.datetime) -> str:
     r = case.request
     head: list[list[Any]] = [
-        ["id", case.id], ["state", case.state.value], ["pathway", r.pathway.value],
-        ["consent", r.consent.value], ["rationale", r.rationale],
-        ["requester", f"{r.requester.name} ({r.requester.role.value}"
-                      f"{', ' + r.requester.organisation if r.requester.organisation else ''})"],
+        ["id", case.id],
+        ["state", case.state.value],
+        ["pathway", r.pathway.value],
+        ["consent", r.consent.value],
+        ["rationale", r.rationale],
+        [
+            "requester",
+            f"{r.requester.name} ({r.requester.role.value}"
+            f"{', ' + r.requester.organisation if r.requester.organisation else ''})",
+        ],
         ["requester contact", r.requester.contact],
         ["prisoner", f"{case.prisoner_number or '(number unknown)'} {r.prisoner.name}"],
         ["held at", case.establishment],
         ["scope", "all establishments" if case.scope is None else ", ".join(sorted(case.scope))],
         *([k, v] for k, v in case.deadlines(now).items()),
     ]
-    people = [[p.name, ", ".join(p.phones), ", ".join(p.emails),
-               "; ".join(f"{' '.join(a.lines)} {a.postcode}" for a in p.addresses)] for p in r.protected]
-    history = [[h["at"][:19], h["action"], h["actor"], h["role"], h["from"], h["to"], h["reason"],
-                " ".join(f"{k}={v}" for k, v in h["details"].items())]
-               for h in map(history_to_dict, case.history)]
-    parts = [table(head, ["field", "value"]), "",
-             table(people, ["protected", "phones", "emails", "addresses"])]
+    people = [
+        [
+            p.name,
+            ", ".join(p.phones),
+            ", ".join(p.emails),
+            "; ".join(f"{' '.join(a.lines)} {a.postcode}" for a in p.addresses),
+        ]
+        for p in r.protected
+    ]
+    history = [
+        [
+            h["at"][:19],
+            h["action"],
+            h["actor"],
+            h["role"],
+            h["from"],
+            h["to"],
+            h["reason"],
+            " ".join(f"{k}={v}" for k, v in h["details"].items()),
+        ]
+        for h in map(history_to_dict, case.history)
+    ]
+    parts = [
+        table(head, ["field", "value"]),
+        "",
+        table(people, ["protected", "phones", "emails", "addresses"]),
+    ]
     if case.exemptions:
-        parts += ["", table([[e.id, e.exemption.prisoner, e.exemption.identifier, e.exemption.reason]
-                             for e in case.exemptions], ["exemption", "prisoner", "identifier", "reason"])]
+        parts += [
+            "",
+            table(
+                [
+                    [e.id, e.exemption.prisoner, e.exemption.identifier, e.exemption.reason]
+                    for e in case.exemptions
+                ],
+                ["exemption", "prisoner", "identifier", "reason"],
+            ),
+        ]
     if case.breaches:
-        parts += ["", table([[b.id, b.at.isoformat()[:19], b.by, b.prisoner, b.channel, " ".join(b.hits)]
-                             for b in case.breaches], ["breach", "at", "by", "prisoner", "channel", "hits"])]
+        parts += [
+            "",
+            table(
+                [
+                    [b.id, b.at.isoformat()[:19], b.by, b.prisoner, b.channel, " ".join(b.hits)]
+                    for b in case.breaches
+                ],
+                ["breach", "at", "by", "prisoner", "channel", "hits"],
+            ),
+        ]
     parts += ["", table(history, ["at", "action", "by", "role", "from", "to", "reason", "details"])]
     return "\n".join(parts)
 
@@ -157,8 +213,7 @@ def _connect(args: argparse.Namespace) -> tuple[Any, Any, Callable[[], None]]:
         embedded = EmbeddedRedis(settings.data_dir)
         url = embedded.start()
     client = sync_client(url, settings, name="nocontact-case")
-    store = CaseStore(client, profile, keys=settings.keys,
-                      policy=load_policy(args.config))
+    store = CaseStore(client, profile, keys=settings.keys, policy=load_policy(args.config))
 
     def close() -> None:
         client.close()
@@ -213,17 +268,25 @@ def _dispatch(args: argparse.Namespace, store: CaseStore, url: str, settings: An
             kwargs["prisoner_number"] = args.prisoner_number.strip().upper()
         case = store.act(args.id, SIMPLE[command], actor, **kwargs)
     elif command == "transfer":
-        case = store.act(args.id, Action.TRANSFER, actor, establishment=args.to.strip().upper(),
-                         reason=args.reason)
+        case = store.act(
+            args.id, Action.TRANSFER, actor, establishment=args.to.strip().upper(), reason=args.reason
+        )
     elif command == "exempt":
         exemption = Exemption(args.prisoner.strip().upper(), args.identifier, args.reason, args.name)
         case = store.act(args.id, Action.ADD_EXEMPTION, actor, exemption=exemption, reason=args.reason)
     elif command == "unexempt":
-        case = store.act(args.id, Action.REMOVE_EXEMPTION, actor, exemption_id=args.exemption,
-                         reason=args.reason)
+        case = store.act(
+            args.id, Action.REMOVE_EXEMPTION, actor, exemption_id=args.exemption, reason=args.reason
+        )
     elif command == "breach":
-        case = store.report_breach(args.id, actor, prisoner=args.prisoner, channel=args.channel,
-                                   reason=args.description, hits=args.hit)
+        case = store.report_breach(
+            args.id,
+            actor,
+            prisoner=args.prisoner,
+            channel=args.channel,
+            reason=args.description,
+            hits=args.hit,
+        )
         b = case.breaches[-1]
         out.write(f"{case.id} breach {b.id} recorded; linked hits: {' '.join(b.hits) or 'none'}\n")
         pattern = store.hit_pattern(case.id)
@@ -279,8 +342,10 @@ def _live(store: CaseStore, url: str, settings: Any, case_id: str, out: TextIO) 
             await client.aclose()
 
     found = asyncio.run(ask())
-    rows = [[g.gateway_id, g.state, g.version, "yes" if g.gateway_id in found.enforced else "NO"]
-            for g in found.gateways]
+    rows = [
+        [g.gateway_id, g.state, g.version, "yes" if g.gateway_id in found.enforced else "NO"]
+        for g in found.gateways
+    ]
     out.write(table(rows, ["gateway", "state", "version", "enforced"]) + "\n")
     verdict = "LIVE" if found.everywhere else "NOT YET LIVE"
     out.write(f"{case.id}: {verdict} on {found.summary()} (entry version {found.version})\n")

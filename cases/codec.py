@@ -52,8 +52,14 @@ def history_from_dict(d: dict[str, Any]) -> HistoryEntry:
 
 
 def breach_to_dict(b: Breach) -> dict[str, Any]:
-    return {"id": b.id, "at": b.at.isoformat(), "by": b.by, "prisoner": b.prisoner, "channel": b.channel,
-            "hits": list(b.hits)}
+    return {
+        "id": b.id,
+        "at": b.at.isoformat(),
+        "by": b.by,
+        "prisoner": b.prisoner,
+        "channel": b.channel,
+        "hits": list(b.hits),
+    }
 
 
 def case_to_record(case: Case) -> dict[str, Any]:
@@ -116,8 +122,14 @@ def case_from_record(d: dict[str, Any], history: list[dict[str, Any]]) -> Case:
         closed_at=_parse_time(d["closed_at"]),
         exemptions=tuple(exemptions),
         breaches=tuple(
-            Breach(b["id"], dt.datetime.fromisoformat(b["at"]), b["by"], b["prisoner"], b["channel"],
-                   tuple(b["hits"]))
+            Breach(
+                b["id"],
+                dt.datetime.fromisoformat(b["at"]),
+                b["by"],
+                b["prisoner"],
+                b["channel"],
+                tuple(b["hits"]),
+            )
             for b in d["breaches"]
         ),
         history=tuple(history_from_dict(h) for h in history),
@@ -134,8 +146,10 @@ def case_view(case: Case, actor: Actor, now: dt.datetime) -> dict[str, Any]:
             {"name": p.name, "phones": len(p.phones), "emails": len(p.emails), "addresses": len(p.addresses)}
             for p in case.request.protected
         ]
-        record["exemptions"] = [{"id": e.id, "prisoner": e.exemption.prisoner, "reason": e.exemption.reason}
-                                for e in case.exemptions]
+        record["exemptions"] = [
+            {"id": e.id, "prisoner": e.exemption.prisoner, "reason": e.exemption.reason}
+            for e in case.exemptions
+        ]
     return {
         **record,
         "scope": "all" if case.scope is None else sorted(case.scope),

@@ -146,8 +146,12 @@ class Request:
         prisoner = Prisoner.from_dict(data.get("prisoner"))
         protected = _protected(data.get("protected"))
         scope = Entry.from_dict(
-            {"reference": _PENDING_REFERENCE, "prisoner": _UNKNOWN_PRISONER,
-             "scope": data.get("scope", "all"), "protected": [p.to_dict() for p in protected]}
+            {
+                "reference": _PENDING_REFERENCE,
+                "prisoner": _UNKNOWN_PRISONER,
+                "scope": data.get("scope", "all"),
+                "protected": [p.to_dict() for p in protected],
+            }
         ).scope
         if pathway in (Pathway.DIRECT, Pathway.THIRD_PARTY_WITH_CONSENT) and consent is not Consent.GIVEN:
             kind = "made directly" if pathway is Pathway.DIRECT else "made by a third party with consent"
@@ -232,8 +236,11 @@ def _protected(value: Any) -> tuple[ProtectedPerson, ...]:
 
 def _pathway(value: Any) -> Pathway:
     if isinstance(value, bool) or not isinstance(value, int) or value not in {p.value for p in Pathway}:
-        raise ValidationError("pathway", "required: 1 (victim), 2 (direct), 3 (third party with consent) "
-                              "or 4 (necessary and proportionate)")
+        raise ValidationError(
+            "pathway",
+            "required: 1 (victim), 2 (direct), 3 (third party with consent) "
+            "or 4 (necessary and proportionate)",
+        )
     return Pathway(value)
 
 

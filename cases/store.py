@@ -63,7 +63,9 @@ class CaseStore:
         self.keys = keys or Keys()
         self.policy = policy or CasePolicy()
         self.writer = writer or Writer(
-            client, keys=self.keys, normalisers=NORMALISER_VERSIONS,
+            client,
+            keys=self.keys,
+            normalisers=NORMALISER_VERSIONS,
             validate=functools.partial(check_entry, profile=profile),
         )
         self.clock = clock
@@ -139,7 +141,8 @@ class CaseStore:
                 try:
                     pipe.watch(self.keys.case(case_id), self.keys.case_history(case_id))
                     before = self._decode(
-                        case_id, pipe.get(self.keys.case(case_id)),
+                        case_id,
+                        pipe.get(self.keys.case(case_id)),
                         pipe.lrange(self.keys.case_history(case_id), 0, -1),
                     )
                     after = workflow.apply(before, action, actor, self.clock(), self.policy, **kwargs)
@@ -179,7 +182,13 @@ class CaseStore:
 
     # -- breaches and the hit log -----------------------------------------------------------
     def report_breach(
-        self, case_id: str, actor: Actor, *, prisoner: str | None, channel: str, reason: str | None,
+        self,
+        case_id: str,
+        actor: Actor,
+        *,
+        prisoner: str | None,
+        channel: str,
+        reason: str | None,
         hits: Iterable[str] = (),
     ) -> Case:
         """Record continuing contact and link it to the hit log: the hits named, plus every hit on
@@ -199,7 +208,10 @@ class CaseStore:
             if hit["prisoner"] == who and len(linked) < MAX_LINKED:
                 linked.setdefault(hit["id"])
         breach = Breach(
-            f"BR{len(case.breaches) + 1}", self.clock(), actor.id, who,
+            f"BR{len(case.breaches) + 1}",
+            self.clock(),
+            actor.id,
+            who,
             channel,  # type: ignore[arg-type]  # checked against BREACH_CHANNELS above
             tuple(linked),
         )
@@ -221,16 +233,18 @@ class CaseStore:
                 with contextlib.suppress(ValueError, AttributeError):
                     refs |= {m.get("reference") for m in json.loads(fields.get("matches", "[]"))}
                 if reference in refs:
-                    out.append({
-                        "id": fields.get("id", ""),
-                        "stream_id": _text(raw_id),
-                        "time": int(fields.get("time", "0") or 0),
-                        "establishment": fields.get("establishment"),
-                        "prisoner": fields.get("prisoner"),
-                        "channel": fields.get("channel"),
-                        "decision": fields.get("decision"),
-                        "relay": fields.get("relay") == "1",
-                    })
+                    out.append(
+                        {
+                            "id": fields.get("id", ""),
+                            "stream_id": _text(raw_id),
+                            "time": int(fields.get("time", "0") or 0),
+                            "establishment": fields.get("establishment"),
+                            "prisoner": fields.get("prisoner"),
+                            "channel": fields.get("channel"),
+                            "decision": fields.get("decision"),
+                            "relay": fields.get("relay") == "1",
+                        }
+                    )
             upper = f"({_text(chunk[-1][0])}"
         return out
 
@@ -247,4 +261,3 @@ def visible(case: Case, actor: Actor) -> bool:
     if actor.role == workflow.Role.CASEWORK:
         return True
     return actor.role == workflow.Role.PRISON and actor.establishment == case.establishment
-

@@ -77,33 +77,43 @@ class Rule:
 
 _S = State
 _A = Action
-TRANSITIONS: MappingProxyType[tuple[State, Action], Rule] = MappingProxyType({
-    (_S.SUBMITTED, _A.SEND): Rule(_S.SENT_TO_PRISON, CASEWORK),
-    (_S.SUBMITTED, _A.REJECT): Rule(_S.REJECTED, CASEWORK),
-    (_S.SUBMITTED, _A.WITHDRAW): Rule(_S.WITHDRAWN, BOTH),
-    (_S.SUBMITTED, _A.TRANSFER): Rule(_S.SUBMITTED, BOTH),
-    (_S.SUBMITTED, _A.ADD_EXEMPTION): Rule(_S.SUBMITTED, BOTH),
-    (_S.SUBMITTED, _A.REMOVE_EXEMPTION): Rule(_S.SUBMITTED, BOTH),
-    (_S.SENT_TO_PRISON, _A.AUTHORISE): Rule(_S.AUTHORISED, BOTH),
-    (_S.SENT_TO_PRISON, _A.REJECT): Rule(_S.REJECTED, BOTH),
-    (_S.SENT_TO_PRISON, _A.WITHDRAW): Rule(_S.WITHDRAWN, BOTH),
-    (_S.SENT_TO_PRISON, _A.TRANSFER): Rule(_S.SENT_TO_PRISON, BOTH),
-    (_S.SENT_TO_PRISON, _A.ADD_EXEMPTION): Rule(_S.SENT_TO_PRISON, BOTH),
-    (_S.SENT_TO_PRISON, _A.REMOVE_EXEMPTION): Rule(_S.SENT_TO_PRISON, BOTH),
-    (_S.AUTHORISED, _A.REVOKE): Rule(_S.REVOKED, BOTH),
-    (_S.AUTHORISED, _A.WITHDRAW): Rule(_S.WITHDRAWN, BOTH),
-    (_S.AUTHORISED, _A.RELEASE): Rule(_S.RELEASED, BOTH),
-    (_S.AUTHORISED, _A.TRANSFER): Rule(_S.AUTHORISED, BOTH),
-    (_S.AUTHORISED, _A.REVIEW): Rule(_S.AUTHORISED, BOTH),
-    (_S.AUTHORISED, _A.ADD_EXEMPTION): Rule(_S.AUTHORISED, BOTH),
-    (_S.AUTHORISED, _A.REMOVE_EXEMPTION): Rule(_S.AUTHORISED, BOTH),
-    (_S.AUTHORISED, _A.REPORT_BREACH): Rule(_S.AUTHORISED, BOTH),
-})
+TRANSITIONS: MappingProxyType[tuple[State, Action], Rule] = MappingProxyType(
+    {
+        (_S.SUBMITTED, _A.SEND): Rule(_S.SENT_TO_PRISON, CASEWORK),
+        (_S.SUBMITTED, _A.REJECT): Rule(_S.REJECTED, CASEWORK),
+        (_S.SUBMITTED, _A.WITHDRAW): Rule(_S.WITHDRAWN, BOTH),
+        (_S.SUBMITTED, _A.TRANSFER): Rule(_S.SUBMITTED, BOTH),
+        (_S.SUBMITTED, _A.ADD_EXEMPTION): Rule(_S.SUBMITTED, BOTH),
+        (_S.SUBMITTED, _A.REMOVE_EXEMPTION): Rule(_S.SUBMITTED, BOTH),
+        (_S.SENT_TO_PRISON, _A.AUTHORISE): Rule(_S.AUTHORISED, BOTH),
+        (_S.SENT_TO_PRISON, _A.REJECT): Rule(_S.REJECTED, BOTH),
+        (_S.SENT_TO_PRISON, _A.WITHDRAW): Rule(_S.WITHDRAWN, BOTH),
+        (_S.SENT_TO_PRISON, _A.TRANSFER): Rule(_S.SENT_TO_PRISON, BOTH),
+        (_S.SENT_TO_PRISON, _A.ADD_EXEMPTION): Rule(_S.SENT_TO_PRISON, BOTH),
+        (_S.SENT_TO_PRISON, _A.REMOVE_EXEMPTION): Rule(_S.SENT_TO_PRISON, BOTH),
+        (_S.AUTHORISED, _A.REVOKE): Rule(_S.REVOKED, BOTH),
+        (_S.AUTHORISED, _A.WITHDRAW): Rule(_S.WITHDRAWN, BOTH),
+        (_S.AUTHORISED, _A.RELEASE): Rule(_S.RELEASED, BOTH),
+        (_S.AUTHORISED, _A.TRANSFER): Rule(_S.AUTHORISED, BOTH),
+        (_S.AUTHORISED, _A.REVIEW): Rule(_S.AUTHORISED, BOTH),
+        (_S.AUTHORISED, _A.ADD_EXEMPTION): Rule(_S.AUTHORISED, BOTH),
+        (_S.AUTHORISED, _A.REMOVE_EXEMPTION): Rule(_S.AUTHORISED, BOTH),
+        (_S.AUTHORISED, _A.REPORT_BREACH): Rule(_S.AUTHORISED, BOTH),
+    }
+)
 SUBMIT_ROLES = BOTH
-REASON_REQUIRED = frozenset({
-    Action.REJECT, Action.WITHDRAW, Action.REVOKE, Action.RELEASE, Action.REVIEW,
-    Action.ADD_EXEMPTION, Action.REMOVE_EXEMPTION, Action.REPORT_BREACH,
-})
+REASON_REQUIRED = frozenset(
+    {
+        Action.REJECT,
+        Action.WITHDRAW,
+        Action.REVOKE,
+        Action.RELEASE,
+        Action.REVIEW,
+        Action.ADD_EXEMPTION,
+        Action.REMOVE_EXEMPTION,
+        Action.REPORT_BREACH,
+    }
+)
 MAX_REASON = 5000
 
 
@@ -177,7 +187,10 @@ class Case:
         if self.prisoner_number is None:
             raise ValidationError("prisoner.number", "required before the block is enforced")
         return Entry(
-            self.id, self.prisoner_number, self.scope, self.request.protected,
+            self.id,
+            self.prisoner_number,
+            self.scope,
+            self.request.protected,
             tuple(e.exemption for e in self.exemptions),
         )
 
@@ -199,8 +212,10 @@ class Case:
         return bool(d["send_overdue"] or d["block_overdue"])
 
     def review_is_due(self, now: dt.datetime) -> bool:
-        return self.state is State.AUTHORISED and self.review_due is not None and (
-            calendar.local_date(now) >= self.review_due
+        return (
+            self.state is State.AUTHORISED
+            and self.review_due is not None
+            and (calendar.local_date(now) >= self.review_due)
         )
 
 
@@ -257,8 +272,10 @@ def apply(
     if rule is None:
         allowed = [a.value for a in allowed_actions(case)]
         raise InvalidTransition(case.state.value, action.value, allowed)
-    places = (case.establishment, establishment) if action is Action.TRANSFER and establishment else (
-        case.establishment,
+    places = (
+        (case.establishment, establishment)
+        if action is Action.TRANSFER and establishment
+        else (case.establishment,)
     )
     check_actor(actor, rule.roles, tuple(p for p in places if p))
     reason = _reason(reason, required=action in REASON_REQUIRED)

@@ -86,8 +86,18 @@ class StoredColumns:
         if set(map(type, references)) - {str}:
             raise ValueError("references")
         return cls(
-            references, prisoners, scopes, phone_key_counts, phone_keys, email_key_counts, email_keys,
-            phones, emails, addresses, whole, records,
+            references,
+            prisoners,
+            scopes,
+            phone_key_counts,
+            phone_keys,
+            email_key_counts,
+            email_keys,
+            phones,
+            emails,
+            addresses,
+            whole,
+            records,
         )
 
     @classmethod
@@ -162,8 +172,17 @@ class StoredColumns:
     def columns(self) -> list[list[Any]]:
         """Every column but the records, as format 3 writes them."""
         return [
-            self.references, self.prisoners, self.scopes, self.phone_key_counts, self.phone_keys,
-            self.email_key_counts, self.email_keys, self.phones, self.emails, self.addresses, self.whole,
+            self.references,
+            self.prisoners,
+            self.scopes,
+            self.phone_key_counts,
+            self.phone_keys,
+            self.email_key_counts,
+            self.email_keys,
+            self.phones,
+            self.emails,
+            self.addresses,
+            self.whole,
         ]
 
     def rows(self) -> list[list[Any]]:
@@ -172,8 +191,16 @@ class StoredColumns:
         return [
             [reference, prisoner, scope, list(phone), list(email), phones, emails, addresses, whole]
             for reference, prisoner, scope, phone, email, phones, emails, addresses, whole in zip(
-                self.references, self.prisoners, self.scopes, phone_keys, email_keys,
-                self.phones, self.emails, self.addresses, self.whole, strict=True,
+                self.references,
+                self.prisoners,
+                self.scopes,
+                phone_keys,
+                email_keys,
+                self.phones,
+                self.emails,
+                self.addresses,
+                self.whole,
+                strict=True,
             )
         ]
 
@@ -209,8 +236,11 @@ def key_stamp(profile: Profile) -> dict[str, str]:
     stamp (``Index.entries_with_keys``) may be given back to ``Index.build`` only under an equal one."""
     rules = profile.phones
     phone_rules = (
-        rules.region, rules.dial_prefixes, rules.dialable_after_prefix,
-        rules.protected_numbers, rules.min_blockable_digits,
+        rules.region,
+        rules.dial_prefixes,
+        rules.dialable_after_prefix,
+        rules.protected_numbers,
+        rules.min_blockable_digits,
     )
     return {
         "phones": phone_norm.NORMALISER_VERSION,
@@ -989,5 +1019,3 @@ class _Builder:
                     field, "must be a phone number, an email address, or a postal address with its postcode"
                 ) from None
         return (frozenset(exempt) if exempt else None), tuple(address_exemptions)
-
-

@@ -145,9 +145,9 @@ class PhoneNormaliser:
             region = _REGION_CODES.get(rules.region, 0) if self._national is not None else 0
             heads = bytes(sorted(self._dialable_heads))
             self._compiled_rules = (region, heads, tuple(p.encode() for p in self.prefixes))
-        self._cached_slow: Callable[[str], str | _Unreadable] = functools.lru_cache(
-            maxsize=rules.cache_size
-        )(self._slow_result)
+        self._cached_slow: Callable[[str], str | _Unreadable] = functools.lru_cache(maxsize=rules.cache_size)(
+            self._slow_result
+        )
         self._own_prefix = f"+{phonenumbers.country_code_for_region(rules.region)}"
         self._enough_digits = re.compile(_SEPARATED_DIGITS % (rules.min_blockable_digits - 1))
         protected: set[str] = set()

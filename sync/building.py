@@ -125,15 +125,11 @@ class IndexBuilder:
         stored = snapshot.stored
         if stored is not None and snapshot.key_stamp == key_stamp(self.profile):
             return await self._off_loop(lambda: self._full_stored(snapshot, stored))
-        return await self._off_loop(
-            lambda: self._full(by_reference(snapshot.entries), snapshot.version, ())
-        )
+        return await self._off_loop(lambda: self._full(by_reference(snapshot.entries), snapshot.version, ()))
 
     async def rebuild(self, index: Index) -> Built:
         """Compaction: the same entries as one fresh index, without the layers of changes."""
-        return await self._off_loop(
-            lambda: self._full(by_reference(index.entries()), index.version, ())
-        )
+        return await self._off_loop(lambda: self._full(by_reference(index.entries()), index.version, ()))
 
     async def from_cut(self, raw: Mapping[str, str], version: int, base: Index | None) -> Built:
         """The index for a cut's entries: a delta over `base` when the difference is small."""

@@ -89,8 +89,11 @@ class Follower:
         self.gateway_id = settings.gateway_name
         self._heartbeat = (
             Heartbeat(
-                self.keys, self.gateway_id, lambda: self.status,
-                interval=settings.heartbeat_interval, ttl=settings.heartbeat_ttl,
+                self.keys,
+                self.gateway_id,
+                lambda: self.status,
+                interval=settings.heartbeat_interval,
+                ttl=settings.heartbeat_ttl,
             )
             if heartbeat
             else None
@@ -208,7 +211,10 @@ class Follower:
         if self._status.state is not SyncState.INTERRUPTED or self._status.reason != reason:
             log.warning(
                 "sync: store unreachable or out of sync (%s); serving=%s epoch=%s version=%s",
-                reason, self._status.serving, self._status.epoch, self._status.version,
+                reason,
+                self._status.serving,
+                self._status.epoch,
+                self._status.version,
             )
         self._set_status(SyncState.INTERRUPTED, reason)
 
@@ -239,7 +245,9 @@ class Follower:
         self._snapshots.clean()
         log.info(
             "sync: cold start from snapshot file (epoch=%s version=%d entries=%d)",
-            snapshot.epoch, snapshot.version, built.entries,
+            snapshot.epoch,
+            snapshot.version,
+            built.entries,
         )
         self._retirer.retire(snapshot)  # its lists of a million entries and keys
         del snapshot
@@ -284,7 +292,8 @@ class Follower:
         if head.version < self._status.version:
             log.warning(
                 "sync: store is behind this gateway (store version %d < applied %d); writes were lost",
-                head.version, self._status.version,
+                head.version,
+                self._status.version,
             )
             return "behind"
         self._cursor = self._applied_id
@@ -343,8 +352,12 @@ class Follower:
         self.metrics.refusals.labels(kind).inc()
         log.warning(
             "sync: cut refused (%s); store epoch=%s version=%s; serving last good: %s epoch=%s version=%d",
-            reason, cut.epoch if cut else None, cut.version if cut else None,
-            self._index is not None, self._status.epoch, self._status.version,
+            reason,
+            cut.epoch if cut else None,
+            cut.version if cut else None,
+            self._index is not None,
+            self._status.epoch,
+            self._status.version,
         )
         self._set_status(SyncState.INTERRUPTED, f"cut refused: {reason}")
 
@@ -387,14 +400,24 @@ class Follower:
             unindexable = tuple(sorted(kept | set(built.unindexable)))
         reason = "in sync" if state is SyncState.VALID else self._status.reason
         self._set_status(
-            state, reason,
-            epoch=epoch, version=built.index.version, entries=built.entries, identifiers=built.identifiers,
-            serving=True, unindexable=unindexable,
+            state,
+            reason,
+            epoch=epoch,
+            version=built.index.version,
+            entries=built.entries,
+            identifiers=built.identifiers,
+            serving=True,
+            unindexable=unindexable,
         )
         if built.kind == "full" or built.changes > 1:
             log.info(
                 "sync: swapped in (%s) epoch=%s version=%d entries=%d changes=%d in %.3fs",
-                built.kind, epoch, built.index.version, built.entries, built.changes, built.seconds,
+                built.kind,
+                epoch,
+                built.index.version,
+                built.entries,
+                built.changes,
+                built.seconds,
             )
         self._snapshots.dirty()
         if self.hooks.on_swap is not None:

@@ -52,11 +52,16 @@ class Heartbeat:
     def _fields(self) -> list[str]:
         s = self.status()
         return [
-            "state", s.state.value,
-            "reason", s.reason[:200],
-            "epoch", s.epoch or "",
-            "version", str(s.version),
-            "entries", str(s.entries),
+            "state",
+            s.state.value,
+            "reason",
+            s.reason[:200],
+            "epoch",
+            s.epoch or "",
+            "version",
+            str(s.version),
+            "entries",
+            str(s.entries),
         ]
 
     async def beat(self, client: AsyncRedis) -> None:

@@ -28,9 +28,7 @@ class SyncMetrics:
         )
         self.changes = Counter("nocontact_sync_changes_applied", "Stream changes applied.", registry=r)
         self.resyncs = Counter("nocontact_sync_resyncs", "Full resyncs, by reason.", ["reason"], registry=r)
-        self.refusals = Counter(
-            "nocontact_sync_refusals", "Cuts refused, by reason.", ["reason"], registry=r
-        )
+        self.refusals = Counter("nocontact_sync_refusals", "Cuts refused, by reason.", ["reason"], registry=r)
         self.swaps = Counter("nocontact_sync_swaps", "Index swaps, by kind.", ["kind"], registry=r)
         self.build_seconds = Histogram(
             "nocontact_sync_build_seconds", "Time to build an index aside, by kind.", ["kind"], registry=r

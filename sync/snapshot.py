@@ -81,6 +81,7 @@ SETTLE_MAX = 10.0  # seconds a background snapshot write waits for the follower 
 log = logging.getLogger("nocontact.sync")
 _DIGEST_MISMATCH = "digest mismatch (partial or corrupt file)"
 
+
 @dataclass(frozen=True, slots=True)
 class Snapshot:
     epoch: str

@@ -244,8 +244,15 @@ class _WriterBase:
         epoch = uuid.uuid4().hex
         return (
             [k.meta, k.entries, k.changes, staging.key, k.versions],
-            [epoch, staging.count, staging.identifiers, int(allow_shrink), self.stream_max_len,
-             self.normalisers_json, expected],
+            [
+                epoch,
+                staging.count,
+                staging.identifiers,
+                int(allow_shrink),
+                self.stream_max_len,
+                self.normalisers_json,
+                expected,
+            ],
         )
 
     @staticmethod
@@ -257,7 +264,10 @@ class _WriterBase:
         version, stream_id = reply
         log.info(
             "sync: republished (epoch=%s version=%s entries=%d allow_shrink=%s)",
-            args[0], int(version), staging.count, allow_shrink,
+            args[0],
+            int(version),
+            staging.count,
+            allow_shrink,
         )
         return WriteResult(str(args[0]), int(version), _text(stream_id))
 

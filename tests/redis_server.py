@@ -81,12 +81,18 @@ class RedisServer:
     def _args(self) -> list[str]:
         args = [
             self.executable,
-            "--port", str(self.port),
-            "--bind", "127.0.0.1",
-            "--dir", str(self.workdir),
-            "--daemonize", "no",
-            "--save", "",
-            "--logfile", str(self.log_path),
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            str(self.workdir),
+            "--daemonize",
+            "no",
+            "--save",
+            "",
+            "--logfile",
+            str(self.log_path),
         ]
         if self.socket_path is not None:
             args += ["--unixsocket", str(self.socket_path), "--unixsocketperm", "700"]

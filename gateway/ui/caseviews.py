@@ -34,8 +34,9 @@ async def cases_home(request: web.Request) -> web.StreamResponse:
     now = dt.datetime.now(dt.UTC)
     open_cases: list[Case] = await loop.run_in_executor(None, store.open_cases)
     overdue = [c for c in open_cases if c.overdue(now)]
-    reviews = sorted((c for c in open_cases if c.review_is_due(now)),
-                     key=lambda c: (c.review_due or dt.date.min, c.id))
+    reviews = sorted(
+        (c for c in open_cases if c.review_is_due(now)), key=lambda c: (c.review_due or dt.date.min, c.id)
+    )
     fleet: FleetStore = runtime.fleet
     now_ms, gateways = await fleet.live_gateways()
     rows = []
@@ -50,8 +51,12 @@ async def cases_home(request: web.Request) -> web.StreamResponse:
                 enforced = [g.gateway_id for g in gateways if g.epoch == epoch and g.version >= version]
                 lagging = [g.gateway_id for g in gateways if g.gateway_id not in enforced]
                 everywhere = bool(gateways) and not lagging
-                live = {"status": "live everywhere" if everywhere else "NOT live everywhere",
-                        "enforced": len(enforced), "lagging": lagging, "ok": everywhere}
+                live = {
+                    "status": "live everywhere" if everywhere else "NOT live everywhere",
+                    "enforced": len(enforced),
+                    "lagging": lagging,
+                    "ok": everywhere,
+                }
         rows.append({**summary, "live": live, "overdue": case.overdue(now)})
     return render(
         request,

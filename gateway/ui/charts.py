@@ -71,15 +71,21 @@ def per_day_svg(days: list[dt.date], counts: dict[tuple[dt.date, str], int]) -> 
                 f'stroke="#222" stroke-width="0.6"><title>{day} {channel}: {n}</title></rect>'
             )
             if bar >= 6:
-                parts.append(f'<text x="{x + bar / 2:.1f}" y="{y - 3:.1f}" text-anchor="middle" '
-                             f'class="value">{n}</text>')
+                parts.append(
+                    f'<text x="{x + bar / 2:.1f}" y="{y - 3:.1f}" text-anchor="middle" '
+                    f'class="value">{n}</text>'
+                )
         if len(days) <= 14 or i % max(len(days) // 10, 1) == 0:
-            parts.append(f'<text x="{left + i * slot + slot / 2:.1f}" y="{top + plot_h + 16}" '
-                         f'text-anchor="middle" class="axis">{day.strftime("%d %b")}</text>')
+            parts.append(
+                f'<text x="{left + i * slot + slot / 2:.1f}" y="{top + plot_h + 16}" '
+                f'text-anchor="middle" class="axis">{day.strftime("%d %b")}</text>'
+            )
     for j, channel in enumerate(CHANNELS):  # legend: pattern swatch and the channel's name
         x = left + j * 120
-        parts.append(f'<rect x="{x}" y="6" width="14" height="14" fill="{_fill(channel)}" stroke="#222"/>'
-                     f'<text x="{x + 20}" y="18" class="legend">{channel}</text>')
+        parts.append(
+            f'<rect x="{x}" y="6" width="14" height="14" fill="{_fill(channel)}" stroke="#222"/>'
+            f'<text x="{x + 20}" y="18" class="legend">{channel}</text>'
+        )
     parts.append("</svg>")
     return Markup("".join(parts))  # noqa: S704  # every interpolated value is a number, date or constant
 
@@ -128,8 +134,11 @@ async def charts(request: web.Request) -> web.StreamResponse:
         per_day[(day, row.hit.channel)] += 1
         per_place[row.hit.establishment] += 1
     places = sorted(per_place.items(), key=lambda kv: (-kv[1], kv[0]))
-    table = [(d, [per_day.get((d, c), 0) for c in CHANNELS]) for d in reversed(days)
-             if any(per_day.get((d, c), 0) for c in CHANNELS)]
+    table = [
+        (d, [per_day.get((d, c), 0) for c in CHANNELS])
+        for d in reversed(days)
+        if any(per_day.get((d, c), 0) for c in CHANNELS)
+    ]
     return render(
         request,
         "charts.html",

@@ -61,8 +61,11 @@ def run_user(args: argparse.Namespace) -> int:
         return 2
     url = _redis_url(settings)
     if url is None:
-        print("nocontact user: no Redis: set NOCONTACT_REDIS_URL, or start `nocontact serve` (embedded "
-              "Redis) with the same --data-dir first", file=sys.stderr)
+        print(
+            "nocontact user: no Redis: set NOCONTACT_REDIS_URL, or start `nocontact serve` (embedded "
+            "Redis) with the same --data-dir first",
+            file=sys.stderr,
+        )
         return 2
     keys = settings.sync.keys
     try:
@@ -74,8 +77,9 @@ def run_user(args: argparse.Namespace) -> int:
                     return 2
                 establishment = args.establishment.strip().upper() if args.establishment else None
                 try:
-                    user = add_user(client, keys, args.username.strip().lower(), args.role, establishment,
-                                    password)
+                    user = add_user(
+                        client, keys, args.username.strip().lower(), args.role, establishment, password
+                    )
                 except ValueError as exc:
                     print(f"nocontact user: {exc}", file=sys.stderr)
                     return 2

@@ -11,9 +11,22 @@ from collections.abc import Sequence
 
 from gateway.ui.hitdata import OUTCOMES, HitFilter, Row, format_ms
 
-COLUMNS = ("hit_id", "time_utc", "establishment", "prisoner", "channel", "decision", "match",
-           "reference", "kind", "all_references", "review_outcome", "review_note", "reviewed_by",
-           "reviewed_at_utc")
+COLUMNS = (
+    "hit_id",
+    "time_utc",
+    "establishment",
+    "prisoner",
+    "channel",
+    "decision",
+    "match",
+    "reference",
+    "kind",
+    "all_references",
+    "review_outcome",
+    "review_note",
+    "reviewed_by",
+    "reviewed_at_utc",
+)
 _FORMULA = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -33,20 +46,25 @@ def hits_csv(rows: Sequence[Row], filt: HitFilter, exporter: str, *, truncated: 
     writer.writerow(COLUMNS)
     for row in rows:
         hit, review = row.hit, row.review or {}
-        writer.writerow([_cell(v) for v in (
-            hit.id,
-            format_ms(hit.time).removesuffix(" UTC"),
-            hit.establishment,
-            hit.prisoner,
-            hit.channel,
-            hit.decision,
-            "relay" if hit.relay else "primary",
-            hit.reference,
-            hit.kind,
-            " ".join(sorted({m[0] for m in hit.matches})),
-            OUTCOMES.get(review.get("outcome", ""), review.get("outcome")) if review else "",
-            review.get("note"),
-            review.get("by"),
-            format_ms(review["time"]).removesuffix(" UTC") if review.get("time") else "",
-        )])
+        writer.writerow(
+            [
+                _cell(v)
+                for v in (
+                    hit.id,
+                    format_ms(hit.time).removesuffix(" UTC"),
+                    hit.establishment,
+                    hit.prisoner,
+                    hit.channel,
+                    hit.decision,
+                    "relay" if hit.relay else "primary",
+                    hit.reference,
+                    hit.kind,
+                    " ".join(sorted({m[0] for m in hit.matches})),
+                    OUTCOMES.get(review.get("outcome", ""), review.get("outcome")) if review else "",
+                    review.get("note"),
+                    review.get("by"),
+                    format_ms(review["time"]).removesuffix(" UTC") if review.get("time") else "",
+                )
+            ]
+        )
     return out.getvalue()

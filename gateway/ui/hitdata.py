@@ -152,7 +152,12 @@ def _decode(raw_fields: Mapping[bytes, bytes]) -> Hit:
 
 
 async def scan(
-    client: Any, keys: Keys, filt: HitFilter, *, limit: int, cursor: str | None = None,
+    client: Any,
+    keys: Keys,
+    filt: HitFilter,
+    *,
+    limit: int,
+    cursor: str | None = None,
     budget: int = BUDGET,
 ) -> Page:
     """Hits matching `filt`, newest first, at most `limit`; `next_cursor` continues the scan."""

@@ -56,8 +56,10 @@ async def queue(request: web.Request) -> web.StreamResponse:
         "hits.html",
         {
             "filter": filt,
-            "form": {k: request.query.get(k, "") for k in ("since", "until", "channel", "match", "reviewed",
-                                                          "establishment", "reference")},
+            "form": {
+                k: request.query.get(k, "")
+                for k in ("since", "until", "channel", "match", "reviewed", "establishment", "reference")
+            },
             "problems": problems,
             "rows": result.rows,
             "older": older,
@@ -86,13 +88,20 @@ async def detail(request: web.Request) -> web.StreamResponse:
     viewer = request[VIEWER]
     row = await _visible_hit(request)
     if row is None:
-        return error(request, 404, "Hit not found",
-                     "There is no such hit in the hit log, or it is not one your account may see.")
+        return error(
+            request,
+            404,
+            "Hit not found",
+            "There is no such hit in the hit log, or it is not one your account may see.",
+        )
     client, keys = store_of(request), keys_of(request)
     hit = row.hit
     earlier = await scan(
-        client, keys, HitFilter(establishment=viewer.establishment, reference=hit.reference),
-        limit=PAGE_SIZE, cursor=row.stream_id,
+        client,
+        keys,
+        HitFilter(establishment=viewer.establishment, reference=hit.reference),
+        limit=PAGE_SIZE,
+        cursor=row.stream_id,
     )
     case = await request_summary(client, keys, hit.reference)
     return render(
@@ -117,8 +126,12 @@ async def review(request: web.Request) -> web.StreamResponse:
     form = request[FORM]
     row = await _visible_hit(request)
     if row is None:
-        return error(request, 404, "Hit not found",
-                     "There is no such hit in the hit log, or it is not one your account may see.")
+        return error(
+            request,
+            404,
+            "Hit not found",
+            "There is no such hit in the hit log, or it is not one your account may see.",
+        )
     outcome = "escalated" if form.get("action") == "escalate" else str(form.get("outcome", ""))
     note = str(form.get("note", "")).strip()
     if outcome not in OUTCOMES:
@@ -127,8 +140,12 @@ async def review(request: web.Request) -> web.StreamResponse:
         return error(request, 400, "Review not saved", f"The note is limited to {MAX_NOTE} characters.")
     if outcome == "escalated" and not note:
         return error(request, 400, "Not escalated", "Say in the note why the hit is escalated.")
-    record = {"outcome": outcome, "note": note or None, "by": viewer.actor_id,
-              "time": time.time_ns() // 1_000_000}
+    record = {
+        "outcome": outcome,
+        "note": note or None,
+        "by": viewer.actor_id,
+        "time": time.time_ns() // 1_000_000,
+    }
     await store_of(request).hset(keys_of(request).hit_reviews, row.hit.id, orjson.dumps(record))
     return redirect(f"/ui/hits/{row.hit.id}?saved=1")
 
@@ -150,22 +167,41 @@ async def relay(request: web.Request) -> web.StreamResponse:
         if len(prisoners) < 2:
             continue
         people: list[dict[str, Any]] = sorted(
-            ({"prisoner": p, "count": len(ts), "first": format_ms(min(ts)), "last": format_ms(max(ts)),
-              "times": [format_ms(t) for t in sorted(ts, reverse=True)[:10]]}
-             for p, ts in prisoners.items()),
+            (
+                {
+                    "prisoner": p,
+                    "count": len(ts),
+                    "first": format_ms(min(ts)),
+                    "last": format_ms(max(ts)),
+                    "times": [format_ms(t) for t in sorted(ts, reverse=True)[:10]],
+                }
+                for p, ts in prisoners.items()
+            ),
             key=lambda x: (-x["count"], x["prisoner"]),
         )
         latest = max(max(ts) for ts in prisoners.values())
-        groups.append({"reference": reference, "prisoners": people, "latest": latest,
-                       "latest_text": format_ms(latest), "establishments": sorted(places[reference]),
-                       "hits": sum(p["count"] for p in people)})
+        groups.append(
+            {
+                "reference": reference,
+                "prisoners": people,
+                "latest": latest,
+                "latest_text": format_ms(latest),
+                "establishments": sorted(places[reference]),
+                "hits": sum(p["count"] for p in people),
+            }
+        )
     groups.sort(key=lambda g: (-len(g["prisoners"]), -g["latest"]))
     return render(
         request,
         "relay.html",
-        {"groups": groups, "filter": filt, "problems": problems, "scanned": result.scanned,
-         "truncated": result.next_cursor is not None,
-         "form": {k: request.query.get(k, "") for k in ("since", "until", "channel", "establishment")}},
+        {
+            "groups": groups,
+            "filter": filt,
+            "problems": problems,
+            "scanned": result.scanned,
+            "truncated": result.next_cursor is not None,
+            "form": {k: request.query.get(k, "") for k in ("since", "until", "channel", "establishment")},
+        },
         status=400 if problems else 200,
     )
 

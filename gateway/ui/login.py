@@ -33,12 +33,21 @@ def _safe_next(target: str | None) -> str | None:
     return target
 
 
-def _form(request: web.Request, status: int = 200, message: str | None = None,
-          username: str = "") -> web.Response:
+def _form(
+    request: web.Request, status: int = 200, message: str | None = None, username: str = ""
+) -> web.Response:
     token = sessions.new_signin_token()
-    response = render(request, "login.html",
-                      {"signin_token": token, "message": message, "username": username,
-                       "next": _safe_next(request.query.get("next")) or ""}, status=status)
+    response = render(
+        request,
+        "login.html",
+        {
+            "signin_token": token,
+            "message": message,
+            "username": username,
+            "next": _safe_next(request.query.get("next")) or "",
+        },
+        status=status,
+    )
     sessions.set_cookie(response, sessions.SIGNIN_COOKIE, token, max_age=3600)
     return response
 
@@ -74,14 +83,18 @@ async def login(request: web.Request) -> web.StreamResponse:
                     pipe.expire(keys.ui_failures(username), LOCKOUT)
                     await pipe.execute()
             log.info("ui: sign-in refused")
-            message = ("Too many failed attempts: try again in 15 minutes, or ask an administrator."
-                       if failures >= MAX_FAILURES else "The user name or password is not right.")
+            message = (
+                "Too many failed attempts: try again in 15 minutes, or ask an administrator."
+                if failures >= MAX_FAILURES
+                else "The user name or password is not right."
+            )
             return _form(request, 401, message, username=username)
         await client.delete(keys.ui_failures(username))
         if needs_rehash(user):
             await save_user(client, keys, replace(user, password_hash=hash_password(password)))
-        response = redirect(_safe_next(str(form.get("next", ""))) or ("/ui/cases" if user.role == "casework"
-                                                                        else "/ui/hits"))
+        response = redirect(
+            _safe_next(str(form.get("next", ""))) or ("/ui/cases" if user.role == "casework" else "/ui/hits")
+        )
         old = await sessions.load(client, keys, request)
         if old is not None:
             await client.delete(keys.ui_session(old.digest))

@@ -72,7 +72,7 @@ class Viewer:
 
     @property
     def sees_attempt(self) -> bool:
-        """"What was tried": the matched identifier kinds and match strengths of each request the
+        """ "What was tried": the matched identifier kinds and match strengths of each request the
         attempt hit. Security staff need it to investigate; case handlers act on requests, not on
         individual attempts, so they are not shown it (least disclosure)."""
         return self.role in ("security", "admin")
@@ -156,16 +156,25 @@ def page(*roles: str) -> Callable[[Handler], Handler]:
                 if request.method == "POST":
                     form = await request.post()
                     if not sessions.tokens_match(viewer.session.csrf, form.get(sessions.CSRF_FIELD)):
-                        log.warning("ui: refused a form without a valid CSRF token (user %s)",
-                                    viewer.user.username)
-                        return error(request, 403, "Form refused",
-                                     "The form's security token is missing or out of date. "
-                                     "Go back, reload the page and try again.")
+                        log.warning(
+                            "ui: refused a form without a valid CSRF token (user %s)", viewer.user.username
+                        )
+                        return error(
+                            request,
+                            403,
+                            "Form refused",
+                            "The form's security token is missing or out of date. "
+                            "Go back, reload the page and try again.",
+                        )
                     request[FORM] = form
                 return secure(await handler(request))
             except (RedisError, OSError):
-                return error(request, 503, "Store unavailable",
-                             "The hit store cannot be reached just now. Nothing was changed.")
+                return error(
+                    request,
+                    503,
+                    "Store unavailable",
+                    "The hit store cannot be reached just now. Nothing was changed.",
+                )
 
         return inner
 

@@ -43,9 +43,7 @@ def _digest(session_id: str) -> str:
 
 
 def set_cookie(response: web.StreamResponse, name: str, value: str, max_age: int | None = None) -> None:
-    response.set_cookie(
-        name, value, path="/", secure=True, httponly=True, samesite="Strict", max_age=max_age
-    )
+    response.set_cookie(name, value, path="/", secure=True, httponly=True, samesite="Strict", max_age=max_age)
 
 
 async def start(client: Any, keys: Keys, username: str, response: web.StreamResponse) -> Session:

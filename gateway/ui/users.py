@@ -126,8 +126,9 @@ def add_user(
 
 
 def list_users(client: Any, keys: Keys) -> list[User]:
-    return sorted((User.from_json(raw) for raw in client.hgetall(keys.ui_users).values()),
-                  key=lambda u: u.username)
+    return sorted(
+        (User.from_json(raw) for raw in client.hgetall(keys.ui_users).values()), key=lambda u: u.username
+    )
 
 
 def set_disabled(client: Any, keys: Keys, username: str, disabled: bool = True) -> bool:

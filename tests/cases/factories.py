@@ -30,15 +30,21 @@ def request_data(**changes: Any) -> dict[str, Any]:
         "pathway": 1,
         "consent": "given",
         "rationale": None,
-        "requester": {"name": "Victim Liaison Officer Kay", "organisation": "Humberside Police",
-                      "role": "police", "contact": "vlo.kay@example.org"},
+        "requester": {
+            "name": "Victim Liaison Officer Kay",
+            "organisation": "Humberside Police",
+            "role": "police",
+            "contact": "vlo.kay@example.org",
+        },
         "prisoner": {"number": "A1234BC", "name": "John Doe", "establishment": "HLI"},
-        "protected": [{
-            "name": NAME,
-            "phones": [PHONE],
-            "emails": [EMAIL],
-            "addresses": [{"lines": ["Flat 2", "14 High Street", "Hull"], "postcode": POSTCODE}],
-        }],
+        "protected": [
+            {
+                "name": NAME,
+                "phones": [PHONE],
+                "emails": [EMAIL],
+                "addresses": [{"lines": ["Flat 2", "14 High Street", "Hull"], "postcode": POSTCODE}],
+            }
+        ],
         "scope": "all",
     }
     data = copy.deepcopy(data)

@@ -51,7 +51,9 @@ class Api:
 
     async def screen(self, establishment: str, prisoner: str = "A1234BC", number: str = PHONE) -> str:
         status, body = await self.call(
-            f"dial-{establishment}", "POST", "/v1/screen/call",
+            f"dial-{establishment}",
+            "POST",
+            "/v1/screen/call",
             {"establishment": establishment, "prisoner": prisoner, "number": number},
         )
         assert status == 200, body
@@ -68,9 +70,17 @@ async def api(redis_url: str, tmp_path: Path, aiohttp_client: Callable[..., Awai
     with redis.Redis.from_url(redis_url) as r:
         Writer(r).initialise()
     settings = GatewaySettings(
-        admin_token=ADMIN, access_log=False, token_refresh=0.2,
-        sync=SyncSettings(redis_url=redis_url, data_dir=tmp_path, gateway_id="gw-test",
-                          heartbeat_interval=0.05, heartbeat_ttl=2.0, block_ms=100),
+        admin_token=ADMIN,
+        access_log=False,
+        token_refresh=0.2,
+        sync=SyncSettings(
+            redis_url=redis_url,
+            data_dir=tmp_path,
+            gateway_id="gw-test",
+            heartbeat_interval=0.05,
+            heartbeat_ttl=2.0,
+            block_ms=100,
+        ),
     )
     app = create_app(settings)
     cases_api.setup_routes(app)
@@ -112,8 +122,12 @@ async def test_transfer_and_release_end_to_end(api: Api) -> None:
     # Release: the entry goes; the information passes to the Community Offender Manager.
     status, body = await api.call("wdi", "POST", f"/v1/requests/{case_id}/release", {})
     assert status == 400 and body["field"] == "reason"
-    status, body = await api.call("wdi", "POST", f"/v1/requests/{case_id}/release",
-                                  {"reason": "released on licence; handed to COM, Hull PDU"})
+    status, body = await api.call(
+        "wdi",
+        "POST",
+        f"/v1/requests/{case_id}/release",
+        {"reason": "released on licence; handed to COM, Hull PDU"},
+    )
     assert status == 200 and body["state"] == "released"
     await until(lambda: _decided(api, "WDI", "allow"))
     assert (await api.call("cw", "GET", f"/v1/requests/{case_id}/live"))[1]["live"] is False
@@ -140,12 +154,20 @@ async def test_breach_links_real_hits_and_revoke(api: Api) -> None:
     store = api.client.app[cases_api.CASES].client
     await until(lambda: _count(store, 3))  # the three hits have been shipped to the hits stream
 
-    status, body = await api.call("hli", "POST", f"/v1/requests/{case_id}/breaches",
-                                  {"channel": "call", "description": "victim reports calls"})
+    status, body = await api.call(
+        "hli",
+        "POST",
+        f"/v1/requests/{case_id}/breaches",
+        {"channel": "call", "description": "victim reports calls"},
+    )
     assert status == 201, body
     assert len(body["breach"]["hits"]) == 2 and body["breach"]["prisoner"] == "A1234BC"
-    status, body = await api.call("cw", "POST", f"/v1/requests/{case_id}/breaches",
-                                  {"channel": "third_party", "prisoner": "B2345CD", "description": "relay"})
+    status, body = await api.call(
+        "cw",
+        "POST",
+        f"/v1/requests/{case_id}/breaches",
+        {"channel": "third_party", "prisoner": "B2345CD", "description": "relay"},
+    )
     assert status == 201 and len(body["breach"]["hits"]) == 1
     status, body = await api.call("cw", "GET", f"/v1/requests/{case_id}/breaches")
     assert body["hits_by_prisoner"] == {"A1234BC": 2, "B2345CD": 1}
@@ -181,8 +203,10 @@ async def test_notice_and_least_disclosure(api: Api) -> None:
     [
         ({"protected": [{"name": NAME}]}, "protected[0]"),
         ({"protected": [{"name": NAME, "phones": ["999"]}]}, "protected[0].phones[0]"),
-        ({"protected": [{"name": NAME, "addresses": [{"lines": ["1 A Road"], "postcode": "HU1 ZZZ"}]}]},
-         "protected[0].addresses[0].postcode"),
+        (
+            {"protected": [{"name": NAME, "addresses": [{"lines": ["1 A Road"], "postcode": "HU1 ZZZ"}]}]},
+            "protected[0].addresses[0].postcode",
+        ),
         ({"pathway": 3, "consent": "not_given", "rationale": "x"}, "consent"),
         ({"consent": "not_given"}, "rationale"),
     ],

@@ -74,9 +74,11 @@ def test_overdue_starts_the_day_after_the_due_date() -> None:
 
 @pytest.mark.parametrize(
     ("table", "key"),
-    [({"review_interval_days": 0}, "cases.review_interval_days"),
-     ({"send_working_days": "1"}, "cases.send_working_days"),
-     ({"reveiw_interval_days": 30}, "cases.reveiw_interval_days")],
+    [
+        ({"review_interval_days": 0}, "cases.review_interval_days"),
+        ({"send_working_days": "1"}, "cases.send_working_days"),
+        ({"reveiw_interval_days": 30}, "cases.reveiw_interval_days"),
+    ],
 )
 def test_policy_errors_name_the_key(table: dict[str, object], key: str) -> None:
     with pytest.raises(ConfigError) as err:

@@ -42,7 +42,11 @@ def test_case_handler_flow(redis_url: str, tmp_path: Path) -> None:
     code, out, _ = run(redis_url, "show", case_id)
     assert code == 0 and NAME in out and PHONE in out
     assert [line.split()[1] for line in out.splitlines() if line.startswith("2")] == [
-        "submit", "send", "authorise", "transfer"]
+        "submit",
+        "send",
+        "authorise",
+        "transfer",
+    ]
 
     code, out, _ = run(redis_url, "notice", case_id)
     assert NAME in out and PHONE not in out

@@ -59,10 +59,14 @@ def test_structure_errors_name_the_field(changes: dict[str, Any], field: str) ->
         (person(phones=["07700 900123", "112"]), "protected[0].phones[1]"),
         (person(phones=["116 123"]), "protected[0].phones[0]"),  # Samaritans
         (person(emails=["not-an-email"]), "protected[0].emails[0]"),
-        (person(addresses=[{"lines": ["14 High Street"], "postcode": "HU1 ZZZ"}]),
-         "protected[0].addresses[0].postcode"),
-        (person(addresses=[{"lines": ["14 High Street"], "postcode": "12345"}]),
-         "protected[0].addresses[0].postcode"),
+        (
+            person(addresses=[{"lines": ["14 High Street"], "postcode": "HU1 ZZZ"}]),
+            "protected[0].addresses[0].postcode",
+        ),
+        (
+            person(addresses=[{"lines": ["14 High Street"], "postcode": "12345"}]),
+            "protected[0].addresses[0].postcode",
+        ),
     ],
 )
 def test_identifier_errors_name_the_field_in_request_schema(protected: dict[str, Any], field: str) -> None:
@@ -74,8 +78,9 @@ def test_identifier_errors_name_the_field_in_request_schema(protected: dict[str,
 
 
 def test_valid_request_round_trips() -> None:
-    request = Request.from_dict(request_data(pathway=4, consent="not_given", rationale="intelligence report",
-                                             scope=["hli", "WDI"]))
+    request = Request.from_dict(
+        request_data(pathway=4, consent="not_given", rationale="intelligence report", scope=["hli", "WDI"])
+    )
     check_identifiers(request, PROFILE)
     assert request.pathway is Pathway.NECESSARY_AND_PROPORTIONATE
     assert request.consent is Consent.NOT_GIVEN

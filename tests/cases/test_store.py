@@ -123,8 +123,13 @@ def test_transfer_moves_the_indexes_and_the_scope(store: CaseStore, client: redi
 def test_exemption_reaches_the_entry(store: CaseStore, client: redis.Redis) -> None:
     case_id = authorised(store)
     assert entry_in_store(client, case_id).exemptions == ()  # type: ignore[union-attr]
-    store.act(case_id, A.ADD_EXEMPTION, CASEWORKER, reason="shared household",
-              exemption=Exemption("B2345CD", "07700 900123", "shared household phone"))
+    store.act(
+        case_id,
+        A.ADD_EXEMPTION,
+        CASEWORKER,
+        reason="shared household",
+        exemption=Exemption("B2345CD", "07700 900123", "shared household phone"),
+    )
     stored = entry_in_store(client, case_id)
     assert stored is not None and [e.prisoner for e in stored.exemptions] == ["B2345CD"]
 
@@ -165,12 +170,23 @@ def test_concurrent_transitions_serialise(store: CaseStore, client: redis.Redis)
 
 def add_hit(client: redis.Redis, hit_id: str, reference: str, prisoner: str, relay: bool) -> None:
     matches = json.dumps([{"reference": reference, "kind": "phone", "strength": "strong", "relay": relay}])
-    client.xadd(Keys().hits, {
-        "id": hit_id, "time": "1775124000000", "establishment": "HLI", "prisoner": prisoner,
-        "channel": "call",
-        "decision": "block", "reference": reference, "kind": "phone", "relay": "1" if relay else "0",
-        "gateway": "g1", "version": "3", "matches": matches,
-    })
+    client.xadd(
+        Keys().hits,
+        {
+            "id": hit_id,
+            "time": "1775124000000",
+            "establishment": "HLI",
+            "prisoner": prisoner,
+            "channel": "call",
+            "decision": "block",
+            "reference": reference,
+            "kind": "phone",
+            "relay": "1" if relay else "0",
+            "gateway": "g1",
+            "version": "3",
+            "matches": matches,
+        },
+    )
 
 
 def test_breach_links_hits_on_same_entry_and_prisoner(store: CaseStore, client: redis.Redis) -> None:

@@ -65,8 +65,15 @@ def args_for(action: Action) -> dict[str, Any]:
 
 def case_in(state: State) -> Case:
     case = new_case()
-    case = apply(case, A.ADD_EXEMPTION, CASEWORKER, at("2026-03-02", 11), POLICY, exemption=EXEMPTION,
-                 reason="shared household")
+    case = apply(
+        case,
+        A.ADD_EXEMPTION,
+        CASEWORKER,
+        at("2026-03-02", 11),
+        POLICY,
+        exemption=EXEMPTION,
+        reason="shared household",
+    )
     steps = {
         S.SUBMITTED: [],
         S.SENT_TO_PRISON: [A.SEND],
@@ -184,12 +191,20 @@ def test_transfer_arguments(bad: dict[str, Any], field: str) -> None:
 
 def test_remove_unknown_exemption() -> None:
     with pytest.raises(ValidationError) as err:
-        apply(case_in(S.AUTHORISED), A.REMOVE_EXEMPTION, CASEWORKER, WHEN, POLICY,
-              exemption_id="EX7", reason="x")
+        apply(
+            case_in(S.AUTHORISED),
+            A.REMOVE_EXEMPTION,
+            CASEWORKER,
+            WHEN,
+            POLICY,
+            exemption_id="EX7",
+            reason="x",
+        )
     assert err.value.field == "exemption_id"
 
 
 # -- due dates ---------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize(
     ("submitted", "send_due", "sent", "block_due"),
@@ -250,6 +265,7 @@ def test_transfer_before_authorisation_restarts_the_prison_clock() -> None:
 
 # -- the entry and the blocklist ------------------------------------------------------------------
 
+
 def test_transfer_scope_follows_the_prisoner() -> None:
     case = case_in(S.AUTHORISED)
     assert apply(case, A.TRANSFER, CASEWORKER, WHEN, POLICY, establishment="WDI").scope is None
@@ -295,8 +311,15 @@ def test_entry_carries_the_exemptions_and_reference() -> None:
 
 def test_history_holds_no_protected_details() -> None:
     case = case_in(S.AUTHORISED)
-    case = apply(case, A.REPORT_BREACH, CASEWORKER, WHEN, POLICY, reason="call",
-                 breach=Breach("BR1", WHEN, "cw1", "B2345CD", "third_party", ("01H",)))
+    case = apply(
+        case,
+        A.REPORT_BREACH,
+        CASEWORKER,
+        WHEN,
+        POLICY,
+        reason="call",
+        breach=Breach("BR1", WHEN, "cw1", "B2345CD", "third_party", ("01H",)),
+    )
     text = repr(case.history)
     for secret in ("07700", "jane", "Jane", "HU1", "High Street", "vlo.kay"):
         assert secret not in text

@@ -322,9 +322,7 @@ def _request_with_body(length: int) -> tuple[Any, StreamReader]:
     protocol = BaseProtocol(loop)
     protocol.connection_made(mock.Mock(spec=asyncio.Transport))  # a connection that stays open
     payload = StreamReader(protocol, 2**16, loop=loop)
-    request = make_mocked_request(
-        "POST", CALL_PATH, headers={"Content-Length": str(length)}, payload=payload
-    )
+    request = make_mocked_request("POST", CALL_PATH, headers={"Content-Length": str(length)}, payload=payload)
     return request, payload
 
 

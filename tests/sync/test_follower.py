@@ -248,5 +248,3 @@ def _snapshot_version(path: Path) -> int | None:
     except Exception:
         return None
     return None if snapshot is None else snapshot.version
-
-

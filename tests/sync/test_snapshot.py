@@ -187,9 +187,16 @@ def _write_format_2(path: Path, index: Index) -> None:
         for entry, keys in index.entries_with_keys()
     )
     header = {
-        "format": "nocontact-snapshot", "format_version": 2, "epoch": "e1", "version": index.version,
-        "stream_id": "5-0", "entries": index.entry_count, "identifiers": index.identifier_count,
-        "normalisers": {}, "keys": key_stamp(index.profile), "sha256": hashlib.sha256(body).hexdigest(),
+        "format": "nocontact-snapshot",
+        "format_version": 2,
+        "epoch": "e1",
+        "version": index.version,
+        "stream_id": "5-0",
+        "entries": index.entry_count,
+        "identifiers": index.identifier_count,
+        "normalisers": {},
+        "keys": key_stamp(index.profile),
+        "sha256": hashlib.sha256(body).hexdigest(),
     }
     path.write_bytes(json.dumps(header).encode() + b"\n" + body)
 
@@ -231,7 +238,15 @@ def test_an_index_is_written_with_its_keys_and_read_back(
     assert snapshot.key_stamp == key_stamp(profile) and snapshot.stored is not None
     chunk = snapshot.stored[0]
     assert next(row for row in chunk.rows() if row[0] == "UPC-000000") == [
-        "UPC-000000", "A1234BC", None, ["+447700900000"], ["person0@example.com"], 1, 1, 0, False,
+        "UPC-000000",
+        "A1234BC",
+        None,
+        ["+447700900000"],
+        ["person0@example.com"],
+        1,
+        1,
+        0,
+        False,
     ]
     assert sorted(chunk.phone_keys) == [f"+4477009{i:05d}" for i in range(5)]
     assert chunk.phone_key_counts == [1] * 5
@@ -311,8 +326,11 @@ def test_entries_sharing_a_number_all_block_from_stored_rows(
         {"reference": "UPC-000004", "prisoner": "B2345CD", "protected": [{"phones": [phone(1)]}]}
     )
     listed[2] = Entry.from_dict(
-        {"reference": "UPC-000002", "prisoner": "C3456DE",
-         "protected": [{"phones": [phone(2), phone(1)]}, {"phones": [phone(1), phone(9)]}]}
+        {
+            "reference": "UPC-000002",
+            "prisoner": "C3456DE",
+            "protected": [{"phones": [phone(2), phone(1)]}, {"phones": [phone(1), phone(9)]}],
+        }
     )
     index = Index.build(listed, profile, version=3)
     again = _through_a_file(tmp_path, index, profile, format_version)
@@ -391,7 +409,9 @@ def test_entries_with_addresses_or_exemptions_are_compiled_from_a_stored_row(
     address = {"lines": ["14 High Street", "Hull"], "postcode": "HU1 2AB"}
     person = {"name": "Jane Smith", "addresses": [address]}
     exempted = {
-        "reference": "UPC-X", "prisoner": "A1234BC", "protected": [{"phones": [phone(1)]}],
+        "reference": "UPC-X",
+        "prisoner": "A1234BC",
+        "protected": [{"phones": [phone(1)]}],
         "exemptions": [{"prisoner": "B2345CD", "identifier": phone(1), "reason": "shared"}],
     }
     listed = [
@@ -401,9 +421,11 @@ def test_entries_with_addresses_or_exemptions_are_compiled_from_a_stored_row(
     index = Index.build(listed, profile, version=3)
     again = _through_a_file(tmp_path, index, profile, format_version)
     envelope = "Mrs J Smith\n14 High Street\nHull\nHU1 2AB"
-    assert again.screen_mail("HLI", "Z9999ZZ", envelope).decision == index.screen_mail(
-        "HLI", "Z9999ZZ", envelope
-    ).decision == "block"
+    assert (
+        again.screen_mail("HLI", "Z9999ZZ", envelope).decision
+        == index.screen_mail("HLI", "Z9999ZZ", envelope).decision
+        == "block"
+    )
     assert again.screen_call("HLI", "B2345CD", phone(1)).decision == "allow"  # the exemption holds
     assert again.screen_call("HLI", "C3456DE", phone(1)).decision == "block"
 
@@ -689,8 +711,14 @@ def test_a_format_1_file_is_still_read_and_validated(tmp_path: Path) -> None:
     lines = [(encode_entry(e) + "\n").encode() for e in entries(3)]
     body = b"".join(lines)
     header = {
-        "format": "nocontact-snapshot", "format_version": 1, "epoch": "e1", "version": 7,
-        "stream_id": "1-0", "entries": 3, "identifiers": 6, "normalisers": {},
+        "format": "nocontact-snapshot",
+        "format_version": 1,
+        "epoch": "e1",
+        "version": 7,
+        "stream_id": "1-0",
+        "entries": 3,
+        "identifiers": 6,
+        "normalisers": {},
         "sha256": hashlib.sha256(body).hexdigest(),
     }
     path.write_bytes(json.dumps(header).encode() + b"\n" + body)

@@ -28,10 +28,21 @@ ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "artifacts" / "screenshots"
 PASSWORD = "correct horse battery staple"
 PHONE = "07700 900123"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-USERS = (("sec-hli", "security", "HLI"), ("sec-wdi", "security", "WDI"), ("cw", "casework", None),
-         ("root", "admin", None))
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+USERS = (
+    ("sec-hli", "security", "HLI"),
+    ("sec-wdi", "security", "WDI"),
+    ("cw", "casework", None),
+    ("root", "admin", None),
+)
 
 
 @pytest.fixture(scope="session")
@@ -68,8 +79,9 @@ def user_cli(gateway: Gateway, *args: str, stdin: str = "") -> subprocess.Comple
     """`nocontact user ...` against the gateway's embedded Redis, as an operator runs it."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("NOCONTACT_")}
     command = [sys.executable, "-m", "gateway.cli", "user", "--data-dir", str(gateway.data_dir), *args]
-    return subprocess.run(command, input=stdin, capture_output=True, text=True, env=env, timeout=30,
-                          check=False)
+    return subprocess.run(
+        command, input=stdin, capture_output=True, text=True, env=env, timeout=30, check=False
+    )
 
 
 def _wait(condition: Any, what: str, timeout: float = 10.0) -> Any:
@@ -87,16 +99,27 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     gateway = Gateway(tmp_path_factory.mktemp("ui") / "data", free_port())
     gateway.start()
     try:
-        done = user_cli(gateway, "add", "sec-hli", "--role", "security", "--establishment", "HLI",
-                        "--password-stdin", stdin=PASSWORD + "\n")  # as an operator would
+        done = user_cli(
+            gateway,
+            "add",
+            "sec-hli",
+            "--role",
+            "security",
+            "--establishment",
+            "HLI",
+            "--password-stdin",
+            stdin=PASSWORD + "\n",
+        )  # as an operator would
         assert done.returncode == 0 and "added sec-hli (security, HLI)" in done.stdout, done.stderr
         with redis.Redis(unix_socket_path=str(EmbeddedRedis(gateway.data_dir).socket_path)) as client:
             for name, role, establishment in USERS[1:]:
                 add_user(client, Keys(), name, role, establishment, PASSWORD)
         tokens = {}
-        for label, body in (("cw", {"role": "casework"}),
-                            ("dial-hli", {"role": "dialler", "establishment": "HLI"}),
-                            ("dial-wdi", {"role": "dialler", "establishment": "WDI"})):
+        for label, body in (
+            ("cw", {"role": "casework"}),
+            ("dial-hli", {"role": "dialler", "establishment": "HLI"}),
+            ("dial-wdi", {"role": "dialler", "establishment": "WDI"}),
+        ):
             status, created = request(gateway.port, "POST", "/v1/tokens", body)
             assert status == 201, created
             tokens[label] = created["token"]
@@ -112,13 +135,19 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         def call(label: str, establishment: str, prisoner: str) -> None:
             token = tokens["dial-hli" if establishment == "HLI" else "dial-wdi"]
             body = {"establishment": establishment, "prisoner": prisoner, "number": PHONE}
-            answer = _wait(lambda: (a := request(gateway.port, "POST", "/v1/screen/call", body, token)[1])
-                           .get("decision") == "block" and a, f"a block for {prisoner}")
+            answer = _wait(
+                lambda: (
+                    (a := request(gateway.port, "POST", "/v1/screen/call", body, token)[1]).get("decision")
+                    == "block"
+                    and a
+                ),
+                f"a block for {prisoner}",
+            )
             assert answer["reference"] == case_id
             site.hits[label] = answer["hit_id"]
 
         call("primary", "HLI", "A1234BC")  # the named prisoner
-        call("relay1", "HLI", "B2345CD")   # others asked to make the contact
+        call("relay1", "HLI", "B2345CD")  # others asked to make the contact
         call("relay2", "HLI", "C3456DE")
         call("wdi", "WDI", "D4567EF")
         _wait(lambda: len(request(gateway.port, "GET", "/v1/hits")[1]["hits"]) == 4, "4 shipped hits")

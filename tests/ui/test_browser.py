@@ -124,10 +124,11 @@ def test_csv_export_records_the_filter(context: Any, site: Site) -> None:
     assert preamble["# filter"] == "establishment=HLI; channel=call; match=relay"
     assert preamble["# exported_by"] == "sec-hli (security, HLI)"
     header = rows.index(next(r for r in rows if r and r[0] == "hit_id"))
-    records = [dict(zip(rows[header], r, strict=True)) for r in rows[header + 1:]]
+    records = [dict(zip(rows[header], r, strict=True)) for r in rows[header + 1 :]]
     assert sorted(r["prisoner"] for r in records) == ["B2345CD", "C3456DE"]
     assert {(r["establishment"], r["channel"], r["match"], r["reference"], r["kind"]) for r in records} == {
-        ("HLI", "call", "relay", site.case_id, "phone")}
+        ("HLI", "call", "relay", site.case_id, "phone")
+    }
     assert {r["hit_id"] for r in records} == {site.hits["relay1"], site.hits["relay2"]}
 
 
@@ -151,8 +152,9 @@ def test_missing_csrf_token_is_refused(context: Any, site: Site) -> None:
     page.goto(f"{site.base}/ui/hits/{site.hits['relay2']}")
     assert page.locator("#review-title + p").inner_text() == "NOT REVIEWED"
     # Sign-in itself is protected too (no login CSRF).
-    response = page.request.post(f"{site.base}/ui/login", form={"username": "sec-hli", "password": PASSWORD},
-                                 max_redirects=0)
+    response = page.request.post(
+        f"{site.base}/ui/login", form={"username": "sec-hli", "password": PASSWORD}, max_redirects=0
+    )
     assert response.status == 403
 
 
@@ -166,8 +168,11 @@ def test_security_cannot_open_another_establishments_hit(context: Any, site: Sit
     assert response is not None and response.status == 400
     assert "your account sees HLI only" in page.get_by_role("alert").inner_text()
     assert "D4567EF" not in page.content()
-    response = page.request.post(f"{site.base}/ui/hits/{site.hits['wdi']}/review",
-                                 form={"outcome": "no_action", "csrf_token": _csrf(page)}, max_redirects=0)
+    response = page.request.post(
+        f"{site.base}/ui/hits/{site.hits['wdi']}/review",
+        form={"outcome": "no_action", "csrf_token": _csrf(page)},
+        max_redirects=0,
+    )
     assert response.status == 404
     response = page.goto(f"{site.base}/ui/cases")  # case handlers' pages
     assert response is not None and response.status == 403

@@ -43,12 +43,15 @@ def test_accounts_are_checked_and_passwords_hashed_with_argon2(redis_url: str) -
     assert not verify_password(None, PASSWORD)
 
 
-def test_user_command_adds_lists_and_disables(redis_url: str, monkeypatch: pytest.MonkeyPatch,
-                                              capsys: pytest.CaptureFixture[str]) -> None:
+def test_user_command_adds_lists_and_disables(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setenv("NOCONTACT_REDIS_URL", redis_url)
     monkeypatch.setattr("sys.stdin", io.StringIO(PASSWORD + "\n"))
-    assert main(["user", "add", "Alice", "--role", "security", "--establishment", "hli",
-                 "--password-stdin"]) == 0
+    assert (
+        main(["user", "add", "Alice", "--role", "security", "--establishment", "hli", "--password-stdin"])
+        == 0
+    )
     assert main(["user", "disable", "alice"]) == 0
     assert main(["user", "list"]) == 0
     out = capsys.readouterr().out
@@ -68,15 +71,28 @@ def test_a_security_account_is_held_to_its_establishment() -> None:
     assert filt.establishment == "HLI" and not problems
     filt, problems = parse_filter({"establishment": "WDI"}, _viewer("security", "HLI"))
     assert filt.establishment == "HLI" and problems == ["Establishment: your account sees HLI only."]
-    filt, problems = parse_filter({"establishment": "wdi", "since": "2026-13-01", "channel": "fax"},
-                                  _viewer("admin", None))
+    filt, problems = parse_filter(
+        {"establishment": "wdi", "since": "2026-13-01", "channel": "fax"}, _viewer("admin", None)
+    )
     assert filt.establishment == "WDI" and len(problems) == 2
 
 
 def test_csv_records_the_filter_and_defuses_formulas() -> None:
-    hit = Hit("01J0000000000000000000000A", 1_767_225_600_000, "HLI", "B2345CD", "call", "block", "UPC-1",
-              "phone", True, "gw", 3, (("UPC-1", "phone", "strong", True),))
-    review = {"outcome": "confirmed", "note": "=HYPERLINK(\"x\")", "by": "user:a", "time": 1_767_225_660_000}
+    hit = Hit(
+        "01J0000000000000000000000A",
+        1_767_225_600_000,
+        "HLI",
+        "B2345CD",
+        "call",
+        "block",
+        "UPC-1",
+        "phone",
+        True,
+        "gw",
+        3,
+        (("UPC-1", "phone", "strong", True),),
+    )
+    review = {"outcome": "confirmed", "note": '=HYPERLINK("x")', "by": "user:a", "time": 1_767_225_660_000}
     filt = HitFilter(establishment="HLI", channel="call")
     text = hits_csv([Row("1-0", hit, review)], filt, "a (security, HLI)", truncated=False)
     rows = list(csv.reader(io.StringIO(text)))
@@ -103,11 +119,16 @@ async def test_a_disabled_account_is_signed_out_at_once(client: Any, redis_url: 
     token = re.search(r'name="csrf_token" value="([^"]+)"', await page.text())
     assert token and page.cookies[sessions.SIGNIN_COOKIE].value == token.group(1)
     form = {"csrf_token": token.group(1), "username": "sec-hli", "password": PASSWORD}
-    refused = await client.post("/ui/login", data=form, allow_redirects=False,
-                                headers={"Cookie": f"{sessions.SIGNIN_COOKIE}=other"})
+    refused = await client.post(
+        "/ui/login", data=form, allow_redirects=False, headers={"Cookie": f"{sessions.SIGNIN_COOKIE}=other"}
+    )
     assert refused.status == 403
-    signed_in = await client.post("/ui/login", data=form, allow_redirects=False,
-                                  headers={"Cookie": f"{sessions.SIGNIN_COOKIE}={token.group(1)}"})
+    signed_in = await client.post(
+        "/ui/login",
+        data=form,
+        allow_redirects=False,
+        headers={"Cookie": f"{sessions.SIGNIN_COOKIE}={token.group(1)}"},
+    )
     assert signed_in.status == 303 and signed_in.headers["Location"] == "/ui/hits"
     session = signed_in.cookies[sessions.SESSION_COOKIE]
     assert session["secure"] and session["httponly"] and session["samesite"] == "Strict"
