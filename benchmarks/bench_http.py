@@ -42,10 +42,10 @@ from typing import Any
 import orjson
 import pytest
 
-from benchmarks.conftest import record
-from benchmarks.data import dial_strings, envelopes
+from benchmarks.figures import record
 from benchmarks.http_server import GC_PATH
 from matcher.entries import PostalAddress
+from tests.support.blocklists import dial_strings, envelopes
 
 ROOT = Path(__file__).resolve().parent.parent
 LUA = Path(__file__).resolve().parent / "wrk" / "bodies.lua"

@@ -12,10 +12,10 @@ import phonenumbers
 import pytest
 import redis
 
-from benchmarks.conftest import NOTES, per_op, record, rss_bytes
-from benchmarks.data import dial_strings, entries, envelopes
+from benchmarks.figures import NOTES, per_op, record, rss_bytes
 from config import load_profile
 from matcher.index import Index
+from tests.support.blocklists import dial_strings, entries, envelopes
 
 PROFILE = load_profile(environ={})
 BATCH = 2000

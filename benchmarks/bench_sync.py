@@ -63,8 +63,7 @@ import pytest
 import redis
 import redis.asyncio as aioredis
 
-from benchmarks.conftest import record
-from benchmarks.data import FORENAMES, SURNAMES, address, entries, mobile
+from benchmarks.figures import record
 from benchmarks.stalltrace import StallTracer, thread_stacks, where
 from benchmarks.stalltrace import report as stall_report
 from config import load_profile
@@ -80,7 +79,9 @@ from sync.settings import SyncSettings
 from sync.snapshot import FRAME_HEAD, write_snapshot
 from sync.status import SyncState, SyncStatus
 from sync.writer import AsyncWriter, Writer
-from tests.redis_server import RedisServer, free_port
+from tests.support.blocklists import FORENAMES, SURNAMES, address, entries, mobile
+from tests.support.processes import free_port
+from tests.support.redis_server import RedisServer
 
 pytestmark = pytest.mark.timeout(1800)
 

@@ -91,13 +91,13 @@ def _rss_mib() -> float:
 
 
 def _phone_entries(count: int) -> Iterator[Any]:
-    from benchmarks.data import entries
+    from tests.support.blocklists import entries
 
     return entries(count, phones=1)
 
 
 def _address_entries(count: int) -> Iterator[Any]:
-    from benchmarks.data import entries
+    from tests.support.blocklists import entries
 
     # entries() numbers its references from 0 on every call; keep these apart from the phones'.
     for entry in entries(count, phones=0, addresses=1, seed=5):
@@ -112,7 +112,7 @@ def build_gateway(args: argparse.Namespace, sock: socket.socket) -> tuple[web.Ap
     from gateway.source import StaticSource
     from matcher.index import Index
     from sync.settings import SyncSettings
-    from tests.redis_server import RedisServer
+    from tests.support.redis_server import RedisServer
 
     data_dir: Path = args.data_dir
     data_dir.mkdir(parents=True, exist_ok=True)

@@ -18,7 +18,7 @@ from gateway.settings import GatewaySettings
 from sync.keys import Keys
 from sync.settings import SyncSettings
 from sync.writer import Writer
-from tests.cases.factories import NAME, PHONE, request_data
+from tests.support.case_data import NAME, PHONE, request_data
 
 ADMIN = "admin-token-for-tests"
 Client = TestClient[Any, Any]

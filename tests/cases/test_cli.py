@@ -8,7 +8,7 @@ import redis
 
 from gateway.cli import build_parser
 from sync.keys import Keys
-from tests.cases.factories import NAME, PHONE, request_data
+from tests.support.case_data import NAME, PHONE, request_data
 
 
 def run(url: str, *argv: str) -> tuple[int, str, str]:

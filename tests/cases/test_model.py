@@ -7,7 +7,7 @@ import pytest
 from cases.model import Consent, Pathway, Request, check_identifiers
 from config import load_profile
 from matcher.errors import ValidationError
-from tests.cases.factories import NAME, request_data
+from tests.support.case_data import NAME, request_data
 
 PROFILE = load_profile(environ={})
 

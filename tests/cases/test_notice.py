@@ -5,7 +5,7 @@ from typing import Any
 import pytest
 
 from cases.notice import TEMPLATE, notice_text, prisoner_notice
-from tests.cases.factories import NAME, new_case
+from tests.support.case_data import NAME, new_case
 
 
 def test_notice_names_the_person() -> None:

@@ -19,7 +19,7 @@ from config import load_profile
 from matcher.entries import Entry, Exemption
 from matcher.errors import ValidationError
 from sync.keys import Keys
-from tests.cases.factories import CASEWORKER, HLI_STAFF, WDI_STAFF, make_request
+from tests.support.case_data import CASEWORKER, HLI_STAFF, WDI_STAFF, make_request
 
 A = Action
 PROFILE = load_profile(environ={})

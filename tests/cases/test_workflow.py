@@ -10,7 +10,7 @@ from cases.errors import Forbidden, InvalidTransition
 from cases.workflow import FINAL, Action, Actor, Breach, Case, State, apply, entry_change, submit
 from matcher.entries import Exemption
 from matcher.errors import ValidationError
-from tests.cases.factories import (
+from tests.support.case_data import (
     ADMIN,
     CASEWORKER,
     DIALLER,

@@ -21,7 +21,7 @@ from gateway.app import create_app
 from gateway.screening import Screening, _plain_answer
 from gateway.settings import GatewaySettings
 from gateway.source import StaticSource
-from tests.gateway.conftest import ADMIN, build_index
+from tests.support.gateway_data import ADMIN, build_index
 
 BODY = orjson.dumps({"decision": "allow", "reference": None, "hit_id": None, "version": 7, "stale": False})
 DATE = re.compile(rb"\r\nDate: [^\r]*\r\n")

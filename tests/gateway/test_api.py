@@ -15,7 +15,7 @@ import gateway
 from gateway.app import RUNTIME
 from gateway.settings import GatewaySettings
 from gateway.source import StaticSource
-from tests.gateway.conftest import ADMIN, SECRETS, TokenFactory
+from tests.support.gateway_data import ADMIN, SECRETS, TokenFactory
 
 CALL = {"establishment": "HLI", "prisoner": "A1234BC", "number": "07700 900123"}
 ADMIN_H = {"Authorization": f"Bearer {ADMIN}"}

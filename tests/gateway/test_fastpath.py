@@ -37,8 +37,7 @@ from gateway.source import STATES, StaticSource
 from gateway.validation import ApiError
 from sync.keys import Keys
 from sync.status import SyncState, SyncStatus
-from tests.gateway.conftest import TokenFactory, build_index
-from tests.gateway.test_hits import make_hit
+from tests.support.gateway_data import TokenFactory, build_index, make_hit
 
 KEYS = Keys("fast:")
 CALL_BODY = {"establishment": "HLI", "prisoner": "A1234BC", "number": "07700 900999"}  # an allow

@@ -16,27 +16,10 @@ from gateway.hits import SCHEMA, Hit, Spool
 from gateway.shipper import Shipper
 from gateway.ulid import ULID_RE, new_ulid, ulid_ms
 from sync.keys import Keys
-from tests.conftest import RedisFactory
+from tests.support.gateway_data import make_hit
+from tests.support.redis_server import RedisFactory
 
 KEYS = Keys("test:")
-
-
-def make_hit(n: int = 0) -> Hit:
-    hit_id = new_ulid()
-    return Hit(
-        hit_id,
-        ulid_ms(hit_id),
-        "HLI",
-        f"A{n:04d}BC",
-        "call",
-        "block",
-        "UPC-1",
-        "phone",
-        False,
-        "gw",
-        3,
-        (("UPC-1", "phone", "strong", False),),
-    )
 
 
 def test_ulid() -> None:

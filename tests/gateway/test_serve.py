@@ -3,104 +3,22 @@ enforced within a second; a SIGKILL right after a block answer loses no hit."""
 
 from __future__ import annotations
 
-import json
-import os
 import sqlite3
-import subprocess
-import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from tests.gateway.conftest import ADMIN
-from tests.redis_server import free_port, stop_embedded_redis
-
-
-def request(port: int, method: str, path: str, body: Any = None, token: str = ADMIN) -> tuple[int, Any]:
-    data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(
-        f"http://127.0.0.1:{port}{path}",
-        data=data,
-        method=method,
-        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
-    )
-    try:
-        with urllib.request.urlopen(req, timeout=5) as resp:
-            return resp.status, json.loads(resp.read())
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read())
-
-
-class Gateway:
-    def __init__(self, data_dir: Path, port: int) -> None:
-        self.data_dir = data_dir
-        self.port = port
-        self.process: subprocess.Popen[bytes] | None = None
-        self.log = data_dir.parent / "serve.log"
-        self.output: list[str] = []
-
-    def start(self) -> Gateway:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("NOCONTACT_")}
-        env["NOCONTACT_ADMIN_TOKEN"] = ADMIN
-        self.log = self.data_dir.parent / f"serve{len(self.output)}.log"
-        self.data_dir.parent.mkdir(parents=True, exist_ok=True)
-        with self.log.open("w") as out:
-            self.process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "gateway.cli",
-                    "serve",
-                    "--port",
-                    str(self.port),
-                    "--data-dir",
-                    str(self.data_dir),
-                ],
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                env=env,
-            )
-        self.output.append(self.log.name)
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            assert self.process.poll() is None, self.text()
-            if "listening on" in self.text():
-                try:
-                    if request(self.port, "GET", "/healthz")[0] == 200:
-                        return self
-                except OSError:
-                    pass
-            time.sleep(0.05)
-        raise AssertionError("serve did not start: " + self.text())
-
-    def text(self) -> str:
-        return self.log.read_text(errors="replace")
-
-    def kill(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(10)
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.kill()
+from tests.support.gateway_process import Gateway, request
+from tests.support.processes import free_port
 
 
 @pytest.fixture
 def gateway(tmp_path: Path) -> Iterator[Gateway]:
     gw = Gateway(tmp_path / "data", free_port())
     yield gw
-    gw.stop()
-    stop_embedded_redis(gw.data_dir)
+    gw.close()
 
 
 ENTRY = {

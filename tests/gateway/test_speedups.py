@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from gateway import _speedups as speedups
 from gateway import screening
-from tests.gateway.conftest import TokenFactory
+from tests.support.gateway_data import TokenFactory
 
 KEYS = ("establishment", "prisoner", "number")
 PLAIN = st.text(alphabet=st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=30)

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from matcher.address_parse import _JOIN, UK_WORDS
+from matcher.address_parse import UK_WORDS
 from matcher.addresses import (
     _FOUND_BY,
     AddressIndex,
@@ -23,26 +23,16 @@ from matcher.addresses import (
     parse_address,
 )
 from matcher.names import PersonName, parse_name
-from matcher.phrases import NormalisedText, _to_ascii, upper_words
-from matcher.postcodes import _readings, postcodes_in_words
+from matcher.phrases import upper_words
+from matcher.postcodes import postcodes_in_words
+from tests.support.references import (
+    reference_normalise_text,
+    reference_postcodes_in_words,
+    reference_upper_words,
+)
+from tests.support.strategies import POSTCODE_PIECES, letters, word_lists
 
 # ---- upper_words: bytes.translate in place of str.translate with a dict ------------------------
-
-_REFERENCE_WORD_TABLE: dict[int, str | None] = {i: " " for i in range(128) if not chr(i).isalnum()}
-_REFERENCE_WORD_TABLE.update({ord("'"): None, ord("`"): None, ord("|"): "1", ord("#"): " FLAT "})
-
-
-def reference_upper_words(raw: str) -> tuple[str, list[str]]:
-    upper = raw.upper()
-    if not upper.isascii():
-        upper = _to_ascii(upper)
-    return upper, upper.translate(_REFERENCE_WORD_TABLE).split()
-
-
-_LETTER_CHARS = st.sampled_from(
-    [*"aAzZ09 5\n\t,.-/'`|#()&\x1c\x7f", "\u00e9", "\u2019", "\u00aa", "\u0131", "\u00df", "\uff11", "\u00a0"]
-)
-letters = st.one_of(st.text(), st.text(alphabet=_LETTER_CHARS, max_size=60))
 
 
 @settings(max_examples=400)
@@ -54,55 +44,8 @@ def test_upper_words_equals_the_reference(raw: str) -> None:
 # ---- postcodes_in_words: the word-by-word reading, kept to check any faster one ---------------
 
 
-def reference_postcodes_in_words(words: list[str]) -> set[str]:
-    found: set[str] = set()
-    last = len(words) - 1
-    for at, word in enumerate(words):
-        size = len(word)
-        if word.isalpha() or word.isdigit() or size > 7:
-            continue
-        if size >= 5:
-            found |= _readings(word, False)
-        if at < last and size <= 6:
-            total = size + len(words[at + 1])
-            if 5 <= total <= 7 and size >= total - 3:
-                found |= _readings(word + words[at + 1], True)
-            if total < 7 and at + 1 < last:
-                total += len(words[at + 2])
-                if 5 <= total <= 7 and size >= total - 3:
-                    found |= _readings(word + words[at + 1] + words[at + 2], True)
-        if at > 0 and size <= 3:
-            before = words[at - 1]
-            first = len(before)
-            if first > 6 or not (before.isalpha() or before.isdigit()):
-                continue
-            total = first + size
-            if 5 <= total <= 7 and first >= total - 3:
-                found |= _readings(before + word, True)
-            if at < last and total < 7:
-                longer = total + len(words[at + 1])
-                if 5 <= longer <= 7 and first >= longer - 3:
-                    found |= _readings(before + word + words[at + 1], True)
-            if at > 1 and first < 3:
-                outward = words[at - 2]
-                longer = len(outward) + total
-                if 5 <= longer <= 7 and len(outward) >= longer - 3:
-                    found |= _readings(outward + before + word, True)
-    return found
-
-
-# Words that make postcodes, pieces of them and near misses, OCR-confused or not.
-_PIECES = ["HU1", "HU12", "HU9", "2AB", "5LS", "2A", "B", "AB", "2", "HUI", "HU", "1", "Z", "0", "O",
-           "SW1A", "1AA", "SWIA", "IAA", "M1", "1AE", "EC1A", "1BB", "A1234BC", "W1", "0AX", "2ND", "B8",
-           "GIR", "0AA", "GIR0AA", "HU12AB", "HUI2AB", "14", "HIGH", "ST", "CA21", "4ZQ",
-           "12345678"]  # fmt: skip
-word_lists = st.lists(
-    st.one_of(st.sampled_from(_PIECES), st.from_regex(r"[A-Z0-9]{1,8}", fullmatch=True)), max_size=12
-)
-
-
 @settings(max_examples=600)
-@given(word_lists, st.sampled_from(_PIECES), st.integers(min_value=0, max_value=11))
+@given(word_lists, st.sampled_from(POSTCODE_PIECES), st.integers(min_value=0, max_value=11))
 def test_postcodes_in_words_equals_the_reference(words: list[str], other: str, position: int) -> None:
     # the same text with one word changed (a cache by neighbouring words would have to see it)
     changed = list(words)
@@ -219,18 +162,6 @@ def test_scan_equals_the_reference_on(letter: str) -> None:
 
 
 # ---- normalise_text: only the words in the vocabulary are looked up one by one ----------------
-
-
-def reference_normalise_text(raw: str) -> NormalisedText:
-    upper, words = reference_upper_words(raw)
-    postcodes = reference_postcodes_in_words(words)
-    plain = f" {' '.join(words)} "
-    if _JOIN.search(plain):
-        words = _JOIN.sub(r" \1\2", plain).split()
-    tokens = tuple(UK_WORDS.get(w, w) for w in words)
-    text = f" {' '.join(tokens)} " if tokens else " "
-    return NormalisedText(text, tokens, plain if words else " ", upper, frozenset(postcodes), "uk")
-
 
 _VOCABULARY = [*UK_WORDS, *UK_WORDS.values(), "12", "A", "14 B", "FLAT", "HU1 2AB", "ST ST", "2ND 2ND"]
 address_like = st.lists(st.sampled_from(_VOCABULARY), max_size=12).map(" ".join)

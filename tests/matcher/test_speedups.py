@@ -16,7 +16,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from benchmarks.data import address, envelopes
 from config import load_profile
 from matcher import _speedups as speedups
 from matcher import index as index_module
@@ -27,8 +26,9 @@ from matcher.entries import Entry
 from matcher.index import Index, StoredColumns, python_stored_run
 from matcher.phones import PhoneNormaliser
 from matcher.phrases import GramPhrases, union, upper_words
-from tests.matcher.test_fast_paths import reference_postcodes_in_words, word_lists
-from tests.matcher.test_phone_corpus import dial_batches
+from tests.support.blocklists import address, envelopes
+from tests.support.references import reference_postcodes_in_words
+from tests.support.strategies import dial_batches, word_lists
 
 
 def test_the_compiled_module_is_built_and_used() -> None:

@@ -13,7 +13,7 @@ from config import load_profile
 from matcher.profile import Profile
 from sync.follower import Follower
 from sync.writer import Writer
-from tests.sync.factories import KEYS, fast_settings
+from tests.support.sync_data import KEYS, fast_settings
 
 
 @pytest.fixture(scope="session")

@@ -12,7 +12,7 @@ import pytest
 from matcher.profile import Profile
 from sync.building import RELEASE_SLICE, Built, Handoff, IndexBuilder, release
 from sync.changes import encode_entry
-from tests.sync.factories import blocks, entries
+from tests.support.sync_data import blocks, entries
 
 
 async def test_the_work_lets_go_of_a_cut_before_its_result_is_handed_back(profile: Profile) -> None:

@@ -9,8 +9,7 @@ import redis
 
 from sync.embedded import EmbeddedRedis
 from sync.writer import Writer
-from tests.sync.conftest import FollowerFactory
-from tests.sync.factories import KEYS, blocks, entries, make_entry
+from tests.support.sync_data import KEYS, FollowerFactory, blocks, entries, make_entry
 
 
 def test_blocks_survive_a_clean_restart_and_a_crash(tmp_path: Path) -> None:

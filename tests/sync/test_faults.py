@@ -12,9 +12,8 @@ import pytest
 from sync.follower import FollowerHooks
 from sync.snapshot import read_snapshot
 from sync.status import SyncState
-from tests.conftest import RedisFactory
-from tests.sync.conftest import FollowerFactory
-from tests.sync.factories import KEYS, blocks, entries, make_entry, sample
+from tests.support.redis_server import RedisFactory
+from tests.support.sync_data import KEYS, FollowerFactory, blocks, entries, make_entry, sample
 
 VALID = SyncState.VALID
 INTERRUPTED = SyncState.INTERRUPTED

@@ -10,8 +10,7 @@ from sync.follower import FollowerHooks
 from sync.heartbeat import Heartbeat
 from sync.status import SyncState, SyncStatus
 from sync.store import FleetStore
-from tests.sync.conftest import FollowerFactory
-from tests.sync.factories import KEYS, entries, make_entry
+from tests.support.sync_data import KEYS, FollowerFactory, entries, make_entry
 
 
 async def _until(predicate, timeout: float = 10.0):

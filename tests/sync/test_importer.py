@@ -11,7 +11,7 @@ import redis
 
 from gateway.cli import main
 from sync.embedded import EmbeddedRedis
-from tests.sync.factories import KEYS, PREFIX, make_entry, phone
+from tests.support.sync_data import KEYS, PREFIX, make_entry, phone
 
 
 def line(i: int) -> str:

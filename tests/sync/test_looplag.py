@@ -6,8 +6,7 @@ from __future__ import annotations
 
 from matcher.entries import Entry
 from sync.looplag import LoopLagMonitor
-from tests.sync.conftest import FollowerFactory
-from tests.sync.factories import sample
+from tests.support.sync_data import FollowerFactory, sample
 
 
 def address_entry(i: int) -> Entry:

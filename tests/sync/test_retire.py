@@ -14,8 +14,7 @@ import pytest
 import sync.retire
 from sync.retire import BIG, Retirer, dismantle_steps
 from sync.status import SyncState
-from tests.sync.conftest import FollowerFactory
-from tests.sync.factories import blocks, entries
+from tests.support.sync_data import FollowerFactory, blocks, entries
 
 
 class Item:

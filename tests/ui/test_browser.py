@@ -12,10 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.ui.conftest import PASSWORD, SCREENSHOTS, Site
-
-# The first test may install chromium with apt-get (a session fixture): allow it the time.
-pytestmark = pytest.mark.timeout(900)
+from tests.support.ui_site import PASSWORD, SCREENSHOTS, Site
 
 LABELLED = """() => Array.from(document.querySelectorAll('input, select, textarea'))
   .filter(el => el.type !== 'hidden')

@@ -20,7 +20,6 @@ from gateway.ui.export import hits_csv
 from gateway.ui.hitdata import HitFilter, Row, parse_filter
 from gateway.ui.users import User, add_user, check_account, verify_password
 from sync.keys import Keys
-from tests.gateway.conftest import client, settings, source  # noqa: F401  # fixtures
 
 PASSWORD = "correct horse battery staple"
 
@@ -112,7 +111,7 @@ def test_charts_do_not_rely_on_colour() -> None:
     assert re.search(r">5</text>", svg) and re.search(r">2</text>", svg)  # every bar labelled
 
 
-async def test_a_disabled_account_is_signed_out_at_once(client: Any, redis_url: str) -> None:  # noqa: F811
+async def test_a_disabled_account_is_signed_out_at_once(client: Any, redis_url: str) -> None:
     with redis.Redis.from_url(redis_url) as r:
         add_user(r, Keys(), "sec-hli", "security", "HLI", PASSWORD)
     page = await client.get("/ui/login")

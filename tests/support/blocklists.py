@@ -1,4 +1,5 @@
-"""Generated, fictional blocklists and attempts for the benchmarks (deterministic per seed)."""
+"""Generated, fictional blocklists and attempts, deterministic per seed: the benchmarks' lists of
+up to millions of entries, and the envelopes the fast-path tests replay."""
 
 from __future__ import annotations
 
@@ -8,164 +9,27 @@ from collections.abc import Iterator
 from matcher.entries import Entry, PostalAddress, ProtectedPerson
 
 STREETS = [
-    "High Street",
-    "Station Road",
-    "Church Lane",
-    "Mill Lane",
-    "Park Avenue",
-    "Victoria Road",
-    "Green Lane",
-    "Manor Road",
-    "Church Street",
-    "Kings Road",
-    "Queens Road",
-    "New Road",
-    "School Lane",
-    "The Crescent",
-    "North Street",
-    "Grange Road",
-    "Springfield Road",
-    "Highfield Road",
-    "Chapel Street",
-    "York Road",
-]
+    "High Street", "Station Road", "Church Lane", "Mill Lane", "Park Avenue", "Victoria Road", "Green Lane",
+    "Manor Road", "Church Street", "Kings Road", "Queens Road", "New Road", "School Lane", "The Crescent",
+    "North Street", "Grange Road", "Springfield Road", "Highfield Road", "Chapel Street", "York Road",
+]  # fmt: skip
 WORDS = [
-    "Rose",
-    "Oak",
-    "Mill",
-    "Brook",
-    "Hill",
-    "Field",
-    "Elm",
-    "Ash",
-    "Green",
-    "Willow",
-    "Beech",
-    "Meadow",
-    "Orchard",
-    "Holly",
-    "Cedar",
-    "Maple",
-    "Birch",
-    "Rowan",
-    "Hazel",
-    "Laurel",
-    "Thorn",
-    "Bramble",
-]
+    "Rose", "Oak", "Mill", "Brook", "Hill", "Field", "Elm", "Ash", "Green", "Willow", "Beech", "Meadow",
+    "Orchard", "Holly", "Cedar", "Maple", "Birch", "Rowan", "Hazel", "Laurel", "Thorn", "Bramble",
+]  # fmt: skip
 SUFFIXES = [
-    "Street",
-    "Road",
-    "Lane",
-    "Close",
-    "Avenue",
-    "Drive",
-    "Way",
-    "Gardens",
-    "Place",
-    "Terrace",
-    "Court",
-]
+    "Street", "Road", "Lane", "Close", "Avenue", "Drive", "Way", "Gardens", "Place", "Terrace", "Court",
+]  # fmt: skip
 HOUSES = ["Cottage", "House", "Lodge", "Farm", "View", "Barn"]
 TOWNS = ["Hull", "Leeds", "York", "Bradford", "Sheffield", "Doncaster", "Grimsby", "Lincoln", "Beverley"]
 AREAS = [
-    "AB",
-    "B",
-    "BA",
-    "BB",
-    "BD",
-    "BH",
-    "BL",
-    "BN",
-    "BR",
-    "BS",
-    "CA",
-    "CB",
-    "CF",
-    "CH",
-    "CM",
-    "CO",
-    "CR",
-    "CT",
-    "CV",
-    "CW",
-    "DA",
-    "DE",
-    "DH",
-    "DL",
-    "DN",
-    "DT",
-    "DY",
-    "E",
-    "EN",
-    "EX",
-    "FY",
-    "GL",
-    "GU",
-    "HA",
-    "HD",
-    "HG",
-    "HP",
-    "HR",
-    "HU",
-    "HX",
-    "IP",
-    "L",
-    "LA",
-    "LE",
-    "LN",
-    "LS",
-    "LU",
-    "M",
-    "ME",
-    "MK",
-    "N",
-    "NE",
-    "NG",
-    "NN",
-    "NP",
-    "NR",
-    "NW",
-    "OL",
-    "OX",
-    "PE",
-    "PL",
-    "PO",
-    "PR",
-    "RG",
-    "RH",
-    "RM",
-    "S",
-    "SE",
-    "SK",
-    "SL",
-    "SM",
-    "SN",
-    "SO",
-    "SP",
-    "SR",
-    "SS",
-    "ST",
-    "SW",
-    "SY",
-    "TA",
-    "TF",
-    "TN",
-    "TQ",
-    "TR",
-    "TS",
-    "TW",
-    "UB",
-    "W",
-    "WA",
-    "WD",
-    "WF",
-    "WN",
-    "WR",
-    "WS",
-    "WV",
-    "YO",
-]
+    "AB", "B", "BA", "BB", "BD", "BH", "BL", "BN", "BR", "BS", "CA", "CB", "CF", "CH", "CM", "CO", "CR",
+    "CT", "CV", "CW", "DA", "DE", "DH", "DL", "DN", "DT", "DY", "E", "EN", "EX", "FY", "GL", "GU", "HA",
+    "HD", "HG", "HP", "HR", "HU", "HX", "IP", "L", "LA", "LE", "LN", "LS", "LU", "M", "ME", "MK", "N",
+    "NE", "NG", "NN", "NP", "NR", "NW", "OL", "OX", "PE", "PL", "PO", "PR", "RG", "RH", "RM", "S", "SE",
+    "SK", "SL", "SM", "SN", "SO", "SP", "SR", "SS", "ST", "SW", "SY", "TA", "TF", "TN", "TQ", "TR", "TS",
+    "TW", "UB", "W", "WA", "WD", "WF", "WN", "WR", "WS", "WV", "YO",
+]  # fmt: skip
 INWARD_LETTERS = "ABDEFGHJLNPQRSTUWXYZ"
 FORENAMES = ["Jane", "Amir", "Mary", "Sarah", "Priya", "Kofi", "Emma", "Olivia", "Grace", "Chloe"]
 SURNAMES = [
@@ -201,6 +65,7 @@ def address(rng: random.Random) -> PostalAddress:
     district = code.split()[0]
     town = f"{TOWNS[sum(map(ord, district)) % len(TOWNS)]}-{district}"  # one post town per district
     roll = rng.random()
+    lines: tuple[str, ...]
     if roll < 0.15:
         lines = (f"{rng.choice(WORDS)} {rng.choice(HOUSES)}", street, town)
     elif roll < 0.35:
@@ -227,6 +92,22 @@ def entries(
             tuple(address(rng) for _ in range(addresses)),
         )
         yield Entry(f"UPC-{i:07d}", f"A{i % 10000:04d}BC", None, (person,))
+
+
+def numbered_entries(count: int, start: int, *, seed: int) -> list[Entry]:
+    """Entries shaped like ``entries(phones=1, emails=1, addresses=1)``, numbered from `start` so
+    that their references and numbers do not collide with a list of `start` entries."""
+    rng = random.Random(seed)
+    out = []
+    for i in range(start, start + count):
+        person = ProtectedPerson(
+            f"{rng.choice(FORENAMES)} {rng.choice(SURNAMES)}",
+            (mobile(700_000_000 + (i + 1) * 7919),),
+            (f"person{i}.0@example.com",),
+            (address(rng),),
+        )
+        out.append(Entry(f"UPC-{i:07d}", f"A{i % 10000:04d}BC", None, (person,)))
+    return out
 
 
 def dial_strings(count: int, blocked: list[str], seed: int = 2) -> list[str]:

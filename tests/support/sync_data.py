@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from matcher.entries import Entry
+from sync.follower import Follower
 from sync.keys import Keys
 from sync.settings import SyncSettings
+from sync.writer import Writer
 
 PREFIX = "t:"
 KEYS = Keys(PREFIX)
@@ -57,3 +60,7 @@ def blocks(index: Any, i: int, *, prisoner: str = "Z9999ZZ") -> bool:
 def sample(registry: Any, name: str, **labels: str) -> float:
     value = registry.get_sample_value(name, labels)
     return 0.0 if value is None else float(value)
+
+
+FollowerFactory = Callable[..., Follower]
+WriterFactory = Callable[..., Writer]

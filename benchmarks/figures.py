@@ -1,0 +1,81 @@
+"""Every benchmark puts its figures (ns per operation, or ns for a one-off duration) into RESULTS
+under a name; RATIOS declares which figure is read against which same-run baseline, and the
+session summary (benchmarks/conftest.py) prints both."""
+
+from __future__ import annotations
+
+import os
+import resource
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+RESULTS: dict[str, float] = {}
+NOTES: dict[str, str] = {}
+# (label, numerator, denominator): printed as numerator / denominator when both ran.
+RATIOS: list[tuple[str, str, str]] = [
+    ("screen_call vs phonenumbers.parse", "screen_call_1M", "phonenumbers_parse"),
+    ("Redis SISMEMBER round trip vs screen_call", "redis_sismember", "screen_call_1M"),
+    ("screen_mail vs phonenumbers.parse", "screen_mail_1M", "phonenumbers_parse"),
+    ("pyahocorasick scan vs ahocorasick-rs scan", "scan_pyahocorasick_1M", "scan_ahocorasick_rs_1M"),
+    ("GramPhrases scan vs pyahocorasick scan", "scan_gram_1M", "scan_pyahocorasick_1M"),
+    # HTTP figures are ns per request, so empty/gateway reads as gateway rps / empty handler rps.
+    ("gateway call rps / empty handler rps (allow-only)", "http_empty_req", "http_call_allow_req"),
+    ("gateway call rps / empty handler rps (1% blocked)", "http_empty_req", "http_call_mix1_req"),
+    ("gateway mail rps / empty handler rps (allow-only)", "http_empty_req", "http_mail_allow_req"),
+    ("gateway mail rps / empty handler rps (1 in 10 blocked)", "http_empty_req", "http_mail_mix_req"),
+    ("gateway call CPU per request / empty handler's", "http_call_allow_cpu", "http_empty_cpu"),
+    (
+        "gateway call rps / empty handler rps, both answering with JsonAnswer",
+        "http_empty_direct_req",
+        "http_call_allow_req",
+    ),
+    (
+        "gateway call CPU per request / empty JsonAnswer handler's",
+        "http_call_allow_cpu",
+        "http_empty_direct_cpu",
+    ),
+    ("empty handler rps: JsonAnswer / web.Response", "http_empty_req", "http_empty_direct_req"),
+    ("gateway call p99 / empty p99, both at 1000 rps", "http_call_allow_p99_fixed", "http_empty_p99_fixed"),
+    # sync (bench_sync.py): latencies and stalls in ns, so each reads as "x times the baseline"
+    ("write->enforced p50 / bare XADD->XREAD p50", "write_to_enforced_p50", "xadd_xread_p50"),
+    ("write->enforced p99 / bare XADD->XREAD p99", "write_to_enforced_p99", "xadd_xread_p99"),
+    ("cold start from snapshot, 1M / file parse floor", "cold_start_snapshot_1M", "snapshot_parse_floor_1M"),
+    ("cold start from Redis, 1M / bare HGETALL", "cold_start_redis_1M", "hgetall_1M"),
+    ("longest loop stall, 1M-phrase resync / idle loop", "loop_stall_resync_1M", "loop_stall_baseline"),
+    ("longest loop stall, bursts of changes / idle loop", "loop_stall_bursts_1M", "loop_stall_baseline"),
+    (
+        "longest loop stall, 1M-phrase resync / loop beside plain Python",
+        "loop_stall_resync_1M",
+        "loop_stall_busy_baseline",
+    ),
+    (
+        "longest loop stall, cold start of 1M phrases / loop beside plain Python",
+        "loop_stall_cold_1M",
+        "loop_stall_busy_baseline",
+    ),
+]
+
+
+def record(name: str, per_op_ns: float, note: str = "") -> None:
+    RESULTS[name] = per_op_ns
+    if note:
+        NOTES[name] = note
+
+
+def per_op(benchmark: Any, fn: Callable[[], object], ops: int, name: str, rounds: int = 20) -> float:
+    """Run `fn` (which performs `ops` operations) under pytest-benchmark; record the median per op."""
+    benchmark.pedantic(fn, rounds=rounds, iterations=1, warmup_rounds=1)
+    median_ns = benchmark.stats.stats.median / ops * 1e9
+    benchmark.extra_info["per_op_ns"] = round(median_ns, 1)
+    record(name, median_ns)
+    return median_ns
+
+
+def rss_bytes() -> int:
+    with Path("/proc/self/statm").open() as fh:
+        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def peak_rss_bytes() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024

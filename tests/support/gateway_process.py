@@ -1,0 +1,67 @@
+"""`nocontact serve` as a child process (the real CLI, on its embedded Redis unless told
+otherwise), and plain HTTP calls to it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from tests.support.gateway_data import ADMIN
+from tests.support.processes import Service, clean_env
+from tests.support.redis_server import stop_embedded_redis
+
+
+def request(port: int, method: str, path: str, body: Any = None, token: str = ADMIN) -> tuple[int, Any]:
+    """One JSON call to 127.0.0.1:`port`: (status, decoded body), an error status included."""
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(
+        f"http://127.0.0.1:{port}{path}",
+        data=data,
+        method=method,
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(req, timeout=5) as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+class Gateway(Service):
+    """`nocontact serve --port PORT --data-dir DATA_DIR` with the admin token ADMIN. Each start
+    logs to its own file beside the data directory (serve0.log, serve1.log, ...)."""
+
+    def __init__(self, data_dir: Path, port: int) -> None:
+        super().__init__(data_dir.parent / "serve0.log")
+        self.data_dir = data_dir
+        self.port = port
+        self.starts = 0
+
+    def start(self, timeout: float = 20.0) -> Gateway:
+        self.log = self.data_dir.parent / f"serve{self.starts}.log"
+        self.starts += 1
+        command = [sys.executable, "-m", "gateway.cli", "serve", "--port", str(self.port)]
+        self.spawn([*command, "--data-dir", str(self.data_dir)], env=clean_env(NOCONTACT_ADMIN_TOKEN=ADMIN))
+        self.wait_until(self._listening, timeout, "nocontact serve")
+        return self
+
+    def _listening(self) -> bool:
+        return "listening on" in self.text() and request(self.port, "GET", "/healthz")[0] == 200
+
+    def close(self) -> None:
+        """Stop the gateway and the embedded Redis it started (which outlives a SIGKILL)."""
+        self.stop()
+        stop_embedded_redis(self.data_dir)
+
+    def cli(self, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+        """`nocontact ARGS... --data-dir DATA_DIR` against this gateway's embedded Redis, as an
+        operator runs it (e.g. ``cli("user", "add", ...)``)."""
+        command = [sys.executable, "-m", "gateway.cli", args[0], "--data-dir", str(self.data_dir), *args[1:]]
+        return subprocess.run(
+            command, input=stdin, capture_output=True, text=True, env=clean_env(), timeout=30, check=False
+        )
