@@ -29,7 +29,6 @@ from __future__ import annotations
 import http.client
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -46,6 +45,7 @@ from benchmarks.figures import record
 from benchmarks.http_server import GC_PATH
 from matcher.entries import PostalAddress
 from tests.support.blocklists import dial_strings, envelopes
+from tests.support.tools import require_command
 
 ROOT = Path(__file__).resolve().parent.parent
 LUA = Path(__file__).resolve().parent / "wrk" / "bodies.lua"
@@ -135,24 +135,7 @@ def parse_wrk(output: str, offered_delay_ms: float = 0.0) -> WrkRun:
 def wrk() -> str:
     if len(os.sched_getaffinity(0) & {SERVER_CPU, WRK_CPU}) < 2:
         pytest.skip(f"needs cores {SERVER_CPU} and {WRK_CPU} (one for the server, one for wrk)")
-    found = shutil.which("wrk")
-    if found:
-        return found
-    if os.geteuid() != 0 or shutil.which("apt-get") is None:
-        pytest.skip("wrk is missing and installing Debian's wrk package needs root and apt-get")
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    lock = ["-o", "DPkg::Lock::Timeout=300"]
-    subprocess.run(["apt-get", *lock, "update", "-qq"], check=True, env=env, capture_output=True, timeout=900)
-    subprocess.run(
-        ["apt-get", *lock, "install", "-y", "-qq", "--no-install-recommends", "wrk"],
-        check=True,
-        env=env,
-        capture_output=True,
-        timeout=900,
-    )
-    found = shutil.which("wrk")
-    assert found, "apt-get installed wrk but it is not on PATH"
-    return found
+    return require_command("wrk", "wrk")
 
 
 def run_wrk(wrk: str, url: str, bodies: Path, token: str, seconds: int, delay_ms: float = 0.0) -> WrkRun:
