@@ -15,7 +15,7 @@ The server's CPU time per request (from /proc) is recorded too: other processes 
 machine take wall time from the pinned core but hardly change CPU time, so it is the steadier
 figure. Each measurement waits (bounded) for both cores to be quiet first.
 
-Figures go to conftest.RESULTS as nanoseconds per request, so the summary's ratios read as the
+Figures go to benchmarks/figures.py as nanoseconds per request, so the summary's ratios read as the
 gateway's throughput over the empty handler's. The screening routes write their answers with
 gateway.answer.JsonAnswer rather than web.Response, so the empty handler is also measured
 answering that way (/empty-direct): against it the ratio shows the screening's own cost. The
@@ -26,15 +26,9 @@ decisions fail the test. Run:
 
 from __future__ import annotations
 
-import http.client
 import os
-import re
-import signal
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -42,22 +36,25 @@ import orjson
 import pytest
 
 from benchmarks.figures import record
-from benchmarks.http_server import GC_PATH
+from benchmarks.http_load import CONNECTIONS, SERVER_CPU, WRK_CPU, run_wrk, wait_for_quiet
+from benchmarks.http_probe import (
+    Server,
+    counter_delta,
+    counters,
+    gc_delta,
+    gc_stats,
+    post_each,
+    settled_counters,
+    start_server,
+)
 from matcher.entries import PostalAddress
 from tests.support.blocklists import dial_strings, envelopes
 from tests.support.tools import require_command
 
-ROOT = Path(__file__).resolve().parent.parent
-LUA = Path(__file__).resolve().parent / "wrk" / "bodies.lua"
-SERVER_CPU = 0
-WRK_CPU = 1
-CONNECTIONS = 64
 SECONDS = int(os.environ.get("NOCONTACT_BENCH_HTTP_SECONDS", "10"))
 WARMUP_SECONDS = 2
 FIXED_RPS = 1000  # the first paced run offers this rate (or PACED_SHARE of saturation if lower)
 PACED_SHARE = 0.5  # the second paced run offers this share of the case's saturated rate
-QUIET_SHARE = 0.25  # a measurement starts once neither core is busier than this...
-QUIET_WAIT = 20  # ...or after this many seconds of waiting
 PHONES = int(os.environ.get("NOCONTACT_BENCH_HTTP_PHONES", "1000000"))
 ADDRESSES = int(os.environ.get("NOCONTACT_BENCH_HTTP_ADDRESSES", "1000000"))
 BUILD_TIMEOUT = 1500  # seconds; building 1M + 1M entries takes minutes
@@ -71,232 +68,11 @@ ROLES = {CALL: "dialler", MAIL: "mailroom"}  # the token each endpoint is called
 pytestmark = pytest.mark.timeout(BUILD_TIMEOUT + 600)
 
 
-# -- wrk --------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class WrkRun:
-    seconds: float
-    requests: int
-    rps: float
-    p50_ms: float
-    p75_ms: float
-    p90_ms: float
-    p99_ms: float
-    p999_ms: float
-    max_ms: float
-    socket_errors: int
-    non_2xx: int
-    offered_delay_ms: float = 0.0
-
-    @property
-    def errors(self) -> int:
-        return self.socket_errors + self.non_2xx
-
-
-_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3}
-
-
-def _ms(text: str) -> float:
-    number, unit = re.fullmatch(r"([0-9.]+)([a-z]+)", text).groups()  # type: ignore[union-attr]
-    return float(number) * _UNITS[unit]
-
-
-def parse_wrk(output: str, offered_delay_ms: float = 0.0) -> WrkRun:
-    """wrk's own summary (--latency) for rps, percentiles and errors; the done() line of
-    bodies.lua for p99.9 and the maximum."""
-    rps = re.search(r"^Requests/sec:\s+([0-9.]+)", output, re.M)
-    total = re.search(r"^\s+(\d+) requests in ([0-9.]+[a-z]+)", output, re.M)
-    if rps is None or total is None:
-        raise AssertionError(f"unexpected wrk output:\n{output}")
-    percentiles = {
-        int(p): _ms(value)
-        for p, value in re.findall(r"^\s+(50|75|90|99)%\s+([0-9.]+[a-z]+)\s*$", output, re.M)
-    }
-    socket = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
-    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
-    extra = re.search(r"^NOCONTACT_WRK (\{.*\})$", output, re.M)
-    done = orjson.loads(extra.group(1)) if extra else {}
-    return WrkRun(
-        seconds=_ms(total.group(2)) / 1000,
-        requests=int(total.group(1)),
-        rps=float(rps.group(1)),
-        p50_ms=percentiles[50],
-        p75_ms=percentiles[75],
-        p90_ms=percentiles[90],
-        p99_ms=percentiles[99],
-        p999_ms=done.get("p999_us", 0) / 1000,
-        max_ms=done.get("max_us", 0) / 1000,
-        socket_errors=sum(int(n) for n in socket.groups()) if socket else 0,
-        non_2xx=int(non_2xx.group(1)) if non_2xx else 0,
-        offered_delay_ms=offered_delay_ms,
-    )
-
-
 @pytest.fixture(scope="module")
 def wrk() -> str:
     if len(os.sched_getaffinity(0) & {SERVER_CPU, WRK_CPU}) < 2:
         pytest.skip(f"needs cores {SERVER_CPU} and {WRK_CPU} (one for the server, one for wrk)")
     return require_command("wrk", "wrk")
-
-
-def run_wrk(wrk: str, url: str, bodies: Path, token: str, seconds: int, delay_ms: float = 0.0) -> WrkRun:
-    command = [
-        "taskset", "-c", str(WRK_CPU),
-        wrk, "-t1", f"-c{CONNECTIONS}", f"-d{seconds}s", "--latency", "--timeout", "2s",
-        "-s", str(LUA), url, "--", str(bodies), token, f"{delay_ms:.3f}",
-    ]  # fmt: skip
-    done = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 60, check=False)
-    if done.returncode != 0:
-        raise AssertionError(f"wrk failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
-    return parse_wrk(done.stdout, delay_ms)
-
-
-# -- the servers ------------------------------------------------------------------------------------
-@dataclass
-class Server:
-    process: subprocess.Popen[bytes]
-    info: dict[str, Any]
-    log: Path
-
-    @property
-    def port(self) -> int:
-        return int(self.info["port"])
-
-    def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
-
-    def cpu_seconds(self) -> float:
-        """User + system CPU time of the server process (its threads included)."""
-        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
-
-
-def start_server(mode: str, workdir: Path, timeout: float, *extra: str) -> Server:
-    ready = workdir / f"{mode}.ready.json"
-    log = workdir / f"{mode}.log"
-    command = [
-        sys.executable, "-m", "benchmarks.http_server", mode,
-        "--ready", str(ready), "--cpu", str(SERVER_CPU), *extra,
-    ]  # fmt: skip
-    with log.open("wb") as out:
-        process = subprocess.Popen(command, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + timeout
-    while not ready.exists():
-        if process.poll() is not None:
-            raise AssertionError(f"{mode} server exited ({process.returncode}):\n{log.read_text()[-4000:]}")
-        if time.monotonic() > deadline:
-            process.kill()
-            raise AssertionError(
-                f"{mode} server not ready within {timeout:.0f} s:\n{log.read_text()[-4000:]}"
-            )
-        time.sleep(0.2)
-    server = Server(process, orjson.loads(ready.read_bytes()), log)
-    for _ in range(100):  # the socket listens already; wait until the app answers
-        try:
-            get(server, "/healthz" if mode == "gateway" else "/")
-            break
-        except OSError:
-            time.sleep(0.1)
-    return server
-
-
-def get(server: Server, path: str) -> tuple[int, bytes]:
-    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
-    try:
-        conn.request("GET", path)
-        resp = conn.getresponse()
-        return resp.status, resp.read()
-    finally:
-        conn.close()
-
-
-def post_each(server: Server, path: str, token: str, bodies: list[str]) -> list[dict[str, Any]]:
-    """Send each body once on one keep-alive connection; the answers, in order."""
-    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
-    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {token}"}
-    answers = []
-    try:
-        for body in bodies:
-            conn.request("POST", path, body=body.encode(), headers=headers)
-            resp = conn.getresponse()
-            data = resp.read()
-            assert resp.status == 200, (resp.status, data[:300])
-            answers.append(orjson.loads(data))
-    finally:
-        conn.close()
-    return answers
-
-
-_SAMPLE = re.compile(r"^(\w+)\{([^}]*)\}\s+(\S+)$", re.M)
-
-
-def counters(server: Server) -> dict[tuple[str, ...], float]:
-    """The gateway's decision, request and hit counters from /metrics."""
-    status, body = get(server, "/metrics")
-    assert status == 200
-    out: dict[tuple[str, ...], float] = {}
-    for name, labels, value in _SAMPLE.findall(body.decode()):
-        if name in ("nocontact_gateway_decisions_total", "nocontact_gateway_http_requests_total"):
-            out[(name, *re.findall(r'"([^"]*)"', labels))] = float(value)
-    for line in body.decode().splitlines():
-        if line.startswith("nocontact_gateway_hits_recorded_total "):
-            out[("hits_recorded",)] = float(line.split()[1])
-    return out
-
-
-def settled_counters(server: Server, deadline: float = 5.0) -> dict[tuple[str, ...], float]:
-    """Counters once the requests still in flight when wrk stopped have finished: a block is
-    counted as a decision before its hit is committed, and as recorded after."""
-    stop = time.monotonic() + deadline
-    while True:
-        now = counters(server)
-        decisions = {k: v for k, v in now.items() if k[0] == "nocontact_gateway_decisions_total"}
-        blocks = sum(v for k, v in decisions.items() if "block" in k or "hold" in k)
-        if now.get(("hits_recorded",), 0.0) >= blocks or time.monotonic() > stop:
-            return now
-        time.sleep(0.05)
-
-
-def counter_delta(
-    before: dict[tuple[str, ...], float], after: dict[tuple[str, ...], float]
-) -> dict[str, int]:
-    delta = {}
-    for key, value in after.items():
-        change = int(value - before.get(key, 0.0))
-        if change:
-            name = key[0].removeprefix("nocontact_gateway_").removesuffix("_total")
-            delta[":".join((name, *key[1:]))] = change
-    return delta
-
-
-def gc_stats(server: Server, reset: bool = False) -> dict[str, Any]:
-    """The gateway process's garbage collections so far (benchmarks/http_server.py GcWatch);
-    `reset` restarts the per-generation maximum pause."""
-    status, body = get(server, GC_PATH + ("?reset_max=1" if reset else ""))
-    assert status == 200
-    data: dict[str, Any] = orjson.loads(body)
-    return data
-
-
-def gc_delta(before: dict[str, Any] | None, after: dict[str, Any] | None) -> dict[str, Any] | None:
-    if before is None or after is None:
-        return None
-    return {
-        f"gen{g}": {
-            "collections": after["count"][g] - before["count"][g],
-            "total_ms": round((after["seconds"][g] - before["seconds"][g]) * 1000, 1),
-            "max_ms": round(after["max_ms"][g], 2),
-        }
-        for g in range(3)
-    }
 
 
 @pytest.fixture(scope="module")
@@ -315,14 +91,14 @@ def gateway(wrk: str, workdir: Path) -> Iterator[Server]:
         "--addresses", str(ADDRESSES),
     )  # fmt: skip
     yield server
-    server.stop()
+    server.close()
 
 
 @pytest.fixture(scope="module")
 def empty(wrk: str, workdir: Path) -> Iterator[Server]:
     server = start_server("empty", workdir, 60)
     yield server
-    server.stop()
+    server.close()
 
 
 def _write_bodies(path: Path, bodies: list[str]) -> Path:
@@ -379,36 +155,6 @@ def mail_bodies(gateway: Server, workdir: Path) -> dict[str, Any]:
         "allow": _write_bodies(workdir / "mail-allow.jsonl", allowed),
         "decisions": {d: decisions.count(d) for d in ("allow", "hold", "block")},
     }
-
-
-# -- one case ---------------------------------------------------------------------------------------
-def _busy_shares(seconds: float = 1.0) -> dict[int, float]:
-    """Share of each of our two cores busy (any process) over `seconds`, from /proc/stat."""
-
-    def sample() -> dict[int, tuple[int, int]]:
-        out = {}
-        for line in Path("/proc/stat").read_text().splitlines():
-            name, *values = line.split()
-            if name in (f"cpu{SERVER_CPU}", f"cpu{WRK_CPU}"):
-                ticks = [int(x) for x in values]
-                idle = ticks[3] + ticks[4]  # idle + iowait
-                out[int(name[3:])] = (sum(ticks) - idle, sum(ticks))
-        return out
-
-    first = sample()
-    time.sleep(seconds)
-    second = sample()
-    return {cpu: (second[cpu][0] - first[cpu][0]) / max(second[cpu][1] - first[cpu][1], 1) for cpu in first}
-
-
-def wait_for_quiet() -> float:
-    """The machine may be shared: wait (bounded) until both cores are nearly idle before a
-    measurement. Returns the busiest core's share at the start of the measurement."""
-    deadline = time.monotonic() + QUIET_WAIT
-    while True:
-        busiest = max(_busy_shares().values())
-        if busiest <= QUIET_SHARE or time.monotonic() > deadline:
-            return round(busiest, 3)
 
 
 def _fmt(run: dict[str, Any]) -> str:

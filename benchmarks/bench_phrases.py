@@ -2,7 +2,7 @@
 pyahocorasick (AutomatonPhrases), ahocorasick-rs (benchmark only: it cannot be pickled) and
 GramPhrases, at 100k and 1M addresses; plus AddressIndex.scan end to end at 1M.
 
-Run: .venv/bin/pytest benchmarks/bench_phrases.py --benchmark-only
+Run: ./dev bench benchmarks/bench_phrases.py
      (add -s to see the build table: build time, longest uninterruptible call, memory)
 
 Per backend and size it reports, in the benchmark table and in `extra_info`:
@@ -22,7 +22,6 @@ from __future__ import annotations
 import gc
 import itertools
 import multiprocessing
-import random
 import time
 import tracemalloc
 from collections.abc import Callable, Iterable, Iterator
@@ -31,7 +30,9 @@ from typing import Any
 import psutil
 import pytest
 
-from matcher.addresses import AddressIndex, ParsedAddress, address_phrases, normalise_text
+from benchmarks.figures import record
+from benchmarks.phrase_corpus import FIRST_NAMES, SURNAMES, make_addresses, make_envelopes, make_phrases
+from matcher.addresses import AddressIndex, ParsedAddress, normalise_text
 from matcher.names import parse_name
 from matcher.phrases import AutomatonBuilder, GramPhrases, NormalisedText
 
@@ -40,289 +41,6 @@ pytestmark = pytest.mark.timeout(900)  # 1M-address builds, several times over
 SIZES = (100_000, 1_000_000)
 BACKENDS = ("pyahocorasick", "ahocorasick_rs", "gram")
 CHUNK = 2_000
-SEED = 7
-
-_STREET_WORDS = [
-    "HIGH",
-    "CHURCH",
-    "MILL",
-    "STATION",
-    "VICTORIA",
-    "PARK",
-    "GREEN",
-    "MANOR",
-    "QUEENS",
-    "KINGS",
-    "NEW",
-    "SCHOOL",
-    "NORTH",
-    "SOUTH",
-    "WEST",
-    "EAST",
-    "MAIN",
-    "BRIDGE",
-    "WATER",
-    "FOREST",
-    "WOOD",
-    "OAK",
-    "ELM",
-    "ASH",
-    "BIRCH",
-    "BEECH",
-    "CEDAR",
-    "WILLOW",
-    "MAPLE",
-    "HOLLY",
-    "ROSE",
-    "LAUREL",
-    "MEADOW",
-    "FIELD",
-    "BROOK",
-    "RIVER",
-    "LAKE",
-    "HILL",
-    "VALLEY",
-    "ORCHARD",
-    "GROVE",
-    "ABBEY",
-    "PRIORY",
-    "CASTLE",
-    "TOWER",
-    "MARKET",
-    "CHAPEL",
-    "VICARAGE",
-    "RECTORY",
-    "FARM",
-    "GRANGE",
-    "HALL",
-    "LODGE",
-    "COURT",
-    "ALBERT",
-    "ALEXANDRA",
-    "WINDSOR",
-    "YORK",
-    "LANCASTER",
-    "TUDOR",
-    "STUART",
-    "GEORGE",
-    "WILLIAM",
-    "CHARLES",
-    "EDWARD",
-    "PRINCE",
-    "DUKE",
-    "EARL",
-    "KINGSTON",
-    "CAMBRIDGE",
-    "OXFORD",
-    "CHESTER",
-    "DERBY",
-    "BEDFORD",
-    "SUTTON",
-    "NEWTON",
-    "MARTON",
-    "HOLDERNESS",
-    "BEVERLEY",
-    "ANLABY",
-    "COTTINGHAM",
-    "HESSLE",
-    "SPRING",
-    "SUMMER",
-    "WINTER",
-    "AUTUMN",
-    "SUNNY",
-    "BROAD",
-    "LONG",
-    "SHORT",
-    "OLD",
-    "UPPER",
-    "LOWER",
-    "MIDDLE",
-    "CROSS",
-    "BACK",
-    "FRONT",
-]
-_STREET_SUFFIXES = [
-    "ROAD",
-    "STREET",
-    "AVENUE",
-    "LANE",
-    "DRIVE",
-    "CLOSE",
-    "CRESCENT",
-    "PLACE",
-    "GARDENS",
-    "TERRACE",
-    "COURT",
-    "SQUARE",
-    "GROVE",
-    "WAY",
-    "WALK",
-    "MEWS",
-    "ROW",
-    "RISE",
-    "VIEW",
-]
-_HOUSE_FIRST = [
-    "ROSE",
-    "IVY",
-    "OAK",
-    "ASH",
-    "ELM",
-    "HOLLY",
-    "WILLOW",
-    "BRIAR",
-    "FERN",
-    "HEATHER",
-    "LAVENDER",
-    "PRIMROSE",
-    "BRAMBLE",
-    "APPLE",
-    "PEAR",
-    "CHERRY",
-    "PLUM",
-    "MEADOW",
-    "RIVER",
-    "BROOK",
-    "STONE",
-    "FLINT",
-    "CHALK",
-    "OLD",
-    "NEW",
-    "LITTLE",
-    "GREAT",
-    "HIGH",
-    "LOW",
-    "WHITE",
-    "GREEN",
-    "RED",
-    "GREY",
-    "BLACK",
-    "GOLDEN",
-    "SILVER",
-    "SUNNY",
-    "SHADY",
-    "WINDY",
-    "QUIET",
-    "HIDDEN",
-    "SPRING",
-    "ORCHARD",
-]
-_HOUSE_SECOND = [
-    "COTTAGE",
-    "HOUSE",
-    "LODGE",
-    "FARM",
-    "BARN",
-    "MILL",
-    "VIEW",
-    "END",
-    "GATE",
-    "HOLLOW",
-    "CROFT",
-    "FIELD",
-    "HILL",
-    "BANK",
-    "LEA",
-    "MEAD",
-    "NOOK",
-    "REST",
-    "HAVEN",
-    "CORNER",
-    "GARTH",
-    "GARDEN",
-    "ACRE",
-    "DENE",
-    "WOOD",
-    "TREES",
-    "WAYS",
-]
-_TOWNS = [
-    "HULL",
-    "BEVERLEY",
-    "HESSLE",
-    "COTTINGHAM",
-    "DRIFFIELD",
-    "GOOLE",
-    "SELBY",
-    "YORK",
-    "LEEDS",
-    "BRADFORD",
-    "SHEFFIELD",
-    "DONCASTER",
-    "GRIMSBY",
-    "SCUNTHORPE",
-    "LINCOLN",
-    "NOTTINGHAM",
-    "DERBY",
-    "LEICESTER",
-    "MANCHESTER",
-    "LIVERPOOL",
-]
-_AREAS = ["HU", "YO", "LS", "BD", "S", "DN", "LN", "NG", "DE", "LE", "M", "L", "B", "WF", "HG", "HD"]
-_FIRST_NAMES = ["JANE", "MARY", "SARAH", "EMMA", "LUCY", "ANNE", "JOHN", "PAUL", "MARK", "DAVID"]
-_SURNAMES = ["SMITH", "JONES", "TAYLOR", "BROWN", "WILSON", "ONEILL", "MCDONALD", "SMITH-JONES", "WALKER"]
-_ALPHA = "ABDEFGHJLNPQRSTUWXYZ"
-
-
-def make_addresses(size: int, seed: int = SEED) -> list[ParsedAddress]:
-    """`size` addresses shaped like a UK blocklist: ~1.4 per postcode, 15% flats, 15% house
-    names. Skewed like real ones: a fifth on the 20 commonest street names (so "14 HIGH STREET"
-    stands for ~40 addresses at 1M) and half the house names from 1,350 common ones ("ROSE
-    COTTAGE" ~50 addresses at 1M)."""
-    rng = random.Random(seed)
-    streets = [f"{w} {s}" for w in _STREET_WORDS for s in _STREET_SUFFIXES]
-    streets += [f"{a} {w} {s}" for a in ("OLD", "NEW", "LITTLE", "SAINT") for w in _STREET_WORDS[:40]
-                for s in _STREET_SUFFIXES[:6]]  # fmt: skip
-    common = streets[:: len(streets) // 20][:20]
-    out = []
-    postcode = ""
-    for i in range(size):
-        if i == 0 or rng.random() < 0.7:
-            postcode = (f"{rng.choice(_AREAS)}{rng.randint(1, 99)} "
-                        f"{rng.randint(0, 9)}{rng.choice(_ALPHA)}{rng.choice(_ALPHA)}")  # fmt: skip
-        house_name = None
-        premise: str | None = str(rng.randint(1, 250)) + (rng.choice("ABC") if rng.random() < 0.08 else "")
-        if rng.random() < 0.15:
-            house_name = f"{rng.choice(_HOUSE_FIRST)} {rng.choice(_HOUSE_SECOND)}"
-            if rng.random() < 0.5:
-                house_name = f"{rng.choice(_STREET_WORDS)} {house_name}"
-            elif rng.random() < 0.1:
-                house_name = f"THE {house_name}"
-            if rng.random() < 0.5:
-                premise = None
-        flat = str(rng.randint(1, 12)) if rng.random() < 0.15 else None
-        street = rng.choice(common) if rng.random() < 0.2 else rng.choice(streets)
-        town = f"{rng.choice(_TOWNS)}{'' if i % 3 else ' ' + rng.choice(_STREET_WORDS)}"
-        out.append(ParsedAddress(postcode, premise, house_name, flat, street, town))
-    return out
-
-
-def make_phrases(addresses: list[ParsedAddress]) -> list[tuple[str, int]]:
-    return [(phrase, i) for i, address in enumerate(addresses) for phrase in address_phrases(address)]
-
-
-def make_envelopes(addresses: list[ParsedAddress], count: int = 200, seed: int = SEED) -> list[str]:
-    """~300-byte envelope OCR texts: half to indexed addresses, half to addresses not indexed."""
-    rng = random.Random(seed + 1)
-    others = make_addresses(count, seed + 2)
-    envelopes = []
-    for k in range(count):
-        a = rng.choice(addresses) if k % 2 == 0 else others[k]
-        lines = [f"{rng.choice(['Mrs', 'Ms', 'Mr', 'Miss'])} {rng.choice(_FIRST_NAMES).title()} "
-                 f"{rng.choice(_SURNAMES).title()}"]  # fmt: skip
-        if a.flat:
-            lines.append(f"Flat {a.flat}")
-        if a.house_name:
-            lines.append(a.house_name.title())
-        street = (a.street or "").title().replace("Street", "St").replace("Road", "Rd")
-        lines.append(f"{a.premise} {street}" if a.premise else street)
-        lines += [(a.town or "").title(), a.postcode or ""]
-        sender = f"A{rng.randint(1000, 9999)}BC J Bloggs, HMP Hull, Hedon Road, Hull HU9 5LS"
-        text = (
-            "\n".join(lines) + "\n\nPOSTAGE PAID  " + sender + "  ROYAL MAIL 2ND CLASS  ||  Barcode 4938 2217"
-        )
-        envelopes.append(text[:300])
-    return envelopes
 
 
 class _RustPhrases:
@@ -463,13 +181,15 @@ def test_scan(benchmark: Any, corpus: Any, case: dict[str, Any]) -> None:
     hits = sum(bool(find(e)) for e in envelopes)
     benchmark(lambda: find(next(cycle)))
     benchmark.extra_info["envelopes_with_hits"] = f"{hits}/{len(envelopes)}"
+    size = f"{case['size'] // 1_000_000}M" if case["size"] >= 1_000_000 else f"{case['size'] // 1000}k"
+    record(f"scan_{case['backend']}_{size}", benchmark.stats.stats.median * 1e9)  # figures.RATIOS
     case.pop("structure", None)
 
 
 @pytest.fixture(scope="module")
 def big_index(corpus: Any) -> Iterator[dict[str, AddressIndex]]:
     addresses = corpus[SIZES[-1]][0]
-    names = [parse_name(f"{_FIRST_NAMES[i % 10]} {_SURNAMES[i % 9]}") for i in range(100)]
+    names = [parse_name(f"{FIRST_NAMES[i % 10]} {SURNAMES[i % 9]}") for i in range(100)]
     items = [(i, a, names[i % 100]) for i, a in enumerate(addresses)]
     yield {b: AddressIndex.build(items, backend=b) for b in ("gram", "automaton")}
 

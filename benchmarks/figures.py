@@ -37,7 +37,7 @@ RATIOS: list[tuple[str, str, str]] = [
     ),
     ("empty handler rps: JsonAnswer / web.Response", "http_empty_req", "http_empty_direct_req"),
     ("gateway call p99 / empty p99, both at 1000 rps", "http_call_allow_p99_fixed", "http_empty_p99_fixed"),
-    # sync (bench_sync.py): latencies and stalls in ns, so each reads as "x times the baseline"
+    # sync (bench_sync_*.py): latencies and stalls in ns, so each reads as "x times the baseline"
     ("write->enforced p50 / bare XADD->XREAD p50", "write_to_enforced_p50", "xadd_xread_p50"),
     ("write->enforced p99 / bare XADD->XREAD p99", "write_to_enforced_p99", "xadd_xread_p99"),
     ("cold start from snapshot, 1M / file parse floor", "cold_start_snapshot_1M", "snapshot_parse_floor_1M"),

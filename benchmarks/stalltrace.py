@@ -1,4 +1,4 @@
-"""Attributing event-loop stalls (NOCONTACT_BENCH_SYNC_TRACE=1 in bench_sync's loop-stall child).
+"""Attributing event-loop stalls (NOCONTACT_BENCH_SYNC_TRACE=1 in bench_sync_stall's gateway process).
 
 A daemon thread sleeps 0.5 ms at a time; when it wakes more than `threshold` late, something held
 the GIL (or the CPU) that long, and it records every thread's innermost frames as it finds them:
