@@ -87,7 +87,7 @@ def test_replace_republishes_the_whole_list(tmp_path: Path, redis_url: str, clie
 
 
 def test_a_large_file_loads_in_batches(tmp_path: Path, redis_url: str, client, capsys) -> None:
-    """20k lines here (about 4 s); 100k took 21 s on an idle 2-CPU machine. Timing is for benchmarks."""
+    """20k lines: many batches, yet quick enough for the suite (import speed is benchmarks/README.md's)."""
     n = 20_000
     source = tmp_path / "big.jsonl"
     source.write_text("\n".join(raw_line(i) for i in range(n)) + "\n")

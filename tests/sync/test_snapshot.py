@@ -753,8 +753,8 @@ async def test_a_background_write_waits_for_the_follower_to_settle_but_not_forev
 def test_a_format_4_write_frees_its_frames_a_few_at_a_time(
     tmp_path: Path, profile: Profile, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Each ~600 kB frame goes back to the system as it is freed: a whole file's frames freed in
-    one C call held the GIL ~15 ms at 1M entries."""
+    """Each frame goes back to the system as it is freed: a whole file's frames freed in one C call
+    held the GIL long enough to stall the event loop at 1M entries."""
     monkeypatch.setattr(sync.snapshot, "CHUNK_ROWS", 2)
     cuts: list[int] = []
 
