@@ -8,7 +8,7 @@ every sample kept) runs through: the cold start from a snapshot file of 1M addre
 entries: a full resync through IndexBuilder.from_cut), the snapshot file write after it, bursts of
 single changes and, with COMPACT, the compaction they trigger (IndexBuilder.rebuild). Baselines,
 on the same loop before the follower starts, BASELINE_S each (a shared 2-core box: the noise
-floors): the ticker alone, then the ticker beside a worker thread (sync.giveway.run_in_worker, as
+floors): the ticker alone, then the ticker beside a worker thread (sync.offloop.workers.run_in_worker, as
 the follower's) running plain Python (small dicts and strings, no memory growth): the floor of any
 design that builds in a thread of the serving process under the same switch interval. Each window
 reports its longest stall, its ticks over 10 ms per minute, and for its worst stalls how much of
@@ -57,8 +57,8 @@ from gateway.serve import tune_process
 from matcher.addresses import address_phrases
 from matcher.index import NORMALISER_VERSIONS
 from sync.follower import Follower, FollowerHooks
-from sync.giveway import run_in_worker
 from sync.keys import Keys
+from sync.offloop.workers import run_in_worker
 from sync.settings import SyncSettings
 from sync.snapshot import write_snapshot
 from sync.status import SyncState, SyncStatus

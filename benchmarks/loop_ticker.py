@@ -1,5 +1,5 @@
 """The loop-stall benchmark's measuring instrument: a ticker on the event loop (as
-sync.looplag.LoopLagMonitor: sleep 1 ms, record how late it wakes) that keeps every sample, with
+sync.offloop.looplag.LoopLagMonitor: sleep 1 ms, record how late it wakes) that keeps every sample, with
 how long the loop thread sat runnable waiting for a CPU (Linux schedstat) rather than for the GIL,
 and, when asked, the other threads' stacks after each late tick."""
 
@@ -18,7 +18,7 @@ from benchmarks.sync_harness import percentile
 
 
 class Ticker:
-    """sync.looplag.LoopLagMonitor's measurement, keeping every sample (wake time, lateness)."""
+    """sync.offloop.looplag.LoopLagMonitor's measurement, keeping every sample (wake time, lateness)."""
 
     def __init__(self, interval: float = 0.001, capture_over: float | None = None) -> None:
         self.interval = interval

@@ -25,7 +25,7 @@ from gateway.auth import ROLES, create_token, list_tokens, revoke_token
 from gateway.logs import setup_logging
 from gateway.settings import GatewaySettings
 from matcher.errors import ConfigError
-from sync.malloc import fix_mmap_threshold
+from sync.offloop.malloc import fix_mmap_threshold
 
 log = logging.getLogger("nocontact.gateway")
 
@@ -39,7 +39,7 @@ SWITCH_INTERVAL = 0.0005
 
 def tune_process() -> None:
     """What a serving process sets before its event loop starts (the stall benchmark's gateway
-    process too): the switch interval, and glibc malloc's mmap threshold fixed (sync.malloc)."""
+    process too): the switch interval, and glibc malloc's mmap threshold fixed (sync.offloop.malloc)."""
     sys.setswitchinterval(SWITCH_INTERVAL)
     fix_mmap_threshold()
 

@@ -13,14 +13,12 @@ epoch really differs in more than ``max_delta`` entries.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import gc
-import threading
 import time
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, MutableMapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING
 
 from matcher.entries import Entry
 from matcher.errors import ValidationError
@@ -28,15 +26,14 @@ from matcher.index import Index, key_stamp
 from matcher.layered import ShardedDict
 from matcher.profile import Profile
 from sync.changes import decode_entry
-from sync.giveway import run_in_worker
+from sync.offloop.collector import gc_paused
+from sync.offloop.retire import release
+from sync.offloop.workers import Handoff, run_in_worker
 
 if TYPE_CHECKING:
     from matcher.index import StoredColumns
     from sync.snapshot import Snapshot
 
-T = TypeVar("T")
-
-RELEASE_SLICE = 2048  # items freed per C call by release()
 MAX_SKIPS = 100  # a cut with more unindexable entries than this is refused, not patched around
 
 
@@ -70,7 +67,7 @@ def shrink_refusal(live: int | None, new: int, *, explicit: bool, max_shrink: fl
 
 class IndexBuilder:
     """Makes new Index objects for the follower. `run_blocking` is how CPU work leaves the loop
-    (``sync.giveway.run_in_worker`` by default); benchmarks may swap it to measure the work itself."""
+    (``sync.offloop.workers.run_in_worker`` by default); benchmarks may swap it to measure the work itself."""
 
     def __init__(
         self,
@@ -248,55 +245,6 @@ class IndexBuilder:
         )
 
 
-class Handoff(Generic[T]):
-    """Work for a worker thread that lets go of itself, and so of the inputs its closure holds (a
-    cut's million raw entries, a snapshot's stored chunks), before it returns. A thread pool frees
-    its work item only after it has handed the result back: the loop could by then have retired
-    the inputs, leaving the thread the last holder, freeing them whole in one GIL-holding call
-    (measured: a 137 ms stall right after a 1M-entry resync's swap). Let go here, while the
-    awaiting caller still holds them, they are the Retirer's to take apart in steps."""
-
-    __slots__ = ("_work",)
-
-    def __init__(self, work: Callable[[], T]) -> None:
-        self._work: Callable[[], T] | None = work
-
-    def __call__(self) -> T:
-        work, self._work = self._work, None
-        if work is None:
-            raise RuntimeError("a Handoff runs once")
-        return work()  # `work` goes with this frame, before the caller sees the result
-
-
-class _GcPauses:
-    """How many gc_paused blocks are open (they overlap: a cut read or a build beside a snapshot
-    write, in different threads) and whether the collector was on before the first."""
-
-    lock = threading.Lock()
-    open = 0
-    was_enabled = False
-
-
-@contextlib.contextmanager
-def gc_paused() -> Iterator[None]:
-    """A big build, cut read or snapshot write allocates millions of objects; the generational
-    collector would run collections over them (holding the GIL: measured 20-40 ms each beside a
-    1M-entry cut) while it does. The index holds no cycles. The collector comes back as it was
-    when the last open block ends."""
-    with _GcPauses.lock:
-        if _GcPauses.open == 0:
-            _GcPauses.was_enabled = gc.isenabled()
-            gc.disable()
-        _GcPauses.open += 1
-    try:
-        yield
-    finally:
-        with _GcPauses.lock:
-            _GcPauses.open -= 1
-            if _GcPauses.open == 0 and _GcPauses.was_enabled:
-                gc.enable()
-
-
 def by_reference(entries: Iterable[Entry]) -> ShardedDict[str, Entry]:
     """Entries by reference (the last of a repeated one wins), sharded: a build's dicts must not
     grow a million keys in one (see matcher.layered)."""
@@ -306,23 +254,6 @@ def by_reference(entries: Iterable[Entry]) -> ShardedDict[str, Entry]:
         reference = entry.reference
         shards[hash(reference) % count][reference] = entry
     return out
-
-
-def release(items: MutableMapping[Any, Any] | list[Any], step: int = RELEASE_SLICE) -> None:
-    """Empty a big container from Python code, in slices (of `step` items, for a list). Freeing a
-    million items is one C call that holds the GIL for tens of milliseconds, stalling the event
-    loop if it happens in a worker thread; between slices the thread gives the GIL back every
-    switch interval."""
-    if isinstance(items, ShardedDict):
-        for shard in items.shards:
-            release(shard)
-    elif isinstance(items, MutableMapping):
-        popitem = items.popitem
-        for _ in range(len(items)):
-            popitem()
-    else:
-        while items:
-            del items[-step:]
 
 
 def _leaving_out_unindexable(

@@ -14,7 +14,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 from redis.utils import SENTINEL, get_lib_version
 
-from sync.giveway import GiveWay
+from sync.offloop.giveway import GiveWay
 from sync.settings import SyncSettings
 
 # redis-py looks its own version up for CLIENT SETINFO (an importlib.metadata scan of sys.path)
@@ -73,7 +73,7 @@ class _CompactingBuffer(SocketBuffer):
     connection and drops its buffer, and this client is only used for ``read_cut``.
 
     Each read lets the GIL go for a ``recv`` that, while the reply streams in, returns at once,
-    every ~0.3 ms of parsing: the event loop then starved (see sync.giveway), so reads give way."""
+    every ~0.3 ms of parsing: the event loop then starved (see sync.offloop.giveway), so reads give way."""
 
     def __init__(self, socket: Any, socket_read_size: int, socket_timeout: float) -> None:
         super().__init__(socket, socket_read_size, socket_timeout)

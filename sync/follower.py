@@ -37,15 +37,16 @@ import redis
 from matcher.entries import Entry
 from matcher.index import NORMALISER_VERSIONS, Index
 from matcher.profile import Profile
-from sync.building import Built, IndexBuilder, TooManyUnindexable, gc_paused, shrink_refusal
+from sync.building import Built, IndexBuilder, TooManyUnindexable, shrink_refusal
 from sync.changes import OP_RESET, OP_UPSERT, parse_change
 from sync.client import AsyncRedis, SyncRedis, async_client, cut_client
 from sync.cut import START_ID, Cut, read_cut, read_head
 from sync.errors import SnapshotRejected, UnparsableChange
-from sync.giveway import run_in_worker
 from sync.heartbeat import Heartbeat
 from sync.metrics import SyncMetrics
-from sync.retire import Retirer
+from sync.offloop.collector import gc_paused
+from sync.offloop.retire import Retirer
+from sync.offloop.workers import run_in_worker
 from sync.settings import SyncSettings
 from sync.snapshot import Snapshot, SnapshotState, SnapshotWriter, read_snapshot
 from sync.status import Backoff, SyncState, SyncStatus

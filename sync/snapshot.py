@@ -59,10 +59,11 @@ from matcher.entries import Entry
 from matcher.errors import ValidationError
 from matcher.index import STORED_ROW_LENGTH, StoredColumns, key_stamp
 from matcher.layered import SHARDS
-from sync.building import RELEASE_SLICE, gc_paused, release
 from sync.changes import decode_entry
 from sync.errors import SnapshotRejected
-from sync.giveway import run_in_worker
+from sync.offloop.collector import gc_paused
+from sync.offloop.retire import RELEASE_SLICE, release
+from sync.offloop.workers import run_in_worker
 
 if TYPE_CHECKING:
     from matcher.index import Index

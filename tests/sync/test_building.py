@@ -10,8 +10,10 @@ from collections.abc import Callable
 import pytest
 
 from matcher.profile import Profile
-from sync.building import RELEASE_SLICE, Built, Handoff, IndexBuilder, release
+from sync.building import Built, IndexBuilder
 from sync.changes import encode_entry
+from sync.offloop.retire import RELEASE_SLICE, release
+from sync.offloop.workers import Handoff
 from tests.support.sync_data import blocks, entries
 
 

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from sync.building import gc_paused
+from sync.offloop.collector import gc_paused
 
 
 @pytest.fixture

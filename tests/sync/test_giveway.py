@@ -1,4 +1,4 @@
-"""A worker thread that lets the GIL go often gives way once per interval (sync.giveway), and the
+"""A worker thread that lets the GIL go often gives way once per interval (sync.offloop.giveway), and the
 cut client's reads do (a streaming cut starved the event loop without it)."""
 
 from __future__ import annotations
@@ -13,8 +13,9 @@ import redis
 
 from sync import client as sync_client
 from sync.cut import read_cut
-from sync.giveway import WORKER_NICE, GiveWay, lower_priority, run_in_worker, worker_pool
 from sync.keys import Keys
+from sync.offloop.giveway import GiveWay
+from sync.offloop.workers import WORKER_NICE, lower_priority, run_in_worker, worker_pool
 from sync.settings import SyncSettings
 
 

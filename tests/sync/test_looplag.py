@@ -5,7 +5,7 @@ is printed (``-s``), not asserted tightly: timing belongs to benchmarks/, not to
 from __future__ import annotations
 
 from matcher.entries import Entry
-from sync.looplag import LoopLagMonitor
+from sync.offloop.looplag import LoopLagMonitor
 from tests.support.sync_data import FollowerFactory, sample
 
 

@@ -1,4 +1,4 @@
-"""sync.malloc: glibc's mmap threshold fixed, so that a big block freed does not move the blocks
+"""sync.offloop.malloc: glibc's mmap threshold fixed, so that a big block freed does not move the blocks
 that follow it onto the heap (where growing one copies it in one GIL-holding call)."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import textwrap
 
 import pytest
 
-from sync.malloc import fix_mmap_threshold
+from sync.offloop.malloc import fix_mmap_threshold
 
 
 def _glibc() -> bool:
@@ -27,7 +27,7 @@ glibc_only = pytest.mark.skipif(not (sys.platform.startswith("linux") and _glibc
 _PROBE = textwrap.dedent(
     """
     import os, sys
-    from sync.malloc import fix_mmap_threshold
+    from sync.offloop.malloc import fix_mmap_threshold
     page = os.sysconf("SC_PAGE_SIZE")
     def rss():
         with open("/proc/self/statm") as fh:

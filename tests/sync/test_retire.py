@@ -11,8 +11,8 @@ import weakref
 
 import pytest
 
-import sync.retire
-from sync.retire import BIG, Retirer, dismantle_steps
+import sync.offloop.retire
+from sync.offloop.retire import BIG, Retirer, dismantle_steps
 from sync.status import SyncState
 from tests.support.sync_data import FollowerFactory, blocks, entries
 
@@ -135,7 +135,7 @@ def test_a_step_ends_soon_after_its_budget_when_each_free_is_slow(monkeypatch: p
     (an allocator arena handed back): a step must still stop close to its budget. On a clock that
     only the frees move, each costing half a step."""
     now = [0.0]
-    monkeypatch.setattr(sync.retire, "time", types.SimpleNamespace(perf_counter=lambda: now[0]))
+    monkeypatch.setattr(sync.offloop.retire, "time", types.SimpleNamespace(perf_counter=lambda: now[0]))
 
     class Costly:
         def __del__(self) -> None:

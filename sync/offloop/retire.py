@@ -9,7 +9,8 @@ Nothing anyone can still reach is ever emptied: a container is taken apart only 
 count says the object being retired is its one holder (a delta index shares its base dicts with
 the next version, every version shares the profile's context), and retiring waits until the
 retired object itself is held by nobody else (a request in flight, the snapshot writer).
-Deallocation in another thread would not help: it holds the GIL just the same.
+Deallocation in another thread would not help: it holds the GIL just the same. A worker thread
+that made a big container itself empties it with ``release``.
 """
 
 from __future__ import annotations
@@ -19,7 +20,10 @@ import gc
 import logging
 import sys
 import time
-from collections.abc import Generator
+from collections.abc import Generator, MutableMapping
+from typing import Any
+
+from matcher.layered import ShardedDict
 
 log = logging.getLogger("nocontact.sync")
 
@@ -36,6 +40,8 @@ CHECK_EVERY = 4
 WAIT_STEP = 0.05  # seconds between checks that nobody else holds the retired object
 MAX_WAIT = 120.0  # then it is dropped as it is (whoever holds it frees it)
 MAX_WALK = 10_000  # objects examined to find the big containers (the index is a shallow tree)
+
+RELEASE_SLICE = 2048  # items freed per C call by release()
 
 _CONTAINERS = (dict, list, set)
 
@@ -186,3 +192,20 @@ class Retirer:
             finally:
                 steps.close()
         self.retired += 1
+
+
+def release(items: MutableMapping[Any, Any] | list[Any], step: int = RELEASE_SLICE) -> None:
+    """Empty a big container from Python code, in slices (of `step` items, for a list). Freeing a
+    million items is one C call that holds the GIL for tens of milliseconds, stalling the event
+    loop if it happens in a worker thread; between slices the thread gives the GIL back every
+    switch interval."""
+    if isinstance(items, ShardedDict):
+        for shard in items.shards:
+            release(shard)
+    elif isinstance(items, MutableMapping):
+        popitem = items.popitem
+        for _ in range(len(items)):
+            popitem()
+    else:
+        while items:
+            del items[-step:]
