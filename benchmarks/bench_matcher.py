@@ -15,6 +15,7 @@ import redis
 from benchmarks.figures import NOTES, per_op, record, rss_bytes
 from config import load_profile
 from matcher.index import Index
+from sync.offloop.collector import gc_paused
 from tests.support.blocklists import dial_strings, entries, envelopes
 
 PROFILE = load_profile(environ={})
@@ -24,7 +25,8 @@ BATCH = 2000
 @pytest.fixture(scope="module")
 def call_index() -> tuple[Index, list[str]]:
     blocked = list(entries(1_000_000, phones=1))
-    index = Index.build(blocked, PROFILE)
+    with gc_paused():
+        index = Index.build(blocked, PROFILE)
     sample = [e.protected[0].phones[0] for e in blocked[::1000]]
     return index, sample
 
@@ -39,7 +41,8 @@ def test_build(benchmark: Any, size: int, mix: str) -> None:
     gc.collect()
     before = rss_bytes()
     started = time.perf_counter()
-    index = Index.build(data, PROFILE)
+    with gc_paused():  # as the follower's builds run
+        index = Index.build(data, PROFILE)
     seconds = time.perf_counter() - started
     gc.collect()
     used = rss_bytes() - before
@@ -98,7 +101,8 @@ def test_redis_sismember(benchmark: Any, redis_url: str) -> None:
 @pytest.fixture(scope="module")
 def mail_index() -> tuple[Index, list[str]]:
     blocked = list(entries(1_000_000, phones=0, addresses=1, seed=5))
-    index = Index.build(blocked, PROFILE)
+    with gc_paused():
+        index = Index.build(blocked, PROFILE)
     texts = envelopes(20_000, [e.protected[0].addresses[0] for e in blocked[::997]])
     return index, texts
 

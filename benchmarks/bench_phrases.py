@@ -35,6 +35,7 @@ from benchmarks.phrase_corpus import FIRST_NAMES, SURNAMES, make_addresses, make
 from matcher.addresses import AddressIndex, ParsedAddress, normalise_text
 from matcher.names import parse_name
 from matcher.phrases import AutomatonBuilder, GramPhrases, NormalisedText
+from sync.offloop.collector import gc_paused
 
 pytestmark = pytest.mark.timeout(900)  # 1M-address builds, several times over
 
@@ -70,7 +71,7 @@ class _RustPhrases:
 def build(backend: str, pairs: Iterable[tuple[str, int]]) -> tuple[Any, float]:
     """The structure and its longest uninterruptible call (CPU seconds of this thread, so that
     other processes on a shared machine do not count). Phrases go in by CHUNK with the cyclic
-    GC paused per chunk, as AddressIndexBuilder.add does."""
+    GC paused per chunk (sync.offloop.collector.gc_paused, as the follower's builds run)."""
     if backend == "ahocorasick_rs":
         rust = _RustPhrases(list(pairs))
         return rust, rust.stall
@@ -80,10 +81,9 @@ def build(backend: str, pairs: Iterable[tuple[str, int]]) -> tuple[Any, float]:
     stream = iter(pairs)
     while chunk := list(itertools.islice(stream, CHUNK)):
         began = time.thread_time()
-        gc.disable()
-        for phrase, ident in chunk:
-            builder.add(phrase, ident)
-        gc.enable()
+        with gc_paused():
+            for phrase, ident in chunk:
+                builder.add(phrase, ident)
         stall = max(stall, time.thread_time() - began)
     began = time.thread_time()
     structure = builder.finish()
@@ -191,7 +191,9 @@ def big_index(corpus: Any) -> Iterator[dict[str, AddressIndex]]:
     addresses = corpus[SIZES[-1]][0]
     names = [parse_name(f"{FIRST_NAMES[i % 10]} {SURNAMES[i % 9]}") for i in range(100)]
     items = [(i, a, names[i % 100]) for i, a in enumerate(addresses)]
-    yield {b: AddressIndex.build(items, backend=b) for b in ("gram", "automaton")}
+    with gc_paused():
+        built = {b: AddressIndex.build(items, backend=b) for b in ("gram", "automaton")}
+    yield built
 
 
 @pytest.mark.parametrize("backend", ["gram", "automaton"])

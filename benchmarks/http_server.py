@@ -111,6 +111,7 @@ def build_gateway(args: argparse.Namespace, sock: socket.socket) -> tuple[web.Ap
     from gateway.settings import GatewaySettings
     from gateway.source import StaticSource
     from matcher.index import Index
+    from sync.offloop.collector import gc_paused
     from sync.settings import SyncSettings
     from tests.support.redis_server import RedisServer
 
@@ -133,7 +134,8 @@ def build_gateway(args: argparse.Namespace, sock: socket.socket) -> tuple[web.Ap
         started = time.perf_counter()
         phones = list(_phone_entries(args.phones))
         addresses = list(_address_entries(args.addresses))
-        index = Index.build([*phones, *addresses], profile, version=1)
+        with gc_paused():  # as the follower's builds run
+            index = Index.build([*phones, *addresses], profile, version=1)
         build_seconds = time.perf_counter() - started
         blocked_phones = [e.protected[0].phones[0] for e in phones[::SAMPLE_EVERY]]
         blocked_addresses = [

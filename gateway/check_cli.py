@@ -14,6 +14,7 @@ from matcher.decisions import Decision
 from matcher.entries import Entry
 from matcher.errors import ConfigError, ValidationError
 from matcher.index import Index
+from sync.offloop.collector import gc_paused
 
 DEMO = [
     ("call", "HLI", "A1234BC", "9 07700 900123"),
@@ -68,7 +69,8 @@ def answer(decision: Decision) -> dict[str, Any]:
 def run(args: argparse.Namespace) -> int:
     path = args.entries or EXAMPLES_DIR / "entries.jsonl"
     try:
-        index = Index.build(load_entries(path), load_profile(args.config))
+        with gc_paused():  # as the follower builds: the matcher never pauses the collector itself
+            index = Index.build(load_entries(path), load_profile(args.config))
     except (ValidationError, ConfigError, OSError) as exc:
         print(f"nocontact check: {exc}", file=sys.stderr)
         return 2

@@ -19,7 +19,6 @@ masked out of the base.
 
 from __future__ import annotations
 
-import gc
 import re
 from collections.abc import Iterable, Iterator
 from functools import lru_cache
@@ -237,19 +236,10 @@ class AddressIndexBuilder:
         self._finished = False
 
     def add(self, items: Iterable[Item]) -> None:
-        # A million new records would set off the cyclic collector again and again (it walks
-        # every tracked object each time): pause it for the chunk. Nothing here makes cycles.
+        # Nothing here makes cycles: a caller adding millions pauses the cyclic collector around
+        # the whole build (sync.offloop.collector.gc_paused); the matcher never switches it.
         if self._finished:
             raise RuntimeError("this builder has made its index: start a new one")
-        collecting = gc.isenabled()
-        gc.disable()
-        try:
-            self._add(items)
-        finally:
-            if collecting:
-                gc.enable()
-
-    def _add(self, items: Iterable[Item]) -> None:
         records, postcodes, towns, add_phrase = self._records, self._postcodes, self._towns, self._phrases.add
         for ident, address, name in items:
             shard = records[ident % SHARDS]

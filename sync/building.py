@@ -76,40 +76,37 @@ class IndexBuilder:
         max_delta: int = 50_000,
         inline_changes: int = 16,
         inline_layered: int = 4000,
-        quiet_gc: bool = True,
         run_blocking: Callable[[Callable[[], Built]], Awaitable[Built]] | None = None,
     ) -> None:
         self.profile = profile
         self.max_delta = max_delta
         self.inline_changes = inline_changes
         self.inline_layered = inline_layered
-        self.quiet_gc = quiet_gc
         self._run = run_blocking
 
     async def _off_loop(self, work: Callable[[], Built]) -> Built:
+        """`work` in a worker thread with the cyclic collector paused: the only pause around the
+        matcher's builds, which never switch the collector themselves."""
         handoff = Handoff(work)
         del work
-        if self._run is not None:
-            return await self._run(handoff)
-        if not self.quiet_gc:
-            return await run_in_worker(handoff)
 
         def work_then_freeze() -> Built:
             built = handoff()
             if built.kind == "full":
-                # Measured: without this, re-enabling gc made the loop thread's next allocation
-                # walk millions of new objects (a 7 s stall at 1M addresses); freezing here is ~0 ms.
+                # without this, re-enabling gc made the loop thread's next allocation walk the
+                # millions of objects the build made
                 gc.freeze()
             return built
 
+        run = self._run if self._run is not None else run_in_worker
         with gc_paused():
-            return await run_in_worker(work_then_freeze)
+            return await run(work_then_freeze)
 
     def settle(self, built: Built) -> None:
         """After a full build is swapped in: move the new index's objects out of the cyclic
         collector's reach (``gc.freeze``), so later full collections, which hold the GIL, do not
         walk millions of immutable objects and stall the loop for tens of milliseconds."""
-        if self.quiet_gc and built.kind == "full":
+        if built.kind == "full":
             gc.freeze()
 
     async def from_entries(self, entries: Sequence[Entry], version: int) -> Built:
