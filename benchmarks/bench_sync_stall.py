@@ -55,9 +55,10 @@ from benchmarks.sync_harness import (
 from config import load_profile
 from gateway.serve import tune_process
 from matcher.addresses import address_phrases
-from matcher.index import NORMALISER_VERSIONS
+from matcher.index import NORMALISER_VERSIONS, Index
 from sync.follower import Follower, FollowerHooks
 from sync.keys import Keys
+from sync.offloop.collector import gc_paused
 from sync.offloop.workers import run_in_worker
 from sync.settings import SyncSettings
 from sync.snapshot import write_snapshot
@@ -212,17 +213,31 @@ async def _loop_stall_main(url: str, prefix: str, data_dir: str, new_epoch: str,
 # -- the benchmark ------------------------------------------------------------------------------
 
 
+def _address_snapshot(path: str, n: int) -> dict[str, Any]:
+    """A snapshot file of the stall case's first n address entries (another epoch than the store's),
+    written from a built index as a gateway writes it; in a spawned process, whose memory goes
+    with it."""
+    with gc_paused():
+        index = Index.build(entries(n, phones=0, addresses=1, seed=5), load_profile(environ={}), version=1)
+    write_snapshot(
+        Path(path),
+        epoch=uuid.uuid4().hex,
+        version=1,
+        stream_id="0-0",
+        index=index,
+        normalisers=NORMALISER_VERSIONS,
+    )
+    return {}
+
+
 def test_loop_stall_1m_phrases(benchmark: Any, redis_server: RedisServer, tmp_path: Path) -> None:
     prefix = "bss:"
     data_dir = tmp_path / "gw"
     old = list(entries(PHRASES, phones=0, addresses=1, seed=5))
-    write_snapshot(
-        follower_settings(redis_server.url, prefix, str(data_dir)).snapshot_file,
-        epoch=uuid.uuid4().hex,
-        version=1,
-        stream_id="0-0",
-        entries=old,
-        normalisers=NORMALISER_VERSIONS,
+    in_child(
+        _address_snapshot,
+        str(follower_settings(redis_server.url, prefix, str(data_dir)).snapshot_file),
+        PHRASES,
     )
     # the store's list: the same addresses under another prisoner, so every entry differs and the
     # epoch change is a full resync (more than max_delta changes), with as many phrases

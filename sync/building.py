@@ -31,7 +31,6 @@ from sync.offloop.retire import release
 from sync.offloop.workers import Handoff, run_in_worker
 
 if TYPE_CHECKING:
-    from matcher.index import StoredColumns
     from sync.snapshot import Snapshot
 
 MAX_SKIPS = 100  # a cut with more unindexable entries than this is refused, not patched around
@@ -109,16 +108,11 @@ class IndexBuilder:
         if built.kind == "full":
             gc.freeze()
 
-    async def from_entries(self, entries: Sequence[Entry], version: int) -> Built:
-        """A full build (cold start from a snapshot file without keys)."""
-        return await self._off_loop(lambda: self._full(by_reference(entries), version, ()))
-
     async def from_snapshot(self, snapshot: Snapshot) -> Built:
         """A full build from the snapshot file: its stored rows when they were written under this
         profile's ``key_stamp``, else its entries, normalised again."""
-        stored = snapshot.stored
-        if stored is not None and snapshot.key_stamp == key_stamp(self.profile):
-            return await self._off_loop(lambda: self._full_stored(snapshot, stored))
+        if snapshot.key_stamp == key_stamp(self.profile):
+            return await self._off_loop(lambda: self._full_stored(snapshot))
         return await self._off_loop(lambda: self._full(by_reference(snapshot.entries), snapshot.version, ()))
 
     async def rebuild(self, index: Index) -> Built:
@@ -192,12 +186,12 @@ class IndexBuilder:
         seconds = time.perf_counter() - started
         return Built(index, "full", entry_count, identifiers, entry_count, tuple(skipped), seconds)
 
-    def _full_stored(self, snapshot: Snapshot, stored: Sequence[StoredColumns]) -> Built:
+    def _full_stored(self, snapshot: Snapshot) -> Built:
         """A ValidationError (an address that no longer parses) falls back to the checked path,
         which leaves such entries out."""
         started = time.perf_counter()
         try:
-            index = Index.build_stored(stored, self.profile, version=snapshot.version)
+            index = Index.build_stored(snapshot.stored, self.profile, version=snapshot.version)
         except ValidationError:
             return self._full(by_reference(snapshot.entries), snapshot.version, ())
         entry_count, identifiers = index.entry_count, index.identifier_count

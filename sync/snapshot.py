@@ -1,39 +1,23 @@
 """The local last-good snapshot file a gateway cold-starts from when Redis is slow or down.
 
+A local cache the follower can always rebuild from Redis: a file that is partial, corrupt, of another
+format or whose frames, counts or digest disagree is rejected whole, and the gateway resyncs.
+
 Line 1 is the header, one JSON document: ``{"format": "nocontact-snapshot", "format_version": 4,
 "epoch": ..., "version": ..., "stream_id": ..., "entries": N, "identifiers": M, "normalisers":
-{...}, "keys": STAMP | null, "sha256": HEX}`` where sha256 is the digest of every byte after the
-header line and ``keys`` is ``matcher.index.key_stamp`` of the profile that built the index. Then:
-
-- format 4 (written from an index): one frame per chunk of up to CHUNK_ROWS entries: the length of
-  what follows as 8 bytes (big-endian), then ``marshal.dumps([columns, records], 4)``: the columns
-  of the entries' ``matcher.index.stored_row`` rows (``matcher.index.StoredColumns.columns``:
-  references, prisoners, scopes, the phone keys counted per entry and listed in a row, so the email
-  keys, counts of phones, emails and addresses, whole flags) and each entry's ``Entry.record_json``.
-  marshal is not safe on bytes from anyone else: this file is local, written by this code, and its
-  digest is checked over every frame before any frame is given to ``marshal.loads``. marshal
-  version 4 holds only the basic types here (lists, str, int, bool, None, bytes); a file that
-  another Python cannot read is rejected like any other, and the gateway resyncs from Redis;
-- format 3 (as older code wrote from an index): one line per chunk: the JSON array of those
-  columns, then for each entry a tab and its record;
-- format 2 (written from entries, ``keys`` null; or, by older code, from an index): then N lines,
-  one entry each: the JSON array of ``Entry.to_record``; or, with a stamp, the JSON array of the
-  entry's ``stored_row``, a tab, then that record;
-- format 1 (older code): one ``encode_entry`` object per line, validated one by one when read.
+{...}, "keys": STAMP, "sha256": HEX}`` where sha256 is the digest of every byte after the header
+line and ``keys`` is ``matcher.index.key_stamp`` of the profile that built the index. Then one frame
+per chunk of up to CHUNK_ROWS entries: the length of what follows as 8 bytes (big-endian), then
+``marshal.dumps([columns, records], 4)``: the columns of the entries' stored rows
+(``matcher.index.StoredColumns.columns``) and each entry's ``Entry.record_json``. marshal is not
+safe on bytes from anyone else: this file is local, written by this code, and its digest is checked
+over every frame before any frame is given to ``marshal.loads``.
 
 Written to a temporary file in the same directory, fsynced, then ``os.replace``d over the old one
-(and the directory fsynced), so a reader sees the old file or the new one, never a mix. A file
-that is partial, corrupt, of another format or whose frames, counts or digest disagree is rejected
-whole. A file that passes is what this code wrote from a built index, so it is loaded without
-validating again: entries through ``Entry.from_record``, and with a stamp equal to this profile's,
-through ``Index.build_stored``, which reuses the keys, puts the entries that need no compiling in
-from C (``matcher._speedups.stored_run``) and decodes an entry only when someone asks for it.
-Measured at 1M phone entries (``benchmarks/bench_sync.py``, interleaved): a format 3 cold start
-took 2.9 s (Index.build 1.9 s); with the rows put in from C, 2.0 s; a chunk's frame decodes in one
-``marshal.loads`` (~1 ms, like the ~2 ms ``orjson.loads`` of a format 3 line) with its records as
-bytes already, where format 3 split every line into its records. An index built so is written
-again from those records (``Index.stored_chunks``): the first write after a cold start no longer
-decodes and encodes every entry (1M: 5.9-6.0 s -> 3.0-3.2 s, peak RSS 1.16 -> 0.67 GB).
+(and the directory fsynced), so a reader sees the old file or the new one, never a mix. A file that
+passes is what this code wrote from a built index, so it is loaded without validating again: through
+``Index.build_stored`` when its stamp is this profile's, which reuses the keys and decodes an entry
+only when someone asks for it.
 """
 
 from __future__ import annotations
@@ -53,30 +37,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
-import orjson
-
 from matcher.entries import Entry
-from matcher.errors import ValidationError
-from matcher.index import STORED_ROW_LENGTH, StoredColumns, key_stamp
+from matcher.index import StoredColumns, key_stamp
 from matcher.layered import SHARDS
-from sync.changes import decode_entry
 from sync.errors import SnapshotRejected
 from sync.offloop.collector import gc_paused
-from sync.offloop.retire import RELEASE_SLICE, release
+from sync.offloop.retire import release
 from sync.offloop.workers import run_in_worker
 
 if TYPE_CHECKING:
     from matcher.index import Index
 
 FORMAT = "nocontact-snapshot"
-FORMAT_VERSION = 4  # written from an index; a file written from bare entries is format 2
-READABLE_VERSIONS = (1, 2, 3, 4)
-WRITABLE_INDEX_VERSIONS = (3, 4)  # format 3 for tests of the files older code wrote
-CHUNK_ROWS = 4096  # entries per frame (format 3: line): one marshal.loads of ~600 kB holds the GIL ~1 ms
+FORMAT_VERSION = 4
+CHUNK_ROWS = 4096  # entries per frame: one marshal.loads of ~600 kB holds the GIL ~1 ms
 MARSHAL_VERSION = 4
-FRAME_HEAD = struct.Struct(">Q")  # a format 4 frame's length
-READ_BLOCK = 1 << 20
-FRAMES_PER_RELEASE = 8  # list items (4 frames, 4 heads) freed per C call after a format 4 write
+FRAME_HEAD = struct.Struct(">Q")  # a frame's length
+FRAMES_PER_RELEASE = 8  # list items (4 frames, 4 heads) freed per C call after a write
 SETTLE_MAX = 10.0  # seconds a background snapshot write waits for the follower to settle (retirement)
 
 log = logging.getLogger("nocontact.sync")
@@ -88,23 +65,17 @@ class Snapshot:
     epoch: str
     version: int
     stream_id: str
-    loaded: list[Entry] | None  # the entries (format 1, or format 2 without keys)...
     identifiers: int
+    stored: list[StoredColumns]  # the entries' stored rows and records...
+    key_stamp: Mapping[str, str]  # ...keyed as matcher.index.key_stamp says
     normalisers: Mapping[str, str] = field(default_factory=dict)
-    stored: list[StoredColumns] | None = None  # ...or the entries' stored rows and records, when...
-    key_stamp: Mapping[str, str] | None = None  # ...stamped by matcher.index.key_stamp
 
     @property
     def entries(self) -> list[Entry]:
-        if self.loaded is not None:
-            return self.loaded
-        assert self.stored is not None
         return [Entry.from_record_json(record) for chunk in self.stored for record in chunk.records]
 
     def __len__(self) -> int:
-        if self.loaded is not None:
-            return len(self.loaded)
-        return sum(len(chunk) for chunk in self.stored or ())
+        return sum(len(chunk) for chunk in self.stored)
 
 
 def write_snapshot(
@@ -113,49 +84,30 @@ def write_snapshot(
     epoch: str,
     version: int,
     stream_id: str,
-    entries: Iterable[Entry] = (),
+    index: Index,
     normalisers: Mapping[str, str] | None = None,
-    index: Index | None = None,
-    format_version: int = FORMAT_VERSION,
 ) -> int:
-    """Write atomically; returns the number of entries written. With `index`, its entries are
-    written with their keys (and `entries` is ignored), as format 4 or, asked, 3; without, format 2."""
-    if index is not None and format_version not in WRITABLE_INDEX_VERSIONS:
-        raise ValueError(f"an index is written as format {WRITABLE_INDEX_VERSIONS}, not {format_version!r}")
+    """Write `index` atomically, its entries with their keys; returns the number written."""
     digest = hashlib.sha256()
-    lines: list[bytes] = []  # format 4: each frame's length and its body
+    frames: list[bytes] = []  # each frame's length and its body
     count = identifiers = 0
-    dumps = orjson.dumps
-    if index is not None:
-        for chunk in index.stored_chunks(CHUNK_ROWS):
-            if format_version == 4:
-                frame = marshal.dumps([chunk.columns(), chunk.records], MARSHAL_VERSION)
-                written = [FRAME_HEAD.pack(len(frame)), frame]
-            else:
-                written = [b"\t".join([dumps(chunk.columns()), *chunk.records]) + b"\n"]
-            for part in written:
-                digest.update(part)  # hashlib lets the GIL go while it hashes a big one
-            lines += written
-            count += len(chunk)
-            identifiers += chunk.identifier_count()
-    else:
-        format_version = 2
-        for entry in entries:
-            line = dumps(entry.to_record()) + b"\n"
-            digest.update(line)
-            lines.append(line)
-            count += 1
-            identifiers += entry.identifier_count()
+    for chunk in index.stored_chunks(CHUNK_ROWS):
+        frame = marshal.dumps([chunk.columns(), chunk.records], MARSHAL_VERSION)
+        for part in (FRAME_HEAD.pack(len(frame)), frame):
+            digest.update(part)  # hashlib lets the GIL go while it hashes a big one
+            frames.append(part)
+        count += len(chunk)
+        identifiers += chunk.identifier_count()
     header = {
         "format": FORMAT,
-        "format_version": format_version,
+        "format_version": FORMAT_VERSION,
         "epoch": epoch,
         "version": version,
         "stream_id": stream_id,
         "entries": count,
         "identifiers": identifiers,
         "normalisers": dict(normalisers or {}),
-        "keys": None if index is None else key_stamp(index.profile),
+        "keys": key_stamp(index.profile),
         "sha256": digest.hexdigest(),
     }
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -163,7 +115,7 @@ def write_snapshot(
     try:
         with tmp.open("wb") as fh:
             fh.write((json.dumps(header, sort_keys=True) + "\n").encode())
-            fh.writelines(lines)
+            fh.writelines(frames)
             fh.flush()
             os.fsync(fh.fileno())
         tmp.replace(path)  # os.replace: atomic within the directory
@@ -172,18 +124,16 @@ def write_snapshot(
             tmp.unlink()
         raise
     _fsync_dir(path.parent)
-    # freed in slices (this runs in a worker thread): a million lines (format 2), or frames of
-    # ~600 kB (format 4), each handed back to the system (munmap) as it goes: 250 of them freed
-    # in one C call held the GIL ~15 ms at 1M entries
-    release(lines, FRAMES_PER_RELEASE if format_version == 4 else RELEASE_SLICE)
+    # freed a few at a time (this runs in a worker thread): each frame goes back to the system
+    # (munmap) as it is freed, and all of them in one C call held the GIL for a long while
+    release(frames, FRAMES_PER_RELEASE)
     return count
 
 
 def read_snapshot(path: Path) -> Snapshot | None:
     """None when there is no file; SnapshotRejected (naming the problem) when it is not valid.
-    The body is read in blocks, twice (digest, then lines) from one open file: reading it whole,
-    splitting it whole and freeing it whole were each one GIL-holding C call of 20-170 ms at 1M
-    entries, and this runs in a worker thread beside a serving event loop."""
+    The frames are read one at a time: reading the file whole and freeing it whole would each be
+    one GIL-holding C call, and this runs in a worker thread beside a serving event loop."""
     try:
         fh = path.open("rb")
     except FileNotFoundError:
@@ -208,8 +158,9 @@ def _read_open(path: Path, fh: BinaryIO) -> Snapshot:
     if not isinstance(header, dict) or header.get("format") != FORMAT:
         raise SnapshotRejected(str(path), "not a nocontact snapshot")
     format_version = header.get("format_version")
-    if format_version not in READABLE_VERSIONS or isinstance(format_version, bool):
-        raise SnapshotRejected(str(path), f"unsupported format_version {header.get('format_version')!r}")
+    if format_version != FORMAT_VERSION:
+        # an older format too: the follower rebuilds from Redis, as for a corrupt file
+        raise SnapshotRejected(str(path), f"unsupported format_version {format_version!r}")
     try:
         epoch = _field(header, "epoch", str)
         version = _field(header, "version", int)
@@ -218,69 +169,31 @@ def _read_open(path: Path, fh: BinaryIO) -> Snapshot:
         identifiers = _field(header, "identifiers", int)
         expected_digest = _field(header, "sha256", str)
         normalisers = _field(header, "normalisers", dict)
-        stamp = header.get("keys") if format_version >= 2 else None
-        if stamp is not None and not isinstance(stamp, dict):
-            raise KeyError("keys")
-        if format_version >= 3 and stamp is None:
-            raise KeyError("keys")
+        stamp = _field(header, "keys", dict)
     except KeyError as exc:
         raise SnapshotRejected(str(path), f"header field {exc.args[0]!r} missing or mistyped") from None
-    loaded: list[Entry] | None = None
-    stored: list[StoredColumns] | None = None
-    if format_version == 4:
-        stored = _framed_chunks(path, _frames(path, fh, expected_digest))
-        _check_counts(path, None, stored, count, identifiers)
-        return Snapshot(epoch, version, stream_id, None, identifiers, normalisers, stored, stamp)
-    digest = hashlib.sha256()
-    for block in iter(functools.partial(fh.read, READ_BLOCK), b""):
-        digest.update(block)  # hashlib lets the GIL go while it hashes a block
-    if digest.hexdigest() != expected_digest:
-        raise SnapshotRejected(str(path), _DIGEST_MISMATCH)
-    fh.seek(len(head))
-    lines = _lines(fh)
-    held = len(lines)
-    if format_version == 3:
-        stored = _stored_chunks(path, lines)
-    elif held == count:  # formats 1 and 2: a line per entry
-        if format_version == 1:
-            loaded = _validated_entries(path, lines)
-        elif stamp is None:
-            loaded = _trusted_entries(path, lines)
-        else:
-            stored = _stored_rows(path, lines)
-    release(lines)
-    if loaded is None and stored is None:
-        raise SnapshotRejected(str(path), f"header says {count} entries, file holds {held}")
-    _check_counts(path, loaded, stored, count, identifiers)
-    return Snapshot(epoch, version, stream_id, loaded, identifiers, normalisers, stored, stamp)
+    stored = _framed_chunks(path, _frames(path, fh, expected_digest))
+    _check_counts(path, stored, count, identifiers)
+    return Snapshot(epoch, version, stream_id, identifiers, stored, stamp, normalisers)
 
 
-def _check_counts(
-    path: Path, loaded: list[Entry] | None, stored: list[StoredColumns] | None, count: int, identifiers: int
-) -> None:
+def _check_counts(path: Path, stored: list[StoredColumns], count: int, identifiers: int) -> None:
     """The header's counts against what the file holds, and every reference once."""
-    if stored is not None:
-        held = sum(len(chunk) for chunk in stored)
-        if held != count:
-            raise SnapshotRejected(str(path), f"header says {count} entries, file holds {held}")
-    if loaded is not None:
-        counted = sum(e.identifier_count() for e in loaded)
-        references = _distinct(e.reference for e in loaded)
-    else:
-        assert stored is not None
-        try:
-            counted = sum(chunk.identifier_count() for chunk in stored)
-        except TypeError:
-            raise SnapshotRejected(str(path), "a count is not a number") from None
-        references = _distinct(reference for chunk in stored for reference in chunk.references)
+    held = sum(len(chunk) for chunk in stored)
+    if held != count:
+        raise SnapshotRejected(str(path), f"header says {count} entries, file holds {held}")
+    try:
+        counted = sum(chunk.identifier_count() for chunk in stored)
+    except TypeError:
+        raise SnapshotRejected(str(path), "a count is not a number") from None
     if counted != identifiers:
         raise SnapshotRejected(str(path), "identifier count does not match the header")
-    if references != count:
+    if _distinct(reference for chunk in stored for reference in chunk.references) != count:
         raise SnapshotRejected(str(path), "a reference appears twice")
 
 
 def _frames(path: Path, fh: BinaryIO, expected_digest: str) -> list[bytes]:
-    """Format 4's frames, each read in one call (~600 kB: the read and the hashing let the GIL
+    """The frames, each read in one call (~600 kB: the read and the hashing let the GIL
     go), and the digest of every byte of them checked before any is decoded."""
     left = os.fstat(fh.fileno()).st_size - fh.tell()
     digest = hashlib.sha256()
@@ -306,8 +219,8 @@ def _frames(path: Path, fh: BinaryIO, expected_digest: str) -> list[bytes]:
 
 
 def _framed_chunks(path: Path, frames: list[bytes]) -> list[StoredColumns]:
-    """Format 4: only after the digest matched (marshal must never see bytes it did not write).
-    Each frame's shape is checked as format 3's lines are, and its records must be bytes; each
+    """Only after the digest matched (marshal must never see bytes it did not write). Each frame's
+    shape is checked (so many columns, each with an item per record; records as bytes), and each
     frame is let go once decoded."""
     chunks: list[StoredColumns] = []
     loads = marshal.loads
@@ -327,19 +240,6 @@ def _framed_chunks(path: Path, frames: list[bytes]) -> list[StoredColumns]:
     return chunks
 
 
-def _lines(fh: BinaryIO) -> list[bytes]:
-    """The rest of the file's lines, as ``bytes.splitlines`` gives them, split a block at a time."""
-    lines: list[bytes] = []
-    rest = b""
-    for block in iter(functools.partial(fh.read, READ_BLOCK), b""):
-        joined = rest + block
-        cut = joined.rfind(b"\n") + 1
-        lines += joined[:cut].splitlines()
-        rest = joined[cut:]
-    lines += rest.splitlines()
-    return lines
-
-
 def _distinct(references: Iterable[str]) -> int:
     """How many distinct references, counted in sharded sets (one set of a million strings grows
     in 20 ms resizes that hold the GIL)."""
@@ -350,62 +250,6 @@ def _distinct(references: Iterable[str]) -> int:
     while shards:  # freed a set at a time: the 64 in one go held the GIL for 16 ms at 1M
         count += len(shards.pop())
     return count
-
-
-def _validated_entries(path: Path, lines: list[bytes]) -> list[Entry]:
-    entries: list[Entry] = []
-    for number, line in enumerate(lines, start=2):
-        try:
-            entries.append(decode_entry(line))
-        except ValidationError as exc:
-            raise SnapshotRejected(str(path), f"line {number}: invalid field {exc.field}") from None
-        except ValueError:
-            raise SnapshotRejected(str(path), f"line {number}: not JSON") from None
-    return entries
-
-
-def _trusted_entries(path: Path, lines: list[bytes]) -> list[Entry]:
-    """The digest matched: these are records this code wrote, loaded without validating again.
-    A record of the wrong shape still rejects the file rather than build a broken index."""
-    entries: list[Entry] = []
-    from_record_json = Entry.from_record_json
-    try:
-        for line in lines:
-            entries.append(from_record_json(line))
-    except (ValueError, TypeError, IndexError):
-        raise SnapshotRejected(str(path), f"line {len(entries) + 2}: not a snapshot record") from None
-    return entries
-
-
-def _stored_rows(path: Path, lines: list[bytes]) -> list[StoredColumns]:
-    """Format 2 with keys: as _trusted_entries, but only each line's stored row is decoded; the
-    record stays bytes until the index needs the entry (``Index.build_stored``)."""
-    rows: list[tuple[list[Any], bytes]] = []
-    loads = orjson.loads
-    try:
-        for line in lines:
-            head, tab, record = line.partition(b"\t")
-            row = loads(head)
-            if not tab or type(row) is not list or len(row) != STORED_ROW_LENGTH or type(row[0]) is not str:
-                raise ValueError
-            rows.append((row, record))
-    except (ValueError, TypeError):
-        raise SnapshotRejected(str(path), f"line {len(rows) + 2}: not a snapshot record") from None
-    return [StoredColumns.from_rows(rows[i : i + CHUNK_ROWS]) for i in range(0, len(rows), CHUNK_ROWS)]
-
-
-def _stored_chunks(path: Path, lines: list[bytes]) -> list[StoredColumns]:
-    """Format 3: each line is a chunk (see the module docstring). Its shape is checked (so many
-    columns, each with an item per record); its items are what this code wrote."""
-    chunks: list[StoredColumns] = []
-    loads = orjson.loads
-    for line in lines:
-        fields = line.split(b"\t")
-        try:
-            chunks.append(StoredColumns.from_columns(loads(fields[0]), fields[1:]))
-        except (ValueError, TypeError):
-            raise SnapshotRejected(str(path), f"line {len(chunks) + 2}: not a snapshot chunk") from None
-    return chunks
 
 
 def _field(header: Mapping[str, Any], name: str, kind: type) -> Any:

@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import logging
 import signal
 
@@ -143,9 +145,21 @@ def _flip_a_bit(data: bytes) -> bytes:
     return bytes(out)
 
 
+def _as_format_2(data: bytes) -> bytes:
+    """The same cut as older code wrote it (format 2: one Entry.to_record array a line, no keys)."""
+    header = json.loads(data.partition(b"\n")[0])
+    body = b"".join(json.dumps(e.to_record()).encode() + b"\n" for e in entries(10))
+    header.update(format_version=2, keys=None, sha256=hashlib.sha256(body).hexdigest())
+    return json.dumps(header).encode() + b"\n" + body
+
+
 @pytest.mark.parametrize(
     ("corrupt", "message"),
-    [(_flip_a_bit, "digest mismatch"), (lambda data: data[:-20], "frame 1: ")],  # a partial write
+    [
+        (_flip_a_bit, "digest mismatch"),
+        (lambda data: data[:-20], "frame 1: "),  # a partial write
+        (_as_format_2, "unsupported format_version 2"),  # a cache of an older format: rebuilt
+    ],
 )
 async def test_corrupt_snapshot_file_is_rejected_and_ignored(
     redis_url, make_follower: FollowerFactory, make_writer, caplog: pytest.LogCaptureFixture, corrupt, message

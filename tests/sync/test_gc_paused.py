@@ -16,6 +16,7 @@ from matcher.entries import Entry
 from matcher.index import Index
 from matcher.profile import Profile
 from sync.building import IndexBuilder
+from sync.changes import encode_entry
 from sync.offloop.collector import gc_paused
 
 
@@ -114,7 +115,8 @@ async def test_a_build_under_gc_paused_keeps_the_collector_off_and_restores_it(
 
     seen = _watch_address_builds(monkeypatch, beside)
     with other:
-        built = await IndexBuilder(profile).from_entries([_address_entry(i) for i in range(5)], 1)
+        cut = {f"UPC-{i:06d}": encode_entry(_address_entry(i)) for i in range(5)}
+        built = await IndexBuilder(profile).from_cut(cut, 1, None)
     assert built.entries == 5 and len(seen) == 5
     assert seen == [False] * 5
     assert gc.isenabled() is was_on
