@@ -1,4 +1,4 @@
-"""Building a new index aside, off the event loop, and the shrink guard.
+"""Building a new index aside, off the event loop.
 
 Every CPU-heavy step (decoding a cut's JSON, diffing it against the live index, compiling entries,
 building automata) runs in a worker thread on immutable inputs; the loop only awaits the result
@@ -50,18 +50,6 @@ class Built:
 
 class TooManyUnindexable(ValueError):
     """More entries than MAX_SKIPS cannot be indexed: the cut is refused rather than patched."""
-
-
-def shrink_refusal(live: int | None, new: int, *, explicit: bool, max_shrink: float) -> str | None:
-    """Why a cut of `new` entries must not replace a last good index of `live` entries, or None.
-    An empty list silently allows everything, so it needs an explicit licence even on a fresh start."""
-    if explicit:
-        return None
-    if new == 0:
-        return "empty blocklist without an explicit reset"
-    if live is not None and new < live * (1.0 - max_shrink):
-        return f"blocklist shrinks from {live} to {new} entries without an explicit reset"
-    return None
 
 
 class IndexBuilder:

@@ -1,4 +1,5 @@
-"""The change stream's message format and the entry codec shared by writer, follower and snapshot.
+"""The change stream's message format, the entry codec shared by writer, follower and snapshot, and
+how the follower folds what one read of the stream returns into one delta (``fold_changes``).
 
 A message's fields (all strings):
 
@@ -14,8 +15,9 @@ A message's fields (all strings):
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
-from dataclasses import dataclass
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 
 import orjson
 
@@ -27,6 +29,8 @@ OP_UPSERT = "upsert"
 OP_REMOVE = "remove"
 OP_RESET = "reset"
 OPS = frozenset({OP_UPSERT, OP_REMOVE, OP_RESET})
+
+log = logging.getLogger("nocontact.sync")
 
 
 def encode_entry(entry: Entry) -> str:
@@ -84,3 +88,53 @@ def parse_change(stream_id: str, fields: Mapping[str, str]) -> Change:
     if entry.reference != reference:
         raise UnparsableChange(stream_id, f"entry reference does not match ref {reference}")
     return Change(stream_id, version, epoch, op, reference, entry)
+
+
+@dataclass(slots=True)
+class Batch:
+    """Stream messages folded into one delta over the applied version: the last change of a
+    reference wins. `stop` says why following cannot go on (a full resync), after what came before."""
+
+    version: int  # the version the batch reaches (the applied one when it holds no change)
+    upserts: dict[str, Entry] = field(default_factory=dict)
+    removals: set[str] = field(default_factory=set)
+    last_id: str | None = None  # the stream id of the last change applied
+    cursor: str | None = None  # the stream id to read on from (skipped changes included)
+    stop: str | None = None  # "unparsable" | "epoch" | "reset" | "gap"
+
+
+def fold_changes(messages: Iterable[tuple[str, Mapping[str, str]]], epoch: str | None, applied: int) -> Batch:
+    """The changes of `epoch` that follow version `applied`, in order, up to the first one that
+    needs a full resync; changes at or below the version reached are skipped."""
+    batch = Batch(applied)
+    for stream_id, fields in messages:
+        try:
+            change = parse_change(stream_id, fields)
+        except UnparsableChange as exc:
+            log.warning("sync: unparsable change (%s)", exc)
+            batch.stop = "unparsable"
+            break
+        if change.epoch != epoch:
+            batch.stop = "epoch"
+            break
+        if change.op == OP_RESET:
+            batch.stop = "reset"
+            break
+        if change.version <= batch.version:
+            batch.cursor = stream_id
+            continue
+        if change.version != batch.version + 1:
+            log.warning("sync: gap (applied %d, next change in the stream %d)", batch.version, change.version)
+            batch.stop = "gap"
+            break
+        assert change.reference is not None
+        if change.op == OP_UPSERT:
+            assert change.entry is not None
+            batch.upserts[change.reference] = change.entry
+            batch.removals.discard(change.reference)
+        else:
+            batch.upserts.pop(change.reference, None)
+            batch.removals.add(change.reference)
+        batch.version = change.version
+        batch.last_id = batch.cursor = stream_id
+    return batch

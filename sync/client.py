@@ -3,6 +3,8 @@ reconnects itself with jittered backoff; a writer's caller sees the error)."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from typing import Any
 
 import redis
@@ -16,6 +18,8 @@ from redis.utils import SENTINEL, get_lib_version
 
 from sync.offloop.giveway import GiveWay
 from sync.settings import SyncSettings
+
+log = logging.getLogger("nocontact.sync")
 
 # redis-py looks its own version up for CLIENT SETINFO (an importlib.metadata scan of sys.path)
 # when it makes its first connection, then keeps it: here, at import, instead of on the event loop
@@ -98,3 +102,16 @@ class _CutParser(_RESP2Parser):
         super().on_connect(connection)  # type: ignore[no-untyped-call]
         sock: Any = self._sock
         self._buffer = _CompactingBuffer(sock, self.socket_read_size, connection.socket_timeout)
+
+
+async def cancel_and_wait(task: asyncio.Task[None], attempts: int = 20) -> None:
+    """Cancel and wait. redis-py's asyncio client can swallow a cancellation that lands while it
+    sets up a connection (redis/redis-py#2028, #2551), so cancel again until the task is done."""
+    for _ in range(attempts):
+        task.cancel()
+        done, _pending = await asyncio.wait([task], timeout=0.25)
+        if done:
+            if not task.cancelled() and task.exception() is not None:
+                log.error("sync: task %s ended with %r", task.get_name(), task.exception())
+            return
+    log.error("sync: task %s did not stop", task.get_name())

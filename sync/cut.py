@@ -1,5 +1,6 @@
 """Reading the store: a consistent cut (one MULTI: meta, every entry, the last stream id and
-Redis TIME) and the cheap head (meta and last stream id) a reconnect checks first."""
+Redis TIME) and the cheap head (meta and last stream id) a reconnect checks first; and the guard
+that refuses a cut that would silently empty or sharply shrink the served blocklist."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 from matcher.layered import ShardedDict
 from sync.client import AsyncRedis, SyncRedis
 from sync.keys import META_EPOCH, META_SHRINK_OK, META_VERSION, Keys
+from sync.status import SyncStatus
 
 START_ID = "0-0"
 
@@ -39,6 +41,39 @@ class Cut:
     @property
     def shrink_ok(self) -> bool:
         return self.meta.get(META_SHRINK_OK) == "1"
+
+
+def refusal(cut: Cut, served: SyncStatus | None, *, reason: str, max_shrink: float) -> tuple[str, str] | None:
+    """Why `cut` (read for a resync of `reason`) must not replace the served index, whose status is
+    `served` (None without one), as (kind, why); None when it may."""
+    if cut.epoch is None:
+        return "nothing-published", "nothing published in the store"
+    if cut.version < 0:
+        return "meta", "the store's meta hash is unreadable"
+    live = served.entries if served is not None else None
+    # within one epoch every removal is an explicit change in the stream
+    same_history = (
+        served is not None
+        and cut.epoch == served.epoch
+        and cut.version >= served.version
+        and reason != "behind"
+    )
+    why = shrink_refusal(
+        live, len(cut.entries), explicit=cut.shrink_ok or same_history, max_shrink=max_shrink
+    )
+    return None if why is None else ("shrink", why)
+
+
+def shrink_refusal(live: int | None, new: int, *, explicit: bool, max_shrink: float) -> str | None:
+    """Why a cut of `new` entries must not replace a last good index of `live` entries, or None.
+    An empty list silently allows everything, so it needs an explicit licence even on a fresh start."""
+    if explicit:
+        return None
+    if new == 0:
+        return "empty blocklist without an explicit reset"
+    if live is not None and new < live * (1.0 - max_shrink):
+        return f"blocklist shrinks from {live} to {new} entries without an explicit reset"
+    return None
 
 
 def _head(meta_epoch: Any, meta_version: Any, tail: Any, time: Any) -> Head:

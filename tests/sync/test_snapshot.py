@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import hashlib
 import json
@@ -21,7 +20,7 @@ from matcher.profile import Profile
 from sync.building import IndexBuilder
 from sync.changes import encode_entry
 from sync.errors import SnapshotRejected
-from sync.snapshot import FRAME_HEAD, SnapshotState, SnapshotWriter, read_snapshot, write_snapshot
+from sync.snapshot import FRAME_HEAD, read_snapshot, write_snapshot
 from tests.support.sync_data import blocks, entries, make_entry, phone
 
 
@@ -603,25 +602,6 @@ def test_counts_are_checked_against_the_header(
     _rewrite_body(path, head, body, **changes)
     with pytest.raises(SnapshotRejected, match=message):
         read_snapshot(path)
-
-
-async def test_a_background_write_waits_for_the_follower_to_settle_but_not_forever(
-    tmp_path: Path, profile: Profile, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(sync.snapshot, "SETTLE_MAX", 0.3)
-    index = Index.build(entries(3), profile, version=9)
-    path = tmp_path / "snapshot.jsonl"
-    settled = asyncio.Event()
-    writer = SnapshotWriter(path, lambda: SnapshotState(index, "e1", "1-0"), 0.0, {}, settle=settled.wait)
-    running = asyncio.create_task(writer.run())
-    writer.dirty()
-    await asyncio.sleep(0.1)
-    assert not path.exists()  # still settling (a retirement on the loop)
-    await asyncio.sleep(1.0)
-    snapshot = read_snapshot(path)  # written once SETTLE_MAX passed, settled or not
-    assert snapshot is not None and snapshot.version == 9 and len(snapshot) == 3
-    running.cancel()
-    await asyncio.gather(running, return_exceptions=True)
 
 
 def test_a_write_frees_its_frames_a_few_at_a_time(
