@@ -3,16 +3,17 @@ redis-server (persistence off), the gateway side in a fresh spawned process
 (benchmarks/sync_harness.py).
 
 A ticker on the follower's loop (benchmarks/loop_ticker.py: sleep 1 ms, record how late it wakes;
-every sample kept) runs through: the cold start from a snapshot file of 1M address entries
-(another epoch than the store's), the epoch change that follows (the store holds 1M different
-entries: a full resync through IndexBuilder.from_cut), the snapshot file write after it, bursts of
-single changes and, with COMPACT, the compaction they trigger (IndexBuilder.rebuild). Baselines,
-on the same loop before the follower starts, BASELINE_S each (a shared 2-core box: the noise
-floors): the ticker alone, then the ticker beside a worker thread (sync.offloop.workers.run_in_worker, as
-the follower's) running plain Python (small dicts and strings, no memory growth): the floor of any
-design that builds in a thread of the serving process under the same switch interval. Each window
-reports its longest stall, its ticks over 10 ms per minute, and for its worst stalls how much of
-each the loop thread spent runnable waiting for a CPU (Linux schedstat) rather than for the GIL.
+every sample kept) runs through: the cold start from a snapshot file of 1M address entries (another
+epoch than the store's), the epoch change that follows (the store holds 1M different entries: a full
+resync through IndexBuilder.from_cut), the snapshot file write after it, bursts of single changes
+(each written by sync.writer.Writer from a thread, as PUT /v1/entries does) and, with COMPACT, the
+compaction they trigger (IndexBuilder.rebuild). Baselines, on the same loop before the follower
+starts, BASELINE_S each (a shared 2-core box: the noise floors): the ticker alone, then the ticker
+beside a worker thread (sync.offloop.workers.run_in_worker, as the follower's) running plain Python
+(small dicts and strings, no memory growth): the floor of any design that builds in a thread of the
+serving process under the same switch interval. Each window reports its longest stall, its ticks
+over 10 ms per minute, and for its worst stalls how much of each the loop thread spent runnable
+waiting for a CPU (Linux schedstat) rather than for the GIL.
 
 The goal (stall <= 10 ms) is reported, not asserted.
 Run: ./dev bench benchmarks/bench_sync_stall.py  (NOCONTACT_BENCH_SYNC_PHRASES, _FLOOR_S, _TRACE,
@@ -32,7 +33,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import redis.asyncio as aioredis
 
 from benchmarks.figures import record
 from benchmarks.loop_ticker import Ticker, captured_report
@@ -57,13 +57,11 @@ from gateway.serve import tune_process
 from matcher.addresses import address_phrases
 from matcher.index import NORMALISER_VERSIONS, Index
 from sync.follower import Follower, FollowerHooks
-from sync.keys import Keys
 from sync.offloop.collector import gc_paused
 from sync.offloop.workers import run_in_worker
 from sync.settings import SyncSettings
 from sync.snapshot import write_snapshot
 from sync.status import SyncState, SyncStatus
-from sync.writer import AsyncWriter
 from tests.support.blocklists import entries, numbered_entries
 from tests.support.redis_server import RedisServer
 
@@ -140,8 +138,8 @@ async def _loop_stall_main(url: str, prefix: str, data_dir: str, new_epoch: str,
     marks["bursts"] = time.perf_counter()
     progress("stall: bursts")
 
-    client = aioredis.Redis.from_url(url, decode_responses=True, socket_timeout=10)
-    writer = AsyncWriter(client, keys=Keys(prefix), normalisers=NORMALISER_VERSIONS)
+    # each write in a thread of the gateway's process, as its PUT/DELETE /v1/entries run the Writer
+    writer = store_writer(url, prefix)
     changes = iter(burst_entries)
     removals = iter(removed)
     burst_times = []
@@ -150,10 +148,10 @@ async def _loop_stall_main(url: str, prefix: str, data_dir: str, new_epoch: str,
         b0 = time.perf_counter()
         for j in range(BURST):
             if j % 5 == 4:
-                result = await writer.remove(next(removals))
+                result = await asyncio.to_thread(writer.remove, next(removals))
             else:
                 last = next(changes)
-                result = await writer.upsert(last)
+                result = await asyncio.to_thread(writer.upsert, last)
         await follower.wait_for_version(result.version, timeout=300)
         burst_times.append(time.perf_counter() - b0)
         await asyncio.sleep(1.0)
@@ -177,7 +175,7 @@ async def _loop_stall_main(url: str, prefix: str, data_dir: str, new_epoch: str,
     blocked = index.screen_call("HLI", "Z9999ZZ", last.protected[0].phones[0]).decision
     status = follower.status
     build = {kind: build_seconds(follower, kind) for kind in ("full", "delta")}
-    await client.aclose()
+    writer.client.close()
     await follower.stop()
 
     order = list(marks)

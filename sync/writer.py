@@ -19,7 +19,7 @@ import redis
 
 from matcher.entries import Entry
 from sync.changes import OP_REMOVE, OP_UPSERT, encode_entry
-from sync.client import AsyncRedis, SyncRedis
+from sync.client import SyncRedis
 from sync.errors import ConcurrentChange
 from sync.keys import Keys
 
@@ -191,10 +191,15 @@ class _Staging:
         return entry.reference, encode_entry(entry)
 
 
-class _WriterBase:
+class Writer:
+    """Writes entries to Redis with a blocking client (the gateway's entry endpoints run it in a
+    thread; the CLI, the importer and the case store call it directly). `validate` (for example
+    ``matcher.index.check_entry`` bound to a profile) runs on every entry before it is written, so
+    followers never meet an entry they cannot index."""
+
     def __init__(
         self,
-        client: SyncRedis | AsyncRedis,
+        client: SyncRedis,
         *,
         keys: Keys | None = None,
         stream_max_len: int = 100_000,
@@ -209,79 +214,6 @@ class _WriterBase:
         self.stream_max_len = stream_max_len
         self.normalisers_json = json.dumps(dict(normalisers or {}), sort_keys=True)
         self.validate = validate
-
-    def _apply_keys(self) -> list[str]:
-        k = self.keys
-        return [k.meta, k.entries, k.changes, k.versions]
-
-    def _apply_args(self, changes: Sequence[Change]) -> list[str | int]:
-        args: list[str | int] = [self.stream_max_len, uuid.uuid4().hex, self.normalisers_json]
-        for op, item in changes:
-            if op == OP_UPSERT and isinstance(item, Entry):
-                if self.validate is not None:
-                    self.validate(item)
-                args += [OP_UPSERT, item.reference, encode_entry(item)]
-            elif op == OP_REMOVE and isinstance(item, str):
-                args += [OP_REMOVE, item, ""]
-            else:
-                raise ValueError(f"not a change: ({op!r}, {type(item).__name__})")
-        return args
-
-    @staticmethod
-    def results(reply: Any) -> list[WriteResult]:
-        """Read the reply of an apply script (e.g. one queued with `pipeline_apply`)."""
-        epoch = _text(reply[0])
-        return [WriteResult(epoch, int(v), _text(sid) if int(v) else None) for v, sid in reply[1]]
-
-    def _initialise_args(self) -> tuple[list[str], list[str | int]]:
-        args: list[str | int] = [uuid.uuid4().hex, self.stream_max_len, self.normalisers_json]
-        return [self.keys.meta, self.keys.changes], args
-
-    def _swap_args(
-        self, staging: _Staging, allow_shrink: bool, expected: str
-    ) -> tuple[list[str], list[str | int]]:
-        k = self.keys
-        epoch = uuid.uuid4().hex
-        return (
-            [k.meta, k.entries, k.changes, staging.key, k.versions],
-            [
-                epoch,
-                staging.count,
-                staging.identifiers,
-                int(allow_shrink),
-                self.stream_max_len,
-                self.normalisers_json,
-                expected,
-            ],
-        )
-
-    @staticmethod
-    def _expected(start: Sequence[Any]) -> str:
-        return f"{_text(start[0] or '')}/{_text(start[1] or '')}"
-
-    @staticmethod
-    def _swapped(args: list[str | int], reply: Any, staging: _Staging, allow_shrink: bool) -> WriteResult:
-        version, stream_id = reply
-        log.info(
-            "sync: republished (epoch=%s version=%s entries=%d allow_shrink=%s)",
-            args[0],
-            int(version),
-            staging.count,
-            allow_shrink,
-        )
-        return WriteResult(str(args[0]), int(version), _text(stream_id))
-
-    @staticmethod
-    def _conflict(exc: redis.ResponseError, expected: str) -> Exception:
-        if str(exc).startswith("CONFLICT"):
-            return ConcurrentChange(expected, str(exc).removeprefix("CONFLICT "))
-        return exc
-
-
-class Writer(_WriterBase):
-    """Writes entries to Redis (blocking client: CLI, importer, tests). `validate` (for example
-    ``matcher.index.check_entry`` bound to a profile) runs on every entry before it is written, so
-    followers never meet an entry they cannot index. See AsyncWriter for the gateway."""
 
     def upsert(self, entry: Entry) -> WriteResult:
         return self.apply([(OP_UPSERT, entry)])[0]
@@ -303,11 +235,17 @@ class Writer(_WriterBase):
         """Queue `changes` on `pipe` as one script call; read its reply with `results`."""
         self._apply(keys=self._apply_keys(), args=self._apply_args(changes), client=pipe)
 
+    @staticmethod
+    def results(reply: Any) -> list[WriteResult]:
+        """Read the reply of an apply script (e.g. one queued with `pipeline_apply`)."""
+        epoch = _text(reply[0])
+        return [WriteResult(epoch, int(v), _text(sid) if int(v) else None) for v, sid in reply[1]]
+
     def initialise(self) -> WriteResult:
         """Create an explicitly empty first epoch if the store has none; a no-op otherwise.
         Followers accept an empty blocklist only when it is explicit like this."""
-        keys, args = self._initialise_args()
-        epoch, version, created = self._initialise(keys=keys, args=args)
+        args: list[str | int] = [uuid.uuid4().hex, self.stream_max_len, self.normalisers_json]
+        epoch, version, created = self._initialise(keys=[self.keys.meta, self.keys.changes], args=args)
         if created:
             log.info("sync: store initialised (epoch=%s)", _text(epoch))
         return WriteResult(_text(epoch), int(version), None)
@@ -318,7 +256,8 @@ class Writer(_WriterBase):
         """Replace the whole blocklist with `entries` under a new epoch. `allow_shrink` tells the
         followers that an empty or much smaller list is intended. Raises ConcurrentChange, having
         swapped nothing in, when another write landed meanwhile (nothing is lost: retry)."""
-        expected = self._expected(self.client.hmget(self.keys.meta, ["epoch", "version"]))
+        start = self.client.hmget(self.keys.meta, ["epoch", "version"])
+        expected = f"{_text(start[0] or '')}/{_text(start[1] or '')}"
         staging = _Staging(self.keys, self.validate)
         pipe = self.client.pipeline(transaction=False)
         try:
@@ -332,58 +271,50 @@ class Writer(_WriterBase):
         except BaseException:
             self.client.delete(staging.key)
             raise
-        keys, args = self._swap_args(staging, allow_shrink, expected)
+        k = self.keys
+        epoch = uuid.uuid4().hex
+        args: list[str | int] = [
+            epoch,
+            staging.count,
+            staging.identifiers,
+            int(allow_shrink),
+            self.stream_max_len,
+            self.normalisers_json,
+            expected,
+        ]
         try:
-            reply = self._swap(keys=keys, args=args)
+            version, stream_id = self._swap(
+                keys=[k.meta, k.entries, k.changes, staging.key, k.versions], args=args
+            )
         except redis.ResponseError as exc:
-            raise self._conflict(exc, expected) from None
-        return self._swapped(args, reply, staging, allow_shrink)
+            if str(exc).startswith("CONFLICT"):
+                raise ConcurrentChange(expected, str(exc).removeprefix("CONFLICT ")) from None
+            raise
+        log.info(
+            "sync: republished (epoch=%s version=%s entries=%d allow_shrink=%s)",
+            epoch,
+            int(version),
+            staging.count,
+            allow_shrink,
+        )
+        return WriteResult(epoch, int(version), _text(stream_id))
 
     def meta(self) -> dict[str, str]:
         return {_text(f): _text(v) for f, v in self.client.hgetall(self.keys.meta).items()}
 
+    def _apply_keys(self) -> list[str]:
+        k = self.keys
+        return [k.meta, k.entries, k.changes, k.versions]
 
-class AsyncWriter(_WriterBase):
-    """Writer for an asyncio client (the gateway's admin endpoints); same scripts, same results."""
-
-    async def upsert(self, entry: Entry) -> WriteResult:
-        return (await self.apply([(OP_UPSERT, entry)]))[0]
-
-    async def remove(self, reference: str) -> WriteResult:
-        return (await self.apply([(OP_REMOVE, reference)]))[0]
-
-    async def apply(self, changes: Sequence[Change]) -> list[WriteResult]:
-        if not changes:
-            return []
-        return self.results(await self._apply(keys=self._apply_keys(), args=self._apply_args(changes)))
-
-    async def initialise(self) -> WriteResult:
-        keys, args = self._initialise_args()
-        epoch, version, created = await self._initialise(keys=keys, args=args)
-        if created:
-            log.info("sync: store initialised (epoch=%s)", _text(epoch))
-        return WriteResult(_text(epoch), int(version), None)
-
-    async def republish(
-        self, entries: Iterable[Entry], *, allow_shrink: bool = False, batch: int = 1000
-    ) -> WriteResult:
-        expected = self._expected(await self.client.hmget(self.keys.meta, ["epoch", "version"]))
-        staging = _Staging(self.keys, self.validate)
-        pipe = self.client.pipeline(transaction=False)
-        try:
-            for entry in entries:
-                pipe.hset(staging.key, *staging.add(entry))
-                if staging.count % batch == 0:
-                    pipe.expire(staging.key, STAGING_TTL_S)
-                    await pipe.execute()
-            pipe.expire(staging.key, STAGING_TTL_S)
-            await pipe.execute()
-        except BaseException:
-            await self.client.delete(staging.key)
-            raise
-        keys, args = self._swap_args(staging, allow_shrink, expected)
-        try:
-            reply = await self._swap(keys=keys, args=args)
-        except redis.ResponseError as exc:
-            raise self._conflict(exc, expected) from None
-        return self._swapped(args, reply, staging, allow_shrink)
+    def _apply_args(self, changes: Sequence[Change]) -> list[str | int]:
+        args: list[str | int] = [self.stream_max_len, uuid.uuid4().hex, self.normalisers_json]
+        for op, item in changes:
+            if op == OP_UPSERT and isinstance(item, Entry):
+                if self.validate is not None:
+                    self.validate(item)
+                args += [OP_UPSERT, item.reference, encode_entry(item)]
+            elif op == OP_REMOVE and isinstance(item, str):
+                args += [OP_REMOVE, item, ""]
+            else:
+                raise ValueError(f"not a change: ({op!r}, {type(item).__name__})")
+        return args
