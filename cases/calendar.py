@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 import holidays
 
 from config import deployment_table
+from config.settings import load_settings
 from matcher.errors import ConfigError
 
 LONDON = ZoneInfo("Europe/London")
@@ -42,11 +43,7 @@ class CasePolicy:
 
     @classmethod
     def from_mapping(cls, table: Mapping[str, Any]) -> CasePolicy:
-        known = {f.name for f in fields(cls)}
-        for key in table:
-            if key not in known:
-                raise ConfigError(f"cases.{key}", table[key], f"Not a known setting; one of {sorted(known)}.")
-        return cls(**dict(table))
+        return load_settings(cls, "cases", table, environ={})
 
 
 def load_policy(config_file: str | Path | None) -> CasePolicy:

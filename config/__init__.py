@@ -66,7 +66,12 @@ def deployment_table(
     config_file: str | Path | None, table: str, environ: Mapping[str, str] | None = None
 ) -> dict[str, Any]:
     """One table (``[sync]``, ``[gateway]``, ``[cases]``...) of the deployment file; {} when absent."""
-    value = read_deployment(config_file, environ).get(table, {})
+    return table_of(read_deployment(config_file, environ), table)
+
+
+def table_of(document: Mapping[str, Any], table: str) -> dict[str, Any]:
+    """One table of a deployment file read with `read_deployment`; {} when absent."""
+    value = document.get(table, {})
     if not isinstance(value, Mapping):
         raise ConfigError(table, value, "Expected a table.")
     return dict(value)

@@ -1,16 +1,17 @@
 """Gateway configuration: a frozen dataclass from the deployment file's ``[gateway]`` table plus
-environment overrides; the ``[sync]`` table becomes the embedded SyncSettings. A bad value's error
-names the key and the value."""
+environment overrides, through ``config.settings.load_settings``; the ``[sync]`` table becomes the
+embedded SyncSettings."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from config import read_deployment
+from config import read_deployment, table_of
+from config.settings import GIVEN, load_settings, setting
 from matcher.errors import ConfigError
 from sync.settings import SyncSettings
 
@@ -19,16 +20,17 @@ STALE_POLICIES = ("serve", "refuse")
 
 @dataclass(frozen=True, slots=True)
 class GatewaySettings:
-    host: str = "127.0.0.1"
-    port: int = 8080
-    workers: int = 1
-    config_file: Path | None = None  # deployment TOML (profile overrides, [gateway], [sync])
+    host: str = setting("127.0.0.1", env="NOCONTACT_HOST")
+    port: int = setting(8080, env="NOCONTACT_PORT")
+    workers: int = setting(1, env="NOCONTACT_WORKERS")
+    # deployment TOML (profile overrides, [gateway], [sync])
+    config_file: Path | None = field(default=None, metadata=GIVEN)
     # Stale data: the matcher's data is stale when its last confirmed round trip with the store is
     # older than max_data_age. "serve" answers from the last good index and flags it (stale: true);
     # "refuse" answers 503 so the PBX fails safe.
-    max_data_age: float = 30.0
-    stale_policy: str = "serve"
-    admin_token: str | None = None  # NOCONTACT_ADMIN_TOKEN
+    max_data_age: float = setting(30.0, env="NOCONTACT_MAX_DATA_AGE")
+    stale_policy: str = setting("serve", env="NOCONTACT_STALE_POLICY")
+    admin_token: str | None = setting(None, env="NOCONTACT_ADMIN_TOKEN")
     token_refresh: float = 2.0  # seconds between token-cache refreshes (revocations take this long)
     ship_batch: int = 200
     ship_retry_max: float = 5.0
@@ -39,7 +41,7 @@ class GatewaySettings:
     # Successful screening answers are counted and timed in /metrics and every non-allow one is
     # in the hit log; a log line for each as well cost ~35% of the call endpoint's throughput.
     log_screening: bool = False
-    sync: SyncSettings = field(default_factory=SyncSettings)
+    sync: SyncSettings = field(default_factory=SyncSettings, metadata=GIVEN)
 
     def __post_init__(self) -> None:
         if self.stale_policy not in STALE_POLICIES:
@@ -81,66 +83,11 @@ class GatewaySettings:
         env = os.environ if environ is None else environ
         path = config_file if config_file is not None else env.get("NOCONTACT_CONFIG")
         document = read_deployment(path, env)
-        table = _table(document, "gateway")
-        sync_table = dict(_table(document, "sync"))
         data_dir = overrides.pop("data_dir", None)
-        if data_dir is not None:
-            sync_table["data_dir"] = str(data_dir)
-        sync_env = dict(env)
-        if data_dir is not None:
-            sync_env.pop("NOCONTACT_DATA_DIR", None)
-        sync = SyncSettings.from_mapping(sync_table, sync_env)
-        known = {f.name: f for f in fields(cls) if f.name not in ("sync", "config_file")}
-        values: dict[str, Any] = {}
-        for key, value in table.items():
-            if key not in known:
-                raise ConfigError(f"gateway.{key}", value, f"Unknown key; expected one of {sorted(known)}.")
-            values[key] = _coerce(f"gateway.{key}", value, str(known[key].type))
-        for var, key in (
-            ("NOCONTACT_HOST", "host"),
-            ("NOCONTACT_PORT", "port"),
-            ("NOCONTACT_WORKERS", "workers"),
-            ("NOCONTACT_ADMIN_TOKEN", "admin_token"),
-            ("NOCONTACT_STALE_POLICY", "stale_policy"),
-            ("NOCONTACT_MAX_DATA_AGE", "max_data_age"),
-        ):
-            if env.get(var):
-                values[key] = _coerce(var, env[var], str(known[key].type))
-        for key, value in overrides.items():
-            if value is not None:
-                values[key] = value
-        return cls(config_file=Path(path) if path else None, sync=sync, **values)
-
-
-def _table(document: Mapping[str, Any], name: str) -> Mapping[str, Any]:
-    table = document.get(name, {})
-    if not isinstance(table, Mapping):
-        raise ConfigError(name, table, "Expected a table.")
-    return table
-
-
-def _coerce(key: str, value: Any, kind: str) -> Any:
-    try:
-        if isinstance(value, bool) and kind != "bool":
-            raise TypeError
-        if kind == "int":
-            return int(value)
-        if kind == "float":
-            return float(value)
-        if kind == "bool":
-            if isinstance(value, str):
-                if value.lower() in ("1", "true", "yes", "on"):
-                    return True
-                if value.lower() in ("0", "false", "no", "off"):
-                    return False
-                raise ValueError
-            if not isinstance(value, bool):
-                raise TypeError
-            return value
-        if kind.startswith("str"):
-            if not isinstance(value, str):
-                raise TypeError
-            return value
-    except (TypeError, ValueError):
-        raise ConfigError(key, value, f"Not a valid {kind}.") from None
-    return value
+        sync = SyncSettings.from_mapping(
+            table_of(document, "sync"), env, data_dir=None if data_dir is None else Path(data_dir)
+        )
+        config = Path(path) if path else None
+        return load_settings(
+            cls, "gateway", table_of(document, "gateway"), env, config_file=config, sync=sync, **overrides
+        )

@@ -1,27 +1,31 @@
 """Sync configuration: a frozen dataclass built from the deployment file's ``[sync]`` table plus
 environment overrides (``NOCONTACT_REDIS_URL``, ``NOCONTACT_REDIS_PREFIX``, ``NOCONTACT_DATA_DIR``,
-``NOCONTACT_GATEWAY_ID``). A bad value's error names the key and the value."""
+``NOCONTACT_GATEWAY_ID``), through ``config.settings.load_settings``."""
 
 from __future__ import annotations
 
 import os
 import socket
 from collections.abc import Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from config.settings import load_settings, setting
 from matcher.errors import ConfigError
 from sync.keys import DEFAULT_PREFIX, Keys
+
+DATA_DIR = Path("data")
 
 
 @dataclass(frozen=True, slots=True)
 class SyncSettings:
-    redis_url: str | None = None  # None: start the embedded redis-server under data_dir
-    prefix: str = DEFAULT_PREFIX
-    data_dir: Path = Path("data")
+    # None: start the embedded redis-server under data_dir
+    redis_url: str | None = setting(None, env="NOCONTACT_REDIS_URL")
+    prefix: str = setting(DEFAULT_PREFIX, env="NOCONTACT_REDIS_PREFIX")
+    data_dir: Path = setting(DATA_DIR, env="NOCONTACT_DATA_DIR")
     snapshot_path: Path | None = None  # default: data_dir / "snapshot.jsonl"
-    gateway_id: str | None = None  # default: hostname-pid
+    gateway_id: str | None = setting(None, env="NOCONTACT_GATEWAY_ID")  # default: hostname-pid
     # Redis client and follow loop
     socket_timeout: float = 5.0
     connect_timeout: float = 2.0
@@ -75,44 +79,8 @@ class SyncSettings:
 
     @classmethod
     def from_mapping(
-        cls, table: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None
+        cls, table: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None, **given: Any
     ) -> SyncSettings:
-        """From a ``[sync]`` table (keys named as the fields) and the environment, which wins."""
-        env = os.environ if environ is None else environ
-        values: dict[str, Any] = {}
-        known = {f.name: f for f in fields(cls)}
-        for key, value in (table or {}).items():
-            if key not in known:
-                raise ConfigError(f"sync.{key}", value, f"Unknown key; expected one of {sorted(known)}.")
-            values[key] = _coerce(key, value, known[key].type)
-        for var, key in (
-            ("NOCONTACT_REDIS_URL", "redis_url"),
-            ("NOCONTACT_REDIS_PREFIX", "prefix"),
-            ("NOCONTACT_DATA_DIR", "data_dir"),
-            ("NOCONTACT_GATEWAY_ID", "gateway_id"),
-        ):
-            if env.get(var):
-                values[key] = _coerce(var, env[var], known[key].type)
-        return cls(**values)
-
-
-def _coerce(key: str, value: Any, annotation: Any) -> Any:
-    kind = str(annotation)
-    try:
-        if "Path" in kind:
-            return None if value is None else Path(str(value))
-        if kind.startswith("str"):
-            if value is not None and not isinstance(value, str):
-                raise TypeError
-            return value
-        if kind == "int":
-            if isinstance(value, bool):
-                raise TypeError
-            return int(value)
-        if kind == "float":
-            if isinstance(value, bool):
-                raise TypeError
-            return float(value)
-    except (TypeError, ValueError):
-        raise ConfigError(key, value, f"Not a valid {kind}.") from None
-    return value
+        """From a ``[sync]`` table (keys named as the fields), the environment over it (``os.environ``
+        when `environ` is None), and `given` over both."""
+        return load_settings(cls, "sync", table, environ, **given)

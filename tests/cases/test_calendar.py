@@ -76,7 +76,8 @@ def test_overdue_starts_the_day_after_the_due_date() -> None:
     ("table", "key"),
     [
         ({"review_interval_days": 0}, "cases.review_interval_days"),
-        ({"send_working_days": "1"}, "cases.send_working_days"),
+        ({"send_working_days": 1.5}, "cases.send_working_days"),
+        ({"send_working_days": "one"}, "cases.send_working_days"),
         ({"reveiw_interval_days": 30}, "cases.reveiw_interval_days"),
     ],
 )

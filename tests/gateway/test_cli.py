@@ -37,6 +37,10 @@ def test_settings_from_file_env_and_options(tmp_path: Path) -> None:
         ("[gateway]\nport = true\n", {}, "gateway.port"),
         ("[gateway]\ncolour = 1\n", {}, "gateway.colour"),
         ("", {"NOCONTACT_MAX_DATA_AGE": "soon"}, "NOCONTACT_MAX_DATA_AGE"),
+        ("", {"NOCONTACT_PORT": "70000"}, "NOCONTACT_PORT"),  # out of range: named as the user set it
+        ("", {"NOCONTACT_STALE_POLICY": "maybe"}, "NOCONTACT_STALE_POLICY"),
+        ("[sync]\nmax_shrink = 2\n", {}, "sync.max_shrink"),
+        ("[sync]\nblock_ms = 'soon'\n", {}, "sync.block_ms"),
         ("gateway = 3\n", {}, "gateway"),
         ("[gateway\n", {}, "config"),
     ],

@@ -24,10 +24,11 @@ def test_table_and_environment() -> None:
     [
         ({"max_shrink": 2}, "sync.max_shrink"),
         ({"block_ms": 9000}, "sync.block_ms"),
-        ({"block_ms": "soon"}, "block_ms"),
+        ({"block_ms": "soon"}, "sync.block_ms"),
         ({"heartbeat_ttl": 1.0}, "sync.heartbeat_ttl"),
         ({"colour": "blue"}, "sync.colour"),
-        ({"socket_timeout": True}, "socket_timeout"),
+        ({"socket_timeout": True}, "sync.socket_timeout"),
+        ({"max_delta": 2.5}, "sync.max_delta"),
     ],
 )
 def test_bad_values_name_the_key(table: dict[str, object], key: str) -> None:
