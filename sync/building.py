@@ -3,7 +3,7 @@
 Every CPU-heavy step (decoding a cut's JSON, diffing it against the live index, compiling entries,
 building automata) runs in a worker thread on immutable inputs; the loop only awaits the result
 and swaps one reference. Python-level work in a thread gives the loop the GIL back every switch
-interval (``nocontact serve`` sets 0.5 ms: gateway.serve.SWITCH_INTERVAL); what can still stall the
+interval (``nocontact serve`` sets gateway.serve.SWITCH_INTERVAL); what can still stall the
 loop is a single long C call holding the GIL: an automaton build, a million-key dict resizing (the
 index's maps are sharded), a collection walking a million young objects (gc_paused). So a resync
 against a live index applies the *difference* through ``Index.with_changes`` (a small delta
@@ -121,9 +121,9 @@ class IndexBuilder:
         *,
         layered: int = 0,
     ) -> Built:
-        """Stream changes over the live index: a few changes on a thin layer inline (tens of µs:
-        a thread hop would cost more), anything else in the worker thread. `layered` is how many
-        changes the base already carries: each new version copies that layer."""
+        """Stream changes over the live index: a few changes on a thin layer inline (cheaper than a
+        thread hop), anything else in the worker thread. `layered` is how many changes the base
+        already carries: each new version copies that layer."""
         removals = list(removals)
         if len(upserts) + len(removals) <= self.inline_changes and layered <= self.inline_layered:
             return self._delta(base, upserts, removals, version, counts)

@@ -39,8 +39,8 @@ def encode_entry(entry: Entry) -> str:
 
 def decode_entry(raw: str | bytes) -> Entry:
     """Raises ValueError (ValidationError or JSONDecodeError) when `raw` is not a valid entry.
-    orjson: a cut of a million entries is decoded ~4x faster than with json (same documents:
-    encode_entry writes nothing orjson does not read)."""
+    orjson, for speed on a cut of a million entries (encode_entry writes nothing orjson does not
+    read)."""
     return Entry.from_dict(orjson.loads(raw))
 
 

@@ -21,9 +21,8 @@ from sync.settings import SyncSettings
 
 log = logging.getLogger("nocontact.sync")
 
-# redis-py looks its own version up for CLIENT SETINFO (an importlib.metadata scan of sys.path)
-# when it makes its first connection, then keeps it: here, at import, instead of on the event loop
-# at the follower's first connection (15 ms there, measured beside a 1M-entry build).
+# redis-py looks its own version up for CLIENT SETINFO (an importlib.metadata scan of sys.path) at
+# its first connection: done here, at import, so that scan never runs on the follower's event loop.
 get_lib_version()
 
 # The clients are typed Any on purpose: redis>=5 ships its own (non-generic) annotations, while the
@@ -52,7 +51,7 @@ def sync_client(url: str, settings: SyncSettings, *, name: str = "nocontact-writ
 def cut_client(url: str, settings: SyncSettings, *, name: str = "nocontact-cut") -> SyncRedis:
     """For ``sync.cut.read_cut`` in a worker thread: RESP2, with HGETALL's reply left a flat list.
     Made into one dict at once (redis-py's callback, or its RESP3 parser as the map arrives), a
-    million entries resize a single dict in one 20-30 ms GIL-holding step, stalling the loop.
+    million entries resize a single dict in one long GIL-holding step, stalling the loop.
     Its parser keeps a small read buffer (see _CompactingBuffer)."""
     client = redis.Redis.from_url(
         url, retry=Retry(NoBackoff(), 0), protocol=2, parser_class=_CutParser, **_options(settings, name)
@@ -70,14 +69,14 @@ COMPACT_AT = 1 << 20  # bytes already parsed that the cut client's read buffer l
 
 class _CompactingBuffer(SocketBuffer):
     """redis-py's SocketBuffer keeps every byte of a reply until the whole reply is parsed: a cut
-    of a million entries grows one BytesIO past 150 MB (growing it, then truncating it at the end,
-    were 16-45 ms GIL-holding calls). This one moves the unparsed rest to the front once COMPACT_AT
+    of a million entries grows one big BytesIO, and growing it, then truncating it at the end, are
+    long GIL-holding calls. This one moves the unparsed rest to the front once COMPACT_AT
     bytes are parsed, so the buffer stays near a megabyte. Positions taken before a compaction
     (the parser's rewind after an error) are then stale: on an error redis-py disconnects the
     connection and drops its buffer, and this client is only used for ``read_cut``.
 
-    Each read lets the GIL go for a ``recv`` that, while the reply streams in, returns at once,
-    every ~0.3 ms of parsing: the event loop then starved (see sync.offloop.giveway), so reads give way."""
+    Each read lets the GIL go for a ``recv`` that, while the reply streams in, returns at once: the
+    event loop then starves (see sync.offloop.giveway), so reads give way."""
 
     def __init__(self, socket: Any, socket_read_size: int, socket_timeout: float) -> None:
         super().__init__(socket, socket_read_size, socket_timeout)

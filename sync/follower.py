@@ -106,7 +106,7 @@ class Follower:
             NORMALISER_VERSIONS,
             on_written=self.metrics.snapshot_writes.inc,
             # a write's thread and the retirement's steps on the loop, at once, starve the loop
-            # of the GIL (15-35 ms late ticks measured at 1M entries): one after the other
+            # of the GIL: one after the other
             settle=self._retirer.idle,
         )
         self._tasks: list[asyncio.Task[None]] = []
@@ -252,7 +252,7 @@ class Follower:
         log.info("sync: resync (reason=%s)", reason)
         self.metrics.resyncs.labels(reason).inc()
         assert self._cut_client is not None
-        with gc_paused():  # a million-item reply: young collections walk it (a 41 ms gen0 seen)
+        with gc_paused():  # young collections would walk a million-item reply, holding the GIL
             cut = await run_in_worker(read_cut, self._cut_client, self.keys)
         try:
             await self._resync_to(cut, reason)

@@ -92,8 +92,8 @@ class SnapshotWriter:
                     await asyncio.wait_for(self.settle(), SETTLE_MAX)
             started = time.monotonic()
             await self.write()
-            # A write of a big list costs seconds of GIL-holding work: never spend more than a
-            # fifth of the time writing (measured: back-to-back rewrites slowed bursts 10x at 1M).
+            # A write of a big list costs seconds of GIL-holding work, and rewrites back to back
+            # slowed bursts of changes down: never spend more than a fifth of the time writing.
             await asyncio.sleep(max(self.min_interval, 4 * (time.monotonic() - started)))
 
     async def flush(self) -> None:
@@ -106,8 +106,8 @@ class SnapshotWriter:
             state = self.state()
             if state is None:
                 return
-            # collections in the writing thread would walk the objects it makes (to_record per
-            # entry) and the index's newer layers, holding the GIL for 15-25 ms at 1M entries
+            # collections in the writing thread would walk the objects it makes and the index's
+            # newer layers, holding the GIL
             with gc_paused():
                 writing = asyncio.ensure_future(
                     run_in_worker(

@@ -44,7 +44,7 @@ if TYPE_CHECKING:
 
 FORMAT = "nocontact-snapshot"
 FORMAT_VERSION = 4
-CHUNK_ROWS = 4096  # entries per frame: one marshal.loads of ~600 kB holds the GIL ~1 ms
+CHUNK_ROWS = 4096  # entries per frame: one frame's marshal.loads holds the GIL, so frames stay small
 MARSHAL_VERSION = 4
 FRAME_HEAD = struct.Struct(">Q")  # a frame's length
 FRAMES_PER_RELEASE = 8  # list items (4 frames, 4 heads) freed per C call after a write
@@ -185,8 +185,8 @@ def _check_counts(path: Path, stored: list[StoredColumns], count: int, identifie
 
 
 def _frames(path: Path, fh: BinaryIO, expected_digest: str) -> list[bytes]:
-    """The frames, each read in one call (~600 kB: the read and the hashing let the GIL
-    go), and the digest of every byte of them checked before any is decoded."""
+    """The frames, each read in one call (the read and the hashing let the GIL go), and the
+    digest of every byte of them checked before any is decoded."""
     left = os.fstat(fh.fileno()).st_size - fh.tell()
     digest = hashlib.sha256()
     frames: list[bytes] = []
@@ -234,12 +234,12 @@ def _framed_chunks(path: Path, frames: list[bytes]) -> list[StoredColumns]:
 
 def _distinct(references: Iterable[str]) -> int:
     """How many distinct references, counted in sharded sets (one set of a million strings grows
-    in 20 ms resizes that hold the GIL)."""
+    in long resizes that hold the GIL)."""
     shards: list[set[str]] = [set() for _ in range(SHARDS)]
     for reference in references:
         shards[hash(reference) % SHARDS].add(reference)
     count = 0
-    while shards:  # freed a set at a time: the 64 in one go held the GIL for 16 ms at 1M
+    while shards:  # freed a set at a time: all of them in one go is one long GIL-holding call
         count += len(shards.pop())
     return count
 

@@ -20,9 +20,8 @@ class _GcPauses:
 @contextlib.contextmanager
 def gc_paused() -> Iterator[None]:
     """A big build, cut read or snapshot write allocates millions of objects; the generational
-    collector would run collections over them (holding the GIL: measured 20-40 ms each beside a
-    1M-entry cut) while it does. The index holds no cycles. The collector comes back as it was
-    when the last open block ends."""
+    collector would run collections over them, each holding the GIL, while it does. The index
+    holds no cycles. The collector comes back as it was when the last open block ends."""
     with _GcPauses.lock:
         if _GcPauses.open == 0:
             _GcPauses.was_enabled = gc.isenabled()

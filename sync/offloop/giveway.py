@@ -1,14 +1,12 @@
 """A worker thread that lets the GIL go briefly and often gives way to the event loop (``GiveWay``).
 
 A thread waiting for the GIL asks its holder to drop it only after waiting a whole switch interval
-(0.5 ms under ``nocontact serve``). A worker that releases the GIL itself more often than that, for
-a call that returns at once (a ``recv`` of bytes already in the socket, while a million-entry cut
-streams in), wakes the waiting loop thread each time and takes the GIL back before that thread
-has run: the loop's wait starts over and it never asks. Measured: the event loop starved for
-100-195 ms at a time while the cut client parsed a 1M-entry reply (a worker doing 0.3 ms of Python
-between such calls starved a 1 ms ticker for up to 190 ms; giving way every 1 ms: p99 1.8 ms,
-max 4.7 ms). ``GiveWay`` makes such a worker sleep a few tens of microseconds once per switch
-interval, long enough for a waiting thread to take the GIL.
+(``gateway.serve.SWITCH_INTERVAL`` under ``nocontact serve``). A worker that releases the GIL itself
+more often than that, for a call that returns at once (a ``recv`` of bytes already in the socket,
+while a million-entry cut streams in), wakes the waiting loop thread each time and takes the GIL
+back before that thread has run: the loop's wait starts over, it never asks, and it starves for as
+long as the cut client parses the reply. ``GiveWay`` makes such a worker sleep a few tens of microseconds
+once per switch interval, long enough for a waiting thread to take the GIL.
 """
 
 from __future__ import annotations

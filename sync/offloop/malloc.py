@@ -5,11 +5,9 @@ it with ``mremap``: no copy, and the new pages are touched only as they are fill
 threshold is dynamic: freeing such a block raises it to the block's size (up to 32 MB), after
 which blocks that size come from the heap, and growing one (a list appended to, a buffer) is a
 fresh allocation, a copy and a free, in one C call that holds the GIL while it touches every new
-page. Measured in a gateway resyncing 1M entries: after the cold start had freed its big lists,
-the cut's reply list grew from ~1.6M items in one such call, 3362 first-touch page faults in
-54 ms (about 16 µs each on the Firecracker VM), and the event loop waited 41-54 ms for the GIL.
-Setting the threshold explicitly turns the dynamic adjustment off (mallopt(3)); the same call
-then took none of those stalls.
+page: in a gateway resyncing after its cold start freed its big lists, the event loop waited for
+the cut's reply list to grow. Setting the threshold explicitly turns the dynamic adjustment off
+(mallopt(3)).
 
 Only glibc has ``mallopt`` with these meanings; elsewhere this does nothing and says so.
 """

@@ -1,7 +1,7 @@
 """Letting go of a replaced index without stalling the event loop.
 
 Dropping the last reference to a million-entry index frees millions of objects in one C call
-chain (measured: a 1.49 s stall on the loop at the swap of a 1M-address resync). Here the owner
+chain, a stall of the loop at the swap counted in seconds. Here the owner
 hands the old index over instead, and its big containers (dicts, lists, sets) are emptied a few
 thousand items at a time, in steps of about ``STEP_SECONDS``, with the loop free between steps.
 
@@ -30,12 +30,11 @@ log = logging.getLogger("nocontact.sync")
 BIG = 512  # containers with more items than this are emptied step by step; smaller ones just go
 # A callback that becomes ready waits behind two or three steps (the step running when its timer
 # or socket fires, then the one queued before it), so a step's length multiplies into the loop's
-# latency: 1 ms steps took a 1M-phrase retirement's ticks from p99 5.8 ms to 2.8 ms, in the same
-# 6.6 s in all.
+# latency; short steps make the retirement no longer in all.
 STEP_SECONDS = 0.001
-# Items freed between looks at the clock. Most cost about a microsecond, but near the end of a big
-# index's retirement frees got far dearer (most likely each emptying an allocator arena that goes
-# back to the system): 64 frees took 4-13 ms, steps back to back (1M phrases: the loop 25 ms late).
+# Items freed between looks at the clock: most cost about a microsecond, but near the end of a big
+# index's retirement a free can cost far more (most likely each emptying an allocator arena that
+# goes back to the system), so a step looks often to stay close to its budget.
 CHECK_EVERY = 4
 WAIT_STEP = 0.05  # seconds between checks that nobody else holds the retired object
 MAX_WAIT = 120.0  # then it is dropped as it is (whoever holds it frees it)
@@ -110,9 +109,8 @@ def dismantle_steps(root: object, step_seconds: float = STEP_SECONDS) -> Generat
             if clock() > deadline:
                 yield
                 deadline = clock() + step_seconds
-        # emptied by pops, it still holds its table (a 16k-key dict shard's is ~1 MB, its own
-        # mapping): let that go now, one per step, not all at the end with the root (measured:
-        # a 1M-phrase index's last step, freeing the root, took 13.6 ms)
+        # emptied by pops, it still holds its table (a big dict shard's is mapped apart): let that
+        # go now, one per step, not all at the end with the root
         container.clear()
         del container
         if clock() > deadline:
@@ -130,8 +128,8 @@ class Retirer:
         self.max_wait = max_wait
         self._tasks: set[asyncio.Task[None]] = set()
         # one object is taken apart at a time: each dismantling task steps between the loop's
-        # other callbacks, so five at once (a resync retires the cut, the old index and more)
-        # made every loop iteration five steps long (11 ms late ticks measured at 1M entries)
+        # other callbacks, so several at once (a resync retires the cut, the old index and more)
+        # would make every loop iteration several steps long
         self._stepping = asyncio.Lock()
         self.retired = 0  # objects taken apart (for tests)
         # the longest step so far, as (seconds, what was being taken apart): one item freed whole

@@ -1,10 +1,8 @@
 """The worker threads that build, read and write for the event loop, and the work they are handed.
 
-The worker threads run at a lower CPU priority than the loop (``run_in_worker``). The loop needs a
-CPU the moment its timer or socket fires; with the other CPUs busy (another process, the host),
-it waited on the run queue behind the build thread: a resync of 1M entries measured the loop
-thread runnable, and not running, for 24.6 ms of a 31.8 ms stall while the build thread ran 21.3
-ms of it. Niced, the build thread gives way to it; an idle CPU still runs the build at full speed.
+The worker threads run at a lower CPU priority than the loop (``run_in_worker``): the loop needs a
+CPU the moment its timer or socket fires, and with the other CPUs busy it would otherwise wait on
+the run queue behind the build thread. An idle CPU still runs the build at full speed.
 """
 
 from __future__ import annotations
@@ -20,9 +18,8 @@ from typing import Generic, TypeVar
 
 T = TypeVar("T")
 
-# Added to the worker threads' nice value. 10 weighs a thread at about a tenth of a default one:
-# the loop wins a contended CPU at once, while a build still gets its share on a busy host
-# (a nice of 19, 1.5%, could hold a resync back for many minutes there).
+# Added to the worker threads' nice value: about a tenth of a default thread's weight, so the loop
+# wins a contended CPU at once while a build still gets its share on a busy host (19 would not).
 WORKER_NICE = 10
 WORKERS = 4  # a cut read or build, a snapshot write beside it, and room to spare
 _pools: dict[int, concurrent.futures.ThreadPoolExecutor] = {}  # by the pid of the process that made it
@@ -65,9 +62,9 @@ class Handoff(Generic[T]):
     """Work for a worker thread that lets go of itself, and so of the inputs its closure holds (a
     cut's million raw entries, a snapshot's stored chunks), before it returns. A thread pool frees
     its work item only after it has handed the result back: the loop could by then have retired
-    the inputs, leaving the thread the last holder, freeing them whole in one GIL-holding call
-    (measured: a 137 ms stall right after a 1M-entry resync's swap). Let go here, while the
-    awaiting caller still holds them, they are the Retirer's to take apart in steps."""
+    the inputs, leaving the thread the last holder, freeing them whole in one GIL-holding call.
+    Let go here, while the awaiting caller still holds them, they are the Retirer's to take apart
+    in steps."""
 
     __slots__ = ("_work",)
 
