@@ -48,6 +48,25 @@ def make_entry(i: int, *, prisoner: str = "A1234BC", emails: bool = True) -> Ent
     return Entry.from_dict({"reference": f"UPC-{i:06d}", "prisoner": prisoner, "protected": [person]})
 
 
+def address_entry(i: int) -> Entry:
+    """An entry with one postal address (and a phone), valid under the gb profile."""
+    return Entry.from_dict(
+        {
+            "reference": f"ADDR-{i:06d}",
+            "prisoner": "A1234BC",
+            "protected": [
+                {
+                    "name": f"Jane Smith{i}",
+                    "phones": [f"07700 9{i:05d}"],
+                    "addresses": [
+                        {"lines": [f"{i % 300 + 1} Street{i} Road", "Hull"], "postcode": "HU1 2AB"}
+                    ],
+                }
+            ],
+        }
+    )
+
+
 def entries(n: int, start: int = 0) -> list[Entry]:
     return [make_entry(i) for i in range(start, start + n)]
 

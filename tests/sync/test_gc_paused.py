@@ -12,12 +12,12 @@ import pytest
 
 import matcher.addresses
 from matcher.addresses import ParsedAddress
-from matcher.entries import Entry
 from matcher.index import Index
 from matcher.profile import Profile
 from sync.building import IndexBuilder
 from sync.changes import encode_entry
 from sync.offloop.collector import gc_paused
+from tests.support.sync_data import address_entry
 
 
 @pytest.fixture
@@ -53,21 +53,6 @@ def test_a_collector_that_was_off_stays_off(collector_on: None) -> None:
     assert not gc.isenabled()
 
 
-def _address_entry(i: int) -> Entry:
-    return Entry.from_dict(
-        {
-            "reference": f"UPC-{i:06d}",
-            "prisoner": "A1234BC",
-            "protected": [
-                {
-                    "name": f"Person {i}",
-                    "addresses": [{"lines": [f"{i + 1} High Street", "Hull"], "postcode": "HU1 2AB"}],
-                }
-            ],
-        }
-    )
-
-
 def _watch_address_builds(monkeypatch: pytest.MonkeyPatch, each: Callable[[int], None]) -> list[bool]:
     """Calls `each(n)` as the build takes its n-th address, and lists whether the collector was on."""
     seen: list[bool] = []
@@ -91,7 +76,7 @@ def test_a_build_beside_an_open_pause_does_not_turn_the_collector_back_on(
         seen = _watch_address_builds(
             monkeypatch, lambda n: other.enter_context(gc_paused()) if n == 0 else None
         )
-        Index.build([_address_entry(i) for i in range(3)], profile)
+        Index.build([address_entry(i) for i in range(3)], profile)
         assert len(seen) == 3
         assert not gc.isenabled()  # the other block is still open
     assert gc.isenabled()
@@ -115,7 +100,7 @@ async def test_a_build_under_gc_paused_keeps_the_collector_off_and_restores_it(
 
     seen = _watch_address_builds(monkeypatch, beside)
     with other:
-        cut = {f"UPC-{i:06d}": encode_entry(_address_entry(i)) for i in range(5)}
+        cut = {e.reference: encode_entry(e) for e in map(address_entry, range(5))}
         built = await IndexBuilder(profile).from_cut(cut, 1, None)
     assert built.entries == 5 and len(seen) == 5
     assert seen == [False] * 5

@@ -4,27 +4,8 @@ is printed (``-s``), not asserted tightly: timing belongs to benchmarks/, not to
 
 from __future__ import annotations
 
-from matcher.entries import Entry
 from sync.offloop.looplag import LoopLagMonitor
-from tests.support.sync_data import FollowerFactory, sample
-
-
-def address_entry(i: int) -> Entry:
-    return Entry.from_dict(
-        {
-            "reference": f"ADDR-{i:06d}",
-            "prisoner": "A1234BC",
-            "protected": [
-                {
-                    "name": f"Jane Smith{i}",
-                    "phones": [f"07700 9{i:05d}"],
-                    "addresses": [
-                        {"lines": [f"{i % 300 + 1} Street{i} Road", "Hull"], "postcode": "HU1 2AB"}
-                    ],
-                }
-            ],
-        }
-    )
+from tests.support.sync_data import FollowerFactory, address_entry, sample
 
 
 async def test_republish_with_few_changes_is_applied_as_a_delta_while_the_loop_runs(
