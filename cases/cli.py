@@ -22,6 +22,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+import config
 from cases.calendar import load_policy
 from cases.codec import case_summary, history_to_dict
 from cases.errors import CaseError
@@ -31,6 +32,10 @@ from cases.store import CaseStore
 from cases.workflow import Action, Actor, Case, State
 from matcher.entries import Exemption
 from matcher.errors import ConfigError, ValidationError
+from sync.client import async_client, sync_client
+from sync.embedded import EmbeddedRedis
+from sync.settings import SyncSettings
+from sync.store import FleetStore
 
 SIMPLE = {
     "send": Action.SEND,
@@ -196,11 +201,6 @@ def register(subparsers: Any) -> None:
 
 
 def _connect(args: argparse.Namespace) -> tuple[Any, Any, Callable[[], None]]:
-    import config
-    from sync.client import sync_client
-    from sync.embedded import EmbeddedRedis
-    from sync.settings import SyncSettings
-
     settings = SyncSettings.from_mapping(config.deployment_table(args.config, "sync"))
     if args.redis_url:
         settings = settings.with_(redis_url=args.redis_url)
@@ -326,9 +326,6 @@ def _dispatch(args: argparse.Namespace, store: CaseStore, url: str, settings: An
 
 
 def _live(store: CaseStore, url: str, settings: Any, case_id: str, out: TextIO) -> int:
-    from sync.client import async_client
-    from sync.store import FleetStore
-
     case = store.get(case_id)
     if case.state is not State.AUTHORISED:
         out.write(f"{case.id} is {case.state.value}: nothing to enforce\n")

@@ -7,29 +7,17 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from cases import cli as cases_cli
+from gateway import check_cli, serve
+from gateway.ui import cli as ui_cli
+from sync import importer
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="nocontact", description="Prison call and mail screening gateway.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    from gateway import check_cli
-
-    check_cli.register(sub)
-    from gateway import serve
-
-    serve.register(sub)
-    from cases import cli as cases_cli
-
-    cases_cli.register(sub)
-    from gateway.ui import cli as ui_cli
-
-    ui_cli.register(sub)
-    try:
-        from sync import importer
-    except ImportError:  # pragma: no cover - sync is optional while it is being built
-        pass
-    else:
-        importer.register(sub)
+    for command in (check_cli, serve, cases_cli, ui_cli, importer):
+        command.register(sub)
     return parser
 
 

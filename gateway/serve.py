@@ -16,16 +16,28 @@ import os
 import signal
 import socket
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import redis
+from aiohttp import web
 
+from gateway.app import create_app
 from gateway.auth import ROLES, create_token, list_tokens, revoke_token
 from gateway.logs import setup_logging
 from gateway.settings import GatewaySettings
 from matcher.errors import ConfigError
+from matcher.index import NORMALISER_VERSIONS
+from sync.embedded import EmbeddedRedis
 from sync.offloop.malloc import fix_mmap_threshold
+from sync.writer import Writer
+
+_new_uvloop: Callable[[], asyncio.AbstractEventLoop] | None
+try:
+    from uvloop import new_event_loop as _new_uvloop
+except ImportError:  # pragma: no cover - uvloop is not installed on Windows
+    _new_uvloop = None
 
 log = logging.getLogger("nocontact.gateway")
 
@@ -76,7 +88,7 @@ def run_token(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"nocontact token: {exc}", file=sys.stderr)
         return 2
-    url = settings.sync.redis_url or _embedded_url(settings)
+    url = settings.sync.redis_url or EmbeddedRedis(settings.data_dir).running_url()
     if url is None:
         print(
             "nocontact token: no Redis: set NOCONTACT_REDIS_URL, or start `nocontact serve` (embedded Redis) "
@@ -110,24 +122,11 @@ def run_token(args: argparse.Namespace) -> int:
     return 0
 
 
-def _embedded_url(settings: GatewaySettings) -> str | None:
-    """The embedded Redis of this data directory, if `serve` is running it."""
-    from sync.embedded import EmbeddedRedis
-
-    server = EmbeddedRedis(settings.data_dir)
-    return server.url if server.socket_path.exists() else None
-
-
 def _start_embedded(settings: GatewaySettings) -> tuple[Any, str]:
-    from sync.embedded import EmbeddedRedis
-
     server = EmbeddedRedis(settings.data_dir)
     url: str = server.start()
     # A fresh embedded store holds an explicitly empty blocklist, so the gateway is ready at once
     # (followers refuse an empty store that is not explicit). A no-op once anything is published.
-    from matcher.index import NORMALISER_VERSIONS
-    from sync.writer import Writer
-
     with redis.Redis.from_url(url, socket_timeout=5) as client:
         Writer(client, keys=settings.sync.keys, normalisers=NORMALISER_VERSIONS).initialise()
     return server, url
@@ -198,12 +197,7 @@ def _listen(host: str, port: int) -> socket.socket:
 
 def new_event_loop() -> asyncio.AbstractEventLoop:
     """A worker's loop: uvloop where it is installed, set as this thread's current loop."""
-    try:
-        import uvloop
-
-        loop: asyncio.AbstractEventLoop = uvloop.new_event_loop()
-    except ImportError:  # pragma: no cover
-        loop = asyncio.new_event_loop()
+    loop = _new_uvloop() if _new_uvloop is not None else asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     return loop
 
@@ -211,8 +205,6 @@ def new_event_loop() -> asyncio.AbstractEventLoop:
 def run_worker_app(app: Any, sock: socket.socket, loop: asyncio.AbstractEventLoop) -> None:
     """Serve `app` on the listening `sock` until a signal, as every worker does (the HTTP
     benchmark runs its servers through here too)."""
-    from aiohttp import web
-
     web.run_app(
         app,
         sock=sock,
@@ -225,8 +217,6 @@ def run_worker_app(app: Any, sock: socket.socket, loop: asyncio.AbstractEventLoo
 
 
 def _worker(settings: GatewaySettings, sock: socket.socket) -> None:
-    from gateway.app import create_app
-
     loop = new_event_loop()
     run_worker_app(create_app(settings), sock, loop)
 

@@ -49,6 +49,10 @@ class EmbeddedRedis:
     def url(self) -> str:
         return f"unix://{self.socket_path}"
 
+    def running_url(self) -> str | None:
+        """The URL when a server (``nocontact serve``'s) has its socket in this data directory."""
+        return self.url if self.socket_path.exists() else None
+
     def _ping(self) -> bool:
         try:
             with redis.Redis(unix_socket_path=str(self.socket_path), socket_timeout=1.0) as client:

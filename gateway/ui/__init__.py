@@ -9,14 +9,13 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
-from gateway.app import api_handler
+from gateway.http import api_handler
+from gateway.ui import caseviews, charts, hitviews, login
 
 HERE = Path(__file__).resolve().parent.parent
 
 
 def setup_ui(app: web.Application) -> None:
-    from gateway.ui import caseviews, charts, hitviews, login
-
     aiohttp_jinja2.setup(
         app,
         loader=jinja2.FileSystemLoader(str(HERE / "templates")),

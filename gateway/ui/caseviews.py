@@ -4,7 +4,6 @@ requester's details are shown here."""
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 from typing import Any
 
@@ -12,32 +11,24 @@ from aiohttp import web
 
 from cases.codec import case_summary
 from cases.workflow import Case, State
-from gateway.app import api_handler
+from gateway.http import RUNTIME, api_handler, off_loop
 from gateway.ui.hitdata import format_ms
 from gateway.ui.pages import error, page, render
 from sync.store import FleetStore
 
 
-def _cases_runtime(request: web.Request) -> Any:
-    from cases.api import CASES
-
-    return request.app.get(CASES)
-
-
 @page("casework", "admin")
 async def cases_home(request: web.Request) -> web.StreamResponse:
-    runtime = _cases_runtime(request)
-    if runtime is None:
+    cases = request.app[RUNTIME].cases
+    if cases is None:
         return error(request, 503, "Requests unavailable", "The request workflow is not mounted here.")
-    store = runtime.store
-    loop = asyncio.get_running_loop()
     now = dt.datetime.now(dt.UTC)
-    open_cases: list[Case] = await loop.run_in_executor(None, store.open_cases)
+    open_cases: list[Case] = await off_loop(cases.store.open_cases)
     overdue = [c for c in open_cases if c.overdue(now)]
     reviews = sorted(
         (c for c in open_cases if c.review_is_due(now)), key=lambda c: (c.review_due or dt.date.min, c.id)
     )
-    fleet: FleetStore = runtime.fleet
+    fleet: FleetStore = cases.fleet
     now_ms, gateways = await fleet.live_gateways()
     rows = []
     for case in sorted(open_cases, key=lambda c: c.id):

@@ -11,7 +11,7 @@ from html import escape
 from aiohttp import web
 from markupsafe import Markup
 
-from gateway.app import api_handler
+from gateway.http import api_handler
 from gateway.ui.hitdata import CHANNELS, DAY_MS, HitFilter, scan
 from gateway.ui.pages import VIEWER, keys_of, page, render, store_of
 

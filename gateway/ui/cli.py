@@ -15,6 +15,7 @@ import redis
 from gateway.settings import GatewaySettings
 from gateway.ui.users import UI_ROLES, add_user, list_users, set_disabled
 from matcher.errors import ConfigError
+from sync.embedded import EmbeddedRedis
 
 
 def register(sub: Any) -> None:
@@ -35,15 +36,6 @@ def register(sub: Any) -> None:
     user.set_defaults(handler=run_user)
 
 
-def _redis_url(settings: GatewaySettings) -> str | None:
-    if settings.sync.redis_url:
-        return settings.sync.redis_url
-    from sync.embedded import EmbeddedRedis
-
-    server = EmbeddedRedis(settings.data_dir)
-    return server.url if server.socket_path.exists() else None
-
-
 def _password(from_stdin: bool) -> str | None:
     if from_stdin:
         return sys.stdin.readline().rstrip("\r\n")
@@ -59,7 +51,7 @@ def run_user(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"nocontact user: {exc}", file=sys.stderr)
         return 2
-    url = _redis_url(settings)
+    url = settings.sync.redis_url or EmbeddedRedis(settings.data_dir).running_url()
     if url is None:
         print(
             "nocontact user: no Redis: set NOCONTACT_REDIS_URL, or start `nocontact serve` (embedded "

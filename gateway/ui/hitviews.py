@@ -12,7 +12,7 @@ from urllib.parse import urlencode
 import orjson
 from aiohttp import web
 
-from gateway.app import api_handler
+from gateway.http import api_handler
 from gateway.ui import export
 from gateway.ui.hitdata import (
     CHANNELS,

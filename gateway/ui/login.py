@@ -4,7 +4,6 @@ whether the user name exists is ever revealed or logged."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from dataclasses import replace
 from urllib.parse import urlsplit
@@ -12,7 +11,7 @@ from urllib.parse import urlsplit
 from aiohttp import web
 from redis.exceptions import RedisError
 
-from gateway.app import api_handler
+from gateway.http import api_handler, off_loop
 from gateway.ui import sessions
 from gateway.ui.pages import VIEWER, current_viewer, error, keys_of, page, redirect, render, secure, store_of
 from gateway.ui.users import get_user, hash_password, needs_rehash, save_user, verify_password
@@ -73,7 +72,7 @@ async def login(request: web.Request) -> web.StreamResponse:
     try:
         failures = int(await client.get(keys.ui_failures(username)) or 0) if username else 0
         user = await get_user(client, keys, username) if username else None
-        ok = await asyncio.get_running_loop().run_in_executor(None, verify_password, user, password)
+        ok = await off_loop(verify_password, user, password)
         if failures >= MAX_FAILURES:
             ok = False
         if not ok or user is None or user.disabled:

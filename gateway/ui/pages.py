@@ -17,7 +17,7 @@ from aiohttp import web
 from multidict import MultiDictProxy
 from redis.exceptions import RedisError
 
-from gateway.app import RUNTIME
+from gateway.http import RUNTIME, StoreUnavailable
 from gateway.ui import sessions
 from gateway.ui.users import User, get_user
 from sync.keys import Keys
@@ -168,7 +168,7 @@ def page(*roles: str) -> Callable[[Handler], Handler]:
                         )
                     request[FORM] = form
                 return secure(await handler(request))
-            except (RedisError, OSError):
+            except (RedisError, OSError, StoreUnavailable):
                 return error(
                     request,
                     503,

@@ -18,7 +18,7 @@ from aiohttp.test_utils import BaseTestServer, TestServer
 from gateway import answer as answer_module
 from gateway.answer import DIRECT_WRITE, JsonAnswer, direct_answers
 from gateway.app import create_app
-from gateway.screening import Screening, _plain_answer
+from gateway.routes.screening import Screening, _plain_answer
 from gateway.settings import GatewaySettings
 from gateway.source import StaticSource
 from tests.support.gateway_data import ADMIN, build_index

@@ -10,9 +10,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 
 import gateway
-from gateway.app import RUNTIME
+from gateway.app import create_app
+from gateway.auth import list_tokens, revoke_token
+from gateway.http import API_HANDLER, RUNTIME
+from gateway.logs import JsonFormatter
+from gateway.routes.screening import CALL_PATH, MAIL_PATH, MESSAGE_PATH
 from gateway.settings import GatewaySettings
 from gateway.source import StaticSource
 from tests.support.gateway_data import ADMIN, SECRETS, TokenFactory
@@ -134,10 +139,6 @@ async def test_auth_roles_and_binding(client: Any, auth: TokenFactory) -> None:
 async def test_revoked_token_stops_working(
     client: Any, auth: TokenFactory, settings: GatewaySettings
 ) -> None:
-    import redis
-
-    from gateway.auth import list_tokens, revoke_token
-
     headers = await auth("dialler")
     assert (await client.post("/v1/screen/call", json=CALL, headers=headers)).status == 200
     sync_client = redis.Redis.from_url(str(settings.sync.redis_url))
@@ -239,8 +240,6 @@ async def test_mail_and_message(client: Any, auth: TokenFactory, settings: Gatew
 async def test_not_ready_and_stale_policy(
     aiohttp_client: Any, settings: GatewaySettings, source: StaticSource
 ) -> None:
-    from gateway.app import create_app
-
     empty = StaticSource(None, state="INITIALIZING")
     client = await aiohttp_client(create_app(settings, source=empty))
     resp = await client.post("/v1/screen/call", json=CALL, headers=ADMIN_H)
@@ -421,9 +420,6 @@ async def test_http_errors_are_json(client: Any) -> None:
 async def test_every_route_answers_errors_counts_and_logs(client: Any) -> None:
     """The app has no middleware: each route's handler is wrapped by api_handler, except the
     screening routes, which do the same inline."""
-    from gateway.app import API_HANDLER
-    from gateway.screening import CALL_PATH, MAIL_PATH, MESSAGE_PATH
-
     unwrapped = {
         route.resource.canonical
         for route in client.app.router.routes()
@@ -474,8 +470,6 @@ async def test_access_log_has_no_details_or_tokens(client: Any, auth: TokenFacto
     with caplog.at_level(logging.INFO, logger="nocontact.gateway.access"):
         await client.post("/v1/screen/call", json=CALL, headers=headers)
         await client.post("/v1/screen/call", json={**CALL, "number": 7700900123}, headers=headers)
-    from gateway.logs import JsonFormatter
-
     records = [r for r in caplog.records if r.name == "nocontact.gateway.access"]
     lines = [JsonFormatter().format(r) for r in records]
     assert len(lines) == 2 and '"endpoint":"/v1/screen/call"' in lines[0] and '"role":"dialler"' in lines[0]

@@ -24,14 +24,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry, Histogram
 
-from gateway import screening
 from gateway import validation as v
-from gateway.app import RUNTIME
 from gateway.auth import Principal, TokenCache, _record, create_token, new_token, revoke_token, token_hash
 from gateway.follow import FollowerSource
 from gateway.hits import Spool
+from gateway.http import RUNTIME
 from gateway.metrics import LATENCY_BUCKETS, Metrics
-from gateway.screening import CALL_FIELDS, CALL_PATH, _buffered, _Fields
+from gateway.routes import screening
+from gateway.routes.screening import CALL_FIELDS, CALL_PATH, _buffered, _Fields
 from gateway.shipper import Shipper
 from gateway.source import STATES, StaticSource
 from gateway.validation import ApiError

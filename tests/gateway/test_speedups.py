@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gateway import _speedups as speedups
-from gateway import screening
+from gateway.routes import screening
 from tests.support.gateway_data import TokenFactory
 
 KEYS = ("establishment", "prisoner", "number")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from gateway.app import RUNTIME, api_handler, json_response
+from gateway.http import RUNTIME, api_handler, json_response
 from gateway.metrics import CONTENT_TYPE
 
 

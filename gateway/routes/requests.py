@@ -1,4 +1,4 @@
-"""The request (case) endpoints, mounted on the gateway app with ``setup_routes(app)``.
+"""The request (case) endpoints: HTTP over ``cases`` (the workflow and its store).
 
 Roles: ``casework`` (the UPC team: everything, every establishment) and ``security`` tokens bound to
 an establishment (the prison's security/OMU staff: requests held at their establishment only; they
@@ -8,30 +8,23 @@ establishment, 404 unknown (or not visible), 409 not allowed from the request's 
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any, TypeVar
 
-import redis
-import redis.asyncio as aioredis
 from aiohttp import web
-from redis.exceptions import RedisError
 
-from cases.calendar import load_policy
 from cases.codec import breach_to_dict, case_summary, case_view
 from cases.errors import Busy, Forbidden, InvalidTransition, NotFound
 from cases.model import Request, case_id, establishment_code, prison_number
 from cases.notice import prisoner_notice
-from cases.store import CaseStore, visible
+from cases.store import visible
 from cases.workflow import Action, Actor, Case, State
 from gateway import validation as v
-from gateway.app import RUNTIME, api_handler, authorize, json_response
+from gateway.http import RUNTIME, Cases, api_handler, authorize, json_response, off_loop, store_errors
 from gateway.validation import ApiError
 from matcher.entries import Exemption
 from matcher.errors import ValidationError
-from sync.store import FleetStore
 
 T = TypeVar("T")
 CASE_ROLES = frozenset({"casework", "security"})
@@ -53,42 +46,16 @@ ACTION_FIELDS = {
 LIST_QUERY = frozenset({"prisoner", "establishment", "state"})
 
 
-@dataclass(slots=True)
-class CasesRuntime:
-    store: CaseStore
-    fleet: FleetStore
-    client: Any  # redis.Redis (typed Any as in sync.client: stub versions disagree)
-    aclient: Any  # redis.asyncio.Redis
-
-
-CASES = web.AppKey("cases", CasesRuntime)
-
-
-async def _cases_ctx(app: web.Application) -> AsyncIterator[None]:
-    runtime = app[RUNTIME]
-    sync = runtime.settings.sync
-    options: dict[str, Any] = {
-        "socket_timeout": sync.socket_timeout,
-        "socket_connect_timeout": sync.connect_timeout,
-        "decode_responses": True,
-    }
-    client: Any = redis.Redis.from_url(str(sync.redis_url), **options)
-    aclient: Any = aioredis.Redis.from_url(str(sync.redis_url), **options)
-    store = CaseStore(
-        client, runtime.profile, keys=sync.keys, policy=load_policy(runtime.settings.config_file)
-    )
-    app[CASES] = CasesRuntime(store, FleetStore(aclient, sync.keys), client, aclient)
-    yield
-    await aclient.aclose()
-    client.close()
+def _cases(request: web.Request) -> Cases:
+    cases = request.app[RUNTIME].cases
+    assert cases is not None  # made by the app's cleanup context before any request
+    return cases
 
 
 async def _run(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    def call() -> T:
-        return fn(*args, **kwargs)
-
+    """A case store call off the loop, its refusals as 4xx errors naming the field."""
     try:
-        return await asyncio.get_running_loop().run_in_executor(None, call)
+        return await off_loop(fn, *args, **kwargs)
     except Forbidden as exc:
         raise ApiError(403, "forbidden", str(exc), exc.field) from None
     except InvalidTransition as exc:
@@ -99,9 +66,6 @@ async def _run(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         raise ApiError(409, "conflict", str(exc), "id") from None
     except ValidationError as exc:
         raise v.invalid(exc.field, exc.detail) from None
-    except (RedisError, OSError):
-        detail = "store: Redis cannot be reached; nothing was written"
-        raise ApiError(503, "store_unavailable", detail) from None
 
 
 async def _actor(request: web.Request) -> Actor:
@@ -125,7 +89,7 @@ def _id(request: web.Request) -> str:
 
 async def _visible_case(request: web.Request, actor: Actor) -> Case:
     the_id = _id(request)
-    case = await _run(request.app[CASES].store.get, the_id)
+    case = await _run(_cases(request).store.get, the_id)
     if not visible(case, actor):
         raise ApiError(404, "not_found", f"id: no request {the_id}", "id")
     return case
@@ -146,7 +110,7 @@ async def create_request(request: web.Request) -> web.Response:
         parsed = Request.from_dict(body)
     except ValidationError as exc:
         raise v.invalid(exc.field, exc.detail) from None
-    case = await _run(request.app[CASES].store.create, parsed, actor)
+    case = await _run(_cases(request).store.create, parsed, actor)
     return _view(case, actor, status=201)
 
 
@@ -177,7 +141,7 @@ async def act(request: web.Request) -> web.Response:
             kwargs["prisoner_number"] = prison_number(body["prisoner_number"], "prisoner_number")
     except ValidationError as exc:
         raise v.invalid(exc.field, exc.detail) from None
-    case = await _run(request.app[CASES].store.act, _id(request), action, actor, **kwargs)
+    case = await _run(_cases(request).store.act, _id(request), action, actor, **kwargs)
     return _view(case, actor)
 
 
@@ -190,7 +154,7 @@ async def add_exemption(request: web.Request) -> web.Response:
     except ValidationError as exc:
         raise v.invalid(exc.field.lstrip("."), exc.detail) from None
     case = await _run(
-        request.app[CASES].store.act,
+        _cases(request).store.act,
         _id(request),
         Action.ADD_EXEMPTION,
         actor,
@@ -207,7 +171,7 @@ async def remove_exemption(request: web.Request) -> web.Response:
     v.only(body, frozenset({"reason"}))
     reason = v.required_text(body, "reason", 5000)
     case = await _run(
-        request.app[CASES].store.act,
+        _cases(request).store.act,
         _id(request),
         Action.REMOVE_EXEMPTION,
         actor,
@@ -229,7 +193,7 @@ async def report_breach(request: web.Request) -> web.Response:
     if not isinstance(hits, list) or not all(isinstance(h, str) for h in hits) or len(hits) > 200:
         raise v.invalid("hits", "a list of at most 200 hit ids")
     case = await _run(
-        request.app[CASES].store.report_breach,
+        _cases(request).store.report_breach,
         _id(request),
         actor,
         prisoner=prisoner,
@@ -243,7 +207,7 @@ async def report_breach(request: web.Request) -> web.Response:
 async def list_breaches(request: web.Request) -> web.Response:
     actor = await _actor(request)
     case = await _visible_case(request, actor)
-    pattern = await _run(request.app[CASES].store.hit_pattern, case.id)
+    pattern = await _run(_cases(request).store.hit_pattern, case.id)
     return json_response(
         {"id": case.id, "breaches": [breach_to_dict(b) for b in case.breaches], "hits_by_prisoner": pattern}
     )
@@ -261,10 +225,8 @@ async def live(request: web.Request) -> web.Response:
     case = await _visible_case(request, actor)
     out: dict[str, Any] = {"id": case.id, "state": case.state.value, "live": False}
     if case.state is State.AUTHORISED:
-        try:
-            found = await request.app[CASES].fleet.enforcement(reference=case.id)
-        except (RedisError, OSError):
-            raise ApiError(503, "store_unavailable", "store: Redis cannot be reached") from None
+        with store_errors():
+            found = await _cases(request).fleet.enforcement(reference=case.id)
         out.update(
             live=found.everywhere,
             version=found.version,
@@ -286,7 +248,7 @@ async def list_requests(request: web.Request) -> web.Response:
     actor = await _actor(request)
     query = dict(request.query)
     v.query_only(query, LIST_QUERY)
-    store = request.app[CASES].store
+    store = _cases(request).store
     try:
         code = None
         if "establishment" in query:
@@ -318,17 +280,15 @@ async def list_requests(request: web.Request) -> web.Response:
 
 async def list_overdue(request: web.Request) -> web.Response:
     actor = await _actor(request)
-    return _listing(await _run(request.app[CASES].store.overdue), actor)
+    return _listing(await _run(_cases(request).store.overdue), actor)
 
 
 async def list_reviews_due(request: web.Request) -> web.Response:
     actor = await _actor(request)
-    return _listing(await _run(request.app[CASES].store.reviews_due), actor)
+    return _listing(await _run(_cases(request).store.reviews_due), actor)
 
 
-def setup_routes(app: web.Application) -> None:
-    """Mount on the gateway app (after ``create_app`` set up RUNTIME; it needs sync.redis_url)."""
-    app.cleanup_ctx.append(_cases_ctx)
+def setup(app: web.Application) -> None:
     r = app.router
     r.add_post("/v1/requests", api_handler(create_request))
     r.add_get("/v1/requests", api_handler(list_requests))

@@ -7,9 +7,10 @@ from typing import Any
 from aiohttp import web
 
 from gateway import validation as v
-from gateway.app import api_handler, json_response
 from gateway.auth import ROLES
-from gateway.hitlog import CHANNELS, OUTCOMES
+from gateway.http import api_handler, json_response
+from gateway.routes import openapi_requests
+from gateway.routes.hits import CHANNELS, OUTCOMES
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -309,9 +310,7 @@ def document() -> dict[str, Any]:
             "/v1/openapi.json": {"get": {"summary": "This document", "security": [], "responses": plain}},
         },
     }
-    from cases.openapi import paths as case_paths
-
-    doc["paths"].update(case_paths())
+    doc["paths"].update(openapi_requests.paths())
     return doc
 
 

@@ -12,8 +12,8 @@ import pytest
 import redis
 from aiohttp.test_utils import TestClient
 
-from cases import api as cases_api
 from gateway.app import create_app
+from gateway.http import RUNTIME
 from gateway.settings import GatewaySettings
 from sync.keys import Keys
 from sync.settings import SyncSettings
@@ -82,9 +82,7 @@ async def api(redis_url: str, tmp_path: Path, aiohttp_client: Callable[..., Awai
             block_ms=100,
         ),
     )
-    app = create_app(settings)
-    cases_api.setup_routes(app)
-    client = Api(await aiohttp_client(app))
+    client = Api(await aiohttp_client(create_app(settings)))
     await client.token("cw", "casework")
     await client.token("hli", "security", "HLI")
     await client.token("wdi", "security", "WDI")
@@ -151,7 +149,9 @@ async def test_breach_links_real_hits_and_revoke(api: Api) -> None:
     assert await api.screen("HLI") == "block"
     assert await api.screen("HLI") == "block"
     assert await api.screen("WDI", prisoner="B2345CD") == "block"  # relay through another prisoner
-    store = api.client.app[cases_api.CASES].client
+    cases = api.client.app[RUNTIME].cases
+    assert cases is not None
+    store = cases.client
     await until(lambda: _count(store, 3))  # the three hits have been shipped to the hits stream
 
     status, body = await api.call(

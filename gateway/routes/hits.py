@@ -14,9 +14,9 @@ from aiohttp import web
 from redis.exceptions import RedisError
 
 from gateway import validation as v
-from gateway.app import RUNTIME, api_handler, authorize, json_response
 from gateway.auth import Principal
 from gateway.hits import Hit
+from gateway.http import RUNTIME, api_handler, authorize, json_response
 from gateway.ulid import ULID_RE
 from gateway.validation import ApiError
 from matcher.entries import ESTABLISHMENT_RE, PRISONER_RE, REFERENCE_RE

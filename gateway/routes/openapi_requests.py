@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from cases.api import SIMPLE_ACTIONS
+from gateway.routes.requests import SIMPLE_ACTIONS
 
 ROLES = "casework; security bound to the establishment holding the prisoner"
 ERROR = {"$ref": "#/components/schemas/Error"}

@@ -3,19 +3,26 @@ profile, bumps the version and appends to the change stream) and API tokens."""
 
 from __future__ import annotations
 
-import asyncio
 import functools
-from typing import Any
 
 from aiohttp import web
-from redis.exceptions import RedisError
 
 from gateway import validation as v
-from gateway.app import RUNTIME, Runtime, api_handler, authorize, json_response
 from gateway.auth import ROLES, check_grant
+from gateway.http import (
+    RUNTIME,
+    STORE_DOWN,
+    Runtime,
+    api_handler,
+    authorize,
+    json_response,
+    off_loop,
+    store_errors,
+)
 from gateway.validation import ApiError
 from matcher.entries import REFERENCE_RE, Entry
 from matcher.errors import ValidationError
+from matcher.index import NORMALISER_VERSIONS, check_entry
 from sync.writer import Writer
 
 ENTRY_ROLES = frozenset({"casework", "admin"})
@@ -30,15 +37,6 @@ def _reference(request: web.Request) -> str:
     return reference
 
 
-async def _run(fn: Any, *args: Any) -> Any:
-    try:
-        return await asyncio.get_running_loop().run_in_executor(None, fn, *args)
-    except (RedisError, OSError):
-        raise ApiError(
-            503, "store_unavailable", "store: Redis cannot be reached; nothing was written"
-        ) from None
-
-
 async def put_entry(request: web.Request) -> web.Response:
     await authorize(request, ENTRY_ROLES)
     reference = _reference(request)
@@ -48,7 +46,7 @@ async def put_entry(request: web.Request) -> web.Response:
     entry = Entry.from_dict(body)  # ValidationError names the field -> 400
     runtime = request.app[RUNTIME]
     try:
-        result = await _run(writer_for(runtime).upsert, entry)  # validate() runs check_entry first
+        result = await off_loop(writer_for(runtime).upsert, entry)  # validate() runs check_entry first
     except ValidationError as exc:  # the index names fields "REFERENCE: path"; the URL has the reference
         raise v.invalid(exc.field.removeprefix(f"{reference}: "), exc.detail) from None
     return json_response({"reference": reference, "version": result.version, "epoch": result.epoch})
@@ -58,7 +56,7 @@ async def delete_entry(request: web.Request) -> web.Response:
     await authorize(request, ENTRY_ROLES)
     reference = _reference(request)
     runtime = request.app[RUNTIME]
-    result = await _run(writer_for(runtime).remove, reference)
+    result = await off_loop(writer_for(runtime).remove, reference)
     if not result.changed:
         raise ApiError(404, "not_found", f"reference: no active entry {reference}", "reference")
     return json_response({"reference": reference, "version": result.version, "epoch": result.epoch})
@@ -78,19 +76,13 @@ async def create_token(request: web.Request) -> web.Response:
         raise ApiError(400, "invalid_field", problem, field)
     runtime = request.app[RUNTIME]
     assert runtime.tokens is not None
-    try:
+    with store_errors(f"{STORE_DOWN}; no token was created"):
         token, principal = await runtime.tokens.create(role, establishment)
-    except (RedisError, OSError):
-        raise ApiError(
-            503, "store_unavailable", "store: Redis cannot be reached; no token was created"
-        ) from None
     return json_response({"token": token, **principal.to_dict()}, status=201)
 
 
 def writer_for(runtime: Runtime) -> Writer:
     if runtime.writer is None:
-        from matcher.index import NORMALISER_VERSIONS, check_entry
-
         assert runtime.store_sync is not None
         runtime.writer = Writer(
             runtime.store_sync,
@@ -99,8 +91,7 @@ def writer_for(runtime: Runtime) -> Writer:
             normalisers=NORMALISER_VERSIONS,
             validate=functools.partial(check_entry, profile=runtime.profile),
         )
-    writer: Writer = runtime.writer
-    return writer
+    return runtime.writer
 
 
 def setup(app: web.Application) -> None:

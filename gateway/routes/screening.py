@@ -2,7 +2,7 @@
 is committed to the hit spool before the answer goes back. Answers carry references and kinds of
 identifier, never the protected person's details.
 
-These are the hot routes, so each handler does inline what ``gateway.app.api_handler`` does for
+These are the hot routes, so each handler does inline what ``gateway.http.api_handler`` does for
 every other route: errors to JSON, request metrics, the access log. Auth is a dict lookup on the
 header string (the token cache's), the body is checked by a fast path that only accepts what the
 generic validators would accept unchanged; anything else goes through those validators, so the
@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from time import perf_counter
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 from aiohttp import hdrs, web
@@ -23,11 +23,13 @@ from multidict import CIMultiDict
 
 from gateway import validation as v
 from gateway.answer import JsonAnswer, direct_answers
-from gateway.app import RUNTIME, Runtime, authorize, error_response, finish_request
 from gateway.auth import Principal
 from gateway.hits import Hit
+from gateway.http import RUNTIME, Runtime, authorize, error_response, finish_request
 from gateway.validation import ApiError
+from matcher.decisions import Decision
 from matcher.entries import ESTABLISHMENT_RE, PRISONER_RE
+from matcher.index import Index
 
 # A call body's three values read from its bytes (gateway/_speedups.c); None: orjson only.
 _call_fields: Callable[[bytes], tuple[str, str, str] | None] | None
@@ -35,10 +37,6 @@ try:
     from gateway._speedups import call_fields as _call_fields
 except ImportError:  # pragma: no cover - a build without the C extension
     _call_fields = None
-
-if TYPE_CHECKING:
-    from matcher.decisions import Decision
-    from matcher.index import Index
 
 CALL_ROLES = frozenset({"dialler", "admin"})
 MAIL_ROLES = frozenset({"mailroom", "admin"})
