@@ -18,12 +18,12 @@ from config import load_profile
 from gateway import validation
 from gateway.auth import TokenCache
 from gateway.follow import FollowerSource
-from gateway.hits import Spool
+from gateway.hitlog.shipper import Shipper
+from gateway.hitlog.spool import Spool
 from gateway.http import RUNTIME, UNMATCHED, Cases, Runtime, api_handler
 from gateway.metrics import Metrics
 from gateway.routes import admin, health, hits, openapi, requests, screening
 from gateway.settings import GatewaySettings
-from gateway.shipper import Shipper
 from gateway.source import IndexSource
 from gateway.ui import setup_ui
 from matcher.profile import Profile

@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry
 
+from gateway.settings import GatewaySettings
+from matcher.index import Index
+from matcher.profile import Profile
 from sync.follower import Follower
 from sync.metrics import SyncMetrics
 from sync.status import SyncState
-
-if TYPE_CHECKING:
-    from gateway.settings import GatewaySettings
-    from matcher.index import Index
-    from matcher.profile import Profile
 
 
 class FollowerSource:

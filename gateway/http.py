@@ -22,10 +22,10 @@ from redis.exceptions import RedisError
 from cases.store import CaseStore
 from gateway import validation
 from gateway.auth import AuthUnavailable, Principal, TokenCache, bearer
-from gateway.hits import Spool
+from gateway.hitlog.shipper import Shipper
+from gateway.hitlog.spool import Spool
 from gateway.metrics import Metrics
 from gateway.settings import GatewaySettings
-from gateway.shipper import Shipper
 from gateway.source import IndexSource
 from gateway.validation import ApiError
 from matcher.errors import ValidationError

@@ -4,10 +4,9 @@ production, a fixed index offline and in tests): the live index, its state and i
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
-if TYPE_CHECKING:
-    from matcher.index import Index
+from matcher.index import Index
 
 STATES = ("INITIALIZING", "VALID", "INTERRUPTED", "OFF")
 

@@ -8,9 +8,9 @@ from aiohttp import web
 
 from gateway import validation as v
 from gateway.auth import ROLES
+from gateway.hitlog.model import CHANNELS, OUTCOMES
 from gateway.http import api_handler, json_response
 from gateway.routes import openapi_requests
-from gateway.routes.hits import CHANNELS, OUTCOMES
 
 
 def _ref(name: str) -> dict[str, str]:

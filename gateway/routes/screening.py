@@ -24,7 +24,7 @@ from multidict import CIMultiDict
 from gateway import validation as v
 from gateway.answer import JsonAnswer, direct_answers
 from gateway.auth import Principal
-from gateway.hits import Hit
+from gateway.hitlog.model import Hit
 from gateway.http import RUNTIME, Runtime, authorize, error_response, finish_request
 from gateway.validation import ApiError
 from matcher.decisions import Decision

@@ -11,6 +11,7 @@ from aiohttp import web
 
 from gateway.http import api_handler
 from gateway.ui import caseviews, charts, hitviews, login
+from gateway.ui.pages import format_ms
 
 HERE = Path(__file__).resolve().parent.parent
 
@@ -21,6 +22,7 @@ def setup_ui(app: web.Application) -> None:
         loader=jinja2.FileSystemLoader(str(HERE / "templates")),
         autoescape=jinja2.select_autoescape(default=True, default_for_string=True),
         undefined=jinja2.StrictUndefined,
+        filters={"when": format_ms},
     )
     login.setup(app)
     hitviews.setup(app)

@@ -12,8 +12,7 @@ from aiohttp import web
 from cases.codec import case_summary
 from cases.workflow import Case, State
 from gateway.http import RUNTIME, api_handler, off_loop
-from gateway.ui.hitdata import format_ms
-from gateway.ui.pages import error, page, render
+from gateway.ui.pages import error, format_ms, page, render
 from sync.store import FleetStore
 
 

@@ -11,8 +11,10 @@ from html import escape
 from aiohttp import web
 from markupsafe import Markup
 
+from gateway.hitlog.model import CHANNELS
+from gateway.hitlog.scan import HitFilter, scan
 from gateway.http import api_handler
-from gateway.ui.hitdata import CHANNELS, DAY_MS, HitFilter, scan
+from gateway.ui.hitquery import DAY_MS, day_ms
 from gateway.ui.pages import VIEWER, keys_of, page, render, store_of
 
 DEFAULT_DAYS = 30
@@ -124,7 +126,7 @@ async def charts(request: web.Request) -> web.StreamResponse:
         days_wanted = DEFAULT_DAYS
     today = dt.datetime.now(dt.UTC).date()
     first = today - dt.timedelta(days=days_wanted - 1)
-    filt = HitFilter(establishment=viewer.establishment, since=first)
+    filt = HitFilter(establishment=viewer.establishment, since_ms=day_ms(first))
     result = await scan(store_of(request), keys_of(request), filt, limit=CHART_SCAN, budget=CHART_SCAN)
     days = [first + dt.timedelta(days=i) for i in range(days_wanted)]
     per_day: Counter[tuple[dt.date, str]] = Counter()

@@ -9,7 +9,10 @@ import io
 import time
 from collections.abc import Sequence
 
-from gateway.ui.hitdata import OUTCOMES, HitFilter, Row, format_ms
+from gateway.hitlog.model import OUTCOMES
+from gateway.hitlog.scan import HitFilter, Row
+from gateway.ui.hitquery import describe
+from gateway.ui.pages import format_ms
 
 COLUMNS = (
     "hit_id",
@@ -41,7 +44,7 @@ def hits_csv(rows: Sequence[Row], filt: HitFilter, exporter: str, *, truncated: 
     writer.writerow(["# nocontact hit export"])
     writer.writerow(["# exported_at_utc", time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())])
     writer.writerow(["# exported_by", _cell(exporter)])
-    writer.writerow(["# filter", _cell(filt.describe())])
+    writer.writerow(["# filter", _cell(describe(filt))])
     writer.writerow(["# rows", str(len(rows)) + (" (limit reached: narrow the filter)" if truncated else "")])
     writer.writerow(COLUMNS)
     for row in rows:

@@ -12,21 +12,14 @@ from urllib.parse import urlencode
 import orjson
 from aiohttp import web
 
+from gateway.hitlog.model import CHANNELS, OUTCOMES
+from gateway.hitlog.scan import STREAM_ID_RE, HitFilter, Row, get_hit, save_review, scan
 from gateway.http import api_handler
 from gateway.ui import export
-from gateway.ui.hitdata import (
-    CHANNELS,
-    OUTCOMES,
-    STREAM_ID_RE,
-    HitFilter,
-    format_ms,
-    get_hit,
-    parse_filter,
-    request_summary,
-    scan,
-)
-from gateway.ui.pages import FORM, VIEWER, error, keys_of, page, redirect, render, store_of
+from gateway.ui.hitquery import describe, filter_query, parse_filter
+from gateway.ui.pages import FORM, VIEWER, error, format_ms, keys_of, page, redirect, render, store_of
 from gateway.ulid import ULID_RE
+from sync.keys import Keys
 
 PAGE_SIZE = 50
 EXPORT_LIMIT = 10_000
@@ -49,13 +42,13 @@ async def queue(request: web.Request) -> web.StreamResponse:
         problems.append("Paging: the link to older hits is not valid; showing the newest.")
         cursor = None
     result = await scan(store_of(request), keys_of(request), filt, limit=PAGE_SIZE, cursor=cursor)
-    query = filt.query()
+    query = filter_query(filt)
     older = _link("/ui/hits", {**query, "before": result.next_cursor}) if result.next_cursor else None
     return render(
         request,
         "hits.html",
         {
-            "filter": filt,
+            "described": describe(filt),
             "form": {
                 k: request.query.get(k, "")
                 for k in ("since", "until", "channel", "match", "reviewed", "establishment", "reference")
@@ -72,7 +65,7 @@ async def queue(request: web.Request) -> web.StreamResponse:
     )
 
 
-async def _visible_hit(request: web.Request) -> Any:
+async def _visible_hit(request: web.Request) -> Row | None:
     hit_id = request.match_info["id"]
     if not ULID_RE.fullmatch(hit_id):
         return None
@@ -140,13 +133,7 @@ async def review(request: web.Request) -> web.StreamResponse:
         return error(request, 400, "Review not saved", f"The note is limited to {MAX_NOTE} characters.")
     if outcome == "escalated" and not note:
         return error(request, 400, "Not escalated", "Say in the note why the hit is escalated.")
-    record = {
-        "outcome": outcome,
-        "note": note or None,
-        "by": viewer.actor_id,
-        "time": time.time_ns() // 1_000_000,
-    }
-    await store_of(request).hset(keys_of(request).hit_reviews, row.hit.id, orjson.dumps(record))
+    await save_review(store_of(request), keys_of(request), row.hit.id, outcome, note or None, viewer.actor_id)
     return redirect(f"/ui/hits/{row.hit.id}?saved=1")
 
 
@@ -196,7 +183,6 @@ async def relay(request: web.Request) -> web.StreamResponse:
         "relay.html",
         {
             "groups": groups,
-            "filter": filt,
             "problems": problems,
             "scanned": result.scanned,
             "truncated": result.next_cursor is not None,
@@ -223,6 +209,23 @@ async def csv_export(request: web.Request) -> web.StreamResponse:
         charset="utf-8",
         headers={"Content-Disposition": f'attachment; filename="nocontact-hits-{stamp}.csv"'},
     )
+
+
+async def request_summary(client: Any, keys: Keys, reference: str) -> dict[str, Any] | None:
+    """The case behind a reference, as much as a hit page shows: no protected or requester details.
+    None when the entry was loaded directly (``PUT /v1/entries``, import) rather than by a case."""
+    raw = await client.get(keys.case(reference))
+    if raw is None:
+        return None
+    record = orjson.loads(raw)
+    return {
+        "id": record.get("id", reference),
+        "pathway": record.get("request", {}).get("pathway"),
+        "state": record.get("state"),
+        "establishment": record.get("establishment"),
+        "prisoner": record.get("prisoner_number"),
+        "protected_count": len(record.get("request", {}).get("protected", [])),
+    }
 
 
 def setup(app: web.Application) -> None:

@@ -5,6 +5,7 @@ errors into JSON."""
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import logging
 from collections.abc import Awaitable, Callable, Mapping
@@ -88,6 +89,11 @@ class Viewer:
 
 VIEWER = web.RequestKey("ui_viewer", Viewer)
 FORM = web.RequestKey("ui_form", MultiDictProxy[Any])
+
+
+def format_ms(ms: int) -> str:
+    """A time in ms since the epoch as the pages show it."""
+    return dt.datetime.fromtimestamp(ms / 1000, dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def keys_of(request: web.Request) -> Keys:

@@ -27,12 +27,12 @@ from prometheus_client import CollectorRegistry, Histogram
 from gateway import validation as v
 from gateway.auth import Principal, TokenCache, _record, create_token, new_token, revoke_token, token_hash
 from gateway.follow import FollowerSource
-from gateway.hits import Spool
+from gateway.hitlog.shipper import Shipper
+from gateway.hitlog.spool import Spool
 from gateway.http import RUNTIME
 from gateway.metrics import LATENCY_BUCKETS, Metrics
 from gateway.routes import screening
 from gateway.routes.screening import CALL_FIELDS, CALL_PATH, _buffered, _Fields
-from gateway.shipper import Shipper
 from gateway.source import STATES, StaticSource
 from gateway.validation import ApiError
 from sync.keys import Keys

@@ -12,8 +12,9 @@ import pytest
 import redis
 import redis.asyncio as aioredis
 
-from gateway.hits import SCHEMA, Hit, Spool
-from gateway.shipper import Shipper
+from gateway.hitlog.model import Hit
+from gateway.hitlog.shipper import Shipper
+from gateway.hitlog.spool import SCHEMA, Spool
 from gateway.ulid import ULID_RE, new_ulid, ulid_ms
 from sync.keys import Keys
 from tests.support.gateway_data import make_hit

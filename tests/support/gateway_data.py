@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from config import load_profile
-from gateway.hits import Hit
+from gateway.hitlog.model import Hit
 from gateway.settings import GatewaySettings
 from gateway.ulid import new_ulid, ulid_ms
 from matcher.entries import Entry

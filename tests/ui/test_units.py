@@ -13,11 +13,12 @@ import pytest
 import redis
 
 from gateway.cli import main
-from gateway.hits import Hit
+from gateway.hitlog.model import Hit
+from gateway.hitlog.scan import HitFilter, Row
 from gateway.ui import sessions
 from gateway.ui.charts import per_day_svg
 from gateway.ui.export import hits_csv
-from gateway.ui.hitdata import HitFilter, Row, parse_filter
+from gateway.ui.hitquery import parse_filter
 from gateway.ui.users import User, add_user, check_account, verify_password
 from sync.keys import Keys
 

@@ -2,7 +2,7 @@
 ``synchronous=FULL``: the WAL is fsynced on commit) before the answer goes back.
 
 One writer thread owns the connection and commits whatever is queued as one transaction (group
-commit): a burst of blocks costs one fsync, not one each. The shipper (``gateway.shipper``) reads
+commit): a burst of blocks costs one fsync, not one each. The shipper (``gateway.hitlog.shipper``) reads
 the unshipped rows and marks them shipped through the same thread.
 """
 
@@ -16,14 +16,12 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 import orjson
 
-from gateway.ulid import new_ulid
-from matcher.decisions import Decision
+from gateway.hitlog.model import Hit
 
 log = logging.getLogger("nocontact.gateway.hits")
 
@@ -38,116 +36,6 @@ CREATE TABLE IF NOT EXISTS hits (
 );
 CREATE INDEX IF NOT EXISTS hits_unshipped ON hits(id) WHERE shipped_ms IS NULL;
 """
-
-# The fields of a hit, in the order they are written to the Redis stream.
-HIT_FIELDS = (
-    "id",
-    "time",
-    "establishment",
-    "prisoner",
-    "channel",
-    "decision",
-    "reference",
-    "kind",
-    "relay",
-    "gateway",
-    "version",
-    "matches",
-)
-
-
-@dataclass(frozen=True, slots=True)
-class Hit:
-    id: str
-    time: int  # ms since the epoch (gateway wall clock; the ULID carries the same instant)
-    establishment: str
-    prisoner: str
-    channel: str
-    decision: str
-    reference: str
-    kind: str
-    relay: bool
-    gateway: str
-    version: int
-    matches: tuple[tuple[str, str, str, bool], ...]  # (reference, kind, strength, relay)
-
-    @classmethod
-    def from_decision(cls, decision: Decision, establishment: str, prisoner: str, gateway: str) -> Hit:
-        top = decision.top
-        assert top is not None and decision.acted
-        now = time.time_ns() // 1_000_000
-        return cls(
-            new_ulid(now),
-            now,
-            establishment,
-            prisoner,
-            decision.channel.value,
-            decision.decision,
-            top.reference,
-            top.kind,
-            top.relay,
-            gateway,
-            decision.version,
-            tuple((m.reference, m.kind, m.strength.value, m.relay) for m in decision.matches),
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "time": self.time,
-            "establishment": self.establishment,
-            "prisoner": self.prisoner,
-            "channel": self.channel,
-            "decision": self.decision,
-            "reference": self.reference,
-            "kind": self.kind,
-            "relay": self.relay,
-            "gateway": self.gateway,
-            "version": self.version,
-            "matches": [
-                {"reference": r, "kind": k, "strength": s, "relay": rel} for r, k, s, rel in self.matches
-            ],
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Hit:
-        return cls(
-            str(data["id"]),
-            int(data["time"]),
-            str(data["establishment"]),
-            str(data["prisoner"]),
-            str(data["channel"]),
-            str(data["decision"]),
-            str(data["reference"]),
-            str(data["kind"]),
-            bool(data["relay"]),
-            str(data["gateway"]),
-            int(data["version"]),
-            tuple((m["reference"], m["kind"], m["strength"], bool(m["relay"])) for m in data["matches"]),
-        )
-
-    def stream_fields(self) -> list[str]:
-        """Flat field/value strings for XADD."""
-        d = self.to_dict()
-        out: list[str] = []
-        for name in HIT_FIELDS:
-            value = d[name]
-            if name == "relay":
-                text = "1" if value else "0"
-            elif name == "matches":
-                text = orjson.dumps(value).decode()
-            else:
-                text = str(value)
-            out += [name, text]
-        return out
-
-    @classmethod
-    def from_stream(cls, fields: dict[str, str]) -> Hit:
-        data: dict[str, Any] = dict(fields)
-        data["relay"] = fields["relay"] == "1"
-        data["matches"] = orjson.loads(fields["matches"])
-        return cls.from_dict(data)
-
 
 _STOP = object()
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from redis.exceptions import RedisError
 
-from gateway.hits import Spool
+from gateway.hitlog.spool import Spool
 from sync.keys import Keys
 
 log = logging.getLogger("nocontact.gateway.shipper")
