@@ -65,19 +65,37 @@ class Enforcement:
         return f"{len(self.enforced)} of {len(self.gateways)} live gateways"
 
 
+@dataclass(frozen=True, slots=True)
+class Fleet:
+    """The live gateways at one Redis ``TIME``: a page asking about many entries reads it once."""
+
+    now_ms: int
+    gateways: tuple[GatewayReport, ...]
+
+    def enforcement(self, epoch: str | None, version: int | None) -> Enforcement:
+        """Which live gateways have applied `version` of `epoch` (None: nothing to enforce)."""
+        enforced = tuple(
+            g.gateway_id
+            for g in self.gateways
+            if version is not None and g.epoch == epoch and g.version >= version
+        )
+        lagging = tuple(g.gateway_id for g in self.gateways if g.gateway_id not in enforced)
+        return Enforcement(epoch, version, self.now_ms, self.gateways, enforced, lagging)
+
+
 class FleetStore:
     def __init__(self, client: AsyncRedis, keys: Keys | None = None) -> None:
         self.client = client
         self.keys = keys or Keys()
 
-    async def live_gateways(self) -> tuple[int, list[GatewayReport]]:
+    async def live_gateways(self) -> Fleet:
         script = self.client.register_script(LIVE_LUA)
         now, hashes = await script(keys=[self.keys.gateways], args=[self.keys.gateway("")])
         reports = []
         for flat in hashes:
             fields = {flat[i]: flat[i + 1] for i in range(0, len(flat), 2)}
             reports.append(GatewayReport.from_hash(fields))
-        return int(now), reports
+        return Fleet(int(now), tuple(reports))
 
     async def version_of(self, reference: str) -> tuple[str | None, int | None]:
         """(epoch, version) at which `reference`'s current content was written, or (epoch, None)."""
@@ -103,11 +121,4 @@ class FleetStore:
             current_epoch, current_version = current
             epoch = epoch or current_epoch
             version = version if version is not None else int(current_version or 0)
-        now, gateways = await self.live_gateways()
-        enforced = tuple(
-            g.gateway_id
-            for g in gateways
-            if version is not None and g.epoch == epoch and g.version >= version
-        )
-        lagging = tuple(g.gateway_id for g in gateways if g.gateway_id not in enforced)
-        return Enforcement(epoch, version, now, tuple(gateways), enforced, lagging)
+        return (await self.live_gateways()).enforcement(epoch, version)

@@ -13,7 +13,13 @@ from cases.codec import case_summary
 from cases.workflow import Case, State
 from gateway.http import RUNTIME, api_handler, off_loop
 from gateway.ui.pages import error, format_ms, page, render
-from sync.store import FleetStore
+from sync.store import Enforcement
+
+
+def _status(found: Enforcement) -> str:
+    if found.version is None:
+        return "missing from the store"
+    return "live everywhere" if found.everywhere else "NOT live everywhere"
 
 
 @page("casework", "admin")
@@ -27,27 +33,19 @@ async def cases_home(request: web.Request) -> web.StreamResponse:
     reviews = sorted(
         (c for c in open_cases if c.review_is_due(now)), key=lambda c: (c.review_due or dt.date.min, c.id)
     )
-    fleet: FleetStore = cases.fleet
-    now_ms, gateways = await fleet.live_gateways()
+    fleet = await cases.fleet.live_gateways()
     rows = []
     for case in sorted(open_cases, key=lambda c: c.id):
-        summary = case_summary(case, now)
-        live: dict[str, Any] = {"status": "not enforced", "enforced": 0, "lagging": []}
+        live: dict[str, Any] = {"status": "not enforced", "enforced": 0, "lagging": [], "ok": False}
         if case.state is State.AUTHORISED:
-            epoch, version = await fleet.version_of(case.id)
-            if version is None:
-                live = {"status": "missing from the store", "enforced": 0, "lagging": []}
-            else:
-                enforced = [g.gateway_id for g in gateways if g.epoch == epoch and g.version >= version]
-                lagging = [g.gateway_id for g in gateways if g.gateway_id not in enforced]
-                everywhere = bool(gateways) and not lagging
-                live = {
-                    "status": "live everywhere" if everywhere else "NOT live everywhere",
-                    "enforced": len(enforced),
-                    "lagging": lagging,
-                    "ok": everywhere,
-                }
-        rows.append({**summary, "live": live, "overdue": case.overdue(now)})
+            found = fleet.enforcement(*await cases.fleet.version_of(case.id))
+            live = {
+                "status": _status(found),
+                "enforced": len(found.enforced),
+                "lagging": list(found.lagging),
+                "ok": found.everywhere,
+            }
+        rows.append({**case_summary(case, now), "live": live, "overdue": case.overdue(now)})
     return render(
         request,
         "cases.html",
@@ -55,8 +53,8 @@ async def cases_home(request: web.Request) -> web.StreamResponse:
             "rows": rows,
             "overdue": [case_summary(c, now) for c in sorted(overdue, key=lambda c: c.id)],
             "reviews": [case_summary(c, now) for c in reviews],
-            "gateways": gateways,
-            "checked": format_ms(now_ms),
+            "gateways": fleet.gateways,
+            "checked": format_ms(fleet.now_ms),
         },
     )
 

@@ -73,14 +73,14 @@ async def test_enforcement_across_gateways(redis_url, make_follower: FollowerFac
             return result if result.everywhere and result.version == second.version else None
 
         await _until(everywhere_second)
-        _, live = await store.live_gateways()
+        live = (await store.live_gateways()).gateways
         assert {(g.gateway_id, g.state, g.version) for g in live} == {
             ("gw-a", "valid", second.version),
             ("gw-b", "valid", second.version),
         }
 
         await a.stop()  # leaves cleanly: gone at once
-        _, live = await store.live_gateways()
+        live = (await store.live_gateways()).gateways
         assert [g.gateway_id for g in live] == ["gw-b"]
     finally:
         await client.aclose()
@@ -93,12 +93,12 @@ async def test_a_silent_gateway_expires_on_redis_time(redis_url) -> None:
     ghost = Heartbeat(KEYS, "ghost", lambda: status, interval=10, ttl=0.3)
     try:
         await ghost.beat(client)
-        _, live = await store.live_gateways()
+        live = (await store.live_gateways()).gateways
         assert [(g.gateway_id, g.version, g.epoch) for g in live] == [("ghost", 5, "e")]
         assert 0 < await client.pttl(KEYS.gateway("ghost")) <= 300
 
         async def gone():
-            _, live = await store.live_gateways()
+            live = (await store.live_gateways()).gateways
             return not live
 
         await _until(gone, 5)

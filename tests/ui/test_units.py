@@ -21,6 +21,7 @@ from gateway.ui.export import hits_csv
 from gateway.ui.hitquery import parse_filter
 from gateway.ui.users import User, add_user, check_account, verify_password
 from sync.keys import Keys
+from tests.support.case_data import request_data
 
 PASSWORD = "correct horse battery staple"
 
@@ -143,3 +144,38 @@ async def test_a_disabled_account_is_signed_out_at_once(client: Any, redis_url: 
         assert set_disabled(r, Keys(), "sec-hli")
     gone = await client.get("/ui/hits", headers=cookie, allow_redirects=False)
     assert gone.status == 303 and gone.headers["Location"].startswith("/ui/login")
+
+
+async def _signed_in(app_client: Any, redis_url: str, username: str, role: str) -> dict[str, str]:
+    """The Cookie header of a session signed in through the real form."""
+    with redis.Redis.from_url(redis_url) as r:
+        add_user(r, Keys(), username, role, None, PASSWORD)
+    page = await app_client.get("/ui/login")
+    token = re.search(r'name="csrf_token" value="([^"]+)"', await page.text())
+    assert token
+    form = {"csrf_token": token.group(1), "username": username, "password": PASSWORD}
+    cookie = {"Cookie": f"{sessions.SIGNIN_COOKIE}={token.group(1)}"}
+    signed_in = await app_client.post("/ui/login", data=form, allow_redirects=False, headers=cookie)
+    assert signed_in.status == 303
+    return {"Cookie": f"{sessions.SESSION_COOKIE}={signed_in.cookies[sessions.SESSION_COOKIE].value}"}
+
+
+async def test_case_page_says_when_an_authorised_block_is_missing_from_the_store(
+    client: Any,
+    auth: Any,
+    redis_url: str,
+) -> None:
+    casework = await auth("casework")
+    created = await (await client.post("/v1/requests", json=request_data(), headers=casework)).json()
+    case_id = created["id"]
+    for action in ("send", "authorise"):
+        assert (
+            await client.post(f"/v1/requests/{case_id}/{action}", json={}, headers=casework)
+        ).status == 200
+    cookie = await _signed_in(client, redis_url, "cw", "casework")
+    page = await client.get("/ui/cases", headers=cookie)
+    assert page.status == 200 and "NOT live everywhere" in await page.text()  # no gateway is live
+    with redis.Redis.from_url(redis_url) as r:
+        assert r.hdel(Keys().entries, case_id) == 1
+    page = await client.get("/ui/cases", headers=cookie)
+    assert page.status == 200 and "missing from the store" in await page.text()
