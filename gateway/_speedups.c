@@ -2,8 +2,8 @@
  *
  * A PBX sends {"establishment": "HLI", "prisoner": "A1234BC", "number": "07911 123456"} before
  * every call. orjson builds a dict for it and the handler then takes the three values out and
- * checks the keys, which cost ~3 us of an allowed call's ~35 us in the gateway (measured by
- * leaving them out). `call_fields` reads that one shape straight from the bytes.
+ * checks the keys, a measurable part of every allowed call. `call_fields` reads that one shape
+ * straight from the bytes.
  *
  * It answers only for a strict subset of JSON: one object holding exactly the keys
  * "establishment", "prisoner" and "number", once each and in any order, each value a string of

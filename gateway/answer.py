@@ -2,7 +2,7 @@
 
 aiohttp's ``web.Response`` builds a header multidict per answer, works out its Content-Length,
 Date, Server and Connection headers through a dozen calls, serialises them and joins them to the
-body: about a tenth of an allowed call's CPU time. A screening answer is always the same shape
+body: a large part of an allowed call's work. A screening answer is always the same shape
 (200, ``application/json``, a small body), so ``JsonAnswer`` writes exactly the bytes aiohttp
 would write (tests/gateway/test_answer.py compares them on the wire) from a head made once per
 body length and second, and leaves every unusual case (HTTP/1.0, a closing connection, a

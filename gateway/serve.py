@@ -41,11 +41,8 @@ except ImportError:  # pragma: no cover - uvloop is not installed on Windows
 
 log = logging.getLogger("nocontact.gateway")
 
-# The sync follower builds and writes in worker threads; with the default 5 ms switch interval
-# the event loop waits up to 5 ms for the GIL each time it wakes (p99 10.6 ms measured while a
-# snapshot was written, 2.7 ms at 1 ms). At 0.5 ms a 1M-phrase resync's longest loop stall went
-# from 8-15 ms to 5.2 ms (p99 3.3 -> 2.0 ms), the build no slower. The stall benchmark's gateway
-# process sets it too.
+# The sync follower builds and writes in worker threads, and the event loop waits up to one switch
+# interval for the GIL each time it wakes: a short one keeps screening answers prompt meanwhile.
 SWITCH_INTERVAL = 0.0005
 
 

@@ -204,10 +204,9 @@ def _buffered(request: web.Request, limit: int) -> dict[str, Any] | None:
 
 
 # StreamReader.read_nowait ends each read in the protocol's resume_reading, which feeds the HTTP
-# parser an empty chunk even though reading was never paused: 6.3k of the ~216k instructions an
-# allowed call took (callgrind; ~2.5 us of CPU per request natively). ``_taken`` does the rest of
-# _read_nowait_chunk's bookkeeping itself when the body is one buffered chunk and the protocol is
-# not paused. These are aiohttp's private attributes (3.14): without any of them, read_nowait.
+# parser an empty chunk even though reading was never paused, on every request. ``_taken`` does the
+# rest of _read_nowait_chunk's bookkeeping itself when the body is one buffered chunk and the
+# protocol is not paused. These are aiohttp's private attributes (3.14): without any, read_nowait.
 _READER_SLOTS = ("_buffer", "_buffer_offset", "_size", "_cursor", "_http_chunk_splits", "_exception")
 DIRECT_READ = all(hasattr(StreamReader, name) for name in (*_READER_SLOTS, "_protocol")) and hasattr(
     BaseProtocol, "_reading_paused"
@@ -279,8 +278,7 @@ class Screening:
 
     async def call(self, request: web.Request) -> web.Response:
         # The allowed call is nearly every request this service gets, so its path is written out
-        # here rather than through _known, _index and _finish: each helper call, property and
-        # tuple key cost 0.3-5k of the ~225k instructions a request took (callgrind).
+        # here rather than through _known, _index and _finish, whose calls it would pay each time.
         started = perf_counter()
         runtime = self.runtime
         principal: Principal | None = None
