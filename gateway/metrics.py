@@ -57,10 +57,15 @@ class Metrics:
         self.registry.register(_TrafficCollector(self))
 
     def observe_request(self, endpoint: str, method: str, status: int, seconds: float) -> None:
-        key = (endpoint, method, status)
+        self.answered((endpoint, method, status), seconds)
+
+    def answered(self, key: tuple[str, str, int], seconds: float) -> None:
+        """A request answered: counted under `key` (endpoint, method, status) and timed under its
+        endpoint. Every route's metrics go through here; the screening routes pass a key made once."""
         requests = self.requests
         requests[key] = requests.get(key, 0) + 1
-        self.histogram(endpoint).observe(seconds)
+        endpoint = key[0]
+        (self.latency.get(endpoint) or self.histogram(endpoint)).observe(seconds)
 
     def histogram(self, endpoint: str) -> LatencyHistogram:
         """The endpoint's latency histogram; made (and from then on exported) on first use."""
