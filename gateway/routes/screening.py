@@ -4,9 +4,9 @@ identifier, never the protected person's details.
 
 These are the hot routes, so each handler does inline what ``gateway.http.api_handler`` does for
 every other route: errors to JSON, request metrics, the access log. Auth is a dict lookup on the
-header string (the token cache's), the body is checked by a fast path that only accepts what the
-generic validators would accept unchanged; anything else goes through those validators, so the
-errors are theirs."""
+header string (the token cache's), the body is read and checked by a fast path
+(``gateway.fastpath``) that only accepts what the generic validators would accept unchanged;
+anything else goes through those validators, so the errors are theirs."""
 
 from __future__ import annotations
 
@@ -17,18 +17,16 @@ from typing import Any
 
 import orjson
 from aiohttp import hdrs, web
-from aiohttp.base_protocol import BaseProtocol
-from aiohttp.streams import StreamReader
 from multidict import CIMultiDict
 
 from gateway import validation as v
 from gateway.answer import JsonAnswer, direct_answers
 from gateway.auth import Principal
+from gateway.fastpath import Fields, buffered, taken
 from gateway.hitlog.model import Hit
 from gateway.http import RUNTIME, Runtime, authorize, error_response, finish_request
 from gateway.validation import ApiError
 from matcher.decisions import Decision
-from matcher.entries import ESTABLISHMENT_RE, PRISONER_RE
 from matcher.index import Index
 
 # A call body's three values read from its bytes (gateway/_speedups.c); None: orjson only.
@@ -51,8 +49,6 @@ MESSAGE_PATH = "/v1/screen/message"
 JSON_HEADERS: CIMultiDict[str] = CIMultiDict({hdrs.CONTENT_TYPE: "application/json"})
 _CALL_ALLOWED = ("call", "allow", None)  # the metrics' key of an allowed call
 _CALL_ANSWERED = (CALL_PATH, "POST", 200)  # ...and of a successful call request
-_ESTABLISHMENTS_KEPT = 1024  # valid establishment strings remembered (a few hundred prisons)
-_PLACES_KEPT = 65536  # valid (establishment, prisoner) pairs remembered
 
 
 def _index(runtime: Runtime) -> tuple[Index, bool]:
@@ -110,133 +106,12 @@ async def _record(runtime: Runtime, decision: Decision, establishment: str, pris
     return hit.id
 
 
-class _Fields:
-    """The fast path's checks. Each returns the normalised value only when the generic validator
-    (gateway.validation) would accept the value and return the same; None sends the request down
-    the generic path, which names what is wrong."""
-
-    def __init__(self) -> None:
-        self._establishments: dict[str, str] = {}
-        self._places: dict[tuple[str, str], tuple[str, str]] = {}
-
-    def call(self, body: dict[str, Any]) -> tuple[str, str, str] | None:
-        """A call body's ``establishment``, ``prisoner`` and ``number`` as the validators would
-        return them, when the body holds exactly those three; else None."""
-        if len(body) != 3:
-            return None
-        return self.call_values(body.get("establishment"), body.get("prisoner"), body.get("number"))
-
-    def call_values(self, establishment: Any, prisoner: Any, number: Any) -> tuple[str, str, str] | None:
-        """``call``'s checks on the three values, however they were read (``call_fields`` reads
-        them from the bytes): the remembered pair is looked up inline, ``place`` runs only for a
-        new pair."""
-        if type(number) is not str or len(number) > v.MAX_NUMBER or "\x00" in number or not number.strip():
-            return None
-        known = (
-            self._places.get((establishment, prisoner))
-            if type(establishment) is str and type(prisoner) is str
-            else None
-        )
-        if known is None:
-            known = self.place(establishment, prisoner)
-            if known is None:
-                return None
-        return known[0], known[1], number
-
-    def place(self, establishment: Any, prisoner: Any) -> tuple[str, str] | None:
-        """``establishment`` and ``prisoner`` of one request at once, remembered per pair (a
-        prison's phones see the same few thousand prisoners all day): one dict lookup instead of
-        two checks and a pattern match."""
-        key = None
-        if type(establishment) is str and type(prisoner) is str:
-            key = (establishment, prisoner)
-            known = self._places.get(key)
-            if known is not None:
-                return known
-        code = self.establishment(establishment)
-        number = self.prisoner(prisoner)
-        if code is None or number is None or key is None:
-            return None
-        if len(self._places) >= _PLACES_KEPT:
-            self._places.clear()
-        found = self._places[key] = (code, number)
-        return found
-
-    def establishment(self, value: Any) -> str | None:
-        known = self._establishments.get(value) if type(value) is str else None
-        if known is not None:
-            return known
-        if type(value) is not str or len(value) > 16:
-            return None
-        code = value.strip().upper()
-        if ESTABLISHMENT_RE.fullmatch(code) is None:
-            return None
-        if len(self._establishments) >= _ESTABLISHMENTS_KEPT:
-            self._establishments.clear()
-        self._establishments[value] = code
-        return code
-
-    @staticmethod
-    def prisoner(value: Any) -> str | None:
-        if type(value) is not str or len(value) > 40:
-            return None
-        number = value.strip().upper()
-        # The pattern admits neither NUL nor an empty string, so required_text's checks hold.
-        return number if PRISONER_RE.fullmatch(number) is not None else None
-
-    @staticmethod
-    def text(value: Any, max_len: int) -> str | None:
-        if type(value) is not str or len(value) > max_len or "\x00" in value or not value.strip():
-            return None
-        return value
-
-
-def _buffered(request: web.Request, limit: int) -> dict[str, Any] | None:
-    """The body as a JSON object (read_json's checks and errors) when all of it is in the buffer
-    already, as a screening request's is (it comes in with the headers): taken without awaiting
-    request.read()'s chunk reads, and judged by its length as read rather than by Content-Length
-    (a header lookup and an int() less). None when some of it is still to come: then
-    ``v.read_json``."""
-    content = request.content
-    if not content.is_eof():
-        return None
-    return v.parse_json(_taken(content), limit)
-
-
-# StreamReader.read_nowait ends each read in the protocol's resume_reading, which feeds the HTTP
-# parser an empty chunk even though reading was never paused, on every request. ``_taken`` does the
-# rest of _read_nowait_chunk's bookkeeping itself when the body is one buffered chunk and the
-# protocol is not paused. These are aiohttp's private attributes (3.14): without any, read_nowait.
-_READER_SLOTS = ("_buffer", "_buffer_offset", "_size", "_cursor", "_http_chunk_splits", "_exception")
-DIRECT_READ = all(hasattr(StreamReader, name) for name in (*_READER_SLOTS, "_protocol")) and hasattr(
-    BaseProtocol, "_reading_paused"
-)
-
-
-def _taken(content: StreamReader) -> bytes:
-    """All of a body that has arrived (eof seen), as read_nowait() returns it."""
-    if DIRECT_READ and type(content) is StreamReader:
-        buffer = content._buffer
-        if (
-            len(buffer) == 1
-            and not content._buffer_offset
-            and content._http_chunk_splits is None
-            and content._exception is None
-            and not content._protocol._reading_paused
-        ):
-            data: bytes = buffer.popleft()
-            content._size -= len(data)
-            content._cursor += len(data)
-            return data
-    return content.read_nowait()
-
-
 class Screening:
     """The three handlers, bound to one app's Runtime."""
 
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
-        self.fields = _Fields()
+        self.fields = Fields()
         # the allowed call's answer for one index version, fresh and stale (``_allow_answers``)
         self._allow_version = -1
         self._allow_fresh = self._allow_stale = b""
@@ -285,7 +160,7 @@ class Screening:
             # The usual body, whole in the buffer and of the usual shape, is read by call_fields
             # straight from its bytes; any other goes through orjson and the checks below.
             content = request.content
-            raw = _taken(content) if content.is_eof() else None
+            raw = taken(content) if content.is_eof() else None
             found = (
                 _call_fields(raw)
                 if raw is not None and _call_fields is not None and len(raw) <= v.LIMIT_CALL
@@ -367,7 +242,7 @@ class Screening:
             principal = self._known(request, roles)
             if principal is None:
                 principal = await authorize(request, roles)
-            body = _buffered(request, limit)
+            body = buffered(request, limit)
             if body is None:  # an empty object is a body too
                 body = await v.read_json(request, limit)
             check = self.fields

@@ -24,15 +24,16 @@ from hypothesis import given
 from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry, Histogram
 
+from gateway import fastpath
 from gateway import validation as v
 from gateway.auth import Principal, TokenCache, _record, create_token, new_token, revoke_token, token_hash
+from gateway.fastpath import Fields, buffered
 from gateway.follow import FollowerSource
 from gateway.hitlog.shipper import Shipper
 from gateway.hitlog.spool import Spool
 from gateway.http import RUNTIME
 from gateway.metrics import LATENCY_BUCKETS, Metrics
-from gateway.routes import screening
-from gateway.routes.screening import CALL_FIELDS, CALL_PATH, _buffered, _Fields
+from gateway.routes.screening import CALL_FIELDS, CALL_PATH
 from gateway.source import STATES, StaticSource
 from gateway.validation import ApiError
 from sync.keys import Keys
@@ -62,7 +63,7 @@ def _generic(check: Any, value: Any) -> Any:
 
 @given(VALUES)
 def test_fast_establishment_accepts_only_what_the_validator_accepts(value: Any) -> None:
-    fields = _Fields()
+    fields = Fields()
     for _ in range(2):  # the second time from its memory of valid codes
         fast = fields.establishment(value)
         assert fast is None or fast == _generic(v.establishment, value)
@@ -70,19 +71,19 @@ def test_fast_establishment_accepts_only_what_the_validator_accepts(value: Any) 
 
 @given(VALUES)
 def test_fast_prisoner_accepts_only_what_the_validator_accepts(value: Any) -> None:
-    fast = _Fields.prisoner(value)
+    fast = Fields.prisoner(value)
     assert fast is None or fast == _generic(v.prisoner, value)
 
 
 @given(VALUES, st.sampled_from([1, 5, v.MAX_NUMBER]))
 def test_fast_text_accepts_only_what_the_validator_accepts(value: Any, max_len: int) -> None:
-    fast = _Fields.text(value, max_len)
+    fast = Fields.text(value, max_len)
     assert fast is None or fast == _generic(lambda body, name: v.required_text(body, name, max_len), value)
 
 
 @given(VALUES, VALUES)
 def test_fast_place_accepts_only_what_the_validators_accept(establishment: Any, prisoner: Any) -> None:
-    fields = _Fields()
+    fields = Fields()
     for _ in range(2):  # the second time from its memory of valid pairs
         fast = fields.place(establishment, prisoner)
         assert fast is None or fast == (
@@ -113,7 +114,7 @@ CALL_BODIES = st.fixed_dictionaries(
 
 @given(CALL_BODIES)
 def test_fast_call_fields_accept_only_what_the_validators_accept(body: dict[str, Any]) -> None:
-    fields = _Fields()
+    fields = Fields()
     generic = _generic_call(body)
     for _ in range(2):  # the second time from its memory of valid pairs
         fast = fields.call(body)
@@ -123,13 +124,13 @@ def test_fast_call_fields_accept_only_what_the_validators_accept(body: dict[str,
 
 
 def test_fast_checks_take_the_usual_values() -> None:
-    fields = _Fields()
+    fields = Fields()
     assert fields.establishment(" hli") == "HLI" and fields.establishment(" hli") == "HLI"
     assert fields.prisoner("a1234bc ") == "A1234BC"
     for _ in range(2):
         assert fields.place(" hli", "a1234bc ") == ("HLI", "A1234BC")
     assert fields.place("HLI", "A 1234") is None and fields.place(["HLI"], "A1234BC") is None
-    assert _Fields.text("07700 900123", v.MAX_NUMBER) == "07700 900123"
+    assert Fields.text("07700 900123", v.MAX_NUMBER) == "07700 900123"
     assert fields.call({"establishment": "hli", "prisoner": "a1234bc", "number": "9 07700"}) == (
         "HLI",
         "A1234BC",
@@ -331,10 +332,10 @@ async def test_a_body_already_here_and_one_still_coming_read_the_same(body: dict
     request, payload = _request_with_body(len(raw))
     payload.feed_data(raw)
     payload.feed_eof()
-    assert _buffered(request, v.LIMIT_CALL) == body
+    assert buffered(request, v.LIMIT_CALL) == body
     request, payload = _request_with_body(len(raw))
     payload.feed_data(raw[:1])
-    assert _buffered(request, v.LIMIT_CALL) is None
+    assert buffered(request, v.LIMIT_CALL) is None
     reading = asyncio.create_task(v.read_json(request, v.LIMIT_CALL))
     await asyncio.sleep(0)
     assert not reading.done()  # waiting for the rest of the body
@@ -349,7 +350,7 @@ async def test_a_body_already_here_is_checked_as_json_object(raw: bytes, detail:
     payload.feed_data(raw)
     payload.feed_eof()
     with pytest.raises(ApiError) as caught:
-        _buffered(request, v.LIMIT_CALL)
+        buffered(request, v.LIMIT_CALL)
     assert caught.value.status == 400 and caught.value.error == "invalid_json"
     assert caught.value.detail.startswith(detail)
 
@@ -378,18 +379,18 @@ async def _sync(read: Any, *args: Any) -> Any:
 
 @pytest.mark.parametrize("raw", RAW_BODIES)
 async def test_a_buffered_body_gets_what_read_json_gives(raw: bytes) -> None:
-    fast = await _outcome(_sync(_buffered, _arrived(raw), v.LIMIT_CALL))
+    fast = await _outcome(_sync(buffered, _arrived(raw), v.LIMIT_CALL))
     assert fast == await _outcome(v.read_json(_arrived(raw), v.LIMIT_CALL))
     if len(raw) > 1:  # the limit is the endpoint's, whatever Content-Length said
-        assert (await _outcome(_sync(_buffered, _arrived(raw), 1)))[0] == 413
+        assert (await _outcome(_sync(buffered, _arrived(raw), 1)))[0] == 413
 
 
 async def test_the_direct_read_is_on_for_this_aiohttp() -> None:
-    assert screening.DIRECT_READ  # else the tests below compare read_nowait with itself
+    assert fastpath.DIRECT_READ  # else the tests below compare read_nowait with itself
     raw = orjson.dumps(CALL_BODY)
     reader = await _arrived_reader([raw], chunked=False, read_first=0, paused=False)
     with mock.patch.object(BaseProtocol, "resume_reading") as resume:
-        assert screening._taken(reader) == raw
+        assert fastpath.taken(reader) == raw
     resume.assert_not_called()
 
 
@@ -433,7 +434,7 @@ async def test_the_direct_read_takes_what_read_nowait_takes(
         return
     direct = await _arrived_reader(chunks, chunked=chunked, read_first=read_first, paused=paused)
     generic = await _arrived_reader(chunks, chunked=chunked, read_first=read_first, paused=paused)
-    assert screening._taken(direct) == generic.read_nowait()
+    assert fastpath.taken(direct) == generic.read_nowait()
     assert _reader_state(direct) == _reader_state(generic)  # a paused protocol is resumed, too
     assert direct.at_eof() and generic.at_eof()
 
