@@ -29,7 +29,7 @@ from cases.errors import CaseError
 from cases.model import Request
 from cases.notice import prisoner_notice
 from cases.store import CaseStore
-from cases.workflow import Action, Actor, Case, State
+from cases.workflow import STEPS, Action, Actor, Case, State
 from matcher.entries import Exemption
 from matcher.errors import ConfigError, ValidationError
 from sync.client import async_client, sync_client
@@ -37,15 +37,7 @@ from sync.embedded import EmbeddedRedis
 from sync.settings import SyncSettings
 from sync.store import FleetStore
 
-SIMPLE = {
-    "send": Action.SEND,
-    "authorise": Action.AUTHORISE,
-    "reject": Action.REJECT,
-    "withdraw": Action.WITHDRAW,
-    "revoke": Action.REVOKE,
-    "release": Action.RELEASE,
-    "review": Action.REVIEW,
-}
+SIMPLE = {action.value: action for action in STEPS}
 LIST_COLUMNS = (
     "id",
     "state",

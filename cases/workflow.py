@@ -58,6 +58,19 @@ class Action(StrEnum):
     REPORT_BREACH = "report_breach"
 
 
+# The steps taken by name with no more than a reason (and, to authorise, the prison number): the
+# API's and the command line's verbs. Transfer, which also names the receiving prison, is not one.
+STEPS = (
+    Action.SEND,
+    Action.AUTHORISE,
+    Action.REJECT,
+    Action.WITHDRAW,
+    Action.REVOKE,
+    Action.RELEASE,
+    Action.REVIEW,
+)
+
+
 class Role(StrEnum):
     """Who may act on requests. Prison staff (security/OMU) act only at their own establishment."""
 

@@ -19,7 +19,7 @@ from cases.errors import Busy, Forbidden, InvalidTransition, NotFound
 from cases.model import Request, case_id, establishment_code, prison_number
 from cases.notice import prisoner_notice
 from cases.store import visible
-from cases.workflow import Action, Actor, Case, State
+from cases.workflow import STEPS, Action, Actor, Case, State
 from gateway import validation as v
 from gateway.http import RUNTIME, Cases, api_handler, authorize, json_response, off_loop, store_errors
 from gateway.validation import ApiError
@@ -29,16 +29,7 @@ from matcher.errors import ValidationError
 T = TypeVar("T")
 CASE_ROLES = frozenset({"casework", "security"})
 LIMIT_REQUEST = 256 * 1024
-SIMPLE_ACTIONS = {
-    "send": Action.SEND,
-    "authorise": Action.AUTHORISE,
-    "reject": Action.REJECT,
-    "withdraw": Action.WITHDRAW,
-    "revoke": Action.REVOKE,
-    "release": Action.RELEASE,
-    "review": Action.REVIEW,
-    "transfer": Action.TRANSFER,
-}
+SIMPLE_ACTIONS = {action.value: action for action in (*STEPS, Action.TRANSFER)}
 ACTION_FIELDS = {
     Action.AUTHORISE: frozenset({"reason", "prisoner_number"}),
     Action.TRANSFER: frozenset({"reason", "establishment"}),
