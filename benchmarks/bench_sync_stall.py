@@ -53,7 +53,7 @@ from benchmarks.sync_harness import (
     until,
 )
 from config import load_profile
-from gateway.serve import tune_process
+from gateway.worker import tune_process
 from matcher.addresses import address_phrases
 from matcher.index import NORMALISER_VERSIONS, Index
 from sync.follower import Follower, FollowerHooks

@@ -32,7 +32,7 @@ import orjson
 from aiohttp import web
 
 from gateway.answer import JsonAnswer
-from gateway.serve import new_event_loop, run_worker_app, tune_process
+from gateway.worker import new_event_loop, run_worker_app, tune_process
 
 log = logging.getLogger("nocontact.bench.http")
 

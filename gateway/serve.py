@@ -9,48 +9,28 @@ victim's details."""
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import logging
 import os
 import signal
 import socket
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import redis
-from aiohttp import web
 
 from gateway.app import create_app
 from gateway.auth import ROLES, create_token, list_tokens, revoke_token
 from gateway.logs import setup_logging
 from gateway.settings import GatewaySettings
+from gateway.worker import new_event_loop, run_worker_app, tune_process
 from matcher.errors import ConfigError
 from matcher.index import NORMALISER_VERSIONS
 from sync.embedded import EmbeddedRedis
-from sync.offloop.malloc import fix_mmap_threshold
 from sync.writer import Writer
 
-_new_uvloop: Callable[[], asyncio.AbstractEventLoop] | None
-try:
-    from uvloop import new_event_loop as _new_uvloop
-except ImportError:  # pragma: no cover - uvloop is not installed on Windows
-    _new_uvloop = None
-
 log = logging.getLogger("nocontact.gateway")
-
-# The sync follower builds and writes in worker threads, and the event loop waits up to one switch
-# interval for the GIL each time it wakes: a short one keeps screening answers prompt meanwhile.
-SWITCH_INTERVAL = 0.0005
-
-
-def tune_process() -> None:
-    """What a serving process sets before its event loop starts (the stall benchmark's gateway
-    process too): the switch interval, and glibc malloc's mmap threshold fixed (sync.offloop.malloc)."""
-    sys.setswitchinterval(SWITCH_INTERVAL)
-    fix_mmap_threshold()
 
 
 def register(sub: Any) -> None:
@@ -190,27 +170,6 @@ def _listen(host: str, port: int) -> socket.socket:
     sock.listen(1024)
     sock.set_inheritable(True)
     return sock
-
-
-def new_event_loop() -> asyncio.AbstractEventLoop:
-    """A worker's loop: uvloop where it is installed, set as this thread's current loop."""
-    loop = _new_uvloop() if _new_uvloop is not None else asyncio.new_event_loop()
-    asyncio.set_event_loop(loop)
-    return loop
-
-
-def run_worker_app(app: Any, sock: socket.socket, loop: asyncio.AbstractEventLoop) -> None:
-    """Serve `app` on the listening `sock` until a signal, as every worker does (the HTTP
-    benchmark runs its servers through here too)."""
-    web.run_app(
-        app,
-        sock=sock,
-        loop=loop,
-        print=None,
-        access_log=None,
-        handle_signals=True,
-        shutdown_timeout=5.0,
-    )
 
 
 def _worker(settings: GatewaySettings, sock: socket.socket) -> None:
