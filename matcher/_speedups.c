@@ -821,7 +821,7 @@ phone_key(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     return region == REGION_GB ? gb_national(c + start, n - start) : us_national(c + start, n - start);
 }
 
-/* ---- a snapshot chunk's stored rows into a build's tables: matcher.index.python_stored_run ----
+/* ---- a snapshot chunk's stored rows into a build's tables: matcher.stored_run.python_stored_run ----
  *
  * Every check and every insert in the same order as the Python version (so a bad row raises the
  * same error with the same rows before it in the tables). References, keys and scope items are
@@ -834,7 +834,7 @@ enum {
     COLUMNS,
 };
 
-/* matcher.index._Compiled's slots, set on each new object as python_stored_run sets them */
+/* matcher.compiled.Compiled's slots, set on each new object as python_stored_run sets them */
 enum {
     SLOT_ENTRY, SLOT_RECORD, SLOT_REFERENCE, SLOT_PRISONER, SLOT_SCOPE, SLOT_PHONE_KEYS,
     SLOT_EMAIL_KEYS, SLOT_ADDRESS_IDS, SLOT_EXEMPT, SLOT_ADDRESS_EXEMPTIONS, SLOTS,
@@ -843,7 +843,7 @@ static const char *const SLOT_NAMES[SLOTS] = {
     "_entry", "_record", "reference", "prisoner", "scope", "phone_keys", "email_keys",
     "address_ids", "exempt", "address_exemptions",
 };
-#define MAX_STORED_COUNT (1LL << 31) /* matcher.index.MAX_STORED_COUNT */
+#define MAX_STORED_COUNT (1LL << 31) /* matcher.stored_run.MAX_STORED_COUNT */
 
 /* Where each slot lives in an instance of `type`: its own writable object slots, else -1. */
 static int
@@ -915,7 +915,7 @@ table_of(PyObject *shards, Py_hash_t hash)
     return PyTuple_GET_ITEM(shards, shard_of(hash, PyTuple_GET_SIZE(shards)));
 }
 
-/* _Builder._post for one key, in one lookup: the compiled entry alone, or appended to the key's tuple */
+/* Builder._post for one key, in one lookup: the compiled entry alone, or appended to the key's tuple */
 static int
 post(PyObject *shards, PyObject *key, PyObject *compiled)
 {
@@ -1079,7 +1079,7 @@ take_row(Run *run, Py_ssize_t row, PyObject *entries, PyObject *reference, Py_ss
 PyDoc_STRVAR(stored_run_doc,
              "stored_run(columns, records, row, end, phone_at, email_at, entry_shards, phone_shards,\n"
              "           email_shards, compiled, /)\n--\n\n"
-             "matcher.index.python_stored_run: put a snapshot chunk's stored rows from `row` into\n"
+             "matcher.stored_run.python_stored_run: put a snapshot chunk's stored rows from `row` into\n"
              "the sharded tables, up to a row to compile whole, one already indexed or `end`;\n"
              "returns (row, phone_at, email_at, phones, emails).");
 

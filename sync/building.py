@@ -22,9 +22,10 @@ from typing import TYPE_CHECKING
 
 from matcher.entries import Entry
 from matcher.errors import ValidationError
-from matcher.index import Index, key_stamp
+from matcher.index import Index
 from matcher.layered import ShardedDict
 from matcher.profile import Profile
+from matcher.stored import key_stamp
 from sync.changes import decode_entry
 from sync.offloop.collector import gc_paused
 from sync.offloop.retire import release

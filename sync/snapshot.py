@@ -6,10 +6,10 @@ format or whose frames, counts or digest disagree is rejected whole, and the gat
 Line 1 is the header, one JSON document: ``{"format": "nocontact-snapshot", "format_version": 4,
 "epoch": ..., "version": ..., "stream_id": ..., "entries": N, "identifiers": M, "normalisers":
 {...}, "keys": STAMP, "sha256": HEX}`` where sha256 is the digest of every byte after the header
-line and ``keys`` is ``matcher.index.key_stamp`` of the profile that built the index. Then one frame
+line and ``keys`` is ``matcher.stored.key_stamp`` of the profile that built the index. Then one frame
 per chunk of up to CHUNK_ROWS entries: the length of what follows as 8 bytes (big-endian), then
 ``marshal.dumps([columns, records], 4)``: the columns of the entries' stored rows
-(``matcher.index.StoredColumns.columns``) and each entry's ``Entry.record_json``. marshal is not
+(``matcher.stored.StoredColumns.columns``) and each entry's ``Entry.record_json``. marshal is not
 safe on bytes from anyone else: this file is local, written by this code, and its digest is checked
 over every frame before any frame is given to ``marshal.loads``.
 
@@ -34,8 +34,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from matcher.entries import Entry
-from matcher.index import StoredColumns, key_stamp
 from matcher.layered import SHARDS
+from matcher.stored import StoredColumns, key_stamp
 from sync.errors import SnapshotRejected
 from sync.offloop.retire import release
 
@@ -59,7 +59,7 @@ class Snapshot:
     stream_id: str
     identifiers: int
     stored: list[StoredColumns]  # the entries' stored rows and records...
-    key_stamp: Mapping[str, str]  # ...keyed as matcher.index.key_stamp says
+    key_stamp: Mapping[str, str]  # ...keyed as matcher.stored.key_stamp says
     normalisers: Mapping[str, str] = field(default_factory=dict)
 
     @property

@@ -18,14 +18,17 @@ from hypothesis import strategies as st
 
 from config import load_profile
 from matcher import _speedups as speedups
-from matcher import index as index_module
 from matcher import phones, phrases, postcodes
+from matcher import stored_run as stored_run_module
 from matcher.address_parse import ParsedAddress, normalise_text, parse_address
 from matcher.addresses import address_phrases
+from matcher.compiled import Compiled
 from matcher.entries import Entry
-from matcher.index import Index, StoredColumns, python_stored_run
+from matcher.index import Index
 from matcher.phones import PhoneNormaliser
 from matcher.phrases import GramPhrases, union, upper_words
+from matcher.stored import StoredColumns
+from matcher.stored_run import python_stored_run
 from tests.support.blocklists import address, envelopes
 from tests.support.references import reference_postcodes_in_words
 from tests.support.strategies import dial_batches, word_lists
@@ -37,7 +40,7 @@ def test_the_compiled_module_is_built_and_used() -> None:
     # otherwise), or the suite would only ever test the fallback.
     assert postcodes._compiled is speedups.postcodes_in_words
     assert phrases._compiled_find is speedups.find_phrases
-    assert index_module._stored_run is speedups.stored_run
+    assert stored_run_module._stored_run is speedups.stored_run
 
 
 # ---- postcodes_in_words ---------------------------------------------------------------------
@@ -265,7 +268,6 @@ def test_compiled_phone_key_refuses_rules_of_the_wrong_shape(rules: object) -> N
 
 # ---- stored_run -----------------------------------------------------------------------------
 
-_Compiled = index_module._Compiled
 StoredRun = Callable[..., tuple[int, int, int, int, int]]
 Chunk = tuple[list[list[Any]], list[Any]]  # StoredColumns.columns() and the records
 RUNS: list[StoredRun] = [python_stored_run, speedups.stored_run]
@@ -298,7 +300,7 @@ def _chunk(rows: list[tuple[Any, ...]]) -> Chunk:
 def _drive(
     run: StoredRun, chunks: list[Chunk], shards: tuple[int, int, int], window: int = 1 << 20
 ) -> tuple[list[object], list[object]]:
-    """Every chunk through `run` as _Builder.add_stored drives it, at most `window` rows a call,
+    """Every chunk through `run` as matcher.stored_run.add_stored drives it, at most `window` rows a call,
     stepping over each row the run stops at before its end (whole, or already indexed); what each
     call gave or raised, and the tables after."""
     tables = tuple(tuple({} for _ in range(n)) for n in shards)
@@ -309,7 +311,7 @@ def _drive(
         while True:
             end = min(row + window, size)
             try:
-                out = run(columns, records, row, end, phone_at, email_at, *tables, _Compiled)
+                out = run(columns, records, row, end, phone_at, email_at, *tables, Compiled)
             except (TypeError, ValueError) as exc:
                 log.append((type(exc), str(exc)))
                 break
@@ -331,9 +333,9 @@ def _described(tables: tuple[tuple[dict[str, Any], ...], ...]) -> list[object]:
     for shard in entries:
         items: list[object] = []
         for reference, compiled in shard.items():
-            assert type(compiled) is _Compiled
+            assert type(compiled) is Compiled
             names[id(compiled)] = reference
-            slots = [getattr(compiled, name) for name in _Compiled.__slots__]
+            slots = [getattr(compiled, name) for name in Compiled.__slots__]
             items.append((reference, slots, [type(value) for value in slots]))
         out.append(items)
     for table in postings:
@@ -412,7 +414,7 @@ def test_columns_of_the_wrong_shape_are_refused_in_both(
     tables = (({},), ({},), ({},))
     for run in RUNS:
         with pytest.raises(error, match=message):
-            run(columns, records, 0, len(records), 0, 0, *tables, _Compiled)
+            run(columns, records, 0, len(records), 0, 0, *tables, Compiled)
 
 
 @pytest.mark.parametrize(
@@ -423,7 +425,7 @@ def test_tables_of_the_wrong_shape_are_refused_in_both(tables: Any) -> None:
     columns, records = _chunk([("UPC-1", "A1234BC", None, [], [], 0, 0, 0, False)])
     for run in RUNS:
         with pytest.raises(TypeError, match="tables must be"):
-            run(columns, records, 0, 1, 0, 0, *tables, _Compiled)
+            run(columns, records, 0, 1, 0, 0, *tables, Compiled)
 
 
 @pytest.mark.parametrize(
@@ -434,7 +436,7 @@ def test_a_start_or_end_out_of_range_is_refused_in_both(start: tuple[int, int, i
     columns, records = _chunk([("UPC-1", "A1234BC", None, ["+447700900001"], [], 1, 0, 0, False)])
     for run in RUNS:
         with pytest.raises(ValueError, match="a start or end out of range"):
-            run(columns, records, *start, ({},), ({},), ({},), _Compiled)
+            run(columns, records, *start, ({},), ({},), ({},), Compiled)
 
 
 def test_runs_stop_at_whole_rows_and_indexed_references_and_go_on_from_any_row() -> None:
@@ -448,11 +450,11 @@ def test_runs_stop_at_whole_rows_and_indexed_references_and_go_on_from_any_row()
     columns, records = _chunk(rows)
     for run in RUNS:
         tables: tuple[tuple[dict[str, Any], ...], ...] = (({}, {}), ({},), ({}, {}, {}))
-        assert run(columns, records, 0, 5, 0, 0, *tables, _Compiled) == (1, 1, 0, 1, 0)  # UPC-2 is whole
-        assert run(columns, records, 2, 5, 3, 1, *tables, _Compiled) == (3, 4, 2, 1, 1)  # UPC-1 again
-        assert run(columns, records, 4, 4, 4, 2, *tables, _Compiled) == (4, 4, 2, 0, 0)  # up to row 4
-        assert run(columns, records, 4, 5, 4, 2, *tables, _Compiled) == (5, 4, 2, 0, 0)
-        assert run(columns, records, 5, 5, 4, 2, *tables, _Compiled) == (5, 4, 2, 0, 0)  # nothing left
+        assert run(columns, records, 0, 5, 0, 0, *tables, Compiled) == (1, 1, 0, 1, 0)  # UPC-2 is whole
+        assert run(columns, records, 2, 5, 3, 1, *tables, Compiled) == (3, 4, 2, 1, 1)  # UPC-1 again
+        assert run(columns, records, 4, 4, 4, 2, *tables, Compiled) == (4, 4, 2, 0, 0)  # up to row 4
+        assert run(columns, records, 4, 5, 4, 2, *tables, Compiled) == (5, 4, 2, 0, 0)
+        assert run(columns, records, 5, 5, 4, 2, *tables, Compiled) == (5, 4, 2, 0, 0)  # nothing left
         entries = {k: v for shard in tables[0] for k, v in shard.items()}
         assert sorted(entries) == ["UPC-1", "UPC-3", "UPC-4"]
         first, third = entries["UPC-1"], entries["UPC-3"]
@@ -468,7 +470,7 @@ def test_an_empty_chunk_is_a_run_of_nothing() -> None:
     columns, records = _chunk([])
     for run in RUNS:
         tables = (({},), ({},), ({},))
-        assert run(columns, records, 0, 0, 0, 0, *tables, _Compiled) == (0, 0, 0, 0, 0)
+        assert run(columns, records, 0, 0, 0, 0, *tables, Compiled) == (0, 0, 0, 0, 0)
         assert tables == (({},), ({},), ({},))
 
 
@@ -482,11 +484,11 @@ class _ReadOnlySlots:
     phone_keys = email_keys = address_ids = exempt = address_exemptions = None
 
 
-class _SubCompiled(_Compiled):  # type: ignore[valid-type, misc]
+class _SubCompiled(Compiled):
     __slots__ = ()
 
 
-@pytest.mark.parametrize("compiled", [object, _NoSlots, _ReadOnlySlots, _SubCompiled, "_Compiled", None])
+@pytest.mark.parametrize("compiled", [object, _NoSlots, _ReadOnlySlots, _SubCompiled, "Compiled", None])
 def test_the_compiled_run_refuses_a_class_without_the_compiled_slots(compiled: Any) -> None:
     columns, records = _chunk([("UPC-1", "A1234BC", None, [], [], 0, 0, 0, False)])
     with pytest.raises(TypeError, match="compiled must be a class with the compiled slots"):
@@ -502,7 +504,7 @@ def _stored_chunks(index: Index, size: int) -> list[StoredColumns]:
 def test_build_stored_is_the_same_index_on_the_python_run(
     monkeypatch: pytest.MonkeyPatch, run_rows: int
 ) -> None:
-    monkeypatch.setattr(index_module, "RUN_ROWS", run_rows)
+    monkeypatch.setattr(stored_run_module, "RUN_ROWS", run_rows)
     spans: list[int] = []
 
     def spied(run: StoredRun) -> StoredRun:
@@ -534,10 +536,10 @@ def test_build_stored_is_the_same_index_on_the_python_run(
     for size in (1, 7, 4096):
         chunks = _stored_chunks(built, size)
         with monkeypatch.context() as patch:
-            patch.setattr(index_module, "_stored_run", spied(speedups.stored_run))
+            patch.setattr(stored_run_module, "_stored_run", spied(speedups.stored_run))
             compiled = described(Index.build_stored(chunks, profile, version=3))
         with monkeypatch.context() as patch:
-            patch.setattr(index_module, "_stored_run", spied(python_stored_run))
+            patch.setattr(stored_run_module, "_stored_run", spied(python_stored_run))
             python = described(Index.build_stored(chunks, profile, version=3))
         assert compiled == python
         assert compiled[1] == built.counts() and compiled[2] == described(built)[2]
@@ -550,10 +552,11 @@ def test_the_python_run_is_used_without_the_compiled_module() -> None:
 import sys
 sys.modules["matcher._speedups"] = None
 from config import load_profile
-from matcher import index
+from matcher import stored_run
 from matcher.entries import Entry
-from matcher.index import Index, StoredColumns
-assert index._stored_run is index.python_stored_run
+from matcher.index import Index
+from matcher.stored import StoredColumns
+assert stored_run._stored_run is stored_run.python_stored_run
 profile = load_profile(environ={})
 listed = [Entry.from_dict({"reference": f"UPC-{i}", "prisoner": "A1234BC",
                            "protected": [{"phones": [f"07700 900{i:03d}"]}]}) for i in range(5)]

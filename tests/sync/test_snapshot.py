@@ -15,8 +15,9 @@ import pytest
 import sync.snapshot
 from matcher.entries import Entry
 from matcher.errors import ValidationError
-from matcher.index import Index, StoredColumns, key_stamp, stored_row
+from matcher.index import Index
 from matcher.profile import Profile
+from matcher.stored import StoredColumns, key_stamp, stored_row
 from sync.building import IndexBuilder
 from sync.changes import encode_entry
 from sync.errors import SnapshotRejected
