@@ -1,3 +1,4 @@
+# matcher._speedups, built from matcher/_speedups*.c (one source per function; see _speedups.h).
 from collections.abc import Sequence
 from typing import Any
 

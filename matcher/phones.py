@@ -47,7 +47,7 @@ TEXT_SLOW_BUDGET = 2_000
 _FAST_SEPARATORS = b" -./()\t"
 _REGION_CODES = {"GB": 1, "US": 2}  # the national shapes matcher._speedups.phone_key knows
 
-# ``python_fast_key`` compiled (matcher/_speedups.c), for profiles whose dialable numbers start
+# ``python_fast_key`` compiled (matcher/_speedups_phones.c), for profiles whose dialable numbers start
 # with one of a set of bytes; tests/matcher/test_speedups.py holds the two equal.
 _compiled_key: Callable[[str, tuple[int, bytes, tuple[bytes, ...]]], str | None] | None
 try:

@@ -23,7 +23,7 @@ from typing import NamedTuple, Protocol
 import ahocorasick
 
 _compiled_find: Callable[..., list[Postings]] | None
-try:  # built from matcher/_speedups.c when a C compiler is present (see pyproject.toml)
+try:  # built from matcher/_speedups_phrases.c when a C compiler is present (see pyproject.toml)
     from matcher._speedups import find_phrases as _compiled_find
 except ImportError:  # pragma: no cover - the test environment builds it (tests/matcher/test_speedups.py)
     _compiled_find = None

@@ -20,7 +20,8 @@ from itertools import filterfalse, product
 from matcher.phrases import upper_words
 
 _compiled: Callable[[Sequence[str]], set[str] | None] | None
-try:  # built by setuptools from matcher/_speedups.c; optional, so a machine without a compiler still runs
+# built by setuptools from matcher/_speedups_postcodes.c; optional, so a machine without a compiler still runs
+try:
     from matcher._speedups import postcodes_in_words as _compiled
 except ImportError:  # pragma: no cover - the test environment builds it (tests/matcher/test_speedups.py)
     _compiled = None

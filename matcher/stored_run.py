@@ -132,7 +132,9 @@ _StoredRun = Callable[
     tuple[int, int, int, int, int],
 ]  # fmt: skip
 _stored_run: _StoredRun
-try:  # python_stored_run compiled (matcher/_speedups.c); tests/matcher/test_speedups.py holds them equal
+# python_stored_run compiled (matcher/_speedups_stored_rows.c); tests/matcher/test_speedups.py
+# holds the two equal
+try:
     from matcher._speedups import stored_run as _stored_run
 except ImportError:  # pragma: no cover - a build without the C extension
     _stored_run = python_stored_run
