@@ -1,12 +1,7 @@
 """Blocked postal addresses, parsed once from structured intake (lines + postcode), and letters,
-normalised once into the same word forms. Letters are never parsed: they are only scanned for
-what the blocked addresses were parsed into.
-
-Word forms: upper case, punctuation gone, apostrophes dropped ("JOHN'S" -> "JOHNS"), "12 A" ->
-"12A", abbreviations expanded word by word (RD -> ROAD, AVE -> AVENUE, APT/UNIT -> FLAT...).
-ST, STREET and SAINT all read as "ST" in the match form: without commas "HIGH ST HULL" and
-"ST JOHNS ROAD" cannot be told apart reliably, and no two real addresses differ only by
-Street/Saint. A ParsedAddress shows them resolved ("SAINT JOHNS ROAD", "HIGH STREET").
+normalised once into the same word forms (``matcher.address_words``). Letters are never parsed:
+they are only scanned for what the blocked addresses were parsed into. A ParsedAddress holds its
+words resolved ("SAINT JOHNS ROAD", "HIGH STREET").
 """
 
 from __future__ import annotations
@@ -17,34 +12,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from matcher import us_addresses
+from matcher.address_words import SPLIT_PREMISE, STREET_TYPES, UK_WORDS, US_WORDS, display, match_words
 from matcher.errors import InvalidAddress
 from matcher.phrases import NormalisedText, upper_words
 from matcher.postcodes import canonical_postcode, postcodes_in_words
 
-UK_WORDS: dict[str, str] = {
-    "RD": "ROAD", "STREET": "ST", "SAINT": "ST", "STR": "ST", "STRT": "ST", "AVE": "AVENUE",
-    "AV": "AVENUE", "AVEN": "AVENUE", "LN": "LANE", "DR": "DRIVE", "DRV": "DRIVE", "CL": "CLOSE",
-    "CRES": "CRESCENT", "CRESC": "CRESCENT", "CRS": "CRESCENT", "CRESENT": "CRESCENT", "PL": "PLACE",
-    "GDNS": "GARDENS", "GDN": "GARDEN", "TER": "TERRACE", "TERR": "TERRACE", "TCE": "TERRACE",
-    "CT": "COURT", "CRT": "COURT", "SQ": "SQUARE", "PK": "PARK", "GR": "GROVE", "GRO": "GROVE",
-    "GRV": "GROVE", "WY": "WAY", "HSE": "HOUSE", "MT": "MOUNT", "PDE": "PARADE", "HTS": "HEIGHTS",
-    "GRN": "GREEN", "WLK": "WALK", "COTT": "COTTAGE", "COTTS": "COTTAGES", "FM": "FARM", "LDG": "LODGE",
-    "BLDG": "BUILDING", "BLDGS": "BUILDINGS", "MWS": "MEWS", "EST": "ESTATE", "CNR": "CORNER",
-    "UPR": "UPPER", "LWR": "LOWER", "GT": "GREAT", "NTH": "NORTH", "STH": "SOUTH", "BVD": "BOULEVARD",
-    "BLVD": "BOULEVARD", "PKWY": "PARKWAY", "APPR": "APPROACH", "ESP": "ESPLANADE",
-    "FLT": "FLAT", "APARTMENT": "FLAT", "APT": "FLAT", "APPT": "FLAT", "UNIT": "FLAT", "FLR": "FLOOR",
-    "GRD": "GROUND", "GND": "GROUND", "1ST": "FIRST", "2ND": "SECOND", "3RD": "THIRD", "4TH": "FOURTH",
-}  # fmt: skip
-# Words that end a street name: they split "14 HIGH ST HULL" into street and town.
-STREET_TYPES = frozenset(
-    {
-        "ROAD", "ST", "AVENUE", "LANE", "DRIVE", "CLOSE", "CRESCENT", "PLACE", "GARDENS", "TERRACE",
-        "COURT", "SQUARE", "GROVE", "WAY", "PARADE", "WALK", "MEWS", "ROW", "BOULEVARD", "PARKWAY",
-        "APPROACH", "ESPLANADE", "HILL", "RISE", "VIEW", "GREEN", "PARK", "GATE", "CHASE", "VALE", "WHARF",
-        "YARD", "QUAY", "MOUNT", "HEIGHTS", "WYND", "CIRCUS", "BANK", "BROW", "CROFT", "END", "FOLD",
-        "GARTH", "LEA", "MEAD",
-    }
-)  # fmt: skip
 # A last line ending in one of these is a street, not the post town ("Burgess Hill" is a town).
 _STRONG_TYPES = STREET_TYPES - {"HILL", "GREEN", "PARK", "GATE", "END", "BANK", "VALE", "HEIGHTS", "MOUNT",
                                 "LEA"}  # fmt: skip
@@ -66,7 +38,6 @@ _COUNTIES = frozenset(
 _NOT_PLACES = _COUNTRIES | _COUNTIES
 _PARTS = re.compile(r"[,;\n]+")
 _PREMISE = re.compile(r"[0-9]+[A-Z]?")
-_JOIN = re.compile(r" ([0-9]+) ([A-Z])(?= )")  # "12 A" -> "12A"
 _LEADING_SEPARATOR = re.compile(r"\s*[0-9]+\s*[A-Za-z]?\s*([-/])")
 
 
@@ -89,42 +60,18 @@ def normalise_text(text: str, address_format: str = "uk") -> NormalisedText:
     upper, words = upper_words(text)
     if address_format == "uk":
         postcodes = postcodes_in_words(words)
-        vocabulary = UK_WORDS
+        forms = UK_WORDS
     elif address_format == "us":
         postcodes = us_addresses.zips_in_words(words)
-        vocabulary = us_addresses.US_WORDS
+        forms = US_WORDS
     else:
         raise ValueError(f"address format {address_format!r}: expected 'uk' or 'us'")
     plain = f" {' '.join(words)} "
-    if address_format == "uk" and _JOIN.search(plain):
-        words = _JOIN.sub(r" \1\2", plain).split()
-    tokens = tuple(map(vocabulary.get, words, words))
+    if address_format == "uk" and SPLIT_PREMISE.search(plain):
+        words = SPLIT_PREMISE.sub(r" \1\2", plain).split()
+    tokens = tuple(map(forms.get, words, words))
     text = f" {' '.join(tokens)} " if tokens else " "
     return NormalisedText(text, tokens, plain if words else " ", upper, frozenset(postcodes), address_format)
-
-
-def match_words(raw: str, address_format: str = "uk") -> list[str]:
-    """The match-form words of a short string (an address line, a house name)."""
-    _, words = upper_words(raw)
-    vocabulary = UK_WORDS if address_format == "uk" else us_addresses.US_WORDS
-    if address_format == "uk" and len(words) > 1:
-        spaced = f" {' '.join(words)} "
-        if _JOIN.search(spaced):
-            words = _JOIN.sub(r" \1\2", spaced).split()
-    return [vocabulary.get(w, w) for w in words]
-
-
-def display(words: Sequence[str]) -> str:
-    """Match-form words shown resolved: ST is SAINT before a name at the start, else STREET."""
-    out = []
-    for i, word in enumerate(words):
-        if word != "ST":
-            out.append(word)
-        elif i == 0 and i + 1 < len(words) and words[i + 1] not in STREET_TYPES:
-            out.append("SAINT")
-        else:
-            out.append("STREET")
-    return " ".join(out)
 
 
 def parse_address(

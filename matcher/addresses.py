@@ -23,7 +23,8 @@ import re
 from collections.abc import Iterable, Iterator
 from functools import lru_cache
 
-from matcher.address_parse import ParsedAddress, match_words, normalise_text, parse_address
+from matcher.address_parse import ParsedAddress, normalise_text, parse_address
+from matcher.address_words import match_words
 from matcher.names import PersonName, name_evidence
 from matcher.phrases import (
     SHARDS,

@@ -1,6 +1,6 @@
 """The `us` address profile: blocked US addresses parsed with usaddress (it labels US addresses
-well; on UK ones it fails, 0/22 postcodes whole, so GB never uses it), ZIP codes as postcodes,
-USPS suffix abbreviations and directionals expanded."""
+well; on UK ones it fails, so GB never uses it) and ZIP codes as postcodes; its word forms (USPS
+suffixes and directionals expanded) are in matcher.address_words."""
 
 from __future__ import annotations
 
@@ -9,19 +9,9 @@ from collections.abc import Sequence
 
 import usaddress
 
+from matcher.address_words import display, match_words
 from matcher.errors import InvalidAddress
 
-US_WORDS: dict[str, str] = {
-    "STREET": "ST", "SAINT": "ST", "STR": "ST", "AVE": "AVENUE", "AV": "AVENUE", "AVN": "AVENUE",
-    "BLVD": "BOULEVARD", "RD": "ROAD", "DR": "DRIVE", "LN": "LANE", "CT": "COURT", "PL": "PLACE",
-    "PKWY": "PARKWAY", "HWY": "HIGHWAY", "CIR": "CIRCLE", "TER": "TERRACE", "TRL": "TRAIL",
-    "SQ": "SQUARE", "PLZ": "PLAZA", "ALY": "ALLEY", "EXPY": "EXPRESSWAY", "FWY": "FREEWAY",
-    "CTR": "CENTER", "XING": "CROSSING", "PT": "POINT", "RTE": "ROUTE", "TPKE": "TURNPIKE",
-    "HTS": "HEIGHTS", "MT": "MOUNT", "FT": "FORT", "N": "NORTH", "S": "SOUTH", "E": "EAST", "W": "WEST",
-    "NE": "NORTHEAST", "NW": "NORTHWEST", "SE": "SOUTHEAST", "SW": "SOUTHWEST", "APT": "FLAT",
-    "APARTMENT": "FLAT", "UNIT": "FLAT", "STE": "FLAT", "SUITE": "FLAT", "RM": "FLAT", "ROOM": "FLAT",
-    "BLDG": "BUILDING",
-}  # fmt: skip
 US_STATES = frozenset(
     {
         "AL", "AK", "AZ", "AR", "CA", "CO", "CT", "DE", "DC", "FL", "GA", "HI", "ID", "IL", "IN", "IA", "KS",
@@ -74,8 +64,6 @@ def zips_in_words(words: Sequence[str]) -> set[str]:
 
 def parse_us_address(lines: Sequence[str], postcode: str, field: str) -> dict[str, str | None]:
     """The ParsedAddress fields of a blocked US address."""
-    from matcher.address_parse import display, match_words
-
     zip_code = canonical_zip(postcode)
     if zip_code is None:
         raise InvalidAddress(f"{field}.postcode", "not a valid US ZIP code")

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from matcher.address_parse import UK_WORDS
+from matcher.address_words import UK_WORDS
 from matcher.addresses import (
     _FOUND_BY,
     AddressIndex,

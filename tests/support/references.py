@@ -3,7 +3,7 @@ in Python and in C): every shortcut must give exactly the reference's answer."""
 
 from __future__ import annotations
 
-from matcher.address_parse import _JOIN, UK_WORDS
+from matcher.address_words import SPLIT_PREMISE, UK_WORDS
 from matcher.phrases import NormalisedText, _to_ascii
 from matcher.postcodes import _readings
 
@@ -63,8 +63,8 @@ def reference_normalise_text(raw: str) -> NormalisedText:
     upper, words = reference_upper_words(raw)
     postcodes = reference_postcodes_in_words(words)
     plain = f" {' '.join(words)} "
-    if _JOIN.search(plain):
-        words = _JOIN.sub(r" \1\2", plain).split()
+    if SPLIT_PREMISE.search(plain):
+        words = SPLIT_PREMISE.sub(r" \1\2", plain).split()
     tokens = tuple(UK_WORDS.get(w, w) for w in words)
     text = f" {' '.join(tokens)} " if tokens else " "
     return NormalisedText(text, tokens, plain if words else " ", upper, frozenset(postcodes), "uk")
