@@ -97,9 +97,8 @@ def parse_address(
     premise, house_name, street, town = _place(components)
     if premise is None and house_name is None:
         raise InvalidAddress(field, "needs a house number or a house name")
-    # Not the postcode: a million addresses hold nearly a million postcodes, and interning them grew
-    # the interpreter's one intern dict to that size, one 20-30 ms resize at a time, in a build
-    # running beside a serving event loop (see matcher.layered).
+    # Not the postcode: nearly every address has its own, and interning them grows the interpreter's
+    # one intern dict a slow resize at a time, in a build beside a serving event loop.
     fields = (premise, house_name, flat, street, town)
     return ParsedAddress(canonical, *(None if value is None else sys.intern(value) for value in fields))
 

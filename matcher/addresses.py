@@ -8,7 +8,7 @@ substring tests on the normalised letter, for the evidence flags of matcher.prof
 A phrase alone is common ("14 HIGH STREET" is in thousands of towns), so an address found
 only by its phrase is reported when the letter names its town, or holds no readable postcode
 at all; a phrase next to another town's postcode is coincidence, and checking the hundreds of
-same-named addresses would cost ~100 µs a letter. Base ids per town make that filter a set
+same-named addresses would be slow on every letter. Base ids per town make that filter a set
 intersection: when the letter holds a postcode, a phrase's ids are only ever intersected with
 the ids of the towns the letter names (a phrase's many ids are a frozenset, see GramPhrases).
 
@@ -49,19 +49,16 @@ __all__ = [
     "parse_address",
 ]
 
-# benchmarks/bench_phrases.py, 1M addresses (560k distinct phrases): the automaton finds the
-# phrases of an envelope faster (2 µs against 4-5 µs at best), but end to end (normalise,
-# postcodes, checks: ~25 µs at best) the gap is small; gram builds faster (3.3-4.8 s against
-# 5.8-14 s) in chunks that each stay under 10 ms (2,000 phrases), where the automaton ends in
-# one make_automaton() call of 0.7-2.5 s; and it holds 72 MB of Python heap against 187 MB.
-# So gram, unless an index is only ever built off-line.
+# gram builds in short chunks beside a serving event loop (the automaton ends in one long
+# make_automaton() call) and holds less memory, while its slower phrase lookup is a small part of
+# a letter's screening (benchmarks/bench_phrases.py); the automaton suits only off-line builds.
 DEFAULT_BACKEND = "gram"
 
 Item = tuple[int, ParsedAddress, PersonName | None]
 _Record = tuple[ParsedAddress, PersonName | None]
 _Ids = int | tuple[int, ...]
 # The base's big dicts are split in SHARDS (by id, by postcode hash) so that no single insert
-# during a chunked build resizes a million-entry dict (30-60 ms in one call); deltas use one.
+# during a chunked build resizes a million-entry dict in one long call; deltas use one.
 _Records = tuple[dict[int, _Record], ...]
 _Postcodes = tuple[dict[str, _Ids], ...]
 

@@ -141,8 +141,8 @@ def entry_counts(entry: Entry) -> tuple[int, int, int]:
 
 class Builder:
     """Compiles entries into postings; shared by build and with_changes. Postings are built in
-    their final form (one owner, or a tuple of them): at a million keys a list per key and a
-    second pass to freeze them cost about a second."""
+    their final form (one owner, or a tuple of them), not as a list per key frozen in a second
+    pass over every key."""
 
     def __init__(self, ctx: Context, next_address_id: int, shards: int = SHARDS) -> None:
         # sharded: a full build runs in a worker thread of a serving process (see matcher.layered)

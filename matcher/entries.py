@@ -210,8 +210,8 @@ class Entry:
         return sum(len(p.phones) + len(p.emails) + len(p.addresses) for p in self.protected)
 
 
-# Entry.from_record builds a million entries at a cold start: a frozen dataclass's __init__ sets
-# each field through object.__setattr__, about twice the cost of the slots' own descriptors.
+# Entry.from_record builds every entry of a cold start: a frozen dataclass's __init__ sets each
+# field through object.__setattr__, slower than the slots' own descriptors.
 _new = object.__new__
 _set_reference, _set_prisoner, _set_scope, _set_protected, _set_exemptions = (
     Entry.__dict__[name].__set__ for name in ("reference", "prisoner", "scope", "protected", "exemptions")

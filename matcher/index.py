@@ -123,8 +123,8 @@ class Index:
     def _finish(cls, builder: Builder, version: int) -> Index:
         ctx = builder.ctx
         addresses = AddressIndex.build(builder.address_items, ctx.address_format)
-        # Builds run in worker threads: a million item tuples freed in one C call would hold the
-        # GIL (and stall the event loop) for tens of ms; in slices the thread can hand it over.
+        # Builds run in worker threads: every item tuple freed in one C call would hold the GIL
+        # (and stall the event loop) throughout; in slices the thread can hand it over.
         items = builder.address_items
         while items:
             del items[-2048:]
@@ -193,9 +193,8 @@ class Index:
     def stored_chunks(self, size: int) -> Iterator[StoredColumns]:
         """Every entry's ``stored_row`` and record, `size` entries a chunk, for the snapshot file:
         ``StoredColumns.from_entries`` of ``entries_with_keys``, but an entry built from a stored
-        row and never asked for since is written from its record as it was read (1M such entries:
-        the first snapshot write after a cold start decoded and encoded every one, and kept them
-        all decoded)."""
+        row and never asked for since is written from its record as it was read, so a write after
+        a cold start neither decodes nor keeps every entry."""
         compiled = (value for _, value in self._entries.items())
         while batch := list(itertools.islice(compiled, size)):
             yield StoredColumns.from_compiled(batch)
@@ -221,7 +220,7 @@ class Index:
 
     def screen_call(self, establishment: str, prisoner: str, number: str) -> Decision:
         """allow | block. Raises InvalidNumber (field "number") for an unreadable dial string."""
-        # Every Python-level call here costs a noticeable share of the ~2 us budget, so the
+        # Every Python-level call here is a noticeable share of a call's screening, so the
         # normaliser's key method is found with one dict lookup and the layered map is read inline.
         ctx = self._ctx
         key = ctx.call_keys.get(establishment, ctx.default_call_key)(number)

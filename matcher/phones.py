@@ -38,7 +38,7 @@ MAX_REREADS = 4
 
 # find_in_text: a written number has at most this many digit groups and digits
 # ("1470 9 00 44 (0) 7911 123 456"); one text costs at most TEXT_MAX_CANDIDATES candidate
-# strings, of which at most TEXT_SLOW_BUDGET may miss the fast path (25-50 µs each).
+# strings, of which at most TEXT_SLOW_BUDGET may miss the fast path (each a phonenumbers parse).
 TEXT_MAX_GROUPS = 8
 TEXT_MAX_DIGITS = 22
 TEXT_MAX_CANDIDATES = 50_000
@@ -231,7 +231,7 @@ class PhoneNormaliser:
             raise InvalidNumber(field, f"has more than {MAX_E164_DIGITS} digits, too long for E.164")
         # leading zeros kept by phonenumbers ("0800 123" -> +44 0800123) do not make a number longer.
         # E.164 is "+" country code + national number and country codes are prefix-free, so the
-        # region's own numbers need no second parse (70 us each when building a million).
+        # region's own numbers need no second parse (a build parses every blocked number).
         own = self._own_prefix
         if key.startswith(own):
             nsn = key[len(own) :].lstrip("0")

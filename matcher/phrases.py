@@ -4,12 +4,12 @@ A phrase is a run of whole words ("14A HIGH ST", "ROSE COTTAGE") mapped to integ
 (addresses); several ids may share a phrase. Both backends answer `find` identically:
 
 - `AutomatonPhrases` (pyahocorasick): the fastest scan, but it is built once and its
-  `make_automaton()` is ONE call holding the GIL (2.6 s at 1M phrases): build it in a worker
-  process, or at start-up, never on a serving event loop.
+  `make_automaton()` is ONE long call holding the GIL: build it in a worker process, or at
+  start-up, never on a serving event loop.
 - `GramPhrases`: a dict phrase -> ids plus a dict first word -> phrase lengths. Every
   operation is a few dict steps, so it builds in chunks of any size and updates in place
   (the small delta of a live index, or the whole base when rebuilds must not stall). Its
-  dicts are sharded so that no insert resizes a million-entry dict at once (30-60 ms).
+  dicts are sharded so that no insert resizes a million-entry dict at once.
 
 Ids must be non-negative ints. Texts are matched through `NormalisedText`, made once per letter.
 """
@@ -174,7 +174,7 @@ class AutomatonBuilder:
         return AutomatonPhrases(self._automaton, self._shared, self._count)
 
 
-SHARDS = 64  # big dicts are split: growing one 1M-entry dict stalls 30-60 ms in one resize
+SHARDS = 64  # big dicts are split: growing one million-entry dict stalls in one long resize
 
 
 class GramPhrases:
@@ -185,10 +185,10 @@ class GramPhrases:
     `discard` leaves the first-word and first-pair hints as they were: a stale hint costs one
     lookup that finds nothing, never a wrong hit (compact by rebuilding).
 
-    A phrase held by more than SET_FROM ids ("ROSE COTTAGE", "1 HIGH STREET": hundreds at 1M
-    addresses) keeps them in a frozenset, so a scan can intersect them with a town's ids in time
-    proportional to the smaller side without touching each id (a set of 600 ids built from a
-    tuple cost ~50 µs of cache misses a letter)."""
+    A phrase held by more than SET_FROM ids ("ROSE COTTAGE", "1 HIGH STREET": hundreds in a big
+    list) keeps them in a frozenset, so a scan can intersect them with a town's ids in time
+    proportional to the smaller side without touching each id (a set built from a tuple on every
+    letter costs a cache miss per id)."""
 
     __slots__ = ("_lengths", "_pairs", "_shards")
 

@@ -32,7 +32,7 @@ STORED_ROW_LENGTH = 9
 @dataclass(frozen=True, slots=True)
 class StoredColumns:
     """A run of ``stored_row`` rows held column by column, each with its entry's ``record_json``
-    (the snapshot file's format 3 holds them so: a JSON array of columns decodes in one C call).
+    (the snapshot file holds them so: a chunk of columns decodes in one C call).
     Every list has one item per entry, but the keys: every entry's phone keys one after another,
     with how many each entry has (nearly always one), and so for emails (nearly always none); so
     decoding makes no list per entry."""
@@ -153,7 +153,7 @@ class StoredColumns:
         self.whole.append(whole)
 
     def columns(self) -> list[list[Any]]:
-        """Every column but the records, as format 3 writes them."""
+        """Every column but the records, as the snapshot file holds them."""
         return [
             self.references,
             self.prisoners,

@@ -13,8 +13,8 @@ from matcher.errors import ValidationError
 from matcher.stored import StoredColumns
 
 MAX_STORED_COUNT = 1 << 31  # a stored row's counts are below this (stored_run sums them in C)
-# rows per stored_run call: ~0.5 ms holding the GIL in C (a snapshot chunk's 4096 in one call held
-# it 3.9 ms, up to 18 ms with the tables' resizes, where the Python loop let other threads in)
+# rows per stored_run call: few enough that the C call's hold on the GIL (the Python run lets other
+# threads in) does not stall the serving event loop beside a cold start
 RUN_ROWS = 512
 
 
@@ -41,7 +41,7 @@ def python_stored_run(
     errors, raised before anything of the row they name goes in. References, keys and scope items
     must be str, the whole flags bool, the counts int in [0, MAX_STORED_COUNT), and a row's keys as
     many as it counts; no Python code runs on its items (in C, nothing can change the lists). Each
-    table is looked up once per key (``setdefault``): the lookups were half of the C version's time."""
+    table is looked up once per key (``setdefault``), as the C version does."""
     if type(columns) is not list or len(columns) != StoredColumns.COLUMNS:
         raise TypeError("stored_run: columns must be a list of the stored columns")
     if any(type(column) is not list for column in columns) or type(records) is not list:
