@@ -26,9 +26,6 @@ def stored_row(entry: Entry, keys: ContactKeys) -> list[Any]:
     return StoredColumns.from_entries([(entry, keys)]).rows()[0]
 
 
-STORED_ROW_LENGTH = 9
-
-
 @dataclass(frozen=True, slots=True)
 class StoredColumns:
     """A run of ``stored_row`` rows held column by column, each with its entry's ``record_json``
