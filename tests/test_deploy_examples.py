@@ -1,0 +1,70 @@
+"""The deployment examples in config/examples run as written: systemd accepts the service unit and
+`nocontact` its command line; the Redis and Sentinel files make a store that fails over without
+losing a write that WAIT saw on a replica, and that takes writes again after the failover."""
+
+from __future__ import annotations
+
+import shlex
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import redis
+
+from config import EXAMPLES_DIR
+from gateway.cli import build_parser
+from tests.sentinel import SentinelCluster
+
+UNIT = EXAMPLES_DIR / "nocontact.service"
+
+
+def unit_value(key: str) -> str:
+    lines = [line for line in UNIT.read_text().splitlines() if line.startswith(f"{key}=")]
+    assert len(lines) == 1, key
+    return lines[0].split("=", 1)[1]
+
+
+def test_systemd_accepts_the_service_unit(tmp_path: Path) -> None:
+    analyze = shutil.which("systemd-analyze")
+    if analyze is None:
+        pytest.skip("systemd-analyze is missing (Debian's systemd package)")
+    # The unit names the installed program; verify checks that ExecStart exists, so point it at one.
+    unit = tmp_path / "nocontact.service"
+    unit.write_text(UNIT.read_text().replace(shlex.split(unit_value("ExecStart"))[0], "/bin/true"))
+    done = subprocess.run([analyze, "verify", str(unit)], capture_output=True, text=True, check=False)
+    assert done.returncode == 0 and str(unit) not in done.stdout + done.stderr, done.stdout + done.stderr
+
+
+def test_the_service_unit_runs_a_dedicated_user_with_a_private_data_directory() -> None:
+    argv = shlex.split(unit_value("ExecStart"))
+    assert argv[0].endswith("/nocontact")
+    args = build_parser().parse_args(argv[1:])
+    assert args.command == "serve" and str(args.data_dir) == "/var/lib/nocontact"
+    assert unit_value("User") == "nocontact" and unit_value("StateDirectory") == "nocontact"
+    assert unit_value("StateDirectoryMode") == "0700" and unit_value("UMask") == "0077"
+    assert unit_value("Restart") == "always" and int(unit_value("LimitNOFILE")) >= 65536
+    assert unit_value("LimitCORE") == "0"
+
+
+def test_example_redis_and_sentinel_files_fail_over_keeping_a_waited_write(tmp_path: Path) -> None:
+    cluster = SentinelCluster(tmp_path)
+    try:
+        cluster.start()
+        key = "nocontact:test:acknowledged"
+        with cluster.primary.client() as primary:
+            assert primary.config_get("min-replicas-to-write") == {"min-replicas-to-write": "1"}
+            assert primary.config_get("appendfsync") == {"appendfsync": "always"}
+            primary.set(key, "before")
+            assert primary.wait(1, 5000) >= 1  # on a replica: this write is acknowledged
+
+        old = cluster.primary.port
+        cluster.primary.kill()
+        new = cluster.wait_for_failover(old)
+        with redis.Redis(host="127.0.0.1", port=new, socket_timeout=5, decode_responses=True) as promoted:
+            assert promoted.get(key) == "before"
+            promoted.set(key, "after")
+            assert promoted.wait(1, 5000) >= 1
+
+    finally:
+        cluster.stop()
