@@ -6,113 +6,51 @@ the fail-safe answer, from the configured total timeout rather than libcurl's de
 
 from __future__ import annotations
 
-import json
-import os
 import signal
-import subprocess
-import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from config import EXAMPLES_DIR
 from tests.conftest import RedisFactory
+from tests.gateway_process import GatewayProcess
 from tests.pbx import Kamailio, Sipp, require
-from tests.redis_server import free_port
+from tests.redis_server import RedisServer
 
-ADMIN = "kamailio-test-admin"
 BARRED = "07700900123"
 ALLOWED = "07700900777"
 PRISONER = "A1234BC"
 HITS = f"/v1/hits?reference=UPC-2026-000042&prisoner={PRISONER}"
 
 
-def http(port: int, method: str, path: str, body: Any = None, token: str = ADMIN) -> tuple[int, Any]:
-    request = urllib.request.Request(
-        f"http://127.0.0.1:{port}{path}",
-        data=None if body is None else json.dumps(body).encode(),
-        method=method,
-        headers={"Authorization": f"Bearer {token}"},
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=5) as answer:
-            return answer.status, json.loads(answer.read())
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read())
-
-
 @pytest.fixture
-def gateway(tmp_path: Path, redis_server: RedisFactory) -> Iterator[tuple[subprocess.Popen[bytes], int, Any]]:
+def gateway(tmp_path: Path, redis_server: RedisFactory) -> Iterator[tuple[GatewayProcess, RedisServer]]:
     require("kamailio", "kamailio")
     require("sipp", "sip-tester")
     redis = redis_server()
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("NOCONTACT_")}
-    env |= {
-        "NOCONTACT_ADMIN_TOKEN": ADMIN,
+    env = {
         "NOCONTACT_REDIS_URL": redis.url,
         "NOCONTACT_STALE_POLICY": "refuse",
         "NOCONTACT_MAX_DATA_AGE": "2",
     }
-    log = tmp_path / "serve.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "gateway.cli",
-                "serve",
-                "--port",
-                str(port),
-                "--data-dir",
-                str(tmp_path / "data"),
-            ],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env=env,
-        )
+    process = GatewayProcess(tmp_path / "data", env)
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            assert process.poll() is None, log.read_text()
-            try:
-                if http(port, "GET", "/healthz")[0] == 200:
-                    break
-            except OSError:
-                pass
-            assert time.monotonic() < deadline, log.read_text()
-            time.sleep(0.05)
-        yield process, port, redis
+        yield process.start(), redis
     finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGCONT)
-            process.kill()
-            process.wait(10)
+        process.kill()
 
 
 def test_kamailio_relays_allowed_calls_refuses_barred_ones_and_fails_safe(
-    tmp_path: Path, gateway: tuple[subprocess.Popen[bytes], int, Any]
+    tmp_path: Path, gateway: tuple[GatewayProcess, RedisServer]
 ) -> None:
-    process, port, redis = gateway
-    status, created = http(port, "POST", "/v1/tokens", {"role": "dialler", "establishment": "HLI"})
-    assert status == 201, created
+    process, redis = gateway
+    dialler = process.token("dialler", "HLI")
     entry = {"prisoner": PRISONER, "scope": "all", "protected": [{"name": "Jane Smith", "phones": [BARRED]}]}
-    assert http(port, "PUT", "/v1/entries/UPC-2026-000042", entry)[0] == 200
-    while (
-        http(
-            port,
-            "POST",
-            "/v1/screen/call",
-            {"establishment": "HLI", "prisoner": "Z9999ZZ", "number": BARRED},
-            created["token"],
-        )[1].get("decision")
-        != "block"
-    ):
+    assert process.http("PUT", "/v1/entries/UPC-2026-000042", entry)[0] == 200
+    relay_call = {"establishment": "HLI", "prisoner": "Z9999ZZ", "number": BARRED}
+    while process.http("POST", "/v1/screen/call", relay_call, dialler)[1].get("decision") != "block":
         time.sleep(0.02)
 
     sipp = Sipp(tmp_path / "sipp")
@@ -123,8 +61,8 @@ def test_kamailio_relays_allowed_calls_refuses_barred_ones_and_fails_safe(
         {
             "TRUNK": f"sip:127.0.0.1:{trunk_port}",
             "ESTABLISHMENT": "HLI",
-            "GATEWAY_URL": f"http://127.0.0.1:{port}/v1/screen/call",
-            "GATEWAY_TOKEN": created["token"],
+            "GATEWAY_URL": f"{process.base}/v1/screen/call",
+            "GATEWAY_TOKEN": dialler,
         },
     )
     try:
@@ -139,7 +77,7 @@ def test_kamailio_relays_allowed_calls_refuses_barred_ones_and_fails_safe(
         assert code == 0, messages[-3000:]
         assert "SIP/2.0 403 Call Barred" in messages
         deadline = time.monotonic() + 10
-        while not (hits := http(port, "GET", HITS)[1]["hits"]):
+        while not (hits := process.http("GET", HITS)[1]["hits"]):
             assert time.monotonic() < deadline
             time.sleep(0.05)
         assert hits[0]["channel"] == "call" and hits[0]["decision"] == "block" and not hits[0]["relay"]
@@ -149,29 +87,21 @@ def test_kamailio_relays_allowed_calls_refuses_barred_ones_and_fails_safe(
         assert code == 0 and "403 Prisoner Not Identified" in messages, messages[-3000:]
 
         # Stalled gateway (SIGSTOP: connections are accepted, nothing answers): the total timeout.
-        process.send_signal(signal.SIGSTOP)
+        process.signal(signal.SIGSTOP)
         try:
             code, messages = sipp.call(kamailio.port, ALLOWED, PRISONER, refused_with=503)
         finally:
-            process.send_signal(signal.SIGCONT)
+            process.signal(signal.SIGCONT)
         assert code == 0, messages[-3000:]
         assert "no usable answer (HTTP or curl status 28)" in kamailio.text()  # CURLE_OPERATION_TIMEDOUT
 
         # One hit for the barred call, however many times its INVITE was sent.
-        assert len(http(port, "GET", HITS)[1]["hits"]) == 1
+        assert len(process.http("GET", HITS)[1]["hits"]) == 1
 
         # Stale data under stale_policy = "refuse": the gateway's 503 becomes the fail-safe answer.
         redis.kill()
-        while (
-            http(
-                port,
-                "POST",
-                "/v1/screen/call",
-                {"establishment": "HLI", "prisoner": PRISONER, "number": ALLOWED},
-                created["token"],
-            )[0]
-            != 503
-        ):
+        allowed_call = {"establishment": "HLI", "prisoner": PRISONER, "number": ALLOWED}
+        while process.http("POST", "/v1/screen/call", allowed_call, dialler)[0] != 503:
             time.sleep(0.1)
         code, messages = sipp.call(kamailio.port, ALLOWED, PRISONER, refused_with=503)
         assert code == 0, messages[-3000:]
@@ -179,7 +109,6 @@ def test_kamailio_relays_allowed_calls_refuses_barred_ones_and_fails_safe(
 
         # Gateway stopped: nothing listens.
         process.kill()
-        process.wait(10)
         code, messages = sipp.call(kamailio.port, ALLOWED, PRISONER, refused_with=503)
         assert code == 0, messages[-3000:]
         assert "SIP/2.0 503 Call Screening Unavailable" in messages
