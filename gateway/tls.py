@@ -1,0 +1,113 @@
+"""TLS for ``nocontact serve``: one server SSLContext per worker, its certificate reloadable in place
+(SIGHUP) for rotation, optionally asking clients for a certificate signed by ``--tls-client-ca``
+(mutual TLS: a PBX may then authenticate by certificate instead of a bearer token).
+
+A reload loads the new files into a scratch context first: a missing file, an unreadable key or a
+key that does not match its certificate leaves the live context untouched (and is logged), so a
+botched rotation never takes a serving gateway's TLS down. Handshakes already made keep their
+certificate; new ones get the new one."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import ssl
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from matcher.errors import ConfigError
+
+log = logging.getLogger("nocontact.gateway.tls")
+
+
+@dataclass(frozen=True, slots=True)
+class TlsFiles:
+    cert: Path  # PEM: the server certificate, then any intermediates
+    key: Path  # PEM private key (unencrypted: the service starts unattended)
+    client_ca: Path | None = None  # PEM CA bundle; set = ask every client for a certificate
+
+    @classmethod
+    def from_options(cls, cert: Any, key: Any, client_ca: Any = None) -> TlsFiles | None:
+        """None when TLS is off; a ConfigError naming the option when only half of it is given."""
+        if cert is None and key is None:
+            if client_ca is not None:
+                raise ConfigError("gateway.tls_client_ca", client_ca, "Needs tls_cert and tls_key.")
+            return None
+        if cert is None or key is None:
+            missing = "tls_cert" if cert is None else "tls_key"
+            raise ConfigError(f"gateway.{missing}", None, "tls_cert and tls_key go together.")
+        return cls(Path(cert), Path(key), None if client_ca is None else Path(client_ca))
+
+
+def _load(context: ssl.SSLContext, files: TlsFiles) -> None:
+    context.load_cert_chain(files.cert, files.key)
+    if files.client_ca is not None:
+        context.load_verify_locations(cafile=files.client_ca)
+
+
+def _blank(files: TlsFiles) -> ssl.SSLContext:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.options |= ssl.OP_NO_COMPRESSION
+    if files.client_ca is not None:
+        # Optional: a client without a certificate can still use a bearer token; one that sends a
+        # certificate not signed by the CA fails the handshake.
+        context.verify_mode = ssl.CERT_OPTIONAL
+    return context
+
+
+class ServerTls:
+    """The live server context and its reload."""
+
+    def __init__(self, files: TlsFiles) -> None:
+        self.files = files
+        self.context = _blank(files)
+        try:
+            _load(self.context, files)
+        except (OSError, ssl.SSLError) as exc:
+            raise ConfigError(
+                "gateway.tls_cert", str(files.cert), f"Cannot load it with its key: {exc}"
+            ) from None
+        self.fingerprint = certificate_fingerprint(files.cert)
+
+    def reload(self) -> bool:
+        """Load the files again (after a certificate rotation); False, and the old certificate kept,
+        when they do not load."""
+        try:
+            _load(_blank(self.files), self.files)
+            _load(self.context, self.files)
+            fingerprint = certificate_fingerprint(self.files.cert)
+        except (OSError, ssl.SSLError, ValueError) as exc:
+            log.error("tls: reload failed, keeping the current certificate: %s", exc)
+            return False
+        log.info("tls: certificate reloaded (sha256 %s, was %s)", fingerprint[:16], self.fingerprint[:16])
+        self.fingerprint = fingerprint
+        return True
+
+
+def certificate_fingerprint(path: Path) -> str:
+    """The SHA-256 fingerprint (lower-case hex) of the first certificate in a PEM file."""
+    der = ssl.PEM_cert_to_DER_cert(_first_pem(path.read_text()))
+    return hashlib.sha256(der).hexdigest()
+
+
+def _first_pem(text: str) -> str:
+    begin, end = "-----BEGIN CERTIFICATE-----", "-----END CERTIFICATE-----"
+    start = text.find(begin)
+    stop = text.find(end, start)
+    if start < 0 or stop < 0:
+        raise ValueError("no PEM certificate in the file")
+    return text[start : stop + len(end)] + "\n"
+
+
+def peer_fingerprint(transport: Any) -> str | None:
+    """The SHA-256 fingerprint of the certificate the client presented on this connection (checked
+    against the client CA by the handshake), or None: plain HTTP, or no certificate sent."""
+    if transport is None:
+        return None
+    ssl_object = transport.get_extra_info("ssl_object")
+    if ssl_object is None:
+        return None
+    der = ssl_object.getpeercert(binary_form=True)
+    return None if der is None else hashlib.sha256(der).hexdigest()

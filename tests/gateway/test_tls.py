@@ -1,0 +1,116 @@
+"""gateway.tls with certificates the suite makes: the server context serves its certificate,
+a rotation reload serves the new one to new connections, a bad reload keeps the old one, and a
+client certificate signed by the client CA is seen by its fingerprint (one from another CA
+fails the handshake; no certificate is allowed, for token clients)."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import ssl
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from aiohttp import ClientError, ClientSession, web
+
+from gateway.tls import ServerTls, TlsFiles, certificate_fingerprint, peer_fingerprint
+from matcher.errors import ConfigError
+from tests.certs import Pki, fingerprint
+
+
+async def whoami(request: web.Request) -> web.Response:
+    return web.Response(text=peer_fingerprint(request.transport) or "-")
+
+
+@pytest.fixture
+def pki(tmp_path: Path) -> Pki:
+    return Pki(tmp_path / "pki")
+
+
+async def serve(tls: ServerTls) -> AsyncIterator[str]:
+    app = web.Application()
+    app.router.add_get("/", whoami)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=tls.context)
+    await site.start()
+    port = runner.addresses[0][1]
+    try:
+        yield f"https://127.0.0.1:{port}/"
+    finally:
+        await runner.cleanup()
+
+
+async def served_certificate(url: str, context: ssl.SSLContext) -> str:
+    """The SHA-256 of the certificate the server presents on a new connection."""
+    host, port = url.removeprefix("https://").rstrip("/").split(":")
+    _reader, writer = await asyncio.open_connection(host, int(port), ssl=context)
+    der = writer.get_extra_info("ssl_object").getpeercert(binary_form=True)
+    writer.close()
+    await writer.wait_closed()
+    return hashlib.sha256(der).hexdigest()
+
+
+async def get(url: str, context: ssl.SSLContext) -> str:
+    async with ClientSession() as session, session.get(url, ssl=context) as answer:
+        return await answer.text()
+
+
+async def test_a_rotated_certificate_is_served_to_new_connections(pki: Pki) -> None:
+    first = pki.server()
+    tls = ServerTls(TlsFiles(*first))
+    assert tls.fingerprint == fingerprint(first[0]) == certificate_fingerprint(first[0])
+    async for url in serve(tls):
+        assert await served_certificate(url, pki.client_context()) == fingerprint(first[0])
+        second = pki.server()
+        first[0].write_bytes(second[0].read_bytes())  # rotation in place, as certbot or an operator does
+        first[1].write_bytes(second[1].read_bytes())
+        assert tls.reload()
+        assert await served_certificate(url, pki.client_context()) == fingerprint(second[0])
+        assert tls.fingerprint == fingerprint(second[0])
+
+
+async def test_a_broken_rotation_keeps_the_current_certificate(
+    pki: Pki, caplog: pytest.LogCaptureFixture
+) -> None:
+    cert, key = pki.server()
+    tls = ServerTls(TlsFiles(cert, key))
+    async for url in serve(tls):
+        other_key = pki.server()[1]
+        key.write_bytes(other_key.read_bytes())  # the new key does not match the certificate
+        assert not tls.reload()
+        assert "tls: reload failed, keeping the current certificate" in caplog.text
+        assert await served_certificate(url, pki.client_context()) == fingerprint(cert)
+        key.unlink()
+        assert not tls.reload()
+        assert await get(url, pki.client_context()) == "-"
+
+
+async def test_client_certificates_are_optional_and_must_come_from_the_client_ca(
+    pki: Pki, tmp_path: Path
+) -> None:
+    pbx_ca = Pki(tmp_path / "pbx-ca", "pbx-ca")
+    tls = ServerTls(TlsFiles(*pki.server(), client_ca=pbx_ca.ca_file))
+    pbx = pbx_ca.client("hull")
+    async for url in serve(tls):
+        # A client that trusts the server's CA and presents the PBX certificate.
+        context = pki.client_context()
+        context.load_cert_chain(*pbx)
+        assert await get(url, context) == fingerprint(pbx[0])
+        assert await get(url, pki.client_context()) == "-"  # no certificate: a token client
+        stranger = pki.client("stranger")  # signed by the server's CA, not the client CA
+        with pytest.raises((ClientError, ssl.SSLError, ConnectionResetError)):
+            await get(url, pki.client_context(stranger))
+
+
+def test_tls_options_go_together(pki: Pki) -> None:
+    cert, key = pki.server()
+    assert TlsFiles.from_options(None, None) is None
+    assert TlsFiles.from_options(cert, key) == TlsFiles(cert, key)
+    with pytest.raises(ConfigError, match=r"gateway\.tls_key"):
+        TlsFiles.from_options(cert, None)
+    with pytest.raises(ConfigError, match=r"gateway\.tls_client_ca"):
+        TlsFiles.from_options(None, None, pki.ca_file)
+    with pytest.raises(ConfigError, match=r"gateway\.tls_cert"):
+        ServerTls(TlsFiles(cert, pki.server()[1]))
