@@ -10,10 +10,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
-import redis
 
 from config import EXAMPLES_DIR
 from gateway.cli import build_parser
+from sync.redis_url import redis_client
 from tests.sentinel import SentinelCluster
 
 UNIT = EXAMPLES_DIR / "nocontact.service"
@@ -48,23 +48,27 @@ def test_the_service_unit_runs_a_dedicated_user_with_a_private_data_directory() 
 
 
 def test_example_redis_and_sentinel_files_fail_over_keeping_a_waited_write(tmp_path: Path) -> None:
+    """Through sync.redis_url's clients, as every part of nocontact connects."""
     cluster = SentinelCluster(tmp_path)
     try:
         cluster.start()
         key = "nocontact:test:acknowledged"
-        with cluster.primary.client() as primary:
-            assert primary.config_get("min-replicas-to-write") == {"min-replicas-to-write": "1"}
-            assert primary.config_get("appendfsync") == {"appendfsync": "always"}
-            primary.set(key, "before")
-            assert primary.wait(1, 5000) >= 1  # on a replica: this write is acknowledged
+        primary = redis_client(cluster.url, socket_timeout=5, decode_responses=True)
+        replica = redis_client(cluster.url, replica=True, socket_timeout=5, decode_responses=True)
+        assert primary.config_get("min-replicas-to-write") == {"min-replicas-to-write": "1"}
+        assert primary.config_get("appendfsync") == {"appendfsync": "always"}
+        primary.set(key, "before")
+        assert primary.wait(1, 5000) >= 1  # on a replica: this write is acknowledged
+        assert replica.info("replication")["role"] == "slave" and replica.get(key) == "before"
 
         old = cluster.primary.port
         cluster.primary.kill()
         new = cluster.wait_for_failover(old)
-        with redis.Redis(host="127.0.0.1", port=new, socket_timeout=5, decode_responses=True) as promoted:
-            assert promoted.get(key) == "before"
-            promoted.set(key, "after")
-            assert promoted.wait(1, 5000) >= 1
-
+        assert primary.get(key) == "before"  # the same client, now on the promoted replica
+        assert primary.connection_pool.get_master_address() == ("127.0.0.1", new)
+        primary.set(key, "after")
+        assert primary.wait(1, 5000) >= 1
+        primary.close()
+        replica.close()
     finally:
         cluster.stop()

@@ -1,0 +1,75 @@
+"""sync.redis_url: plain and Sentinel URLs parse into where the store is; a bad one is a
+ConfigError naming the setting, never echoing a password."""
+
+from __future__ import annotations
+
+import pytest
+
+from matcher.errors import ConfigError
+from sync.redis_url import StoreAddress, redact
+
+
+@pytest.mark.parametrize(
+    ("url", "sentinels", "service", "db", "username", "password"),
+    [
+        ("redis://127.0.0.1:6379/0", (), None, 0, None, None),
+        ("unix:///run/redis/redis.sock", (), None, 0, None, None),
+        ("redis+sentinel://10.0.0.1:26379/nocontact", (("10.0.0.1", 26379),), "nocontact", 0, None, None),
+        (
+            "redis+sentinel://a.internal:26379,b.internal:26380,[::1]:26381/nocontact/3",
+            (("a.internal", 26379), ("b.internal", 26380), ("::1", 26381)),
+            "nocontact",
+            3,
+            None,
+            None,
+        ),
+        ("redis+sentinel://:s%40cret@h:1/svc", (("h", 1),), "svc", 0, None, "s@cret"),
+        ("redis+sentinel://gw:pw@h:1/svc/2", (("h", 1),), "svc", 2, "gw", "pw"),
+    ],
+)
+def test_urls_parse(
+    url: str,
+    sentinels: tuple[tuple[str, int], ...],
+    service: str | None,
+    db: int,
+    username: str | None,
+    password: str | None,
+) -> None:
+    address = StoreAddress.parse(url)
+    assert (address.sentinels, address.service, address.db) == (sentinels, service, db)
+    assert (address.username, address.password, address.sentinel) == (username, password, service is not None)
+
+
+def test_sentinel_password_is_a_parameter() -> None:
+    address = StoreAddress.parse("redis+sentinel://h:1/svc?sentinel_password=x")
+    assert address.sentinel_password == "x" and address.password is None
+
+
+@pytest.mark.parametrize(
+    ("url", "complaint"),
+    [
+        ("http://h:1/svc", "Expected a redis, rediss, unix or redis+sentinel URL"),
+        ("redis+sentinel://h/svc", "Sentinel 'h' is not HOST:PORT"),
+        ("redis+sentinel://h:1,h2:99999/svc", "Sentinel 'h2:99999' is not HOST:PORT"),
+        ("redis+sentinel://h:1", "Expected /SERVICE or /SERVICE/DB"),
+        ("redis+sentinel://h:1/svc/x", "The database after the service is a number"),
+        ("redis+sentinel://h:1/svc/0/extra", "Expected /SERVICE or /SERVICE/DB"),
+        ("redis+sentinel://:hunter2@h:1/svc?db=1", "Unknown parameter 'db'"),
+    ],
+)
+def test_bad_urls_name_the_setting_and_hide_the_password(url: str, complaint: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        StoreAddress.parse(url, key="NOCONTACT_REDIS_URL")
+    assert caught.value.key == "NOCONTACT_REDIS_URL"
+    assert complaint in str(caught.value)
+    assert "hunter2" not in str(caught.value)
+
+
+def test_describe_and_redact_never_show_a_password() -> None:
+    address = StoreAddress.parse("redis+sentinel://gw:pw@h1:1,h2:2/svc/1?sentinel_password=sp")
+    assert address.describe() == "Sentinel service 'svc' (db 1) via h1:1,h2:2"
+    assert redact("redis://gw:pw@h:1/0") == "redis://gw:***@h:1/0"
+    assert redact("redis+sentinel://:pw@h:1/svc?sentinel_password=sp") == (
+        "redis+sentinel://:***@h:1/svc?sentinel_password=***"
+    )
+    assert redact("redis://h:1/0") == "redis://h:1/0"
