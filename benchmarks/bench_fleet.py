@@ -38,7 +38,7 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 
-from benchmarks.conftest import record
+from benchmarks.figures import record
 from gateway.hits import Hit
 from gateway.shipper import SHIP_LUA
 from matcher.entries import Entry
@@ -46,7 +46,7 @@ from matcher.index import NORMALISER_VERSIONS
 from sync.keys import Keys
 from sync.store import FleetStore
 from sync.writer import Writer
-from tests.redis_server import RedisServer
+from tests.support.redis_server import RedisServer
 
 FOLLOWERS = int(os.environ.get("NOCONTACT_BENCH_FLEET_FOLLOWERS", "50"))
 WRITES = int(os.environ.get("NOCONTACT_BENCH_FLEET_WRITES", "200"))

@@ -11,12 +11,11 @@ import subprocess
 import time
 from pathlib import Path
 
-import pytest
-
 from sync.keys import Keys
-from tests.conftest import RedisFactory
-from tests.gateway_process import GatewayProcess
-from tests.redis_server import RedisServer
+from tests.support.gateway_process import Gateway
+from tests.support.processes import free_port
+from tests.support.redis_server import RedisFactory, RedisServer
+from tests.support.tools import require_command
 
 ENTRIES = {
     "UPC-2026-000101": {"phones": ["07700 900101"], "emails": ["jo@example.com"]},
@@ -26,14 +25,7 @@ ENTRIES = {
 PROBES = ["07700900101", "07700900102", "07700900103", "07700900999"]
 
 
-def tool(name: str) -> str:
-    found = shutil.which(name)
-    if found is None:
-        pytest.skip(f"{name} is missing (Debian's redis-tools / sqlite3 packages)")
-    return found
-
-
-def decisions(gateway: GatewayProcess, token: str) -> list[str]:
+def decisions(gateway: Gateway, token: str) -> list[str]:
     out = []
     for number in PROBES:
         call = {"establishment": "HLI", "prisoner": "Z9999ZZ", "number": number}
@@ -43,7 +35,7 @@ def decisions(gateway: GatewayProcess, token: str) -> list[str]:
     return out
 
 
-def wait_for_hits(gateway: GatewayProcess, count: int) -> list[dict[str, str]]:
+def wait_for_hits(gateway: Gateway, count: int) -> list[dict[str, str]]:
     deadline = time.monotonic() + 10
     while len(hits := gateway.http("GET", "/v1/hits")[1]["hits"]) < count:
         assert time.monotonic() < deadline, hits
@@ -75,9 +67,9 @@ def store_content(server: RedisServer) -> dict[str, object]:
 def test_a_store_restored_from_backups_serves_the_same_blocks_and_hits(
     tmp_path: Path, redis_server: RedisFactory
 ) -> None:
-    redis_cli, sqlite3 = tool("redis-cli"), tool("sqlite3")
+    redis_cli, sqlite3 = require_command("redis-cli", "redis-tools"), require_command("sqlite3", "sqlite3")
     store = redis_server()
-    before = GatewayProcess(tmp_path / "before", {"NOCONTACT_REDIS_URL": store.url}).start()
+    before = Gateway(tmp_path / "before", free_port(), env={"NOCONTACT_REDIS_URL": store.url}).start()
     try:
         for reference, identifiers in ENTRIES.items():
             entry = {
@@ -135,7 +127,7 @@ def test_a_store_restored_from_backups_serves_the_same_blocks_and_hits(
         assert store_content(from_aof) == original
 
         # A fresh gateway (no snapshot file) on the restored store, its spool restored too.
-        after = GatewayProcess(tmp_path / "after", {"NOCONTACT_REDIS_URL": from_rdb.url})
+        after = Gateway(tmp_path / "after", free_port(), env={"NOCONTACT_REDIS_URL": from_rdb.url})
         after.data_dir.mkdir(parents=True)
         shutil.copyfile(backup / "hits.sqlite3", after.data_dir / "hits.sqlite3")
         after.start()

@@ -5,16 +5,14 @@ losing a write that WAIT saw on a replica, and that takes writes again after the
 from __future__ import annotations
 
 import shlex
-import shutil
 import subprocess
 from pathlib import Path
-
-import pytest
 
 from config import EXAMPLES_DIR
 from gateway.cli import build_parser
 from sync.redis_url import redis_client
-from tests.sentinel import SentinelCluster
+from tests.support.sentinel import SentinelCluster
+from tests.support.tools import require_command
 
 UNIT = EXAMPLES_DIR / "nocontact.service"
 
@@ -26,9 +24,7 @@ def unit_value(key: str) -> str:
 
 
 def test_systemd_accepts_the_service_unit(tmp_path: Path) -> None:
-    analyze = shutil.which("systemd-analyze")
-    if analyze is None:
-        pytest.skip("systemd-analyze is missing (Debian's systemd package)")
+    analyze = require_command("systemd-analyze", "systemd")
     # The unit names the installed program; verify checks that ExecStart exists, so point it at one.
     unit = tmp_path / "nocontact.service"
     unit.write_text(UNIT.read_text().replace(shlex.split(unit_value("ExecStart"))[0], "/bin/true"))

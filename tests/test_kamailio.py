@@ -14,10 +14,11 @@ from pathlib import Path
 import pytest
 
 from config import EXAMPLES_DIR
-from tests.conftest import RedisFactory
-from tests.gateway_process import GatewayProcess
-from tests.pbx import Kamailio, Sipp, require
-from tests.redis_server import RedisServer
+from tests.support.gateway_process import Gateway
+from tests.support.pbx import Kamailio, Sipp
+from tests.support.processes import free_port
+from tests.support.redis_server import RedisFactory, RedisServer
+from tests.support.tools import require_command
 
 BARRED = "07700900123"
 ALLOWED = "07700900777"
@@ -26,24 +27,26 @@ HITS = f"/v1/hits?reference=UPC-2026-000042&prisoner={PRISONER}"
 
 
 @pytest.fixture
-def gateway(tmp_path: Path, redis_server: RedisFactory) -> Iterator[tuple[GatewayProcess, RedisServer]]:
-    require("kamailio", "kamailio")
-    require("sipp", "sip-tester")
+def gateway(tmp_path: Path, redis_server: RedisFactory) -> Iterator[tuple[Gateway, RedisServer]]:
+    require_command("kamailio", "kamailio")
+    require_command("sipp", "sip-tester")
     redis = redis_server()
     env = {
         "NOCONTACT_REDIS_URL": redis.url,
         "NOCONTACT_STALE_POLICY": "refuse",
         "NOCONTACT_MAX_DATA_AGE": "2",
     }
-    process = GatewayProcess(tmp_path / "data", env)
+    process = Gateway(tmp_path / "data", free_port(), env=env)
     try:
         yield process.start(), redis
     finally:
+        if process.process is not None:
+            process.process.send_signal(signal.SIGCONT)
         process.kill()
 
 
 def test_kamailio_relays_allowed_calls_refuses_barred_ones_and_fails_safe(
-    tmp_path: Path, gateway: tuple[GatewayProcess, RedisServer]
+    tmp_path: Path, gateway: tuple[Gateway, RedisServer]
 ) -> None:
     process, redis = gateway
     dialler = process.token("dialler", "HLI")
@@ -61,7 +64,7 @@ def test_kamailio_relays_allowed_calls_refuses_barred_ones_and_fails_safe(
         {
             "TRUNK": f"sip:127.0.0.1:{trunk_port}",
             "ESTABLISHMENT": "HLI",
-            "GATEWAY_URL": f"{process.base}/v1/screen/call",
+            "GATEWAY_URL": f"http://127.0.0.1:{process.port}/v1/screen/call",
             "GATEWAY_TOKEN": dialler,
         },
     )
@@ -87,11 +90,12 @@ def test_kamailio_relays_allowed_calls_refuses_barred_ones_and_fails_safe(
         assert code == 0 and "403 Prisoner Not Identified" in messages, messages[-3000:]
 
         # Stalled gateway (SIGSTOP: connections are accepted, nothing answers): the total timeout.
-        process.signal(signal.SIGSTOP)
+        assert process.process is not None
+        process.process.send_signal(signal.SIGSTOP)
         try:
             code, messages = sipp.call(kamailio.port, ALLOWED, PRISONER, refused_with=503)
         finally:
-            process.signal(signal.SIGCONT)
+            process.process.send_signal(signal.SIGCONT)
         assert code == 0, messages[-3000:]
         assert "no usable answer (HTTP or curl status 28)" in kamailio.text()  # CURLE_OPERATION_TIMEDOUT
 

@@ -16,7 +16,7 @@ from aiohttp import ClientError, ClientSession, web
 
 from gateway.tls import ServerTls, TlsFiles, certificate_fingerprint, peer_fingerprint
 from matcher.errors import ConfigError
-from tests.certs import Pki, fingerprint
+from tests.support.certs import Pki, fingerprint
 
 
 async def whoami(request: web.Request) -> web.Response:

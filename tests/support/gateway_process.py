@@ -6,8 +6,10 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,22 +35,46 @@ def request(port: int, method: str, path: str, body: Any = None, token: str = AD
 
 
 class Gateway(Service):
-    """`nocontact serve --port PORT --data-dir DATA_DIR` with the admin token ADMIN. Each start
-    logs to its own file beside the data directory (serve0.log, serve1.log, ...)."""
+    """`nocontact serve --port PORT --data-dir DATA_DIR [ARGS...]` with the admin token ADMIN and
+    NOCONTACT_* variables from `env` (a Redis URL, a stale policy...). Each start logs to its own
+    file beside the data directory (DATA_DIR-serve0.log, DATA_DIR-serve1.log, ...), so several
+    gateways can share a parent directory."""
 
-    def __init__(self, data_dir: Path, port: int) -> None:
-        super().__init__(data_dir.parent / "serve0.log")
+    def __init__(
+        self, data_dir: Path, port: int, *, env: Mapping[str, str] | None = None, args: Sequence[str] = ()
+    ) -> None:
+        super().__init__(data_dir.parent / f"{data_dir.name}-serve0.log")
         self.data_dir = data_dir
         self.port = port
+        self.env = dict(env or {})
+        self.args = list(args)
         self.starts = 0
 
     def start(self, timeout: float = 20.0) -> Gateway:
-        self.log = self.data_dir.parent / f"serve{self.starts}.log"
+        self.log = self.data_dir.parent / f"{self.data_dir.name}-serve{self.starts}.log"
         self.starts += 1
         command = [sys.executable, "-m", "gateway.cli", "serve", "--port", str(self.port)]
-        self.spawn([*command, "--data-dir", str(self.data_dir)], env=clean_env(NOCONTACT_ADMIN_TOKEN=ADMIN))
+        command += ["--data-dir", str(self.data_dir), *self.args]
+        self.spawn(command, env=clean_env(NOCONTACT_ADMIN_TOKEN=ADMIN, **self.env))
         self.wait_until(self._listening, timeout, "nocontact serve")
         return self
+
+    def http(self, method: str, path: str, body: Any = None, token: str = ADMIN) -> tuple[int, Any]:
+        return request(self.port, method, path, body, token)
+
+    def token(self, role: str, establishment: str | None = None) -> str:
+        """A new token of `role` (bound to `establishment`), made through the API."""
+        body = {"role": role} if establishment is None else {"role": role, "establishment": establishment}
+        status, created = self.http("POST", "/v1/tokens", body)
+        assert status == 201, created
+        return str(created["token"])
+
+    def wait_ready(self, timeout: float = 20.0) -> None:
+        """Until /readyz says the index is loaded and fresh."""
+        deadline = time.monotonic() + timeout
+        while self.http("GET", "/readyz")[0] != 200:
+            assert time.monotonic() < deadline, self.tail()
+            time.sleep(0.05)
 
     def _listening(self) -> bool:
         return "listening on" in self.text() and request(self.port, "GET", "/healthz")[0] == 200

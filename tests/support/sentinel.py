@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import re
 import shutil
-import subprocess
 import time
 from pathlib import Path
 
-import pytest
 import redis
 
 from config import EXAMPLES_DIR
-from tests.redis_server import RedisServer, free_port, redis_executable
+from tests.support.processes import Service, free_port
+from tests.support.redis_server import RedisServer, redis_executable
+from tests.support.tools import require_command
 
 SERVICE = "nocontact"
 DOWN_AFTER_MS = 1000  # production: 5000 (the example file)
@@ -42,8 +42,9 @@ class DataNode(RedisServer):
         return args
 
 
-class Sentinel:
+class Sentinel(Service):
     def __init__(self, workdir: Path, executable: str, primary_port: int) -> None:
+        super().__init__(workdir / "sentinel.log")
         self.workdir = workdir
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.executable = executable
@@ -69,35 +70,21 @@ class Sentinel:
         assert f"127.0.0.1 {primary_port} 2" in text and f"{SERVICE} {DOWN_AFTER_MS}" in text, (
             "example file changed"
         )
-        self.config.write_text(
-            text + f'\ndir "{workdir}"\nbind 127.0.0.1\nlogfile "{workdir / "sentinel.log"}"\n'
-        )
-        self.process: subprocess.Popen[bytes] | None = None
+        self.config.write_text(text + f'\ndir "{workdir}"\nbind 127.0.0.1\n')  # logs to stdout: our log
 
     def start(self) -> Sentinel:
-        self.process = subprocess.Popen(
-            [self.executable, str(self.config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
+        self.spawn([self.executable, str(self.config)])
         return self
 
     def client(self) -> redis.Redis:
         return redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=2, decode_responses=True)
-
-    def kill(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(10)
 
 
 class SentinelCluster:
     """A primary, `replicas` replicas and three sentinels. ``url`` is the redis+sentinel URL."""
 
     def __init__(self, workdir: Path, replicas: int = 2) -> None:
-        executable = shutil.which("redis-sentinel")
-        if executable is None:
-            pytest.skip(
-                "redis-sentinel is missing: install Debian's redis-sentinel package (./dev does as root)"
-            )
+        executable = require_command("redis-sentinel", "redis-sentinel")
         self.primary = DataNode(workdir / "node0")
         self.replicas = [
             DataNode(workdir / f"node{i + 1}", replica_of=self.primary.port) for i in range(replicas)

@@ -4,14 +4,15 @@ trunk, a UAC standing in for the PIN phone). Skips with a clear reason when a to
 
 from __future__ import annotations
 
-import shutil
-import signal
 import socket
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
+
+from tests.support.processes import Service
+from tests.support.tools import require_command
 
 SCENARIOS = Path(__file__).parent / "sipp"
 
@@ -22,26 +23,18 @@ def free_udp_port() -> int:
         return int(s.getsockname()[1])
 
 
-def require(command: str, package: str) -> str:
-    found = shutil.which(command)
-    if found is None:
-        pytest.skip(f"{command} is missing: install Debian's {package} package (./dev does as root)")
-    return found
-
-
-class Kamailio:
+class Kamailio(Service):
     """kamailio -f CONFIG with `defines` given as -A NAME=VALUE (string values quoted here)."""
 
     def __init__(self, config: Path, workdir: Path, defines: dict[str, str | int]) -> None:
-        self.executable = require("kamailio", "kamailio")
+        super().__init__(workdir / "kamailio.log")
+        self.executable = require_command("kamailio", "kamailio")
         self.config = config
         self.workdir = workdir
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.port = free_udp_port()
         self.defines: dict[str, str | int] = {"LISTEN": f"udp:127.0.0.1:{self.port}", "CHILDREN": 2}
         self.defines.update(defines)
-        self.log_path = workdir / "kamailio.log"
-        self.process: subprocess.Popen[bytes] | None = None
 
     def _args(self) -> list[str]:
         args = [self.executable, "-f", str(self.config), "-DD", "-E", "-m", "32", "-M", "4"]
@@ -66,15 +59,8 @@ class Kamailio:
 
     def start(self, timeout: float = 15.0) -> Kamailio:
         self.check()
-        with self.log_path.open("wb") as out:
-            self.process = subprocess.Popen(self._args(), stdout=out, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + timeout
-        while not self._answers_options():
-            if self.process.poll() is not None:
-                raise AssertionError(f"kamailio exited with {self.process.returncode}: {self.text()[-3000:]}")
-            if time.monotonic() > deadline:
-                raise AssertionError(f"kamailio did not start: {self.text()[-3000:]}")
-            time.sleep(0.05)
+        self.spawn(self._args())
+        self.wait_until(self._answers_options, timeout, "kamailio")
         return self
 
     def _answers_options(self) -> bool:
@@ -94,27 +80,12 @@ class Kamailio:
             except OSError:
                 return False
 
-    def text(self) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")
-        except FileNotFoundError:
-            return ""
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
-
 
 class Sipp:
     """SIPp runs, each on its own free signalling and media ports, logging its messages."""
 
     def __init__(self, workdir: Path) -> None:
-        self.executable = require("sipp", "sip-tester")
+        self.executable = require_command("sipp", "sip-tester")
         self.workdir = workdir
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.runs = 0
