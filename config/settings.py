@@ -74,7 +74,9 @@ def load_settings(
         var = from_env.get(exc.key.removeprefix(f"{table_name}."))
         if var is None:
             raise
-        raise ConfigError(var, env[var], exc.expected) from None
+        # the variable's text as set, unless the field showed it otherwise (a URL's password hidden)
+        shown = exc.value if isinstance(exc.value, str) and exc.value != env[var] else env[var]
+        raise ConfigError(var, shown, exc.expected) from None
 
 
 def coerce(name: str, value: Any, hint: Any) -> Any:

@@ -99,13 +99,15 @@ class Batch:
     upserts: dict[str, Entry] = field(default_factory=dict)
     removals: set[str] = field(default_factory=set)
     last_id: str | None = None  # the stream id of the last change applied
-    cursor: str | None = None  # the stream id to read on from (skipped changes included)
-    stop: str | None = None  # "unparsable" | "epoch" | "reset" | "gap"
+    cursor: str | None = None  # the stream id to read on from
+    stop: str | None = None  # "unparsable" | "epoch" | "reset" | "gap" | "diverged"
 
 
 def fold_changes(messages: Iterable[tuple[str, Mapping[str, str]]], epoch: str | None, applied: int) -> Batch:
     """The changes of `epoch` that follow version `applied`, in order, up to the first one that
-    needs a full resync; changes at or below the version reached are skipped."""
+    needs a full resync. Every message read after the cursor is newer than the version reached, so
+    one at or below it means the store's history is not the one this gateway followed: a
+    failover lost writes it had seen and the new primary has since reused their versions."""
     batch = Batch(applied)
     for stream_id, fields in messages:
         try:
@@ -121,8 +123,14 @@ def fold_changes(messages: Iterable[tuple[str, Mapping[str, str]]], epoch: str |
             batch.stop = "reset"
             break
         if change.version <= batch.version:
-            batch.cursor = stream_id
-            continue
+            log.warning(
+                "sync: history diverged (change %s has version %d, this gateway reached %d)",
+                stream_id,
+                change.version,
+                batch.version,
+            )
+            batch.stop = "diverged"
+            break
         if change.version != batch.version + 1:
             log.warning("sync: gap (applied %d, next change in the stream %d)", batch.version, change.version)
             batch.stop = "gap"

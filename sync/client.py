@@ -1,5 +1,6 @@
 """Redis clients as sync uses them: explicit socket timeouts, no hidden retries (the follower
-reconnects itself with jittered backoff; a writer's caller sees the error)."""
+reconnects itself with jittered backoff; a writer's caller sees the error). Made through
+sync.redis_url, so a Sentinel URL gives clients that follow the primary (or read a replica)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,6 @@ import asyncio
 import logging
 from typing import Any
 
-import redis
-import redis.asyncio as aioredis
 from redis._parsers import _RESP2Parser
 from redis._parsers.socket import SocketBuffer
 from redis.asyncio.retry import Retry as AsyncRetry
@@ -17,6 +16,7 @@ from redis.retry import Retry
 from redis.utils import SENTINEL, get_lib_version
 
 from sync.offloop.giveway import GiveWay
+from sync.redis_url import async_redis_client, redis_client
 from sync.settings import SyncSettings
 
 log = logging.getLogger("nocontact.sync")
@@ -40,12 +40,16 @@ def _options(settings: SyncSettings, name: str) -> dict[str, Any]:
     }
 
 
-def async_client(url: str, settings: SyncSettings, *, name: str = "nocontact-sync") -> AsyncRedis:
-    return aioredis.Redis.from_url(url, retry=AsyncRetry(NoBackoff(), 0), **_options(settings, name))
+def async_client(
+    url: str, settings: SyncSettings, *, name: str = "nocontact-sync", replica: bool = False
+) -> AsyncRedis:
+    return async_redis_client(
+        url, replica=replica, retry=AsyncRetry(NoBackoff(), 0), **_options(settings, name)
+    )
 
 
 def sync_client(url: str, settings: SyncSettings, *, name: str = "nocontact-writer") -> SyncRedis:
-    return redis.Redis.from_url(url, retry=Retry(NoBackoff(), 0), **_options(settings, name))
+    return redis_client(url, retry=Retry(NoBackoff(), 0), **_options(settings, name))
 
 
 def cut_client(url: str, settings: SyncSettings, *, name: str = "nocontact-cut") -> SyncRedis:
@@ -53,7 +57,7 @@ def cut_client(url: str, settings: SyncSettings, *, name: str = "nocontact-cut")
     Made into one dict at once (redis-py's callback, or its RESP3 parser as the map arrives), a
     million entries resize a single dict in one long GIL-holding step, stalling the loop.
     Its parser keeps a small read buffer (see _CompactingBuffer)."""
-    client = redis.Redis.from_url(
+    client = redis_client(
         url, retry=Retry(NoBackoff(), 0), protocol=2, parser_class=_CutParser, **_options(settings, name)
     )
     client.set_response_callback("HGETALL", _as_sent)

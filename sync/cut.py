@@ -56,7 +56,7 @@ def refusal(cut: Cut, served: SyncStatus | None, *, reason: str, max_shrink: flo
         served is not None
         and cut.epoch == served.epoch
         and cut.version >= served.version
-        and reason != "behind"
+        and reason not in ("behind", "diverged")
     )
     why = shrink_refusal(
         live, len(cut.entries), explicit=cut.shrink_ok or same_history, max_shrink=max_shrink

@@ -32,6 +32,19 @@ class ConcurrentChange(SyncError):
         return f"the store changed during the republish (began at {self.expected}, now {self.found}); retry"
 
 
+class NotReplicated(SyncError):
+    """A write is in the primary but WAIT did not see it on enough replicas in time: it is not
+    acknowledged (a failover now could lose it). Look before retrying: it may well be there."""
+
+    def __init__(self, wanted: int, acknowledged: int) -> None:
+        super().__init__(wanted, acknowledged)
+        self.wanted = wanted
+        self.acknowledged = acknowledged
+
+    def __str__(self) -> str:
+        return f"the write reached {self.acknowledged} of {self.wanted} replica(s) needed: not acknowledged"
+
+
 class SnapshotRejected(SyncError):
     """A local snapshot file that is missing, partial, corrupt or of another format."""
 

@@ -3,9 +3,10 @@
 1. cold start from the local snapshot file if it is present and valid, and serve it;
 2. on contact, check the store's head: same epoch → catch up from the stream; otherwise read a
    consistent cut (one MULTI: meta, entries, last stream id);
-3. follow with ``XREAD BLOCK`` (well under the socket timeout, each call under a watchdog):
-   ``v <= applied`` skip, ``v == applied + 1`` apply; a gap, a reset, another epoch or an
-   unparsable message → full resync;
+3. follow with ``XREAD BLOCK`` (well under the socket timeout, each call under a watchdog; from a
+   replica with ``follow_replicas``): ``v == applied + 1`` apply; a gap, a reset, another epoch,
+   an unparsable message or a version at or below the applied one (the history diverged: a
+   failover lost writes this gateway had seen) → full resync, the cut always from the primary;
 4. build the new index aside (``sync.building``) and swap the one ``index`` reference;
 5. after a swap, write the snapshot file (debounced; temp file, fsync, ``os.replace``).
 
@@ -110,7 +111,8 @@ class Follower:
             settle=self._retirer.idle,
         )
         self._tasks: list[asyncio.Task[None]] = []
-        self._client: AsyncRedis | None = None
+        self._client: AsyncRedis | None = None  # the primary: heads and heartbeats
+        self._stream_client: AsyncRedis | None = None  # XREAD: a replica under follow_replicas
         self._cut_client: SyncRedis | None = None  # cuts are read and decoded in a worker thread
 
     # -- what the gateway reads --------------------------------------------------------------
@@ -130,6 +132,11 @@ class Follower:
         self.served.set_status(SyncState.INITIALIZING, "starting")
         await self._cold_start()
         self._client = async_client(self.url, self.settings, name=f"nocontact-{self.gateway_id}")
+        self._stream_client = (
+            async_client(self.url, self.settings, name=f"nocontact-{self.gateway_id}-r", replica=True)
+            if self.settings.follow_replicas
+            else self._client
+        )
         self._cut_client = cut_client(self.url, self.settings, name=f"nocontact-{self.gateway_id}-cut")
         self._tasks = [
             asyncio.create_task(self._run(), name="nocontact-sync-follow"),
@@ -154,7 +161,9 @@ class Follower:
                     async with asyncio.timeout(self.settings.connect_timeout):
                         await self._heartbeat.leave(self._client)
             await self._client.aclose()
-            self._client = None
+            if self._stream_client is not None and self._stream_client is not self._client:
+                await self._stream_client.aclose()
+            self._client = self._stream_client = None
         if self._cut_client is not None:
             self._cut_client.close()
             self._cut_client = None
@@ -202,7 +211,7 @@ class Follower:
     # -- the follow loop ---------------------------------------------------------------------
     async def _run(self) -> None:
         while True:
-            assert self._client is not None
+            assert self._client is not None and self._stream_client is not None
             try:
                 await self._session(self._client)
             except (redis.RedisError, OSError, TimeoutError) as exc:
@@ -215,6 +224,7 @@ class Follower:
                 self.served.fault("follower error")
             with contextlib.suppress(redis.RedisError, OSError):
                 await self._client.connection_pool.disconnect()
+                await self._stream_client.connection_pool.disconnect()
             await asyncio.sleep(self._backoff.next())
 
     async def _session(self, client: AsyncRedis) -> None:
@@ -222,7 +232,7 @@ class Follower:
         while True:
             if reason is not None:
                 await self._resync(client, reason)
-            reason = await self._follow(client)
+            reason = await self._follow(self._stream_client)
 
     async def _reconcile(self, client: AsyncRedis) -> str | None:
         """After (re)connecting: None when following can continue from the cursor, else why not."""
@@ -313,6 +323,8 @@ class Follower:
         del old
         self.builder.settle(built)
         self._snapshots.dirty()
+        if self._heartbeat is not None:
+            self._heartbeat.nudge()
         if self.hooks.on_swap is not None:
             self.hooks.on_swap(self.served.status)
 

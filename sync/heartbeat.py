@@ -7,6 +7,7 @@ clock alone, never a gateway's wall clock against another's.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 
@@ -48,6 +49,12 @@ class Heartbeat:
         self.interval = interval
         self.ttl_ms = int(ttl * 1000)
         self._failing = False
+        self._nudged = asyncio.Event()
+
+    def nudge(self) -> None:
+        """Beat now rather than at the next interval: the served version changed, and "enforced
+        on N of N" should say so within a round trip, not within an interval."""
+        self._nudged.set()
 
     def _fields(self) -> list[str]:
         s = self.status()
@@ -83,7 +90,9 @@ class Heartbeat:
                     kind = exc.__class__.__name__
                     log.warning("sync: heartbeat failed (gateway=%s): %s", self.gateway_id, kind)
                 self._failing = True
-            await asyncio.sleep(self.interval)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._nudged.wait(), self.interval)
+            self._nudged.clear()
 
     async def leave(self, client: AsyncRedis) -> None:
         async with client.pipeline(transaction=True) as pipe:

@@ -27,13 +27,12 @@ from typing import IO, Any, TextIO
 import config
 from matcher.entries import Entry
 from matcher.errors import ConfigError, ValidationError
-from matcher.index import NORMALISER_VERSIONS, Index
+from matcher.index import Index
 from matcher.profile import Profile
 from sync.changes import OP_UPSERT
 from sync.client import sync_client
 from sync.embedded import EmbeddedRedis
 from sync.errors import SyncError
-from sync.keys import Keys
 from sync.settings import SyncSettings
 from sync.writer import Writer
 
@@ -262,12 +261,7 @@ def run(args: argparse.Namespace, *, stderr: TextIO | None = None) -> int:
             embedded = EmbeddedRedis(settings.data_dir)
             url = embedded.start()
         client = sync_client(url, settings, name="nocontact-import")
-        writer = Writer(
-            client,
-            keys=Keys(settings.prefix),
-            stream_max_len=settings.stream_max_len,
-            normalisers=NORMALISER_VERSIONS,
-        )
+        writer = Writer.configured(client, settings)
         with client:
             if args.replace:
                 result = writer.republish(parsed.entries, allow_shrink=args.allow_shrink, batch=args.batch)

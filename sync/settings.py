@@ -14,13 +14,15 @@ from typing import Any
 from config.settings import load_settings, setting
 from matcher.errors import ConfigError
 from sync.keys import DEFAULT_PREFIX, Keys
+from sync.redis_url import StoreAddress
 
 DATA_DIR = Path("data")
 
 
 @dataclass(frozen=True, slots=True)
 class SyncSettings:
-    # None: start the embedded redis-server under data_dir
+    # None: start the embedded redis-server under data_dir. redis://, rediss://, unix:// or
+    # redis+sentinel://HOST:PORT[,HOST:PORT...]/SERVICE[/DB] (sync.redis_url)
     redis_url: str | None = setting(None, env="NOCONTACT_REDIS_URL")
     prefix: str = setting(DEFAULT_PREFIX, env="NOCONTACT_REDIS_PREFIX")
     data_dir: Path = setting(DATA_DIR, env="NOCONTACT_DATA_DIR")
@@ -43,9 +45,14 @@ class SyncSettings:
     compact_after: int = 10_000  # changes layered on the live index before it is rebuilt (when idle)
     # Local snapshot file
     snapshot_min_interval: float = 2.0  # seconds between two writes; the last change is always written
-    # Heartbeat
+    # Heartbeat (and one at once whenever the served version changes)
     heartbeat_interval: float = 2.0
     heartbeat_ttl: float = 10.0
+    # High availability. A write is acknowledged once WAIT sees it on this many replicas (None: one
+    # under a Sentinel URL, none otherwise); a follower may read the change stream from a replica.
+    write_replicas: int | None = None
+    write_wait_ms: int = 2000
+    follow_replicas: bool = False
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.max_shrink <= 1.0:
@@ -58,9 +65,20 @@ class SyncSettings:
             value = getattr(self, name)
             if value <= 0:
                 raise ConfigError(f"sync.{name}", value, "Expected a positive number of seconds.")
-        for name in ("read_count", "stream_max_len", "max_delta", "compact_after"):
+        for name in ("read_count", "stream_max_len", "max_delta", "compact_after", "write_wait_ms"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"sync.{name}", getattr(self, name), "Expected a positive int.")
+        if self.write_replicas is not None and self.write_replicas < 0:
+            raise ConfigError("sync.write_replicas", self.write_replicas, "Expected 0 or more replicas.")
+        if self.redis_url is not None:
+            StoreAddress.parse(self.redis_url, key="sync.redis_url")
+
+    @property
+    def acknowledging_replicas(self) -> int:
+        """How many replicas must hold a write before it is acknowledged."""
+        if self.write_replicas is not None:
+            return self.write_replicas
+        return 1 if self.redis_url is not None and StoreAddress.parse(self.redis_url).sentinel else 0
 
     @property
     def keys(self) -> Keys:

@@ -18,10 +18,12 @@ from typing import Any
 import redis
 
 from matcher.entries import Entry
+from matcher.index import NORMALISER_VERSIONS
 from sync.changes import OP_REMOVE, OP_UPSERT, encode_entry
 from sync.client import SyncRedis
-from sync.errors import ConcurrentChange
+from sync.errors import ConcurrentChange, NotReplicated
 from sync.keys import Keys
+from sync.settings import SyncSettings
 
 log = logging.getLogger("nocontact.sync")
 
@@ -195,7 +197,9 @@ class Writer:
     """Writes entries to Redis with a blocking client (the gateway's entry endpoints run it in a
     thread; the CLI, the importer and the case store call it directly). `validate` (for example
     ``matcher.index.check_entry`` bound to a profile) runs on every entry before it is written, so
-    followers never meet an entry they cannot index."""
+    followers never meet an entry they cannot index. With `replicas`, each write returns only once
+    WAIT sees it on that many replicas, else raises NotReplicated: an acknowledged block survives
+    the primary's loss."""
 
     def __init__(
         self,
@@ -205,8 +209,12 @@ class Writer:
         stream_max_len: int = 100_000,
         normalisers: Mapping[str, str] | None = None,
         validate: Callable[[Entry], None] | None = None,
+        replicas: int = 0,
+        wait_ms: int = 2000,
     ) -> None:
         self.client = client
+        self.replicas = replicas
+        self.wait_ms = wait_ms
         self._apply = client.register_script(APPLY_LUA)
         self._swap = client.register_script(SWAP_LUA)
         self._initialise = client.register_script(INITIALISE_LUA)
@@ -214,6 +222,22 @@ class Writer:
         self.stream_max_len = stream_max_len
         self.normalisers_json = json.dumps(dict(normalisers or {}), sort_keys=True)
         self.validate = validate
+
+    @classmethod
+    def configured(
+        cls, client: SyncRedis, settings: SyncSettings, *, validate: Callable[[Entry], None] | None = None
+    ) -> Writer:
+        """The writer every part of nocontact uses: the deployment's key prefix, stream length and
+        replicas to acknowledge on, the matcher's normaliser versions."""
+        return cls(
+            client,
+            keys=settings.keys,
+            stream_max_len=settings.stream_max_len,
+            normalisers=NORMALISER_VERSIONS,
+            validate=validate,
+            replicas=settings.acknowledging_replicas,
+            wait_ms=settings.write_wait_ms,
+        )
 
     def upsert(self, entry: Entry) -> WriteResult:
         return self.apply([(OP_UPSERT, entry)])[0]
@@ -229,10 +253,13 @@ class Writer:
         """Upserts and removals, in order, as one atomic script."""
         if not changes:
             return []
-        return self.results(self._apply(keys=self._apply_keys(), args=self._apply_args(changes)))
+        results = self.results(self._apply(keys=self._apply_keys(), args=self._apply_args(changes)))
+        self.acknowledge()
+        return results
 
     def pipeline_apply(self, pipe: Any, changes: Sequence[Change]) -> None:
-        """Queue `changes` on `pipe` as one script call; read its reply with `results`."""
+        """Queue `changes` on `pipe` as one script call; read its reply with `results`, and call
+        `acknowledge` once the pipeline has run."""
         self._apply(keys=self._apply_keys(), args=self._apply_args(changes), client=pipe)
 
     @staticmethod
@@ -246,6 +273,7 @@ class Writer:
         Followers accept an empty blocklist only when it is explicit like this."""
         args: list[str | int] = [uuid.uuid4().hex, self.stream_max_len, self.normalisers_json]
         epoch, version, created = self._initialise(keys=[self.keys.meta, self.keys.changes], args=args)
+        self.acknowledge()
         if created:
             log.info("sync: store initialised (epoch=%s)", _text(epoch))
         return WriteResult(_text(epoch), int(version), None)
@@ -290,6 +318,7 @@ class Writer:
             if str(exc).startswith("CONFLICT"):
                 raise ConcurrentChange(expected, str(exc).removeprefix("CONFLICT ")) from None
             raise
+        self.acknowledge()
         log.info(
             "sync: republished (epoch=%s version=%s entries=%d allow_shrink=%s)",
             epoch,
@@ -298,6 +327,15 @@ class Writer:
             allow_shrink,
         )
         return WriteResult(epoch, int(version), _text(stream_id))
+
+    def acknowledge(self) -> None:
+        """Return once `replicas` replicas hold every write this client made; NotReplicated if they
+        do not within `wait_ms`."""
+        if self.replicas:
+            acknowledged = int(self.client.wait(self.replicas, self.wait_ms))
+            if acknowledged < self.replicas:
+                log.warning("sync: write not acknowledged (%d of %d replicas)", acknowledged, self.replicas)
+                raise NotReplicated(self.replicas, acknowledged)
 
     def meta(self) -> dict[str, str]:
         return {_text(f): _text(v) for f, v in self.client.hgetall(self.keys.meta).items()}

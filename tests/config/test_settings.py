@@ -170,7 +170,8 @@ def test_every_settings_class_reads_each_of_its_keys() -> None:
         "gateway_id": "gw", "socket_timeout": 6, "connect_timeout": 3, "block_ms": 900, "read_count": 9,
         "stream_max_len": 99, "stale_after": 11, "backoff_initial": 0.1, "backoff_max": 6,
         "initial_wait": 4, "max_shrink": 0.3, "max_delta": 7, "compact_after": 8,
-        "snapshot_min_interval": 1, "heartbeat_interval": 3, "heartbeat_ttl": 12,
+        "snapshot_min_interval": 1, "heartbeat_interval": 3, "heartbeat_ttl": 12, "write_replicas": 2,
+        "write_wait_ms": 500, "follow_replicas": True,
     }  # fmt: skip
     gateway = {
         "host": "0.0.0.0", "port": 9000, "workers": 2, "max_data_age": 12, "stale_policy": "refuse",

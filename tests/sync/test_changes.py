@@ -40,8 +40,8 @@ def ref(i: int) -> str:
     [
         ([], 5, [], [], None, None, None),
         ([upsert(6, 1), upsert(7, 2)], 7, [1, 2], [], "7-0", "7-0", None),
-        ([upsert(4, 1), upsert(5, 2)], 5, [], [], None, "5-0", None),  # already applied: skipped
-        ([upsert(5, 1), upsert(6, 2)], 6, [2], [], "6-0", "6-0", None),
+        ([upsert(4, 1), upsert(5, 2)], 5, [], [], None, None, "diverged"),  # a reused version
+        ([upsert(6, 1), upsert(6, 2)], 6, [1], [], "6-0", "6-0", "diverged"),
         ([upsert(6, 1), remove(7, 1)], 7, [], [1], "7-0", "7-0", None),  # the last change wins
         ([remove(6, 1), upsert(7, 1)], 7, [1], [], "7-0", "7-0", None),
         ([upsert(6, 1), upsert(8, 2)], 6, [1], [], "6-0", "6-0", "gap"),
@@ -104,6 +104,8 @@ SERVING_10 = SyncStatus(SyncState.VALID, "in sync", epoch="e0", version=9, entri
         (cut(0, shrink_ok=True), SERVING_10, "epoch", None),  # an explicit reset
         (cut(3, epoch="e0"), SERVING_10, "gap", None),  # the same history: removals were changes
         (cut(3, epoch="e0"), SERVING_10, "behind", "shrink"),  # the store lost writes
+        (cut(3, epoch="e0"), SERVING_10, "diverged", "shrink"),  # ... and reused their versions
+        (cut(9, epoch="e0"), SERVING_10, "diverged", None),  # within max_shrink: the store's history
         (cut(3, epoch="e0", version=8), SERVING_10, "gap", "shrink"),  # older than what is served
         (cut(3, epoch=None), SERVING_10, "epoch", "nothing-published"),
         (cut(3, version=-1), SERVING_10, "epoch", "meta"),

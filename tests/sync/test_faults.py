@@ -201,3 +201,44 @@ async def test_hung_redis_trips_the_watchdog_and_recovers(
     r = make_writer(server.url).upsert(make_entry(9))
     await follower.wait_for_version(r.version)
     assert blocks(follower.index, 9)
+
+
+async def test_writes_lost_in_a_failover_whose_versions_are_then_reused_are_detected(
+    redis_server: RedisFactory, make_follower: FollowerFactory, make_writer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A primary takes a write the follower applies, then dies before its replica has it; the
+    promoted replica's next write gets the same version number with other content. Skipping it
+    as 'already applied' would enforce the lost write forever and never the new one."""
+    server = redis_server(persistence=False)
+    make_writer(server.url).upsert_many(entries(20))
+    with server.client() as client:
+        client.save()  # the replica: everything up to here
+    lost = make_writer(server.url).upsert(make_entry(100))
+    paused = False
+    at_gate = asyncio.Event()
+    resume = asyncio.Event()
+
+    async def before_read() -> None:
+        if paused:
+            at_gate.set()
+            await resume.wait()
+
+    follower = make_follower(server.url, hooks=FollowerHooks(before_read=before_read))
+    await follower.start()
+    await follower.wait_for_version(lost.version)
+    assert blocks(follower.index, 100)
+    paused = True
+    await asyncio.wait_for(at_gate.wait(), 5)
+
+    server.kill()
+    server.start()  # the replica, promoted: it never had the lost write
+    reused = make_writer(server.url).upsert(make_entry(200))
+    assert (reused.epoch, reused.version) == (lost.epoch, lost.version) and reused.stream_id != lost.stream_id
+
+    caplog.set_level(logging.INFO, logger="nocontact.sync")
+    paused = False
+    resume.set()
+    await follower.wait_for(lambda s: s.state is VALID and blocks(follower.index, 200), 10)
+    assert not blocks(follower.index, 100) and blocks(follower.index, 19)
+    assert sample(follower.metrics.registry, "nocontact_sync_resyncs_total", reason="diverged") == 1
+    assert "sync: history diverged" in caplog.text

@@ -107,3 +107,27 @@ async def test_a_silent_gateway_expires_on_redis_time(redis_url) -> None:
         assert expiry is not None and expiry < now_s * 1000 + now_us // 1000  # expired on Redis's clock
     finally:
         await client.aclose()
+
+
+async def test_a_new_version_is_reported_at_once_not_at_the_next_heartbeat(
+    redis_url, make_follower: FollowerFactory, make_writer
+) -> None:
+    """The heartbeat interval is long here: "enforced on N of N" still sees a swap within a round
+    trip, because a swap makes the follower beat at once."""
+    writer = make_writer(redis_url)
+    writer.upsert_many(entries(3))
+    follower = make_follower(redis_url, name="a", heartbeat_interval=60.0, heartbeat_ttl=120.0)
+    await follower.start()
+    client = aioredis.Redis.from_url(redis_url, decode_responses=True)
+    store = FleetStore(client, KEYS)
+    try:
+        for i in range(3):
+            written = writer.upsert(make_entry(20 + i))
+
+            async def everywhere(version: int = written.version, epoch: str = written.epoch):
+                result = await store.enforcement(version=version, epoch=epoch)
+                return result if result.everywhere and result.enforced == ("gw-a",) else None
+
+            await _until(everywhere, timeout=5.0)
+    finally:
+        await client.aclose()

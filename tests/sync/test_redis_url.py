@@ -7,6 +7,7 @@ import pytest
 
 from matcher.errors import ConfigError
 from sync.redis_url import StoreAddress, redact
+from sync.settings import SyncSettings
 
 
 @pytest.mark.parametrize(
@@ -73,3 +74,16 @@ def test_describe_and_redact_never_show_a_password() -> None:
         "redis+sentinel://:***@h:1/svc?sentinel_password=***"
     )
     assert redact("redis://h:1/0") == "redis://h:1/0"
+
+
+def test_settings_check_the_url_and_count_the_replicas_a_write_needs() -> None:
+    sentinel = {"NOCONTACT_REDIS_URL": "redis+sentinel://h:1/nocontact"}
+    assert SyncSettings.from_mapping({}, sentinel).acknowledging_replicas == 1
+    assert SyncSettings.from_mapping({"write_replicas": 2}, sentinel).acknowledging_replicas == 2
+    assert SyncSettings.from_mapping({}, {"NOCONTACT_REDIS_URL": "redis://h:1/0"}).acknowledging_replicas == 0
+    assert SyncSettings().acknowledging_replicas == 0  # the embedded Redis has no replica
+    with pytest.raises(ConfigError) as caught:
+        SyncSettings.from_mapping({}, {"NOCONTACT_REDIS_URL": "redis+sentinel://:hunter2@h/nocontact"})
+    assert str(caught.value).startswith("Config 'NOCONTACT_REDIS_URL' has value 'redis+sentinel://:***@h/")
+    with pytest.raises(ConfigError, match=r"^Config 'sync\.redis_url' has value"):
+        SyncSettings.from_mapping({"redis_url": "mysql://h/db"}, {})

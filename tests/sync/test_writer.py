@@ -1,13 +1,15 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 import redis
 
 from sync.changes import OP_REMOVE, OP_UPSERT, decode_entry, parse_change
-from sync.errors import ConcurrentChange, UnparsableChange
+from sync.errors import ConcurrentChange, NotReplicated, UnparsableChange
 from sync.writer import Writer
+from tests.support.redis_server import RedisFactory
 from tests.support.sync_data import KEYS, entries, make_entry
 
 
@@ -166,3 +168,23 @@ def test_unreadable_entry_in_a_change_is_named(raw: str, message: str) -> None:
     fields = {"v": "3", "e": "ep", "op": OP_UPSERT, "ref": "UPC-1", "entry": raw}
     with pytest.raises(UnparsableChange, match=message):
         parse_change("9-0", fields)
+
+
+def test_a_write_is_acknowledged_only_once_a_replica_holds_it(redis_server: RedisFactory) -> None:
+    primary, replica = redis_server(), redis_server()
+    with primary.client() as client:
+        alone = Writer(client, keys=KEYS, replicas=1, wait_ms=100)
+        with pytest.raises(NotReplicated, match="reached 0 of 1 replica"):
+            alone.upsert(make_entry(1))
+        assert client.hexists(KEYS.entries, make_entry(1).reference)  # in the primary all the same
+
+        client.config_set("repl-diskless-sync-delay", 0)  # no 5 s wait for other replicas to join
+        with replica.client() as follower:
+            follower.replicaof("127.0.0.1", primary.port)
+            deadline = time.monotonic() + 10
+            while follower.info("replication").get("master_link_status") != "up":
+                assert time.monotonic() < deadline
+                time.sleep(0.02)
+            written = Writer(client, keys=KEYS, replicas=1, wait_ms=5000).upsert(make_entry(2))
+            assert written.changed
+            assert follower.hexists(KEYS.entries, make_entry(2).reference)  # WAIT returned: it is there
