@@ -99,7 +99,8 @@ class Fleet:
             for i in range(count)
         ]
         self.swaps: dict[int, dict[int, int]] = defaultdict(dict)  # version -> member -> ns
-        self.lock = threading.Lock()
+        self.reached = [-1] * count  # member -> the highest version it swapped in
+        self.changed = threading.Condition()
         self.reader = threading.Thread(target=self._read, daemon=True)
         self.reader.start()
 
@@ -116,22 +117,33 @@ class Fleet:
                     selector.unregister(key.fileobj)
                     open_pipes -= 1
                     continue
-                version, ns = line.split()
-                with self.lock:
-                    self.swaps[int(version)].setdefault(key.data, int(ns))
+                version, ns = (int(field) for field in line.split())
+                with self.changed:
+                    self.swaps[version].setdefault(key.data, ns)
+                    self.reached[key.data] = max(self.reached[key.data], version)
+                    self.changed.notify_all()
 
     def wait_all(self, version: int, timeout: float = 60.0) -> dict[int, int]:
-        deadline = time.monotonic() + timeout
-        while True:
-            with self.lock:
-                reached = {
-                    m: ns for v, members in self.swaps.items() if v >= version for m, ns in members.items()
-                }
-                if len(reached) == len(self.processes):
-                    return dict(self.swaps.get(version, {}))
-            if time.monotonic() > deadline:
-                raise AssertionError(f"{len(reached)} of {len(self.processes)} followers reached {version}")
-            time.sleep(0.005)
+        """Each member's swap time for `version` once every member has reached it (a member that
+        took several versions in one swap reports it under the last of them)."""
+        with self.changed:
+            if not self.changed.wait_for(lambda: min(self.reached) >= version, timeout):
+                behind = sum(1 for v in self.reached if v < version)
+                raise AssertionError(f"{behind} of {len(self.processes)} followers did not reach {version}")
+            first: dict[int, int] = {}
+            for v, members in self.swaps.items():
+                if v >= version:
+                    for member, ns in members.items():
+                        first[member] = min(ns, first.get(member, ns))
+            return first
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU of every member so far (from /proc)."""
+        total = 0.0
+        for process in self.processes:
+            fields = Path(f"/proc/{process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return total
 
     def stop(self) -> None:
         for process in self.processes:
@@ -249,9 +261,10 @@ def run_fleet(store: RedisServer, workdir: Path, count: int, label: str) -> dict
             before = redis_cpu(client)
             time.sleep(IDLE_SECONDS)
             idle_cpu = (redis_cpu(client) - before) / IDLE_SECONDS
-            before = redis_cpu(client)
+            before, members_before = redis_cpu(client), fleet.cpu_seconds()
             each, latest = measure_writes(store, fleet, 10_000 + 100_000 * count, WRITES)
             write_cpu = (redis_cpu(client) - before) / WRITES
+            member_cpu = (fleet.cpu_seconds() - members_before) / WRITES / count
         enforced = asyncio.run(
             enforcement_latencies(store, ENFORCEMENT_WRITES, 20_000 + 100_000 * count, count)
         )
@@ -268,6 +281,7 @@ def run_fleet(store: RedisServer, workdir: Path, count: int, label: str) -> dict
         "service_max": max(enforced),
         "idle_cpu": idle_cpu,
         "write_cpu_ms": write_cpu * 1000,
+        "member_cpu_ms": member_cpu * 1000,
         "live": live[0],
         "live_at_last_version": live[1],
     }

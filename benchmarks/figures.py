@@ -54,6 +54,14 @@ RATIOS: list[tuple[str, str, str]] = [
         "loop_stall_cold_1M",
         "loop_stall_busy_baseline",
     ),
+    # many gateways (bench_fleet.py): authorised -> enforced, against one follower in the same run
+    ("50 followers: enforced on all p50 / one follower's p50", "fleet50_all_p50", "fleet1_all_p50"),
+    ("50 followers: enforced on all p99 / one follower's p99", "fleet50_all_p99", "fleet1_all_p99"),
+    (
+        "50 followers: FleetStore says 50 of 50, p50 / says 1 of 1",
+        "fleet50_service_p50",
+        "fleet1_service_p50",
+    ),
 ]
 
 
