@@ -39,8 +39,8 @@ import pytest
 import redis.asyncio as aioredis
 
 from benchmarks.figures import record
-from gateway.hits import Hit
-from gateway.shipper import SHIP_LUA
+from gateway.hitlog.model import Hit
+from gateway.hitlog.shipper import SHIP_LUA
 from matcher.entries import Entry
 from matcher.index import NORMALISER_VERSIONS
 from sync.keys import Keys

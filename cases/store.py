@@ -131,6 +131,7 @@ class CaseStore:
             pipe.multi()
             self._queue_write(pipe, None, case, [])
             pipe.execute()
+        self.writer.acknowledge()
         log.info("cases: %s submitted (by %s)", case.id, actor.id)
         return case
 
@@ -160,6 +161,7 @@ class CaseStore:
                     pipe.execute()
                 except redis.WatchError:
                     continue
+            self.writer.acknowledge()  # the request and its block on a replica, or NotReplicated
             log.info("cases: %s %s -> %s (by %s)", case_id, action.value, after.state.value, actor.id)
             return after
         raise Busy()

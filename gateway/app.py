@@ -4,11 +4,10 @@ at import time, and each worker process gets its own after a fork."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-import redis
-import redis.asyncio as aioredis
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
@@ -26,8 +25,11 @@ from gateway.routes import admin, health, hits, openapi, requests, screening
 from gateway.settings import GatewaySettings
 from gateway.source import IndexSource
 from gateway.ui import setup_ui
+from matcher.index import check_entry
 from matcher.profile import Profile
+from sync.redis_url import async_redis_client, redis_client
 from sync.store import FleetStore
+from sync.writer import Writer
 
 SourceFactory = Callable[[GatewaySettings, Profile, CollectorRegistry], IndexSource]
 
@@ -98,8 +100,8 @@ async def _redis_ctx(app: web.Application) -> AsyncIterator[None]:
     runtime = app[RUNTIME]
     options = _redis_options(runtime)
     url = str(runtime.settings.sync.redis_url)
-    runtime.store = aioredis.Redis.from_url(url, **options)
-    runtime.store_sync = redis.Redis.from_url(url, **options)
+    runtime.store = async_redis_client(url, **options)
+    runtime.store_sync = redis_client(url, **options)
     yield
     await runtime.store.aclose()
     runtime.store_sync.close()
@@ -125,6 +127,8 @@ async def _spool_ctx(app: web.Application) -> AsyncIterator[None]:
         retry_max=settings.ship_retry_max,
         linger=settings.ship_linger,
         retention_ms=int(settings.spool_retention_days * 86_400_000),
+        replicas=settings.sync.acknowledging_replicas,
+        wait_ms=settings.sync.write_wait_ms,
     )
     runtime.shipper.start()
     yield
@@ -151,10 +155,13 @@ async def _cases_ctx(app: web.Application) -> AsyncIterator[None]:
     runtime = app[RUNTIME]
     options = {**_redis_options(runtime), "decode_responses": True}
     url = str(runtime.settings.sync.redis_url)
-    client: Any = redis.Redis.from_url(url, **options)
-    aclient: Any = aioredis.Redis.from_url(url, **options)
-    keys = runtime.settings.sync.keys
-    store = CaseStore(client, runtime.profile, keys=keys, policy=load_policy(runtime.settings.config_file))
+    client: Any = redis_client(url, **options)
+    aclient: Any = async_redis_client(url, **options)
+    sync = runtime.settings.sync
+    keys = sync.keys
+    writer = Writer.configured(client, sync, validate=functools.partial(check_entry, profile=runtime.profile))
+    policy = load_policy(runtime.settings.config_file)
+    store = CaseStore(client, runtime.profile, keys=keys, policy=policy, writer=writer)
     runtime.cases = Cases(store, FleetStore(aclient, keys), client, aclient)
     yield
     await aclient.aclose()

@@ -30,6 +30,7 @@ from gateway.source import IndexSource
 from gateway.validation import ApiError
 from matcher.errors import ValidationError
 from matcher.profile import Profile
+from sync.errors import NotReplicated
 from sync.store import FleetStore
 from sync.writer import Writer
 
@@ -90,12 +91,24 @@ class StoreUnavailable(ApiError):
         super().__init__(503, "store_unavailable", detail)
 
 
+class NotAcknowledged(StoreUnavailable):
+    """The write reached the primary but WAIT saw it on too few replicas: not acknowledged."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "store: the write reached the primary but no replica confirmed it in time; "
+            "it may be there: read it back before retrying"
+        )
+
+
 @contextlib.contextmanager
 def store_errors(detail: str = STORE_DOWN) -> Iterator[None]:
     """A store error inside the block becomes ``StoreUnavailable(detail)``: a 503 for the API, the
     "store unavailable" page for the UI (``gateway.ui.pages.page``)."""
     try:
         yield
+    except NotReplicated:
+        raise NotAcknowledged() from None
     except (RedisError, OSError):
         raise StoreUnavailable(detail) from None
 

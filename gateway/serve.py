@@ -26,8 +26,8 @@ from gateway.logs import setup_logging
 from gateway.settings import GatewaySettings
 from gateway.worker import new_event_loop, run_worker_app, tune_process
 from matcher.errors import ConfigError
-from matcher.index import NORMALISER_VERSIONS
 from sync.embedded import EmbeddedRedis
+from sync.redis_url import redis_client
 from sync.writer import Writer
 
 log = logging.getLogger("nocontact.gateway")
@@ -73,7 +73,7 @@ def run_token(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    client = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=2)
+    client = redis_client(url, socket_timeout=5, socket_connect_timeout=2)
     keys = settings.sync.keys
     try:
         if args.action == "create":
@@ -104,8 +104,8 @@ def _start_embedded(settings: GatewaySettings) -> tuple[Any, str]:
     url: str = server.start()
     # A fresh embedded store holds an explicitly empty blocklist, so the gateway is ready at once
     # (followers refuse an empty store that is not explicit). A no-op once anything is published.
-    with redis.Redis.from_url(url, socket_timeout=5) as client:
-        Writer(client, keys=settings.sync.keys, normalisers=NORMALISER_VERSIONS).initialise()
+    with redis_client(url, socket_timeout=5) as client:
+        Writer.configured(client, settings.sync.with_(redis_url=url)).initialise()
     return server, url
 
 
@@ -113,7 +113,7 @@ def _bootstrap_admin(settings: GatewaySettings, url: str) -> None:
     if settings.admin_token:
         print("nocontact: admin token: the value of NOCONTACT_ADMIN_TOKEN", flush=True)
         return
-    client = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=2)
+    client = redis_client(url, socket_timeout=5, socket_connect_timeout=2)
     try:
         if any(p.role == "admin" for p in list_tokens(client, settings.sync.keys)):
             print(

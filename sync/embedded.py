@@ -19,6 +19,7 @@ from types import TracebackType
 import redis
 
 from sync.errors import EmbeddedRedisError
+from sync.redis_url import redis_client
 
 log = logging.getLogger("nocontact.sync")
 
@@ -55,7 +56,7 @@ class EmbeddedRedis:
 
     def _ping(self) -> bool:
         try:
-            with redis.Redis(unix_socket_path=str(self.socket_path), socket_timeout=1.0) as client:
+            with redis_client(f"unix://{self.socket_path}", socket_timeout=1.0) as client:
                 return bool(client.ping())
         except (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError, OSError):
             return False

@@ -36,6 +36,10 @@ return shipped
 """
 
 
+class NotAcknowledged(RedisError):
+    """Redis took a batch but WAIT did not see it on enough replicas in time: shipped again later."""
+
+
 class Shipper:
     def __init__(
         self,
@@ -47,6 +51,8 @@ class Shipper:
         retry_max: float = 5.0,
         retention_ms: int = 30 * 86_400_000,
         linger: float = 0.1,
+        replicas: int = 0,
+        wait_ms: int = 2000,
     ) -> None:
         self.spool = spool
         self.client = client
@@ -55,6 +61,8 @@ class Shipper:
         self.retry_max = retry_max
         self.retention_ms = retention_ms
         self.linger = linger
+        self.replicas = replicas
+        self.wait_ms = wait_ms
         self.backlog = 0
         self.shipped = 0
         self.errors = 0
@@ -93,6 +101,10 @@ class Shipper:
             fields = hit.stream_fields()
             args += [hit.id, str(len(fields) // 2), *fields]
         added = await self._script(keys=[self.keys.hits, self.keys.hit_ids], args=args)
+        if self.replicas and int(await self.client.wait(self.replicas, self.wait_ms)) < self.replicas:
+            # Not on a replica yet: a failover now could lose them, so they stay unshipped and go
+            # again (the hit_ids hash makes the second time add only what is missing).
+            raise NotAcknowledged(f"hits not yet on {self.replicas} replica(s)")
         await self.spool.mark_shipped([h.id for h in hits])
         self.shipped += int(added)
         self.batches += 1

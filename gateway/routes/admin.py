@@ -22,7 +22,7 @@ from gateway.http import (
 from gateway.validation import ApiError
 from matcher.entries import REFERENCE_RE, Entry
 from matcher.errors import ValidationError
-from matcher.index import NORMALISER_VERSIONS, check_entry
+from matcher.index import check_entry
 from sync.writer import Writer
 
 ENTRY_ROLES = frozenset({"casework", "admin"})
@@ -84,11 +84,9 @@ async def create_token(request: web.Request) -> web.Response:
 def writer_for(runtime: Runtime) -> Writer:
     if runtime.writer is None:
         assert runtime.store_sync is not None
-        runtime.writer = Writer(
+        runtime.writer = Writer.configured(
             runtime.store_sync,
-            keys=runtime.settings.sync.keys,
-            stream_max_len=runtime.settings.sync.stream_max_len,
-            normalisers=NORMALISER_VERSIONS,
+            runtime.settings.sync,
             validate=functools.partial(check_entry, profile=runtime.profile),
         )
     return runtime.writer

@@ -16,6 +16,7 @@ from gateway.settings import GatewaySettings
 from gateway.ui.users import UI_ROLES, add_user, list_users, set_disabled
 from matcher.errors import ConfigError
 from sync.embedded import EmbeddedRedis
+from sync.redis_url import redis_client
 
 
 def register(sub: Any) -> None:
@@ -61,7 +62,7 @@ def run_user(args: argparse.Namespace) -> int:
         return 2
     keys = settings.sync.keys
     try:
-        with redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=2) as client:
+        with redis_client(url, socket_timeout=5, socket_connect_timeout=2) as client:
             if args.action == "add":
                 password = _password(args.password_stdin)
                 if password is None:

@@ -546,3 +546,21 @@ async def test_odd_input_never_gives_a_500(client: Any, value: str) -> None:
     }
     resp = await client.put("/v1/entries/UPC-X", json=entry, headers=ADMIN_H)
     assert resp.status == 400, await resp.text()
+
+
+async def test_a_write_no_replica_confirms_is_a_503_not_an_acknowledgement(
+    aiohttp_client: Any, settings: GatewaySettings, source: StaticSource
+) -> None:
+    """write_replicas = 1 and no replica: the entry reaches the primary but the caller is told it is
+    not acknowledged (and to read it back), never a 200."""
+    settings = settings.with_(sync=settings.sync.with_(write_replicas=1, write_wait_ms=50))
+    client = await aiohttp_client(create_app(settings, source=source))
+    entry = {
+        "prisoner": "A1234BC",
+        "scope": "all",
+        "protected": [{"name": "Jo Bloggs", "phones": ["07700 900777"]}],
+    }
+    resp = await client.put("/v1/entries/UPC-90", json=entry, headers={"Authorization": f"Bearer {ADMIN}"})
+    body = await resp.json()
+    assert resp.status == 503 and body["error"] == "store_unavailable", body
+    assert "no replica confirmed it" in body["detail"] and "read it back" in body["detail"]

@@ -129,6 +129,39 @@ async def test_shipping_is_idempotent_by_hit_id(tmp_path: Path, redis_url: str) 
         await client.aclose()
 
 
+async def test_hits_stay_unshipped_until_a_replica_holds_them(
+    tmp_path: Path, redis_server: RedisFactory
+) -> None:
+    """Marked shipped only once WAIT sees them on a replica: a failover right after cannot lose a
+    hit the spool no longer offers."""
+    primary = redis_server()
+    client = aioredis.Redis.from_url(primary.url)
+    spool = Spool(tmp_path / "hits.sqlite3")
+    spool.open()
+    try:
+        shipper = Shipper(spool, client, KEYS, replicas=1, wait_ms=100)
+        await spool.record(make_hit(1))
+        with pytest.raises(redis.RedisError, match="not yet on 1 replica"):
+            await shipper.ship_once()
+        assert await spool.backlog() == 1  # in the stream, but not acknowledged: offered again
+
+        replica = redis_server()
+        await client.config_set("repl-diskless-sync-delay", 0)
+        with replica.client() as follower:
+            follower.replicaof("127.0.0.1", primary.port)
+            await _until(lambda: _link_up(follower))
+            shipper.wait_ms = 5000
+            assert await shipper.ship_once() == 1
+            assert await spool.backlog() == 0 and follower.xlen(KEYS.hits) == 1  # once
+    finally:
+        spool.close()
+        await client.aclose()
+
+
+async def _link_up(client: redis.Redis) -> bool:
+    return bool(client.info("replication").get("master_link_status") == "up")
+
+
 async def _stream_len(client: aioredis.Redis) -> bool:
     return bool(await client.xlen(KEYS.hits))
 

@@ -3,6 +3,9 @@ ConfigError naming the setting, never echoing a password."""
 
 from __future__ import annotations
 
+import ast
+from pathlib import Path
+
 import pytest
 
 from matcher.errors import ConfigError
@@ -87,3 +90,25 @@ def test_settings_check_the_url_and_count_the_replicas_a_write_needs() -> None:
     assert str(caught.value).startswith("Config 'NOCONTACT_REDIS_URL' has value 'redis+sentinel://:***@h/")
     with pytest.raises(ConfigError, match=r"^Config 'sync\.redis_url' has value"):
         SyncSettings.from_mapping({"redis_url": "mysql://h/db"}, {})
+
+
+def test_every_redis_client_is_made_through_sync_redis_url() -> None:
+    """So every part of nocontact (followers, writers, hit shipping, casework, every command)
+    takes a Sentinel URL as it takes a plain one."""
+    root = Path(__file__).resolve().parents[2]
+    makers = {"from_url", "Redis", "StrictRedis", "Sentinel", "from_pool"}
+    made = []
+    for package in ("matcher", "sync", "gateway", "cases", "config"):
+        for path in sorted((root / package).rglob("*.py")):
+            if path == root / "sync" / "redis_url.py":
+                continue
+            for node in ast.walk(ast.parse(path.read_text(), str(path))):
+                if isinstance(node, ast.Call):
+                    name = (
+                        node.func.attr
+                        if isinstance(node.func, ast.Attribute)
+                        else getattr(node.func, "id", "")
+                    )
+                    if name in makers:
+                        made.append(f"{path.relative_to(root)}:{node.lineno} {name}")
+    assert not made, made
