@@ -1,6 +1,5 @@
 """The deployment examples in config/examples run as written: systemd accepts the service unit and
-`nocontact` its command line; the Redis and Sentinel files make a store that fails over without
-losing a write that WAIT saw on a replica, and that takes writes again after the failover."""
+`nocontact` its command line. (The Redis and Sentinel files are run by tests/test_failover.py.)"""
 
 from __future__ import annotations
 
@@ -10,8 +9,6 @@ from pathlib import Path
 
 from config import EXAMPLES_DIR
 from gateway.cli import build_parser
-from sync.redis_url import redis_client
-from tests.support.sentinel import SentinelCluster
 from tests.support.tools import require_command
 
 UNIT = EXAMPLES_DIR / "nocontact.service"
@@ -41,30 +38,3 @@ def test_the_service_unit_runs_a_dedicated_user_with_a_private_data_directory() 
     assert unit_value("StateDirectoryMode") == "0700" and unit_value("UMask") == "0077"
     assert unit_value("Restart") == "always" and int(unit_value("LimitNOFILE")) >= 65536
     assert unit_value("LimitCORE") == "0"
-
-
-def test_example_redis_and_sentinel_files_fail_over_keeping_a_waited_write(tmp_path: Path) -> None:
-    """Through sync.redis_url's clients, as every part of nocontact connects."""
-    cluster = SentinelCluster(tmp_path)
-    try:
-        cluster.start()
-        key = "nocontact:test:acknowledged"
-        primary = redis_client(cluster.url, socket_timeout=5, decode_responses=True)
-        replica = redis_client(cluster.url, replica=True, socket_timeout=5, decode_responses=True)
-        assert primary.config_get("min-replicas-to-write") == {"min-replicas-to-write": "1"}
-        assert primary.config_get("appendfsync") == {"appendfsync": "always"}
-        primary.set(key, "before")
-        assert primary.wait(2, 5000) == 2  # on both replicas, whichever the replica client reads
-        assert replica.info("replication")["role"] == "slave" and replica.get(key) == "before"
-
-        old = cluster.primary.port
-        cluster.primary.kill()
-        new = cluster.wait_for_failover(old)
-        assert primary.get(key) == "before"  # the same client, now on the promoted replica
-        assert primary.connection_pool.get_master_address() == ("127.0.0.1", new)
-        primary.set(key, "after")
-        assert primary.wait(1, 5000) >= 1
-        primary.close()
-        replica.close()
-    finally:
-        cluster.stop()
