@@ -21,6 +21,7 @@ from gateway.hitlog.shipper import Shipper
 from gateway.hitlog.spool import Spool
 from gateway.http import RUNTIME, UNMATCHED, Cases, Runtime, api_handler
 from gateway.metrics import Metrics
+from gateway.proxy import forwarded_middleware
 from gateway.routes import admin, health, hits, openapi, requests, screening
 from gateway.settings import GatewaySettings
 from gateway.source import IndexSource
@@ -67,7 +68,9 @@ def create_app(
     metrics = Metrics()
     if source is None:
         source = (source_factory or default_source)(settings, profile, metrics.registry)
-    app = web.Application(client_max_size=validation.CLIENT_MAX_SIZE)
+    # Only a deployment behind a trusted TLS proxy pays for the header check on every request.
+    middlewares = [forwarded_middleware(settings.proxies)] if settings.proxies else []
+    app = web.Application(client_max_size=validation.CLIENT_MAX_SIZE, middlewares=middlewares)
     runtime = Runtime(
         settings, profile, source, metrics, settings.sync.gateway_name, Spool(settings.spool_file)
     )

@@ -1,15 +1,20 @@
-"""Bearer tokens: only the sha256 of a token is stored (Redis hash ``Keys.tokens``), with its id,
-role and optional establishment binding. Each gateway process keeps the table in memory and
-refreshes it every few seconds, so checking a token costs a hash and a dict lookup; an unknown
-token is looked up in Redis directly (a token created a moment ago works at once)."""
+"""Who is calling: bearer tokens and client certificates. Only the sha256 of a token is stored
+(Redis hash ``Keys.tokens``), with its id, role and optional establishment binding. A client
+certificate (mutual TLS, ``serve --tls-client-ca``) is bound the same way, in the same hash, under
+``cert:`` and its SHA-256 fingerprint: a PBX that presents it acts as that principal without any
+token, and revoking the principal's id ends it like a token. Each gateway process keeps the table
+in memory and refreshes it every few seconds, so checking a token costs a hash and a dict lookup;
+an unknown token or certificate is looked up in Redis directly (one made a moment ago works at
+once)."""
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import hashlib
-import hmac
 import logging
+import re
 import secrets
 import time
 from dataclasses import dataclass
@@ -29,14 +34,22 @@ BOOTSTRAP_ID = "bootstrap"
 MAX_HEADERS_KEPT = 4096  # Authorization headers remembered (valid ones only)
 
 
+CERT_PREFIX = "cert:"  # the tokens hash's field for a certificate: cert:SHA256
+FINGERPRINT_RE = re.compile(r"^[0-9a-f]{64}$")
+
+
 @dataclass(frozen=True, slots=True)
 class Principal:
     id: str
     role: str
     establishment: str | None = None
+    certificate: str | None = None  # the SHA-256 fingerprint it is bound to, for certificate principals
 
     def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "role": self.role, "establishment": self.establishment}
+        out = {"id": self.id, "role": self.role, "establishment": self.establishment}
+        if self.certificate is not None:
+            out["certificate"] = self.certificate
+        return out
 
 
 class AuthUnavailable(Exception):
@@ -70,9 +83,15 @@ def _record(principal: Principal) -> bytes:
 def _principal(raw: bytes | str) -> Principal | None:
     try:
         data = orjson.loads(raw)
-        return Principal(str(data["id"]), str(data["role"]), data.get("establishment"))
+        return Principal(
+            str(data["id"]), str(data["role"]), data.get("establishment"), data.get("certificate")
+        )
     except (orjson.JSONDecodeError, KeyError, TypeError):
         return None
+
+
+def certificate_field(fingerprint: str) -> str:
+    return CERT_PREFIX + fingerprint
 
 
 # -- operators' side (synchronous: the CLI and serve's bootstrap) ---------------------------------
@@ -86,6 +105,22 @@ def create_token(
     principal = Principal(secrets.token_hex(6), role, establishment)
     client.hset(keys.tokens, token_hash(token), _record(principal))
     return token, principal
+
+
+def bind_certificate(
+    client: Any, keys: Keys, fingerprint: str, role: str, establishment: str | None = None
+) -> Principal:
+    """A principal for whoever presents the certificate with this SHA-256 fingerprint (signed by
+    the gateway's client CA: the TLS handshake checks that). One principal per certificate."""
+    problem = check_grant(role, establishment)
+    if problem:
+        raise ValueError(problem)
+    if not FINGERPRINT_RE.fullmatch(fingerprint):
+        raise ValueError("certificate: a SHA-256 fingerprint is 64 lower-case hex digits")
+    principal = Principal(secrets.token_hex(6), role, establishment, fingerprint)
+    if not client.hsetnx(keys.tokens, certificate_field(fingerprint), _record(principal)):
+        raise ValueError("certificate: already bound; revoke its principal first")
+    return principal
 
 
 def list_tokens(client: Any, keys: Keys) -> list[Principal]:
@@ -154,6 +189,21 @@ class TokenCache:
             self.headers[header] = found
         return found
 
+    async def by_certificate(self, fingerprint: str) -> Principal | None:
+        """The principal bound to a client certificate's fingerprint, or None."""
+        field = certificate_field(fingerprint)
+        found = self._tokens.get(field)
+        if found is None:
+            tokens = self._tokens
+            try:
+                raw = await self.client.hget(self.keys.tokens, field)
+            except (RedisError, OSError) as exc:
+                raise AuthUnavailable(str(type(exc).__name__)) from None
+            found = None if raw is None else _principal(raw)
+            if found is not None and tokens is self._tokens:
+                tokens[field] = found
+        return found
+
     async def create(self, role: str, establishment: str | None) -> tuple[str, Principal]:
         token = new_token()
         principal = Principal(secrets.token_hex(6), role, establishment)
@@ -191,9 +241,18 @@ class TokenCache:
 
 
 def bearer(header: str | None) -> str | None:
+    """The token of an Authorization header: ``Bearer TOKEN``, or ``Basic`` credentials whose
+    password is the token (any user name), for clients that can only send Basic (Kamailio's
+    http_client keeps connections open only for named connections, whose credentials are Basic)."""
     if not header:
         return None
-    scheme, _, token = header.partition(" ")
-    if not hmac.compare_digest(scheme.lower().encode(), b"bearer") or not token.strip():
+    scheme, _, credentials = header.partition(" ")
+    scheme, credentials = scheme.lower(), credentials.strip()
+    if scheme == "basic":
+        try:
+            credentials = base64.b64decode(credentials, validate=True).decode().partition(":")[2]
+        except (ValueError, UnicodeDecodeError):
+            return None
+    elif scheme != "bearer":
         return None
-    return token.strip()
+    return credentials or None

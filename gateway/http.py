@@ -27,6 +27,7 @@ from gateway.hitlog.spool import Spool
 from gateway.metrics import Metrics
 from gateway.settings import GatewaySettings
 from gateway.source import IndexSource
+from gateway.tls import peer_fingerprint
 from gateway.validation import ApiError
 from matcher.errors import ValidationError
 from matcher.profile import Profile
@@ -123,21 +124,28 @@ async def off_loop(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
 
 
 async def authorize(request: web.Request, roles: frozenset[str]) -> Principal:
+    """The caller's principal, from its bearer token or, without an Authorization header, from the
+    client certificate it presented (mutual TLS); 401 for neither, 403 for a role not in `roles`."""
     header = request.headers.get("Authorization")
     runtime = request.app[RUNTIME]
     assert runtime.tokens is not None
     principal = runtime.tokens.known(header) if header else None
     if principal is None:
         token = bearer(header)
-        if token is None:
+        fingerprint = peer_fingerprint(request.transport) if header is None else None
+        if token is None and fingerprint is None:
             raise ApiError(
                 401,
                 "unauthorized",
-                "Authorization: a bearer token is required",
+                "Authorization: a bearer token (or a registered client certificate) is required",
                 headers={"WWW-Authenticate": "Bearer"},
             )
         try:
-            principal = await runtime.tokens.lookup(token, header)
+            if token is not None:
+                principal = await runtime.tokens.lookup(token, header)
+            else:
+                assert fingerprint is not None
+                principal = await runtime.tokens.by_certificate(fingerprint)
         except AuthUnavailable:
             raise ApiError(
                 503, "auth_unavailable", "Authorization: the token store cannot be reached"
@@ -146,7 +154,7 @@ async def authorize(request: web.Request, roles: frozenset[str]) -> Principal:
             raise ApiError(
                 401,
                 "unauthorized",
-                "Authorization: unknown or revoked token",
+                "Authorization: unknown or revoked token or certificate",
                 headers={"WWW-Authenticate": "Bearer"},
             )
     request[PRINCIPAL] = principal

@@ -21,9 +21,10 @@ from typing import Any
 import redis
 
 from gateway.app import create_app
-from gateway.auth import ROLES, create_token, list_tokens, revoke_token
+from gateway.auth import ROLES, bind_certificate, create_token, list_tokens, revoke_token
 from gateway.logs import setup_logging
 from gateway.settings import GatewaySettings
+from gateway.tls import ServerTls, certificate_fingerprint
 from gateway.worker import new_event_loop, run_worker_app, tune_process
 from matcher.errors import ConfigError
 from sync.embedded import EmbeddedRedis
@@ -40,6 +41,11 @@ def register(sub: Any) -> None:
     serve.add_argument("--data-dir", type=Path, help="spool, snapshot and embedded Redis (default ./data)")
     serve.add_argument("--config", help="deployment TOML file")
     serve.add_argument("--workers", type=int, help="worker processes sharing the port (default 1)")
+    serve.add_argument(
+        "--tls-cert", type=Path, help="serve HTTPS: certificate chain (PEM); SIGHUP reloads it"
+    )
+    serve.add_argument("--tls-key", type=Path, help="the certificate's private key (PEM)")
+    serve.add_argument("--tls-client-ca", type=Path, help="CA of client certificates (mutual TLS)")
     serve.set_defaults(handler=run_serve)
 
     token = sub.add_parser("token", help="create, list or revoke API tokens")
@@ -49,6 +55,11 @@ def register(sub: Any) -> None:
     create = actions.add_parser("create", help="create a token (printed once)")
     create.add_argument("--role", required=True, choices=ROLES)
     create.add_argument("--establishment", help="bind a screening or security token to one establishment")
+    create.add_argument(
+        "--certificate",
+        type=Path,
+        help="a client certificate (PEM) to bind instead of issuing a token (serve --tls-client-ca)",
+    )
     actions.add_parser("list", help="list tokens (ids and roles; tokens themselves are not stored)")
     revoke = actions.add_parser("revoke", help="revoke a token by id")
     revoke.add_argument("id")
@@ -79,15 +90,21 @@ def run_token(args: argparse.Namespace) -> int:
         if args.action == "create":
             establishment = args.establishment.strip().upper() if args.establishment else None
             try:
-                token, principal = create_token(client, keys, args.role, establishment)
-            except ValueError as exc:
+                if args.certificate is not None:
+                    fingerprint = certificate_fingerprint(args.certificate)
+                    principal = bind_certificate(client, keys, fingerprint, args.role, establishment)
+                    token = f"certificate sha256 {fingerprint} (no token: the certificate is the credential)"
+                else:
+                    token, principal = create_token(client, keys, args.role, establishment)
+            except (ValueError, OSError) as exc:
                 print(f"nocontact token: {exc}", file=sys.stderr)
                 return 2
             print(f"id={principal.id} role={principal.role} establishment={principal.establishment or '-'}")
             print(token)
         elif args.action == "list":
             for p in list_tokens(client, keys):
-                print(f"{p.id}\t{p.role}\t{p.establishment or '-'}")
+                bound = f"\tcertificate {p.certificate[:16]}..." if p.certificate else ""
+                print(f"{p.id}\t{p.role}\t{p.establishment or '-'}{bound}")
         elif not revoke_token(client, keys, args.id):
             print(f"nocontact token: no token with id {args.id}", file=sys.stderr)
             return 1
@@ -131,7 +148,16 @@ def run_serve(args: argparse.Namespace) -> int:
     setup_logging(os.environ.get("NOCONTACT_LOG_LEVEL", "INFO"))
     tune_process()
     try:
-        settings = _settings(args, host=args.host, port=args.port, workers=args.workers)
+        settings = _settings(
+            args,
+            host=args.host,
+            port=args.port,
+            workers=args.workers,
+            tls_cert=args.tls_cert,
+            tls_key=args.tls_key,
+            tls_client_ca=args.tls_client_ca,
+        )
+        tls = None if settings.tls is None else ServerTls(settings.tls)
     except ConfigError as exc:
         print(f"nocontact serve: {exc}", file=sys.stderr)
         return 2
@@ -147,15 +173,16 @@ def run_serve(args: argparse.Namespace) -> int:
         _bootstrap_admin(settings, str(settings.sync.redis_url))
         sock = _listen(settings.host, settings.port)
         host, port = sock.getsockname()[:2]
+        scheme = "http" if tls is None else "https"
         print(
-            f"nocontact: listening on http://{host}:{port} ({settings.workers} worker(s), {where}); "
+            f"nocontact: listening on {scheme}://{host}:{port} ({settings.workers} worker(s), {where}); "
             f"more tokens: `nocontact token create --role dialler --establishment CODE`",
             flush=True,
         )
         if settings.workers == 1:
-            _worker(settings, sock)
+            _worker(settings, sock, tls)
         else:
-            _supervise(settings, sock)
+            _supervise(settings, sock, tls)
     finally:
         if embedded is not None:
             embedded.stop()
@@ -172,12 +199,14 @@ def _listen(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _worker(settings: GatewaySettings, sock: socket.socket) -> None:
+def _worker(settings: GatewaySettings, sock: socket.socket, tls: ServerTls | None) -> None:
     loop = new_event_loop()
-    run_worker_app(create_app(settings), sock, loop)
+    if tls is not None:
+        loop.add_signal_handler(signal.SIGHUP, tls.reload)  # certificate rotation: each worker its own
+    run_worker_app(create_app(settings), sock, loop, ssl_context=None if tls is None else tls.context)
 
 
-def _supervise(settings: GatewaySettings, sock: socket.socket) -> None:
+def _supervise(settings: GatewaySettings, sock: socket.socket, tls: ServerTls | None) -> None:
     children: list[int] = []
     for _ in range(settings.workers):
         pid = os.fork()
@@ -185,7 +214,7 @@ def _supervise(settings: GatewaySettings, sock: socket.socket) -> None:
             code = 0
             try:
                 signal.signal(signal.SIGTERM, signal.SIG_DFL)
-                _worker(settings, sock)
+                _worker(settings, sock, tls)
             except BaseException:
                 code = 1
             os._exit(code)
@@ -196,8 +225,14 @@ def _supervise(settings: GatewaySettings, sock: socket.socket) -> None:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(child, signal.SIGINT)
 
+    def reload(signum: int, _frame: Any) -> None:
+        for child in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(child, signal.SIGHUP)
+
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, forward)
+    signal.signal(signal.SIGHUP, reload)
     for child in children:
         while True:
             try:

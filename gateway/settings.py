@@ -12,6 +12,8 @@ from typing import Any
 
 from config import read_deployment, table_of
 from config.settings import GIVEN, load_settings, setting
+from gateway.proxy import IPNetwork, trusted_networks
+from gateway.tls import TlsFiles
 from matcher.errors import ConfigError
 from sync.settings import SyncSettings
 
@@ -41,6 +43,14 @@ class GatewaySettings:
     # Successful screening answers are counted and timed in /metrics and every non-allow one is
     # in the hit log; a log line for each as well cost ~35% of the call endpoint's throughput.
     log_screening: bool = False
+    # TLS (gateway.tls): the certificate chain and key; with a client CA, clients may present a
+    # certificate bound to a principal (`nocontact token create --certificate`) instead of a token.
+    tls_cert: Path | None = setting(None, env="NOCONTACT_TLS_CERT")
+    tls_key: Path | None = setting(None, env="NOCONTACT_TLS_KEY")
+    tls_client_ca: Path | None = setting(None, env="NOCONTACT_TLS_CLIENT_CA")
+    # Comma-separated addresses or networks of TLS-terminating proxies whose X-Forwarded-Proto and
+    # X-Forwarded-For are believed (gateway.proxy); from any other peer those headers are ignored.
+    trusted_proxies: str = ""
     sync: SyncSettings = field(default_factory=SyncSettings, metadata=GIVEN)
 
     def __post_init__(self) -> None:
@@ -59,6 +69,16 @@ class GatewaySettings:
             raise ConfigError("gateway.ship_linger", self.ship_linger, "Expected 0 to 5 seconds.")
         if self.ship_batch < 1:
             raise ConfigError("gateway.ship_batch", self.ship_batch, "Expected a positive int.")
+        TlsFiles.from_options(self.tls_cert, self.tls_key, self.tls_client_ca)
+        trusted_networks(self.trusted_proxies)
+
+    @property
+    def tls(self) -> TlsFiles | None:
+        return TlsFiles.from_options(self.tls_cert, self.tls_key, self.tls_client_ca)
+
+    @property
+    def proxies(self) -> tuple[IPNetwork, ...]:
+        return trusted_networks(self.trusted_proxies)
 
     @property
     def data_dir(self) -> Path:

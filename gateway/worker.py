@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import ssl
 import sys
 from collections.abc import Callable
 
@@ -38,12 +39,19 @@ def new_event_loop() -> asyncio.AbstractEventLoop:
     return loop
 
 
-def run_worker_app(app: web.Application, sock: socket.socket, loop: asyncio.AbstractEventLoop) -> None:
-    """Serve `app` on the listening `sock` until a signal, as every worker does (the HTTP
-    benchmark runs its servers through here too)."""
+def run_worker_app(
+    app: web.Application,
+    sock: socket.socket,
+    loop: asyncio.AbstractEventLoop,
+    *,
+    ssl_context: ssl.SSLContext | None = None,
+) -> None:
+    """Serve `app` on the listening `sock` (over TLS with `ssl_context`) until a signal, as every
+    worker does (the HTTP benchmark runs its servers through here too)."""
     web.run_app(
         app,
         sock=sock,
+        ssl_context=ssl_context,
         loop=loop,
         print=None,
         access_log=None,

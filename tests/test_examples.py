@@ -11,8 +11,10 @@ from matcher.index import Index
 def test_example_deployment_file_loads() -> None:
     path = EXAMPLES_DIR / "deployment.toml"
     settings = GatewaySettings.load(path, environ={})
-    assert (settings.workers, settings.stale_policy, settings.port) == (2, "refuse", 8080)
-    assert settings.sync.redis_url == "redis://redis-primary.internal:6379/0"
+    assert (settings.workers, settings.stale_policy, settings.port) == (2, "refuse", 8443)
+    assert settings.sync.redis_url is not None and settings.sync.redis_url.startswith("redis+sentinel://")
+    assert settings.sync.acknowledging_replicas == 1 and settings.sync.follow_replicas
+    assert settings.tls is not None and settings.tls.client_ca is not None and settings.proxies == ()
     profile = load_profile(path, environ={})
     assert profile.establishments["WDI"].dial_prefixes == ("77",)
     assert "HLI" in profile.establishments

@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import psutil
 import pytest
 
 from config import EXAMPLES_DIR
@@ -24,6 +25,18 @@ BARRED = "07700900123"
 ALLOWED = "07700900777"
 PRISONER = "A1234BC"
 HITS = f"/v1/hits?reference=UPC-2026-000042&prisoner={PRISONER}"
+
+
+def gateway_connections(kamailio: Kamailio, port: int) -> set[tuple[str, int]]:
+    """Kamailio's open TCP connections to the gateway's port, by local address."""
+    assert kamailio.process is not None
+    main = psutil.Process(kamailio.process.pid)
+    return {
+        (c.laddr.ip, c.laddr.port)
+        for p in [main, *main.children(recursive=True)]
+        for c in p.net_connections(kind="tcp")
+        if c.raddr and c.raddr.port == port and c.status == psutil.CONN_ESTABLISHED
+    }
 
 
 @pytest.fixture
@@ -64,8 +77,9 @@ def test_kamailio_relays_allowed_calls_refuses_barred_ones_and_fails_safe(
         {
             "TRUNK": f"sip:127.0.0.1:{trunk_port}",
             "ESTABLISHMENT": "HLI",
-            "GATEWAY_URL": f"http://127.0.0.1:{process.port}/v1/screen/call",
-            "GATEWAY_TOKEN": dialler,
+            # The token as the password of Basic credentials: a named connection, kept open.
+            "GATEWAY_CONNECTION": f"nocontact=>http://dialler:{dialler}@127.0.0.1:{process.port}/v1/screen/call",
+            "CHILDREN": 1,  # one SIP worker: one connection to the gateway, whichever call
         },
     )
     try:
@@ -74,6 +88,9 @@ def test_kamailio_relays_allowed_calls_refuses_barred_ones_and_fails_safe(
         code, messages = sipp.call(kamailio.port, ALLOWED, PRISONER)
         assert code == 0, messages[-3000:]
         assert f"INVITE sip:{ALLOWED}@" in trunk_messages.read_text()
+
+        connections = gateway_connections(kamailio, process.port)
+        assert len(connections) == 1  # kept open after the answer
 
         # Barred: 403, one hit recorded, the trunk never sees it.
         code, messages = sipp.call(kamailio.port, BARRED, PRISONER, refused_with=403)
@@ -84,6 +101,7 @@ def test_kamailio_relays_allowed_calls_refuses_barred_ones_and_fails_safe(
             assert time.monotonic() < deadline
             time.sleep(0.05)
         assert hits[0]["channel"] == "call" and hits[0]["decision"] == "block" and not hits[0]["relay"]
+        assert gateway_connections(kamailio, process.port) == connections  # the same connection
 
         # No prisoner on the call: refused without asking.
         code, messages = sipp.call(kamailio.port, ALLOWED, "nobody", refused_with=403)

@@ -20,6 +20,20 @@ log = logging.getLogger("nocontact.gateway.ui")
 
 MAX_FAILURES = 10
 LOCKOUT = 15 * 60
+LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "[::1]", "::1"})
+NOT_HTTPS = (
+    "This page was not reached over HTTPS, so your browser would not keep the sign-in cookie. Use "
+    "the https:// address (the gateway serves TLS with --tls-cert, or sits behind a proxy named in "
+    "gateway.trusted_proxies)."
+)
+
+
+def insecure(request: web.Request) -> bool:
+    """Reached over plain HTTP from another machine: the session cookie is ``__Host-`` and Secure,
+    which a browser keeps only over HTTPS (or from localhost). Behind a proxy, only one named in
+    gateway.trusted_proxies can say the client used HTTPS."""
+    host = request.host.rsplit(":", 1)[0] if not request.host.endswith("]") else request.host
+    return not request.secure and host.lower() not in LOOPBACK_HOSTS
 
 
 def _safe_next(target: str | None) -> str | None:
@@ -42,6 +56,7 @@ def _form(
         {
             "signin_token": token,
             "message": message,
+            "insecure": insecure(request),
             "username": username,
             "next": _safe_next(request.query.get("next")) or "",
         },
@@ -62,6 +77,9 @@ async def login_page(request: web.Request) -> web.StreamResponse:
 
 
 async def login(request: web.Request) -> web.StreamResponse:
+    if insecure(request):
+        log.warning("ui: refused a sign-in over plain HTTP from another machine")
+        return _form(request, 403, NOT_HTTPS)
     form = await request.post()
     if not sessions.tokens_match(request.cookies.get(sessions.SIGNIN_COOKIE), form.get(sessions.CSRF_FIELD)):
         log.warning("ui: refused a sign-in form without a valid CSRF token")

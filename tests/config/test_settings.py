@@ -159,6 +159,9 @@ def test_every_settings_class_keeps_its_environment_variables() -> None:
         "NOCONTACT_ADMIN_TOKEN": "admin_token",
         "NOCONTACT_STALE_POLICY": "stale_policy",
         "NOCONTACT_MAX_DATA_AGE": "max_data_age",
+        "NOCONTACT_TLS_CERT": "tls_cert",
+        "NOCONTACT_TLS_KEY": "tls_key",
+        "NOCONTACT_TLS_CLIENT_CA": "tls_client_ca",
     }
     assert _variables(CasePolicy) == {}
 
@@ -176,7 +179,8 @@ def test_every_settings_class_reads_each_of_its_keys() -> None:
     gateway = {
         "host": "0.0.0.0", "port": 9000, "workers": 2, "max_data_age": 12, "stale_policy": "refuse",
         "admin_token": "t", "token_refresh": 3, "ship_batch": 5, "ship_retry_max": 2, "ship_linger": 0.5,
-        "spool_retention_days": 7, "access_log": False, "log_screening": True,
+        "spool_retention_days": 7, "access_log": False, "log_screening": True, "tls_cert": "/c.pem",
+        "tls_key": "/k.pem", "tls_client_ca": "/ca.pem", "trusted_proxies": "127.0.0.1",
     }  # fmt: skip
     cases = {
         "send_working_days": 3, "block_working_days": 4, "review_interval_days": 30,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import logging
 import sqlite3
 import subprocess
@@ -564,3 +565,18 @@ async def test_a_write_no_replica_confirms_is_a_503_not_an_acknowledgement(
     body = await resp.json()
     assert resp.status == 503 and body["error"] == "store_unavailable", body
     assert "no replica confirmed it" in body["detail"] and "read it back" in body["detail"]
+
+
+async def test_a_token_may_come_as_the_password_of_basic_credentials(client: Any, auth: TokenFactory) -> None:
+    """For PBXs that can only send Basic (Kamailio's http_client keeps a connection open only for a
+    named connection, whose credentials are Basic): any user name, the token as the password."""
+    dialler = (await auth("dialler", "HLI"))["Authorization"].removeprefix("Bearer ")
+    call = {"establishment": "HLI", "prisoner": "Z9999ZZ", "number": "07700 900123"}
+
+    def basic(credentials: str) -> dict[str, str]:
+        return {"Authorization": "Basic " + base64.b64encode(credentials.encode()).decode()}
+
+    answer = await client.post(CALL_PATH, json=call, headers=basic(f"kamailio:{dialler}"))
+    assert answer.status == 200 and (await answer.json())["decision"] == "block"
+    for bad in (basic(f"kamailio:{dialler}x"), basic("kamailio:"), {"Authorization": "Basic !!notbase64"}):
+        assert (await client.post(CALL_PATH, json=call, headers=bad)).status == 401

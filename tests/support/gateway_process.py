@@ -4,6 +4,7 @@ otherwise), and plain HTTP calls to it."""
 from __future__ import annotations
 
 import json
+import ssl
 import subprocess
 import sys
 import time
@@ -18,17 +19,27 @@ from tests.support.processes import Service, clean_env
 from tests.support.redis_server import stop_embedded_redis
 
 
-def request(port: int, method: str, path: str, body: Any = None, token: str = ADMIN) -> tuple[int, Any]:
-    """One JSON call to 127.0.0.1:`port`: (status, decoded body), an error status included."""
+def request(
+    port: int,
+    method: str,
+    path: str,
+    body: Any = None,
+    token: str | None = ADMIN,
+    *,
+    context: ssl.SSLContext | None = None,
+) -> tuple[int, Any]:
+    """One JSON call to 127.0.0.1:`port` (HTTPS with `context`; no Authorization header when
+    `token` is None): (status, decoded body), an error status included."""
     data = None if body is None else json.dumps(body).encode()
+    headers = {"Content-Type": "application/json"}
+    if token is not None:
+        headers["Authorization"] = f"Bearer {token}"
+    scheme = "http" if context is None else "https"
     req = urllib.request.Request(
-        f"http://127.0.0.1:{port}{path}",
-        data=data,
-        method=method,
-        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+        f"{scheme}://127.0.0.1:{port}{path}", data=data, method=method, headers=headers
     )
     try:
-        with urllib.request.urlopen(req, timeout=5) as resp:
+        with urllib.request.urlopen(req, timeout=5, context=context) as resp:
             return resp.status, json.loads(resp.read())
     except urllib.error.HTTPError as exc:
         return exc.code, json.loads(exc.read())
@@ -41,13 +52,20 @@ class Gateway(Service):
     gateways can share a parent directory."""
 
     def __init__(
-        self, data_dir: Path, port: int, *, env: Mapping[str, str] | None = None, args: Sequence[str] = ()
+        self,
+        data_dir: Path,
+        port: int,
+        *,
+        env: Mapping[str, str] | None = None,
+        args: Sequence[str] = (),
+        context: ssl.SSLContext | None = None,
     ) -> None:
         super().__init__(data_dir.parent / f"{data_dir.name}-serve0.log")
         self.data_dir = data_dir
         self.port = port
         self.env = dict(env or {})
         self.args = list(args)
+        self.context = context  # a client context trusting the gateway's certificate: HTTPS
         self.starts = 0
 
     def start(self, timeout: float = 20.0) -> Gateway:
@@ -59,8 +77,10 @@ class Gateway(Service):
         self.wait_until(self._listening, timeout, "nocontact serve")
         return self
 
-    def http(self, method: str, path: str, body: Any = None, token: str = ADMIN) -> tuple[int, Any]:
-        return request(self.port, method, path, body, token)
+    def http(
+        self, method: str, path: str, body: Any = None, token: str | None = ADMIN, **options: Any
+    ) -> tuple[int, Any]:
+        return request(self.port, method, path, body, token, context=options.get("context", self.context))
 
     def token(self, role: str, establishment: str | None = None) -> str:
         """A new token of `role` (bound to `establishment`), made through the API."""
@@ -77,7 +97,7 @@ class Gateway(Service):
             time.sleep(0.05)
 
     def _listening(self) -> bool:
-        return "listening on" in self.text() and request(self.port, "GET", "/healthz")[0] == 200
+        return "listening on" in self.text() and self.http("GET", "/healthz")[0] == 200
 
     def close(self) -> None:
         """Stop the gateway and the embedded Redis it started (which outlives a SIGKILL)."""
