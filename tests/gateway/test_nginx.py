@@ -1,0 +1,114 @@
+"""config/examples/nginx-nocontact.conf in front of a real `nocontact serve` (plain HTTP on
+127.0.0.1, which it names in gateway.trusted_proxies), with Debian's nginx and certificates the
+suite makes: screening over HTTPS through the proxy, the sign-in page served as HTTPS with its
+__Host- Secure cookie, and /metrics not reachable through the public name."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from config import EXAMPLES_DIR
+from tests.support.certs import Pki
+from tests.support.gateway_process import Gateway
+from tests.support.processes import Service, free_port
+from tests.support.tools import require_command
+
+ENTRY = {
+    "prisoner": "A1234BC",
+    "scope": "all",
+    "protected": [{"name": "Jo Bloggs", "phones": ["07700 900123"]}],
+}
+CALL = {"establishment": "HLI", "prisoner": "Z9999ZZ", "number": "07700 900123"}
+
+
+def nginx_config(workdir: Path, listen: int, upstream: int, cert: Path, key: Path) -> Path:
+    """The example's upstream and server blocks inside a minimal nginx.conf for an unprivileged
+    run in `workdir`: only the addresses, ports and certificate paths are changed."""
+    example = (EXAMPLES_DIR / "nginx-nocontact.conf").read_text()
+    changed = re.sub(r"(?m)^\s*server 127\.0\.0\.1:\d+;.*\n", "", example)
+    changed = changed.replace(
+        "upstream nocontact {\n", f"upstream nocontact {{\n    server 127.0.0.1:{upstream};\n"
+    )
+    changed = changed.replace("listen 443 ssl;", f"listen 127.0.0.1:{listen} ssl;")
+    changed = re.sub(r"(?m)^\s*listen \[::\]:443 ssl;\n", "", changed)
+    changed = changed.replace("/etc/nginx/tls/nocontact.crt", str(cert)).replace(
+        "/etc/nginx/tls/nocontact.key", str(key)
+    )
+    assert (
+        f"127.0.0.1:{listen} ssl" in changed
+        and str(cert) in changed
+        and changed.count("server 127.0.0.1:") == 1
+    )
+    temp = "".join(
+        f"{kind}_temp_path {workdir / kind};\n"
+        for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+    )
+    config = workdir / "nginx.conf"
+    config.write_text(
+        f"user root;\ndaemon off;\nworker_processes 1;\npid {workdir / 'nginx.pid'};\n"
+        f"error_log {workdir / 'error.log'};\nevents {{}}\n"
+        f"http {{\naccess_log off;\n{temp}{changed}\n}}\n"
+    )
+    return config
+
+
+def test_nginx_example_terminates_tls_for_a_gateway_that_trusts_it(tmp_path: Path) -> None:
+    nginx = require_command("nginx", "nginx-light")
+    pki = Pki(tmp_path / "pki")
+    deployment = tmp_path / "deployment.toml"
+    deployment.write_text('[gateway]\ntrusted_proxies = "127.0.0.1"\n')
+    gateway = Gateway(tmp_path / "data", free_port(), args=["--config", str(deployment)])
+    listen = free_port()
+    config = nginx_config(tmp_path, listen, gateway.port, *pki.server())
+    check = subprocess.run([nginx, "-t", "-c", str(config)], capture_output=True, text=True, check=False)
+    assert check.returncode == 0, check.stderr
+    proxy = Service(tmp_path / "nginx.out")
+    try:
+        gateway.start()
+        proxy.spawn([nginx, "-c", str(config)])
+        https = pki.client_context()
+        base = f"https://127.0.0.1:{listen}"
+
+        def through(
+            method: str, path: str, body: dict[str, str] | None = None, token: str | None = None
+        ) -> int:
+            headers = {"Content-Type": "application/json"}
+            if token:
+                headers["Authorization"] = f"Bearer {token}"
+            data = None if body is None else json.dumps(body).encode()
+            req = urllib.request.Request(base + path, data=data, method=method, headers=headers)
+            try:
+                with urllib.request.urlopen(req, timeout=5, context=https) as answer:
+                    return int(answer.status)
+            except urllib.error.HTTPError as exc:
+                return exc.code
+
+        proxy.wait_until(lambda: through("GET", "/healthz") == 200, 10, "nginx")
+        dialler = gateway.token("dialler", "HLI")
+        assert gateway.http("PUT", "/v1/entries/UPC-2026-000401", ENTRY)[0] == 200
+        deadline = time.monotonic() + 10
+        while gateway.http("POST", "/v1/screen/call", CALL, dialler)[1].get("decision") != "block":
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        assert through("POST", "/v1/screen/call", CALL, dialler) == 200
+        assert through("GET", "/metrics") == 404  # the example keeps it off the public name
+
+        # The browser's address for the service is not localhost: only the proxy's word makes it HTTPS.
+        named = {"Host": "nocontact.internal"}
+        login = urllib.request.Request(f"{base}/ui/login", headers=named)
+        with urllib.request.urlopen(login, timeout=5, context=https) as page:
+            cookie, body = page.headers["Set-Cookie"], page.read().decode()
+        assert "Sign-in needs HTTPS" not in body  # the gateway believes the proxy's X-Forwarded-Proto
+        assert cookie.startswith("__Host-nc_signin=") and "Secure" in cookie
+        direct = urllib.request.Request(f"http://127.0.0.1:{gateway.port}/ui/login", headers=named)
+        with urllib.request.urlopen(direct, timeout=5) as page:
+            assert "Sign-in needs HTTPS" in page.read().decode()  # the same gateway, plain HTTP
+    finally:
+        proxy.stop()
+        gateway.close()
