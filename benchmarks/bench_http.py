@@ -36,7 +36,7 @@ import orjson
 import pytest
 
 from benchmarks.figures import record
-from benchmarks.http_load import CONNECTIONS, SERVER_CPU, WRK_CPU, run_wrk, wait_for_quiet
+from benchmarks.http_load import CONNECTIONS, pinned_wrk, run_wrk, wait_for_quiet
 from benchmarks.http_probe import (
     Server,
     counter_delta,
@@ -49,7 +49,6 @@ from benchmarks.http_probe import (
 )
 from matcher.entries import PostalAddress
 from tests.support.blocklists import dial_strings, envelopes
-from tests.support.tools import require_command
 
 SECONDS = int(os.environ.get("NOCONTACT_BENCH_HTTP_SECONDS", "10"))
 WARMUP_SECONDS = 2
@@ -70,9 +69,7 @@ pytestmark = pytest.mark.timeout(BUILD_TIMEOUT + 600)
 
 @pytest.fixture(scope="module")
 def wrk() -> str:
-    if len(os.sched_getaffinity(0) & {SERVER_CPU, WRK_CPU}) < 2:
-        pytest.skip(f"needs cores {SERVER_CPU} and {WRK_CPU} (one for the server, one for wrk)")
-    return require_command("wrk", "wrk")
+    return pinned_wrk()
 
 
 @pytest.fixture(scope="module")

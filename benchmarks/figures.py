@@ -54,6 +54,16 @@ RATIOS: list[tuple[str, str, str]] = [
         "loop_stall_cold_1M",
         "loop_stall_busy_baseline",
     ),
+    # TLS (bench_tls.py): ns per request, so plain/TLS reads as HTTPS rps / plain rps
+    ("HTTPS call rps / plain HTTP call rps, same core, keep-alive", "plain_call_req", "tls_call_req"),
+    ("HTTPS call CPU per request / plain HTTP's", "tls_call_cpu", "plain_call_cpu"),
+    # failover (bench_failover.py): from the primary's SIGKILL, against Sentinel's down-after
+    ("failover: first write accepted / Sentinel down-after", "failover_first_write", "sentinel_down_after"),
+    (
+        "failover: enforced on both gateways / Sentinel down-after",
+        "failover_enforced_on_all",
+        "sentinel_down_after",
+    ),
     # many gateways (bench_fleet.py): authorised -> enforced, against one follower in the same run
     ("50 followers: enforced on all p50 / one follower's p50", "fleet50_all_p50", "fleet1_all_p50"),
     ("50 followers: enforced on all p99 / one follower's p99", "fleet50_all_p99", "fleet1_all_p99"),

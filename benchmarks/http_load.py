@@ -4,6 +4,7 @@ figures parsed from wrk's own summary and benchmarks/wrk/bodies.lua's done() lin
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import time
@@ -11,6 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
+import pytest
+
+from tests.support.tools import require_command
 
 LUA = Path(__file__).resolve().parent / "wrk" / "bodies.lua"
 SERVER_CPU = 0
@@ -118,3 +122,10 @@ def wait_for_quiet() -> float:
         busiest = max(_busy_shares().values())
         if busiest <= QUIET_SHARE or time.monotonic() > deadline:
             return round(busiest, 3)
+
+
+def pinned_wrk() -> str:
+    """wrk's path, or skip: the server and wrk each need a core of their own."""
+    if len(os.sched_getaffinity(0) & {SERVER_CPU, WRK_CPU}) < 2:
+        pytest.skip(f"needs cores {SERVER_CPU} and {WRK_CPU} (one for the server, one for wrk)")
+    return require_command("wrk", "wrk")

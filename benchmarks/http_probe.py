@@ -6,6 +6,7 @@ from __future__ import annotations
 import http.client
 import re
 import signal
+import ssl
 import sys
 import time
 from pathlib import Path
@@ -22,12 +23,17 @@ ROOT = Path(__file__).resolve().parent.parent
 
 class Server(Service):
     """benchmarks/http_server.py in `mode` ("gateway" or "empty"), pinned to SERVER_CPU; `info`
-    is what its READY file says (port, pid, tokens, samples of the blocked identifiers)."""
+    is what its READY file says (port, pid, tokens, samples of the blocked identifiers). `name`
+    tells two servers of one mode apart; `tls` (server certificate, key) serves HTTPS."""
 
-    def __init__(self, mode: str, workdir: Path) -> None:
-        super().__init__(workdir / f"{mode}.log")
+    def __init__(
+        self, mode: str, workdir: Path, name: str | None = None, tls: tuple[Path, Path] | None = None
+    ) -> None:
+        name = name or mode
+        super().__init__(workdir / f"{name}.log")
         self.mode = mode
-        self.ready = workdir / f"{mode}.ready.json"
+        self.ready = workdir / f"{name}.ready.json"
+        self.tls = tls
         self.info: dict[str, Any] = {}
 
     @property
@@ -35,18 +41,35 @@ class Server(Service):
         return int(self.info["port"])
 
     def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
+        return f"{'http' if self.tls is None else 'https'}://127.0.0.1:{self.port}{path}"
+
+    def connection(self, timeout: float) -> http.client.HTTPConnection:
+        if self.tls is None:
+            return http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        context = ssl.create_default_context()
+        context.check_hostname = False  # the bench's own certificate, on 127.0.0.1
+        context.verify_mode = ssl.CERT_NONE
+        return http.client.HTTPSConnection("127.0.0.1", self.port, timeout=timeout, context=context)
 
     def close(self) -> None:
         self.stop(signal.SIGINT, timeout=30)
 
 
-def start_server(mode: str, workdir: Path, timeout: float, *extra: str) -> Server:
-    server = Server(mode, workdir)
+def start_server(
+    mode: str,
+    workdir: Path,
+    timeout: float,
+    *extra: str,
+    name: str | None = None,
+    tls: tuple[Path, Path] | None = None,
+) -> Server:
+    server = Server(mode, workdir, name, tls)
     command = [
         sys.executable, "-m", "benchmarks.http_server", mode,
         "--ready", str(server.ready), "--cpu", str(SERVER_CPU), *extra,
     ]  # fmt: skip
+    if tls is not None:
+        command += ["--tls-cert", str(tls[0]), "--tls-key", str(tls[1])]
     server.spawn(command, cwd=ROOT)
     server.wait_until(server.ready.exists, timeout, f"{mode} server", step=0.2)
     server.info = orjson.loads(server.ready.read_bytes())
@@ -58,7 +81,7 @@ def start_server(mode: str, workdir: Path, timeout: float, *extra: str) -> Serve
 
 
 def get(server: Server, path: str) -> tuple[int, bytes]:
-    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    conn = server.connection(timeout=10)
     try:
         conn.request("GET", path)
         resp = conn.getresponse()
@@ -69,7 +92,7 @@ def get(server: Server, path: str) -> tuple[int, bytes]:
 
 def post_each(server: Server, path: str, token: str, bodies: list[str]) -> list[dict[str, Any]]:
     """Send each body once on one keep-alive connection; the answers, in order."""
-    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+    conn = server.connection(timeout=30)
     headers = {"Content-Type": "application/json", "Authorization": f"Bearer {token}"}
     answers = []
     try:

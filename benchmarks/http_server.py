@@ -226,6 +226,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--phones", type=int, default=1_000_000, help="blocked numbers (one entry each)")
     parser.add_argument("--addresses", type=int, default=1_000_000, help="blocked addresses (one entry each)")
     parser.add_argument("--cprofile", type=Path, help="profile the serving loop into this pstats file")
+    parser.add_argument("--tls-cert", type=Path, help="serve HTTPS with this certificate (and --tls-key)")
+    parser.add_argument("--tls-key", type=Path)
     parser.add_argument(
         "--no-access-log", action="store_true", help="gateway.access_log off (production default: on)"
     )
@@ -246,10 +248,15 @@ def main(argv: list[str] | None = None) -> int:
     else:
         app = build_empty(args, sock)
     profiler = cProfile.Profile() if args.cprofile else None
+    tls = None
+    if args.tls_cert is not None:
+        from gateway.tls import ServerTls, TlsFiles  # as `nocontact serve --tls-cert` builds it
+
+        tls = ServerTls(TlsFiles(args.tls_cert, args.tls_key)).context
     try:
         if profiler is not None:
             profiler.enable()
-        run_worker_app(app, sock, loop)
+        run_worker_app(app, sock, loop, ssl_context=tls)
     finally:
         if profiler is not None:
             profiler.disable()

@@ -167,23 +167,9 @@ class TokenCache:
     async def lookup(self, token: str, header: str | None = None) -> Principal | None:
         """The principal of a token; `header` (the Authorization header it came from) is
         remembered for ``known`` when the token is valid."""
-        digest = token_hash(token)
-        found = self._static.get(digest) or self._tokens.get(digest)
-        if found is None:
-            tokens = self._tokens
-            try:
-                raw = await self.client.hget(self.keys.tokens, digest)
-            except (RedisError, OSError) as exc:
-                raise AuthUnavailable(str(type(exc).__name__)) from None
-            if raw is None:
-                return None
-            found = _principal(raw)
-            if found is None:
-                return None
-            if tokens is not self._tokens:  # replaced while we waited: remember nothing
-                return found
-            tokens[digest] = found
-        if header is not None:
+        table = self._tokens
+        found = await self._entry(token_hash(token))
+        if found is not None and header is not None and table is self._tokens:  # not replaced meanwhile
             if len(self.headers) >= MAX_HEADERS_KEPT:
                 self.headers.clear()
             self.headers[header] = found
@@ -191,17 +177,23 @@ class TokenCache:
 
     async def by_certificate(self, fingerprint: str) -> Principal | None:
         """The principal bound to a client certificate's fingerprint, or None."""
-        field = certificate_field(fingerprint)
-        found = self._tokens.get(field)
-        if found is None:
-            tokens = self._tokens
-            try:
-                raw = await self.client.hget(self.keys.tokens, field)
-            except (RedisError, OSError) as exc:
-                raise AuthUnavailable(str(type(exc).__name__)) from None
-            found = None if raw is None else _principal(raw)
-            if found is not None and tokens is self._tokens:
-                tokens[field] = found
+        return await self._entry(certificate_field(fingerprint))
+
+    async def _entry(self, field: str) -> Principal | None:
+        """The table's principal under `field` (a token's digest, or cert:FINGERPRINT); one the
+        table does not hold yet is read from Redis and kept, unless the table was replaced
+        meanwhile (a reload that may have dropped it)."""
+        found = self._static.get(field) or self._tokens.get(field)
+        if found is not None:
+            return found
+        table = self._tokens
+        try:
+            raw = await self.client.hget(self.keys.tokens, field)
+        except (RedisError, OSError) as exc:
+            raise AuthUnavailable(str(type(exc).__name__)) from None
+        found = None if raw is None else _principal(raw)
+        if found is not None and table is self._tokens:
+            table[field] = found
         return found
 
     async def create(self, role: str, establishment: str | None) -> tuple[str, Principal]:

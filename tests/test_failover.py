@@ -8,7 +8,6 @@ answered is in the hits stream exactly once."""
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +17,7 @@ import pytest
 
 from sync.keys import Keys
 from sync.redis_url import redis_client
+from tests.support.call_traffic import CallTraffic, screen
 from tests.support.gateway_process import Gateway
 from tests.support.processes import free_port
 from tests.support.sentinel import SentinelCluster
@@ -34,12 +34,6 @@ def entry(reference: str) -> dict[str, Any]:
         "scope": "all",
         "protected": [{"name": "Jo Bloggs", "phones": [NUMBERS[reference]]}],
     }
-
-
-def screen(gateway: Gateway, token: str, number: str) -> tuple[int, Any]:
-    return gateway.http(
-        "POST", "/v1/screen/call", {"establishment": "HLI", "prisoner": "Z9999ZZ", "number": number}, token
-    )
 
 
 def wait_until_blocked(gateways: list[Gateway], token: str, number: str, timeout: float = 20.0) -> None:
@@ -60,30 +54,6 @@ def all_hits(gateway: Gateway, reference: str) -> list[str]:
         ids += [hit["id"] for hit in page["hits"]]
         path = f"/v1/hits?reference={reference}&limit=200&cursor={page['next']}" if page["next"] else None
     return sorted(ids)
-
-
-class Traffic(threading.Thread):
-    """Calls to both gateways in turn, the barred number every third call, about a hundred a
-    second, until stopped."""
-
-    def __init__(self, gateways: list[Gateway], token: str) -> None:
-        super().__init__(daemon=True)
-        self.gateways, self.token = gateways, token
-        self.answers: list[tuple[int, Any]] = []
-        self.stopping = threading.Event()
-
-    def run(self) -> None:
-        i = 0
-        while not self.stopping.is_set() and i < 20_000:
-            number = NUMBERS[BEFORE] if i % 3 == 0 else ALLOWED
-            self.answers.append(screen(self.gateways[i % 2], self.token, number))
-            i += 1
-            self.stopping.wait(0.01)
-
-    def stop(self) -> list[tuple[int, Any]]:
-        self.stopping.set()
-        self.join(10)
-        return self.answers
 
 
 @pytest.fixture
@@ -114,7 +84,7 @@ def test_a_primary_killed_mid_traffic_loses_no_block_no_hit_and_no_answer(
         assert status == 200, written  # acknowledged: WAIT saw it on a replica
         wait_until_blocked(gateways, dialler, NUMBERS[BEFORE])
 
-        traffic = Traffic(gateways, dialler)
+        traffic = CallTraffic(gateways, dialler, lambda i: NUMBERS[BEFORE] if i % 3 == 0 else ALLOWED, 0.01)
         traffic.start()
         time.sleep(0.5)
         old = cluster.primary.port
@@ -128,10 +98,10 @@ def test_a_primary_killed_mid_traffic_loses_no_block_no_hit_and_no_answer(
         time.sleep(0.3)
         answers = traffic.stop()
 
-        assert len(answers) > 50 and all(status == 200 for status, _ in answers), [
-            a for a in answers if a[0] != 200
+        assert len(answers) > 50 and all(status == 200 for _, status, _ in answers), [
+            a for a in answers if a[1] != 200
         ][:3]
-        barred = [body for _, body in answers[::3]]
+        barred = [body for _, _, body in answers[::3]]
         assert all(body["decision"] == "block" and body["hit_id"] for body in barred)
         with redis_client(cluster.url, socket_timeout=5, decode_responses=True) as store:
             assert store.hexists(Keys().entries, BEFORE) and store.hexists(Keys().entries, AFTER)

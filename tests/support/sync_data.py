@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -83,3 +84,26 @@ def sample(registry: Any, name: str, **labels: str) -> float:
 
 FollowerFactory = Callable[..., Follower]
 WriterFactory = Callable[..., Writer]
+
+
+class ReadGate:
+    """A follower's ``before_read`` hook that holds it before its next XREAD while closed:
+    ``await gate.close()`` returns once the follower waits there; ``gate.open()`` lets it go."""
+
+    def __init__(self) -> None:
+        self.closed = False
+        self.waiting = asyncio.Event()
+        self.opened = asyncio.Event()
+
+    async def before_read(self) -> None:
+        if self.closed:
+            self.waiting.set()
+            await self.opened.wait()
+
+    async def close(self, timeout: float = 5.0) -> None:
+        self.closed = True
+        await asyncio.wait_for(self.waiting.wait(), timeout)
+
+    def open(self) -> None:
+        self.closed = False
+        self.opened.set()

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import logging
@@ -15,7 +14,7 @@ from sync.follower import FollowerHooks
 from sync.snapshot import read_snapshot
 from sync.status import SyncState
 from tests.support.redis_server import RedisFactory
-from tests.support.sync_data import KEYS, FollowerFactory, blocks, entries, make_entry, sample
+from tests.support.sync_data import KEYS, FollowerFactory, ReadGate, blocks, entries, make_entry, sample
 
 VALID = SyncState.VALID
 INTERRUPTED = SyncState.INTERRUPTED
@@ -79,20 +78,11 @@ async def test_stream_trimmed_past_a_paused_follower_is_detected_and_resynced(
 ) -> None:
     writer = make_writer(redis_url, stream_max_len=10)
     writer.upsert_many(entries(5))
-    paused = False
-    at_gate = asyncio.Event()
-    resume = asyncio.Event()
-
-    async def before_read() -> None:
-        if paused:
-            at_gate.set()
-            await resume.wait()
-
-    follower = make_follower(redis_url, hooks=FollowerHooks(before_read=before_read))
+    gate = ReadGate()
+    follower = make_follower(redis_url, hooks=FollowerHooks(before_read=gate.before_read))
     await follower.start()
     applied = follower.status.version
-    paused = True
-    await asyncio.wait_for(at_gate.wait(), 5)
+    await gate.close()
     for start in range(100, 400, 50):
         writer.upsert_many(entries(50, start=start))
     writer.remove(make_entry(0).reference)
@@ -100,8 +90,7 @@ async def test_stream_trimmed_past_a_paused_follower_is_detected_and_resynced(
     assert oldest > applied + 1  # the changes the follower needs are gone from the stream
 
     caplog.set_level(logging.INFO, logger="nocontact.sync")
-    paused = False
-    resume.set()
+    gate.open()
     status = await follower.wait_for_version(applied + 301, timeout=10)
     assert status.entries == 304 and status.state is VALID
     assert not blocks(follower.index, 0) and blocks(follower.index, 399)
@@ -214,21 +203,12 @@ async def test_writes_lost_in_a_failover_whose_versions_are_then_reused_are_dete
     with server.client() as client:
         client.save()  # the replica: everything up to here
     lost = make_writer(server.url).upsert(make_entry(100))
-    paused = False
-    at_gate = asyncio.Event()
-    resume = asyncio.Event()
-
-    async def before_read() -> None:
-        if paused:
-            at_gate.set()
-            await resume.wait()
-
-    follower = make_follower(server.url, hooks=FollowerHooks(before_read=before_read))
+    gate = ReadGate()
+    follower = make_follower(server.url, hooks=FollowerHooks(before_read=gate.before_read))
     await follower.start()
     await follower.wait_for_version(lost.version)
     assert blocks(follower.index, 100)
-    paused = True
-    await asyncio.wait_for(at_gate.wait(), 5)
+    await gate.close()
 
     server.kill()
     server.start()  # the replica, promoted: it never had the lost write
@@ -236,8 +216,7 @@ async def test_writes_lost_in_a_failover_whose_versions_are_then_reused_are_dete
     assert (reused.epoch, reused.version) == (lost.epoch, lost.version) and reused.stream_id != lost.stream_id
 
     caplog.set_level(logging.INFO, logger="nocontact.sync")
-    paused = False
-    resume.set()
+    gate.open()
     await follower.wait_for(lambda s: s.state is VALID and blocks(follower.index, 200), 10)
     assert not blocks(follower.index, 100) and blocks(follower.index, 19)
     assert sample(follower.metrics.registry, "nocontact_sync_resyncs_total", reason="diverged") == 1
