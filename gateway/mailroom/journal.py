@@ -123,6 +123,12 @@ class Journal:
     def close(self) -> None:
         self._lock.close()
 
+    def __enter__(self) -> Journal:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def _record_path(self, name: str) -> Path:
         return self.state / (hashlib.sha256(name.encode()).hexdigest()[:32] + SIDECAR)
 

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from gateway.mailroom.errors import MailroomError
-from gateway.mailroom.text import respaced
 
 if TYPE_CHECKING:
     from PIL.Image import Image
@@ -60,7 +59,9 @@ class OcrPage:
 class Engine(Protocol):
     name: str
 
-    def read(self, image: Image) -> OcrPage: ...
+    def read(self, image: Image) -> OcrPage:
+        """The lines as the engine read them (gateway.mailroom.text puts lost spaces back)."""
+        ...
 
 
 def open_engine(name: str = DEFAULT_ENGINE, threads: int = 1) -> Engine:
@@ -139,7 +140,7 @@ class RapidEngine:
             left, top, right, bottom = _box(points)
             box = (round(left / scale), round(top / scale), round(right / scale), round(bottom / scale))
             if str(text).strip():
-                lines.append(OcrLine(respaced(str(text)), float(score), box))
+                lines.append(OcrLine(str(text), float(score), box))
         return OcrPage(in_reading_order(lines), self.name)
 
 
@@ -194,5 +195,5 @@ class TesseractEngine:
                 max(b[2] for b in boxes),
                 max(b[3] for b in boxes),
             )
-            lines.append(OcrLine(respaced(text), confidence, box))
+            lines.append(OcrLine(text, confidence, box))
         return OcrPage(in_reading_order(lines), self.name)

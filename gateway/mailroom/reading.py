@@ -6,9 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from gateway.mailroom.ocr import Engine, OcrPage
+from gateway.mailroom.ocr import Engine, OcrLine, OcrPage
 from gateway.mailroom.pages import load_pages
 from gateway.mailroom.prisoner import sender_number
+from gateway.mailroom.text import respaced
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,8 +37,15 @@ class Reading:
 
 
 def read_pages(pages: list[OcrPage]) -> Reading:
+    """The engine's pages with their lost spaces put back, and the sender's number."""
     raw = "\n".join(line.text for page in pages for line in page.lines)
-    return Reading(tuple(pages), sender_number(raw))
+    spaced = tuple(
+        OcrPage(
+            tuple(OcrLine(respaced(line.text), line.confidence, line.box) for line in page.lines), page.engine
+        )
+        for page in pages
+    )
+    return Reading(spaced, sender_number(raw, "\n".join(page.text for page in spaced)))
 
 
 def read_file(path: Path, engine: Engine) -> Reading:

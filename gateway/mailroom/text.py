@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import re
 
+from matcher.postcodes import canonical_postcode
+
 # Each rule inserts one space at a zero-width position.
 _RULES = (
     re.compile(r"(?<=[a-z]{2})(?=[A-Z])"),  # "ManchesterM14", "BloggsA1234BC" (not "McDonald")
@@ -15,11 +17,11 @@ _RULES = (
     re.compile(r"(?<=[A-Za-z][a-z]{3})(?=[0-9])"),  # "Flat6" (not "LS11", nor "Alz34BC", a number)
     re.compile(r"(?<=[,;:])(?=[A-Za-z0-9])"),  # "Flat 1,58 Mount Pleasant"
 )
-_SPACES = re.compile(r"[ \t]+")
 
 
 def respaced(line: str) -> str:
     """One OCR line with the lost spaces that can be recovered put back."""
     for rule in _RULES:
         line = rule.sub(" ", line)
-    return _SPACES.sub(" ", line).strip()
+    # a postcode read without its space gets it back ("DE13PN" -> "DE1 3PN")
+    return " ".join(canonical_postcode(word) or word if len(word) >= 5 else word for word in line.split())
