@@ -1,0 +1,84 @@
+"""OCR for the gateway's mailroom page, in worker processes. The serving process never imports an
+OCR library (an engine holds a core for a second or more and hundreds of MB of models): uploads
+are handed to a pool of spawned processes, each opening its engine once, and awaited from the
+event loop. The pool starts on the first upload, so a gateway whose page is never used pays
+nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import multiprocessing
+import os
+import tempfile
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
+from typing import Any
+
+from gateway.mailroom.errors import MailroomError
+
+log = logging.getLogger("nocontact.mailroom.pool")
+
+_engine: Any = None  # one per worker process, opened by _start
+
+
+def _start(engine: str) -> None:
+    global _engine  # noqa: PLW0603 - the worker's one engine, opened once per process
+    os.environ["OMP_THREAD_LIMIT"] = "1"  # tesseract's own threads: one core per worker
+    from gateway.mailroom.ocr import open_engine
+
+    _engine = open_engine(engine, threads=1)
+
+
+def read_upload(data: bytes, suffix: str) -> dict[str, Any]:
+    """Runs in a worker: the uploaded file read (every page), as plain data for the parent."""
+    from gateway.mailroom.reading import read_file
+
+    with tempfile.TemporaryDirectory(prefix="nocontact-upload-") as tmp:
+        path = Path(tmp) / f"upload{suffix}"
+        path.write_bytes(data)
+        try:
+            reading = read_file(path, _engine)
+        except MailroomError as exc:
+            return {"error": str(exc).replace(path.name, "the upload")}
+    return {
+        "engine": reading.engine,
+        "text": reading.text,
+        "confidence": reading.confidence,
+        "prisoner": reading.prisoner,
+        "pages": len(reading.pages),
+        "lines": [line.text for page in reading.pages for line in page.lines],
+    }
+
+
+class OcrPool:
+    """`workers` processes; each upload is read by one of them. `read` raises MailroomError when
+    the pool cannot read (a worker died: the pool is started again for the next upload)."""
+
+    def __init__(self, engine: str, workers: int = 1) -> None:
+        self.engine = engine
+        self.workers = workers
+        self._executor: ProcessPoolExecutor | None = None
+
+    def _pool(self) -> ProcessPoolExecutor:
+        if self._executor is None:
+            context = multiprocessing.get_context("spawn")  # never a fork of the serving process
+            self._executor = ProcessPoolExecutor(
+                self.workers, mp_context=context, initializer=_start, initargs=(self.engine,)
+            )
+        return self._executor
+
+    async def read(self, data: bytes, suffix: str) -> dict[str, Any]:
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._pool(), read_upload, data, suffix)
+        except BrokenProcessPool:
+            log.error("an OCR worker died; the pool starts again with the next upload")
+            self.close()
+            raise MailroomError("the OCR worker stopped while reading this upload") from None
+
+    def close(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=False, cancel_futures=True)
+            self._executor = None
