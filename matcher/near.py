@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from functools import lru_cache
 
+from matcher.address_parse import ParsedAddress
 from matcher.postcodes import canonical_postcode
 
 CONFUSION = 0.4  # the cost of one OCR confusion; an unrelated change costs 1
@@ -27,7 +28,8 @@ _AS_DIGIT = str.maketrans(
 )
 _SUFFIXES = "ACDEF"  # house-number letters ("14A"); B is read as 8, as OCR writes it more often
 _INWARD_DIGITS = "0123456789"
-_INWARD_LETTERS = "ABDEFGHJLNPQRSTUWXYZ"  # the inward code never uses C I K M O V
+_INWARD_LETTERS = "ABDEFGHJLNPQRSTUWXYZ"
+_LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"  # the inward code never uses C I K M O V
 
 
 def limit_for(length: int) -> float:
@@ -44,13 +46,15 @@ def _substitution(a: str, b: str) -> float:
     return CONFUSION if (a, b) in _CONFUSED else 1.0
 
 
-def ocr_distance(read: str, target: str, limit: float = float("inf")) -> float:
-    """The OCR-weighted edit distance from `read` to `target`; anything over `limit` may come back
-    as any value over it (the rows stop once they all exceed it)."""
-    if read == target:
+def ocr_distance(read: str, target: str, limit: float = float("inf"), prefix: bool = False) -> float:
+    """The OCR-weighted edit distance from `read` (with `prefix`: from its nearest beginning, as
+    when a street runs into the town) to `target`; anything over `limit` may come back as any
+    value over it (the rows stop once they all exceed it)."""
+    if read == target or (prefix and read.startswith(target)):
         return 0.0
-    if abs(len(read) - len(target)) > limit:
+    if not prefix and abs(len(read) - len(target)) > limit:
         return limit + 1
+    best = float(len(target))  # the empty beginning
     previous: list[float] = [float(j) for j in range(len(target) + 1)]
     before: list[float] = []
     for i in range(1, len(read) + 1):
@@ -66,14 +70,16 @@ def ocr_distance(read: str, target: str, limit: float = float("inf")) -> float:
             if j >= 2 and target[j - 2 : j] in _PAIRS_BACK.get(read[i - 1], ()):  # "M" read for "RN"
                 cost = min(cost, previous[j - 2] + CONFUSION)
             current[j] = cost
+        best = min(best, current[-1])
         if min(current) > limit:
-            return limit + 1
+            return best if prefix and best <= limit else limit + 1
         before, previous = previous, current
-    return previous[-1]
+    return best if prefix else previous[-1]
 
 
-def is_near(read: str, target: str) -> bool:
-    return ocr_distance(read, target, limit_for(len(target))) <= limit_for(len(target))
+def is_near(read: str, target: str, prefix: bool = False) -> bool:
+    limit = limit_for(len(target))
+    return ocr_distance(read, target, limit, prefix) <= limit
 
 
 def as_number(token: str) -> str | None:
@@ -82,47 +88,48 @@ def as_number(token: str) -> str | None:
         return None
     last = token[-1] if len(token) > 1 and token[-1] in _SUFFIXES and token[-2].isdigit() else ""
     body = token[: len(token) - len(last)].translate(_AS_DIGIT)
-    if not body.isdigit() or len(body) > 4 or not any(ch.isdigit() for ch in token):
+    if not body.isdigit() or len(body) > 4:
         return None
     return body + last
 
 
-def _windows(tokens: Sequence[str], start: int, length: int, limit: float) -> list[str]:
-    """The squashed runs of tokens from `start` whose length is within `limit` of `length`."""
-    found = []
+def _run(tokens: Sequence[str], start: int, length: int) -> str:
+    """The tokens from `start` squashed together until `length` characters (at most six tokens)."""
     run = ""
     for token in tokens[start : start + 6]:
         run += token
-        if len(run) > length + limit:
+        if len(run) >= length:
             break
-        if len(run) >= length - limit:
-            found.append(run)
-    return found
+    return run
 
 
 def near_phrase(tokens: Sequence[str], premise: str, street: str) -> bool:
     """Whether the tokens hold the premise number followed by words near the street (`street`
     squashed: "MEADOWLANE"), with the number read as OCR may have written it and the street
-    possibly glued to it ("27MEADCW")."""
-    limit = limit_for(len(street))
+    possibly glued to it ("27MEADCW") or to the town after it ("MEADOWLANEDERBY")."""
+    reach = len(street) + int(limit_for(len(street)))
     for at, token in enumerate(tokens):
         if as_number(token) == premise:
-            if any(is_near(run, street) for run in _windows(tokens, at + 1, len(street), limit)):
-                return True
+            run = _run(tokens, at + 1, reach)
         elif token.startswith(premise) and token[len(premise) :].isalpha():
-            rest = [token[len(premise) :], *tokens[at + 1 :]]
-            if any(is_near(run, street) for run in _windows(rest, 0, len(street), limit)):
-                return True
+            run = _run([token[len(premise) :], *tokens[at + 1 : at + 6]], 0, reach)
+        else:
+            continue
+        if run and is_near(run, street, prefix=True):
+            return True
     return False
 
 
 def near_words(tokens: Sequence[str], target: str) -> bool:
-    """Whether some run of tokens, squashed, is near `target` (squashed: "STOKEONTRENT")."""
-    limit = limit_for(len(target))
+    """Whether some run of tokens, squashed, begins near `target` (squashed: "STOKEONTRENT"). A run
+    must start with the target's first letter or one OCR confuses with it: the distance is dear
+    in Python, and OCR rarely loses a word's first letter."""
+    first = target[0]
+    reach = len(target) + int(limit_for(len(target)))
     return any(
-        is_near(run, target)
-        for start in range(len(tokens))
-        for run in _windows(tokens, start, len(target), limit)
+        is_near(_run(tokens, start, reach), target, prefix=True)
+        for start, token in enumerate(tokens)
+        if token[0] == first or (token[0], first) in _CONFUSED
     )
 
 
@@ -139,15 +146,146 @@ def postcode_neighbours(postcode: str) -> tuple[str, ...]:
     return tuple(found)
 
 
-def glued_postcodes(tokens: Sequence[str]) -> set[str]:
-    """Postcodes at the end of a token glued to the word before them ("TRENTST15YT", "DERBYDE13PN"):
-    every reading of the token's tail that is a valid postcode."""
+_LETTER_FOR = {"0": "O", "1": "I", "2": "Z", "4": "A", "5": "S", "6": "G", "7": "T", "8": "B"}
+_DIGITS_FOR = {"O": "0", "D": "0", "Q": "09", "I": "1", "L": "1", "Z": "2", "S": "5", "G": "69", "B": "8",
+               "T": "7", "A": "4"}  # fmt: skip
+_OUTWARD_SHAPES = {2: ("A9",), 3: ("A99", "AA9", "A9A"), 4: ("AA99", "AA9A")}
+MAX_FIXES = 2  # characters read as their look-alikes, in the whole postcode
+
+
+def _fixed(chars: str, shape: str) -> list[tuple[str, int]]:
+    """`chars` read as `shape` (A a letter, 9 a digit): each reading with its number of fixes."""
+    readings = [("", 0)]
+    for ch, kind in zip(chars, shape, strict=True):
+        if (kind == "A") == ch.isalpha():
+            options = [(ch, 0)]
+        else:
+            swapped = _LETTER_FOR.get(ch, "") if kind == "A" else _DIGITS_FOR.get(ch, "")
+            options = [(option, 1) for option in swapped]
+        readings = [(text + option, fixes + cost) for text, fixes in readings for option, cost in options]
+        readings = [reading for reading in readings if reading[1] <= MAX_FIXES]
+    return readings
+
+
+@lru_cache(maxsize=16384)
+def lenient_postcodes(compact: str) -> frozenset[str]:
+    """Every postcode `compact` (5-7 letters and digits, no space) reads as with at most MAX_FIXES
+    characters taken for their look-alikes, the reading matcher.postcodes refuses ("NGSSEL":
+    no real digit)."""
     found: set[str] = set()
-    for token in tokens:
-        if len(token) <= 7 or token.isalpha() or token.isdigit():
-            continue
-        for size in (5, 6, 7):
-            postcode = canonical_postcode(token[-size:])
-            if postcode is not None:
-                found.add(postcode)
+    outward, inward = compact[:-3], compact[-3:]
+    inwards = _fixed(inward, "9AA")
+    for shape in _OUTWARD_SHAPES.get(len(outward), ()) if inwards else ():
+        for fixed_outward, outward_fixes in _fixed(outward, shape):
+            for fixed_inward, inward_fixes in inwards:
+                if outward_fixes + inward_fixes <= MAX_FIXES:
+                    postcode = canonical_postcode(fixed_outward + fixed_inward)
+                    if postcode is not None:
+                        found.add(postcode)
+    return frozenset(found)
+
+
+@lru_cache(maxsize=16384)
+def short_outward(outward: str, inward: str) -> frozenset[str]:
+    """Postcodes whose outward code lost a character ("CV" "8NT", "T5" "8NY", "CF1" "5WT" for CF10
+    5WT): the character put back, a letter where the outward code's shapes have a letter, a
+    digit where they have a digit."""
+    found: set[str] = set()
+    for fixed_inward, _ in _fixed(inward, "9AA"):
+        for shape in _OUTWARD_SHAPES.get(len(outward) + 1, ()):
+            for place in range(len(shape)):
+                rest = shape[:place] + shape[place + 1 :]
+                if any((kind == "A") != ch.isalpha() for ch, kind in zip(outward, rest, strict=True)):
+                    continue
+                for ch in _LETTERS if shape[place] == "A" else _INWARD_DIGITS:
+                    postcode = canonical_postcode(outward[:place] + ch + outward[place:] + fixed_inward)
+                    if postcode is not None:
+                        found.add(postcode)
+    return frozenset(found)
+
+
+def _inward_like(chars: str) -> bool:
+    return len(chars) == 3 and (chars[0].isdigit() or chars[0] in _DIGITS_FOR) and chars[1:].isalpha()
+
+
+def glued_postcodes(tokens: Sequence[str], letters_only: bool = False) -> set[str]:
+    """Postcodes read leniently where OCR glued, split or blurred them: the tail of a word
+    ("TRENTST19HR", "DERBYDE13PN"), the tail of one word and the next ("NOTTINGHAMNG5" "5EL",
+    "NGS" "SEL"), or a short outward code and the next word ("CV" "8NT"). A word of letters only
+    ("TRENTSTIQHR") is read as one with `letters_only`: there are many, and most are words."""
+    found: set[str] = set()
+    for at, token in enumerate(tokens):
+        if len(token) >= 5 and _inward_like(token[-3:]) and (letters_only or not token.isalpha()):
+            for size in (5, 6, 7):
+                if len(token) >= size:
+                    found |= lenient_postcodes(token[-size:])
+        following = tokens[at + 1] if at + 1 < len(tokens) else ""
+        if _inward_like(following) and not token.isdigit():
+            for size in (2, 3, 4):
+                if len(token) >= size:
+                    found |= lenient_postcodes(token[-size:] + following)
+            if len(token) <= 3 and following[0].isdigit():
+                found |= short_outward(token, following)
     return found
+
+
+_SHORT = {"LANE": "LN", "ROAD": "RD", "AVENUE": "AVE", "DRIVE": "DR", "CLOSE": "CL", "CRESCENT": "CRES",
+          "PLACE": "PL", "GARDENS": "GDNS", "TERRACE": "TERR", "COURT": "CT", "SQUARE": "SQ", "GROVE": "GR",
+          "ST": "STREET"}  # fmt: skip
+
+
+@lru_cache(maxsize=65536)
+def street_forms(street: str) -> tuple[str, ...]:
+    """A street's squashed forms as a letter may hold them glued: the match form ("HIGHST"), the
+    words in full ("HIGHSTREET") and the last one shortened ("MEADOWLN")."""
+    words = street.replace("STREET", "ST").split()
+    forms = {"".join(words)}
+    if words and words[-1] in _SHORT:
+        forms.add("".join([*words[:-1], _SHORT[words[-1]]]))
+    if words and words[-1] == "ST":
+        forms.add("".join([*words[:-1], "STREET"]))
+    return tuple(sorted(forms))
+
+
+def near_readings(postcodes: frozenset[str], tokens: Sequence[str]) -> frozenset[str]:
+    """The postcodes a letter may be addressed to beyond those it reads as: one inward character
+    away from each, those glued to a word or read leniently, and those with an outward character
+    lost."""
+    if postcodes:  # a postcode read cleanly: its near neighbours, and itself less a lost character
+        found: set[str] = set()
+        for postcode in postcodes:
+            found.update(postcode_neighbours(postcode))
+            outward, inward = postcode.split(" ")
+            if len(outward) <= 3:
+                found.update(short_outward(outward, inward))
+        return frozenset(found - postcodes)
+    found = glued_postcodes(tokens)
+    if not found:  # nothing reads as a postcode: look harder
+        found = glued_postcodes(tokens, letters_only=True)
+    return frozenset(found)
+
+
+def near_flags(
+    address: ParsedAddress, tokens: Sequence[str], readings: frozenset[str], exact: frozenset[str] | set[str]
+) -> set[str]:
+    """The near evidence a letter (its match-form `tokens`, the postcodes it may be addressed to
+    `readings`) holds for one blocked address, beside the `exact` evidence already found."""
+    flags: set[str] = set()
+    if "postcode" not in exact and address.postcode in readings:
+        flags.add("near_postcode")
+    if "premise" not in exact and address.premise is not None and address.street is not None:
+        number = address.premise.replace("-", "")
+        if any(near_phrase(tokens, number, form) for form in street_forms(address.street)):
+            flags.add("near_premise")
+    house_name = address.house_name
+    if (
+        "house_name" not in exact
+        and house_name is not None
+        and near_words(tokens, house_name.replace(" ", ""))
+    ):
+        flags.add("near_house_name")
+    # the town only counts beside other evidence, so it is only looked for then
+    town = address.town
+    if "town" not in exact and town is not None and flags and near_words(tokens, town.replace(" ", "")):
+        flags.add("near_town")
+    return flags

@@ -7,16 +7,22 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from matcher.address_parse import ParsedAddress
 from matcher.near import (
     CONFUSION,
     as_number,
     glued_postcodes,
     is_near,
+    lenient_postcodes,
     limit_for,
+    near_flags,
     near_phrase,
+    near_readings,
     near_words,
     ocr_distance,
     postcode_neighbours,
+    short_outward,
+    street_forms,
 )
 
 
@@ -67,7 +73,8 @@ def test_is_near(read: str, target: str, near: bool) -> None:
         ("14B", "148"),
         ("1O7", "107"),
         ("LANE", None),
-        ("S", None),
+        ("SO", "50"),  # letters only when every one looks like a digit
+        ("S", "5"),
         ("12345", None),
     ],
 )
@@ -93,13 +100,96 @@ def test_near_words_anywhere_in_the_letter() -> None:
     assert not near_words(LETTER, "LEEDS")
 
 
-def test_postcodes_one_inward_character_away_and_glued_to_the_town() -> None:
+def test_postcodes_one_inward_character_away() -> None:
     near = postcode_neighbours("DE1 3PN")
     assert "DE1 3PH" in near and "DE1 4PN" in near and "DE1 3QN" in near
     assert "DE1 3PN" not in near and all(p.startswith("DE1 ") for p in near)
     assert len(near) == 9 + 19 + 19
-    assert glued_postcodes(["STOKE", "ON", "TRENTST15YT"]) == {"T1 5YT", "ST1 5YT"}
-    assert glued_postcodes(["DERBYDE13PN", "DE13PN", "MEADOWLANE"]) == {"DE1 3PN", "E1 3PN"}
+
+
+@pytest.mark.parametrize(
+    ("compact", "read", "not_read"),
+    [
+        ("NGSSEL", "NG5 5EL", None),  # no real digit: matcher.postcodes does not read it
+        ("STIQHR", "ST1 9HR", None),  # I for 1, Q for 9
+        ("CFZ38RD", "CF23 8RD", None),
+        ("YU3IZHR", None, "YO31 2HR"),  # U for O is no digit-letter swap, and three changes are too many
+        ("HIGHST", None, "H16 H5T"),  # a word: the inward code needs a digit or a look-alike first
+    ],
+)
+def test_lenient_postcodes(compact: str, read: str | None, not_read: str | None) -> None:
+    found = lenient_postcodes(compact)
+    assert read is None or read in found
+    assert not_read is None or not_read not in found
+
+
+def test_postcodes_glued_split_or_short_of_a_character() -> None:
+    assert "ST1 9HR" in glued_postcodes(["STOILE", "ON", "TRENTSTIQHR"], letters_only=True)
+    assert "ST1 9HR" not in glued_postcodes(
+        ["STOILE", "ON", "TRENTSTIQHR"]
+    )  # words of letters: only on request
+    assert "NG5 5EL" in glued_postcodes(["NOTTINGHAMNG5", "5EL"])
+    assert "NG5 5EL" in glued_postcodes(["NOTTINGHAM", "NGS", "SEL"])
+    assert "DE1 3PN" in glued_postcodes(["DERBYDE13PN"])
+    assert "CV2 8NT" in short_outward("CV", "8NT") and "TS5 8NY" in short_outward("T5", "8NY")
+    assert "CF10 5WT" in short_outward("CF1", "5WT")
+
+
+def test_near_readings_look_harder_only_when_no_postcode_reads_cleanly() -> None:
+    clean = near_readings(frozenset({"DE1 3PH"}), ["27", "MEADCW", "LANC", "DERHY", "DE1", "3PH"])
+    assert "DE1 3PN" in clean and "DE1 3PH" not in clean
+    damaged = near_readings(frozenset(), ["27", "MEADCW", "LANC", "DERHYDE13PN"])
+    assert "DE1 3PN" in damaged
+
+
+def test_street_forms() -> None:
+    assert street_forms("HIGH STREET") == ("HIGHST", "HIGHSTREET")
+    assert street_forms("MEADOW LANE") == ("MEADOWLANE", "MEADOWLN")
+    assert street_forms("KINGSWAY") == ("KINGSWAY",)
+
+
+BLOCKED = ParsedAddress("DE1 3PN", premise="27", street="MEADOW LANE", town="DERBY")
+NAMED = ParsedAddress("TS5 8NY", house_name="BROOK FARM", street="HOLLY BANK", town="MIDDLESBROUGH")
+
+
+@pytest.mark.parametrize(
+    ("address", "letter", "readings", "exact", "flags"),
+    [
+        (
+            BLOCKED,
+            "27 MEADCW LANC DERHY DE1 3PH",
+            {"DE1 3PN"},
+            set(),
+            {"near_premise", "near_postcode", "near_town"},
+        ),
+        (
+            BLOCKED,
+            "27 MEADOW LANE DERHY",
+            set(),
+            {"premise"},
+            set(),
+        ),  # no near evidence asked for beside exact
+        (
+            BLOCKED,
+            "29 MEADOW LANE DERBY DE1 3PN",
+            set(),
+            {"postcode", "town", "street"},
+            set(),
+        ),  # the next house
+        (BLOCKED, "27 MILL LANE DERHY", set(), set(), set()),  # the town alone is not looked for
+        (
+            NAMED,
+            "BROOK FAM HOLLY BANK MIDDLESBROUGH T5 8NY",
+            {"TS5 8NY"},
+            set(),
+            {"near_house_name", "near_postcode", "near_town"},
+        ),
+    ],
+)
+def test_near_flags(
+    address: ParsedAddress, letter: str, readings: set[str], exact: set[str], flags: set[str]
+) -> None:
+    assert near_flags(address, letter.split(), frozenset(readings), exact) == flags
 
 
 WORD = st.text(alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789", min_size=1, max_size=14)
