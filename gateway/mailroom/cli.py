@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -73,18 +74,19 @@ def settings(args: argparse.Namespace) -> tuple[str, str, str, str]:
 def _run_scan(args: argparse.Namespace) -> int:
     from gateway.mailroom import scan
 
-    try:
-        return scan.run(args)
-    except MailroomError as exc:
-        print(f"nocontact mailroom scan: {exc}", file=sys.stderr)
-        return 3
+    return _reported(scan.run, args)
 
 
 def _run_watch(args: argparse.Namespace) -> int:
     from gateway.mailroom import watch
 
+    return _reported(watch.run, args)
+
+
+def _reported(run: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
+    """The command's exit status; a MailroomError is said on stderr and is status 3."""
     try:
-        return watch.run(args)
+        return run(args)
     except MailroomError as exc:
-        print(f"nocontact mailroom watch: {exc}", file=sys.stderr)
+        print(f"nocontact mailroom {args.mailroom_command}: {exc}", file=sys.stderr)
         return 3
