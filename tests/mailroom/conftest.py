@@ -43,6 +43,8 @@ ENTRIES: list[dict[str, Any]] = [
 ]
 BLOCKED = ("Mrs J Smith", "27 Meadow Lane", "DERBY", "DE1 3PN")
 NEIGHBOUR = ("Mr P Jones", "29 Meadow Lane", "DERBY", "DE1 3PN")
+FLAT = ("Ms K Lewis", "Flat 2", "14 Alder Court", "HULL", "HU5 2QT")
+OTHER_FLAT = ("Mr D Hall", "Flat 3", "14 Alder Court", "HULL", "HU5 2QT")  # the blocked flat's building
 SENDER = ("From: J Bloggs A1234BC", "HMP Hull")
 
 

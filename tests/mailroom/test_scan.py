@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.mailroom.conftest import BLOCKED, NEIGHBOUR, Site, mailroom, scan
+from tests.mailroom.conftest import BLOCKED, NEIGHBOUR, OTHER_FLAT, Site, mailroom, scan
 from tests.redis_server import free_port
 
 
@@ -38,6 +38,10 @@ def test_scan_blocks_a_letter_to_a_blocked_address_and_allows_its_neighbour(
     assert {(h["channel"], h["prisoner"], h["establishment"]) for h in hits} == {("mail", "A1234BC", "HLI")}
 
     assert mailroom(site, "scan", str(neighbour)).returncode == 0
+    other_flat = scan(tmp_path / "other-flat.png", OTHER_FLAT)
+    done = mailroom(site, "scan", str(other_flat), str(neighbour))
+    assert done.returncode == 1  # held for a person: another flat of the blocked one's building
+    assert done.stdout.startswith(f"{other_flat}: HOLD (UPC-2026-000102 address partial) hit ")
 
 
 def test_scan_reads_every_page_of_a_pdf_and_the_senders_number_on_the_back(

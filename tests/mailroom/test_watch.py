@@ -15,10 +15,7 @@ from pathlib import Path
 import pytest
 
 from gateway.mailroom.journal import Journal, Pending, digest_of
-from tests.mailroom.conftest import BLOCKED, NEIGHBOUR, Site, scan
-
-FLAT = ("Ms K Lewis", "Flat 2", "14 Alder Court", "HULL", "HU5 2QT")
-OTHER_FLAT = ("Mr D Hall", "Flat 3", "14 Alder Court", "HULL", "HU5 2QT")
+from tests.mailroom.conftest import BLOCKED, FLAT, NEIGHBOUR, OTHER_FLAT, Site, scan
 
 
 class Watch:
