@@ -147,6 +147,11 @@ class Watcher:
         log.info("filed %s under %s/ as %s", path.name, done.folder, target.name)
         return True
 
+    def progress(self) -> str:
+        """One status line for a terminal."""
+        state = f"waiting for the gateway ({self.unavailable})" if self.unavailable else "watching"
+        return f"{self.filed} filed, {self.waiting} waiting, {self.present} in the folder; {state}"
+
     def pass_once(self) -> bool:
         """One look at IN_DIR. False when the gateway could not answer (the rest waits too)."""
         ready = self.settled()
@@ -184,20 +189,13 @@ def run(args: argparse.Namespace) -> int:
         pause = args.poll
         while not stop:
             answered = watcher.pass_once()
+            if sys.stderr.isatty():
+                print(f"\r{watcher.progress()}\x1b[K", end="", file=sys.stderr, flush=True)
             if args.once and not answered:
                 return 3  # the files stay for the next run
             if args.once and not watcher.present:
                 return 0
             pause = args.poll if answered else min(MAX_PAUSE, max(pause * 2, 1.0))
-            if sys.stderr.isatty():
-                state = (
-                    f"waiting for the gateway: {watcher.unavailable}" if watcher.unavailable else "watching"
-                )
-                print(
-                    f"\r{watcher.filed} filed, {watcher.waiting} waiting; {state}\x1b[K",
-                    end="",
-                    file=sys.stderr,
-                )
             _sleep(pause, stop)
         return 0
     finally:

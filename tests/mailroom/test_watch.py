@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import os
+import pty
+import select
 import signal
 import subprocess
 import sys
@@ -141,3 +143,36 @@ def test_a_decision_recorded_before_a_crash_is_filed_without_screening_again(
     assert not os.listdir(watch.out_dir / ".nocontact-mailroom") or os.listdir(
         watch.out_dir / ".nocontact-mailroom"
     ) == ["lock"]
+
+
+def test_watch_on_a_terminal_shows_its_progress_and_once_stops_when_the_folder_is_empty(
+    site: Site, watch: Watch
+) -> None:
+    scan(watch.in_dir / "neighbour.png", NEIGHBOUR)
+    leader, follower = pty.openpty()
+    command = [sys.executable, "-m", "gateway.cli", "mailroom", "watch", str(watch.in_dir)]
+    command += ["--out", str(watch.out_dir), "--settle", "0.2", "--poll", "0.1", "--once"]
+    done = subprocess.run(
+        command,
+        env=site.env(),
+        stderr=follower,
+        stdout=subprocess.PIPE,
+        timeout=120,
+        check=False,
+        text=True,
+    )
+    os.close(follower)
+    shown = b""
+    while select.select([leader], [], [], 0.5)[0]:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        shown += chunk
+    os.close(leader)
+    assert done.returncode == 0, shown
+    assert done.stdout.startswith("neighbour.png: ALLOW")
+    assert b"\r1 filed, 0 waiting, 0 in the folder; watching" in shown
+    assert filed(watch) == {"neighbour.png": "allow"}
