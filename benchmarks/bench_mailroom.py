@@ -29,7 +29,7 @@ from typing import Any
 import PIL
 import pytest
 
-from benchmarks.conftest import NOTES, RATIOS, per_op, record
+from benchmarks.figures import NOTES, RATIOS, TABLES, per_op, record
 from config import load_profile
 from gateway.mailroom import ocr as ocr_module
 from gateway.mailroom.ocr import ENGINES, OcrLine, OcrPage, open_engine
@@ -221,9 +221,8 @@ def test_mailroom_accuracy(
         f" misread {_share(counts, 'sender misread', 'sender written')}"
     )
     lines += ["  missed (first 12):", *(f"    {m}" for m in missed)]
-    NOTES[f"mailroom_accuracy_{engine}"] = "\n".join(lines)
+    TABLES.append("\n".join(lines))
     (CACHE / f"last-{engine}.json").write_text(json.dumps(every, indent=1))
-    print("\n" + "\n".join(lines))
     benchmark.pedantic(lambda: None, rounds=1, iterations=1)
     assert counts["printed blocked"] and counts["handwriting blocked"]
 

@@ -8,14 +8,19 @@ from typing import Any
 
 import pytest
 
-from benchmarks.figures import NOTES, RATIOS, RESULTS
+from benchmarks.figures import NOTES, RATIOS, RESULTS, TABLES
 from tests.support.redis_server import RedisServer
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
+    write = terminalreporter.write_line
+    if TABLES:
+        terminalreporter.section("nocontact tables (figures that are not times)")
+    for table in TABLES:
+        for line in table.splitlines():
+            write(line)
     if not RESULTS:
         return
-    write = terminalreporter.write_line
     terminalreporter.section("nocontact figures (median per operation)")
     for name, value in sorted(RESULTS.items()):
         unit = f"{value / 1000:10.2f} us" if value >= 1000 else f"{value:10.1f} ns"

@@ -12,6 +12,7 @@ from typing import Any
 
 RESULTS: dict[str, float] = {}
 NOTES: dict[str, str] = {}
+TABLES: list[str] = []  # figures that are not times (bench_mailroom's accuracy), printed as they are
 # (label, numerator, denominator): printed as numerator / denominator when both ran.
 RATIOS: list[tuple[str, str, str]] = [
     ("screen_call vs phonenumbers.parse", "screen_call_1M", "phonenumbers_parse"),

@@ -4,12 +4,12 @@ engine, the establishment) and the two commands' own."""
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from gateway.mailroom import scan, watch
 from gateway.mailroom.errors import MailroomError
 from gateway.mailroom.ocr import DEFAULT_ENGINE, ENGINES
 
@@ -61,25 +61,11 @@ def register(sub: Any) -> None:
     watch.set_defaults(handler=_run_watch)
 
 
-def settings(args: argparse.Namespace) -> tuple[str, str, str, str]:
-    """(url, token, establishment, engine) from the options, then the environment."""
-    url = args.url or os.environ.get("NOCONTACT_URL") or "http://127.0.0.1:8080"
-    token = args.token or os.environ.get("NOCONTACT_TOKEN") or ""
-    establishment = (args.establishment or os.environ.get("NOCONTACT_ESTABLISHMENT") or "").strip().upper()
-    if not establishment:
-        raise MailroomError("no establishment: pass --establishment CODE or set NOCONTACT_ESTABLISHMENT")
-    return url, token, establishment, args.engine or DEFAULT_ENGINE
-
-
 def _run_scan(args: argparse.Namespace) -> int:
-    from gateway.mailroom import scan
-
     return _reported(scan.run, args)
 
 
 def _run_watch(args: argparse.Namespace) -> int:
-    from gateway.mailroom import watch
-
     return _reported(watch.run, args)
 
 

@@ -8,10 +8,10 @@ import argparse
 import json
 import sys
 
-from gateway.mailroom.cli import settings
 from gateway.mailroom.client import GatewayClient
 from gateway.mailroom.errors import MailroomError
 from gateway.mailroom.ocr import open_engine
+from gateway.mailroom.options import settings
 from gateway.mailroom.outcome import Outcome, Screener
 
 

@@ -17,11 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
-from gateway.mailroom.cli import settings
 from gateway.mailroom.client import GatewayClient
 from gateway.mailroom.errors import GatewayRefused, GatewayUnavailable, MailroomError
 from gateway.mailroom.journal import Journal, Pending, digest_of
 from gateway.mailroom.ocr import open_engine
+from gateway.mailroom.options import settings
 from gateway.mailroom.outcome import Outcome, Screener
 from gateway.mailroom.pages import kind_of
 from gateway.mailroom.reading import Reading

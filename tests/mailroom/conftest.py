@@ -1,115 +1,28 @@
-"""Mailroom fixtures: a real `nocontact serve` (embedded Redis) holding two blocked addresses, a
-mailroom token bound to HMP Hull, and envelope scans rendered for each test (nothing committed)."""
+"""Mailroom fixtures: the site (tests/support/mailroom_site.py) per test, and the fonts the
+envelopes are rendered in."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from tests.gateway.test_serve import Gateway, request
-from tests.redis_server import free_port, stop_embedded_redis
-from tests.support.envelopes import Look, missing_fonts, render
-
-ENTRIES: list[dict[str, Any]] = [
-    {
-        "reference": "UPC-2026-000101",
-        "prisoner": "B2345CD",
-        "scope": "all",
-        "protected": [
-            {
-                "name": "Jane Smith",
-                "addresses": [{"lines": ["27 Meadow Lane", "Derby"], "postcode": "DE1 3PN"}],
-            }
-        ],
-    },
-    {
-        "reference": "UPC-2026-000102",
-        "prisoner": "B2345CD",
-        "scope": ["HLI"],
-        "protected": [
-            {
-                "name": "Karen Lewis",
-                "addresses": [{"lines": ["Flat 2", "14 Alder Court", "Hull"], "postcode": "HU5 2QT"}],
-            }
-        ],
-    },
-]
-BLOCKED = ("Mrs J Smith", "27 Meadow Lane", "DERBY", "DE1 3PN")
-NEIGHBOUR = ("Mr P Jones", "29 Meadow Lane", "DERBY", "DE1 3PN")
-FLAT = ("Ms K Lewis", "Flat 2", "14 Alder Court", "HULL", "HU5 2QT")
-OTHER_FLAT = ("Mr D Hall", "Flat 3", "14 Alder Court", "HULL", "HU5 2QT")  # the blocked flat's building
-SENDER = ("From: J Bloggs A1234BC", "HMP Hull")
-
-
-@dataclass
-class Site:
-    gateway: Gateway
-    token: str
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.gateway.port}"
-
-    def env(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("NOCONTACT_")}
-        env.update(NOCONTACT_URL=self.url, NOCONTACT_TOKEN=self.token, NOCONTACT_ESTABLISHMENT="HLI")
-        return env
-
-    def hits(self, reference: str) -> list[dict[str, Any]]:
-        status, page = request(self.gateway.port, "GET", f"/v1/hits?reference={reference}&limit=100")
-        assert status == 200, page
-        return list(page["hits"])
+from tests.support.envelopes import missing_fonts
+from tests.support.mailroom_site import Site, start_site
 
 
 @pytest.fixture(scope="session", autouse=True)
 def fonts() -> None:
     missing = missing_fonts()
     if missing:
-        pytest.skip(f"fonts missing: Debian's {', '.join(missing)} (./dev installs them)")
+        pytest.skip(
+            f"fonts missing: install Debian's {', '.join(missing)} (`./dev test` installs them as root)"
+        )
 
 
 @pytest.fixture
 def site(tmp_path: Path) -> Iterator[Site]:
-    gateway = Gateway(tmp_path / "data", free_port()).start()
-    try:
-        for entry in ENTRIES:
-            status, body = request(gateway.port, "PUT", f"/v1/entries/{entry['reference']}", entry)
-            assert status == 200, body
-        status, body = request(
-            gateway.port, "POST", "/v1/tokens", {"role": "mailroom", "establishment": "HLI"}
-        )
-        assert status == 201, body
-        yield Site(gateway, body["token"])
-    finally:
-        gateway.stop()
-        stop_embedded_redis(gateway.data_dir)
-
-
-def scan(
-    path: Path, lines: tuple[str, ...], font: str = "DejaVu Sans", sender: str = "top_left", noise: int = 0
-) -> Path:
-    """Renders an envelope to `path`; the suffix picks the format, a PDF or TIFF gets every side."""
-    pages = render(lines, Look(font, noise, sender, seed=1), SENDER if sender != "none" else ())
-    if path.suffix in (".pdf", ".tiff"):
-        pages[0].save(path, save_all=True, append_images=pages[1:], resolution=160)
-    else:
-        pages[0].save(path)
-    return path
-
-
-def mailroom(site: Site, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "gateway.cli", "mailroom", *args],
-        env=site.env(),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
+    site = start_site(tmp_path / "data")
+    yield site
+    site.gateway.close()

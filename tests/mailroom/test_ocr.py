@@ -14,7 +14,8 @@ import pytest
 
 from gateway.mailroom.ocr import ENGINES, OCR_MODULES, open_engine
 from gateway.mailroom.reading import read_file
-from tests.mailroom.conftest import BLOCKED, scan
+from tests.support.mailroom_site import BLOCKED, scan
+from tests.support.tools import require_command
 
 
 def test_the_app_factory_and_the_command_line_load_no_ocr_library() -> None:
@@ -34,6 +35,8 @@ def test_the_app_factory_and_the_command_line_load_no_ocr_library() -> None:
 
 @pytest.mark.parametrize("engine", ENGINES)
 def test_each_engine_reads_a_printed_envelope(engine: str, tmp_path: Path) -> None:
+    if engine == "tesseract":
+        require_command("tesseract", "tesseract-ocr")
     reading = read_file(scan(tmp_path / "letter.png", BLOCKED, font="Liberation Sans"), open_engine(engine))
     assert reading.engine == engine
     assert "27 Meadow Lane" in reading.text and "DE1 3PN" in reading.text, reading.text

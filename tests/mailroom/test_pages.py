@@ -3,7 +3,6 @@ or a file cut short, is refused naming the file."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
@@ -11,6 +10,7 @@ from PIL import Image
 
 from gateway.mailroom.errors import MailroomError
 from gateway.mailroom.pages import MAX_PAGES, load_pages
+from tests.support.tools import require_command
 
 
 def sides() -> list[Image.Image]:
@@ -42,8 +42,7 @@ def test_every_page_of_a_tiff_and_a_pdf(tmp_path: Path) -> None:
     front, back = sides()
     front.save(tmp_path / "both.tiff", save_all=True, append_images=[back])
     assert len(load_pages(tmp_path / "both.tiff")) == 2
-    if shutil.which("pdftoppm") is None:
-        pytest.skip("pdftoppm is missing: Debian's poppler-utils (./dev installs it)")
+    require_command("pdftoppm", "poppler-utils")
     front.save(tmp_path / "both.pdf", save_all=True, append_images=[back], resolution=100)
     pages = load_pages(tmp_path / "both.pdf")
     assert len(pages) == 2
@@ -52,8 +51,8 @@ def test_every_page_of_a_tiff_and_a_pdf(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("kind", ["PNG", "JPEG", "PDF"])
 def test_a_file_cut_short_is_refused_naming_it(tmp_path: Path, kind: str) -> None:
-    if kind == "PDF" and shutil.which("pdftoppm") is None:
-        pytest.skip("pdftoppm is missing: Debian's poppler-utils (./dev installs it)")
+    if kind == "PDF":
+        require_command("pdftoppm", "poppler-utils")
     whole = tmp_path / f"whole.{kind.lower()}"
     sides()[0].save(whole, kind)
     cut = tmp_path / f"cut.{kind.lower()}"

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.mailroom.conftest import BLOCKED, scan
+from tests.support.mailroom_site import BLOCKED, scan
 
 # In a fresh interpreter, as in `nocontact serve`: read one upload through the pool, then list
 # the modules the serving process holds.

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
-import pytest
-
-from tests.mailroom.conftest import BLOCKED, NEIGHBOUR, OTHER_FLAT, Site, mailroom, scan
-from tests.redis_server import free_port
+from tests.support.mailroom_site import BLOCKED, NEIGHBOUR, OTHER_FLAT, Site, mailroom, scan
+from tests.support.processes import free_port
+from tests.support.tools import require_command
 
 
 def test_scan_blocks_a_letter_to_a_blocked_address_and_allows_its_neighbour(
@@ -47,8 +45,7 @@ def test_scan_blocks_a_letter_to_a_blocked_address_and_allows_its_neighbour(
 def test_scan_reads_every_page_of_a_pdf_and_the_senders_number_on_the_back(
     site: Site, tmp_path: Path
 ) -> None:
-    if shutil.which("pdftoppm") is None:
-        pytest.skip("pdftoppm is missing: Debian's poppler-utils (./dev installs it)")
+    require_command("pdftoppm", "poppler-utils")
     letter = scan(tmp_path / "both-sides.pdf", BLOCKED, font="Liberation Sans", sender="back")
     done = mailroom(site, "scan", "--json", "--engine", "tesseract", str(letter))
     answer = json.loads(done.stdout)

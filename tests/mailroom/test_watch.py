@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from gateway.mailroom.journal import Journal, Pending, digest_of
-from tests.mailroom.conftest import BLOCKED, FLAT, NEIGHBOUR, OTHER_FLAT, Site, scan
+from tests.support.mailroom_site import BLOCKED, FLAT, NEIGHBOUR, OTHER_FLAT, Site, scan
 
 
 class Watch:

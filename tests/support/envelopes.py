@@ -135,7 +135,7 @@ def _write(
     for line in lines:
         height = int(size * rng.uniform(0.92, 1.08)) if look.handwriting else size
         font = ImageFont.truetype(str(font_path(look.font)), height)
-        left, top, right, bottom = font.getbbox(line)
+        left, top, right, bottom = (int(edge) for edge in font.getbbox(line))
         stroke = Image.new("L", (right - left + 20, bottom - top + 20), 0)
         ImageDraw.Draw(stroke).text((10 - left, 10 - top), line, font=font, fill=255)
         if look.handwriting:
