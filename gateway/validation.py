@@ -98,7 +98,10 @@ def only(body: Mapping[str, Any], allowed: frozenset[str], where: str = "") -> N
             raise ApiError(400, "unknown_field", f"{name}: unknown field", name)
 
 
-def text(body: Mapping[str, Any], name: str, max_len: int, *, required: bool = True) -> str | None:
+def text(
+    body: Mapping[str, Any], name: str, max_len: int, *, required: bool = True, blank: bool = False
+) -> str | None:
+    """A string field; `blank`: an empty or blank string is a value (a letter OCR read nothing of)."""
     value = body.get(name)
     if value is None:
         if required:
@@ -106,7 +109,7 @@ def text(body: Mapping[str, Any], name: str, max_len: int, *, required: bool = T
         return None
     if not isinstance(value, str):
         raise invalid(name, f"must be a string, not {_json_type(value)}")
-    if not value.strip():
+    if not blank and not value.strip():
         raise invalid(name, "must not be empty")
     if len(value) > max_len:
         raise invalid(name, f"at most {max_len} characters")
@@ -133,6 +136,16 @@ def prisoner(body: Mapping[str, Any], name: str = "prisoner") -> str:
     if not PRISONER_RE.fullmatch(value):
         raise invalid(name, "a prison number such as A1234BC (letters, digits, / and -)")
     return value
+
+
+def sender(body: Mapping[str, Any], name: str = "prisoner") -> str | None:
+    """A letter's prisoner: a prison number, or null when the sender is not known (every block
+    applies; no exemption can). The field must be there: leaving it out is a client's mistake."""
+    if name not in body:
+        raise ApiError(400, "missing_field", f"{name}: required (null when the sender is not known)", name)
+    if body[name] is None:
+        return None
+    return prisoner(body, name)
 
 
 def choice(value: Any, name: str, options: tuple[str, ...]) -> str:

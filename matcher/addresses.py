@@ -63,6 +63,7 @@ _Records = tuple[dict[int, _Record], ...]
 _Postcodes = tuple[dict[str, _Ids], ...]
 
 _FLAT_NAMED = re.compile(r" FLAT (?:NO |NUMBER )?([A-Z0-9]{1,5})(?= )")
+_FLAT_GLUED = re.compile(r" FLAT([0-9]{1,3}[A-Z]?)(?= )")  # OCR loses the space: "FLAT3"
 _FLOOR_FLAT = re.compile(
     r" (GROUND|FIRST|SECOND|THIRD|FOURTH|TOP|BASEMENT|LOWER|UPPER|GARDEN)(?: FLOOR)? FLAT(?= )"
 )
@@ -117,6 +118,7 @@ class _Letter:
     def flats(self, premise_phrase: str | None) -> frozenset[str]:
         if self._flats is None:
             named = set(_FLAT_NAMED.findall(self.text))
+            named.update(_FLAT_GLUED.findall(self.text))
             named.update(_FLOOR_FLAT.findall(self.text))
             self._flats = frozenset(named)
         if premise_phrase is None:
@@ -161,6 +163,8 @@ def _evidence(address: ParsedAddress, name: PersonName | None, letter: _Letter) 
             flags.add("flat")
         if len(named) > (address.flat in named):
             flags.add("other_flat")
+        elif not named:  # a letter to the building, or a flat number OCR lost: not enough to block
+            flags.add("no_flat")
     if name is not None:
         found = name_evidence(name, letter.norm)
         if found is not None:
@@ -178,6 +182,10 @@ def _ignored_phrases(address: ParsedAddress) -> tuple[str, ...]:
             _IGNORED.clear()
         known = _IGNORED[id(address)] = (address, tuple(f" {phrase} " for phrase in address_phrases(address)))
     return known[1]
+
+
+def without_return_address(norm: NormalisedText, ignore: ParsedAddress | None) -> NormalisedText:
+    return norm if ignore is None else _without(norm, ignore)
 
 
 def _without(norm: NormalisedText, ignore: ParsedAddress) -> NormalisedText:
@@ -372,6 +380,22 @@ class AddressIndex:
                     yield ident, address, name
         for ident, (address, name) in self._delta.records[0].items():
             yield ident, address, name
+
+    def at_postcodes(self, postcodes: frozenset[str]) -> set[int]:
+        """The ids of the addresses at any of `postcodes` (matcher.near's candidates)."""
+        found = self._base.at_postcodes(postcodes)
+        if self._masked:
+            found -= self._masked
+        if self._delta.size:
+            found |= self._delta.at_postcodes(postcodes)
+        return found
+
+    def evidence(self, ident: int, norm: NormalisedText) -> frozenset[str]:
+        """The exact evidence a letter holds for one address (`norm` less the return address)."""
+        record = self.get(ident)
+        if record is None:
+            return frozenset()
+        return frozenset(_evidence(record[0], record[1], _Letter(norm)))
 
     def scan(self, text: NormalisedText, ignore: ParsedAddress | None = None) -> dict[int, frozenset[str]]:
         if text.address_format != self._format:

@@ -29,6 +29,13 @@ class Strength(StrEnum):
     """Recorded, not acted on (a postcode alone, a name alone)."""
 
 
+REASONS = {
+    "unreadable": "the address block cannot be read (no postcode, no house number): a person reads it",
+    "near": "the evidence is near, not exact (OCR-damaged handwriting): a person compares",
+    "unknown_prisoner": "the sender is not known and an exemption lets one prisoner write here",
+}
+UNKNOWN_PRISONER = ""  # the prisoner of a letter whose sender is not known (matcher.index)
+
 STRENGTH_OF_DECISION = {"block": Strength.STRONG, "hold": Strength.PARTIAL, "allow": Strength.WEAK}
 
 
@@ -53,6 +60,7 @@ class Decision(NamedTuple):
     decision: str  # "allow" | "hold" | "block"
     version: int
     matches: tuple[Match, ...] = ()
+    reason: str | None = None  # mail held for a reason of its own: one of REASONS
 
     @property
     def top(self) -> Match | None:

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Iterator, Sequence
 
 from matcher import emails as email_norm
 from matcher import phones as phone_norm
-from matcher.addresses import AddressIndex, normalise_text
+from matcher.addresses import AddressIndex, normalise_text, without_return_address
 from matcher.compiled import (
     AddressOwner,
     Builder,
@@ -24,12 +24,21 @@ from matcher.compiled import (
     entry_counts,
     posting_changes,
 )
-from matcher.decisions import STRENGTH_OF_DECISION, Channel, Decision, Match, Strength, order_matches
+from matcher.decisions import (
+    STRENGTH_OF_DECISION,
+    UNKNOWN_PRISONER,
+    Channel,
+    Decision,
+    Match,
+    Strength,
+    order_matches,
+)
 from matcher.entries import Entry, normalise_prisoner
 from matcher.errors import InvalidNumber
 from matcher.layered import LayeredMap
 from matcher.names import name_evidence
-from matcher.profile import Profile
+from matcher.near import near_scan, readable
+from matcher.profile import NEAR_EVIDENCE, Profile
 from matcher.stored import StoredColumns
 from matcher.stored_run import add_stored
 
@@ -272,19 +281,32 @@ class Index:
         return Decision(Channel.MESSAGE, "block", self.version, order_matches(_dedupe(matches)))
 
     def screen_mail(
-        self, establishment: str, prisoner: str, envelope: str, content: str | None = None
+        self, establishment: str, prisoner: str | None, envelope: str, content: str | None = None
     ) -> Decision:
-        """allow | hold | block under the profile's mail policy."""
-        prisoner = normalise_prisoner(prisoner)
+        """allow | hold | block under the profile's mail policy. `prisoner` None: the sender is not
+        known (every block applies; no exemption can, so an exempt letter is held). A letter the
+        exact evidence does not block is looked at again for near evidence (matcher.near), which
+        may hold it; one whose address cannot be read at all is held (reason "unreadable")."""
+        prisoner = UNKNOWN_PRISONER if prisoner is None else normalise_prisoner(prisoner)
         envelope = envelope[:MAX_ENVELOPE]
         envelope_text = normalise_text(envelope, self._ctx.address_format)
-        matches = self._address_matches(envelope_text, establishment, prisoner, cap=None)
+        ignore = self._ctx.returns.get(establishment)
+        found = self._addresses.scan(envelope_text, ignore)
+        matches = self._address_matches(found, envelope_text, establishment, prisoner, cap=None)
         if content:
             content = content[:MAX_CONTENT]
             content_text = normalise_text(content, self._ctx.address_format)
-            matches += self._address_matches(content_text, establishment, prisoner, cap="hold")
+            in_content = self._addresses.scan(content_text, ignore)
+            matches += self._address_matches(in_content, content_text, establishment, prisoner, cap="hold")
             matches += self._contact_matches(content, establishment, prisoner, None)
         matches += self._contact_matches(envelope, establishment, prisoner, None)
+        if self._ctx.address_format == "uk" and not any(m.strength is Strength.STRONG for m in matches):
+            letter = without_return_address(envelope_text, ignore)
+            near = near_scan(self._addresses, letter, found)
+            if near:
+                matches += self._address_matches(near, envelope_text, establishment, prisoner, cap=None)
+            if not matches and not readable(letter):
+                return Decision(Channel.MAIL, "hold", self.version, (), "unreadable")
         if not matches:
             return Decision(Channel.MAIL, "allow", self.version)
         ordered = order_matches(_dedupe(matches))
@@ -295,7 +317,8 @@ class Index:
                 break
             if match.strength is Strength.PARTIAL:
                 decision = "hold"
-        return Decision(Channel.MAIL, decision, self.version, ordered)
+        reason = _reason(ordered[0]) if decision == "hold" else None
+        return Decision(Channel.MAIL, decision, self.version, ordered, reason)
 
     # ---- internals --------------------------------------------------------------------------
 
@@ -326,20 +349,30 @@ class Index:
         return [Match(m.reference, m.kind, strength, m.relay, _CONTACT) for m in found]
 
     def _address_matches(
-        self, text: object, establishment: str, prisoner: str, cap: str | None
+        self,
+        hits: dict[int, frozenset[str]],
+        text: object,
+        establishment: str,
+        prisoner: str,
+        cap: str | None,
     ) -> list[Match]:
-        hits = self._addresses.scan(text, self._ctx.returns.get(establishment))  # type: ignore[arg-type]
+        """The matches of a scan's `hits` (address id -> evidence) under the mail policy."""
         matches: list[Match] = []
-        for address_id, evidence in hits.items():
+        for address_id, found in hits.items():
             owner = self._owners.get(address_id)
             if owner is None:
                 continue
             compiled = owner.compiled
             if compiled.scope is not None and establishment not in compiled.scope:
                 continue
-            if _address_exempt(compiled, owner.postcode, prisoner, text):
-                continue
+            evidence = found
             decision = self._ctx.policy.decide(evidence)
+            if prisoner == UNKNOWN_PRISONER and decision != "allow":
+                if _address_exempt(compiled, owner.postcode, None, text):  # some prisoner's, maybe this one's
+                    evidence = evidence | _UNKNOWN
+                    decision = "hold"
+            elif _address_exempt(compiled, owner.postcode, prisoner, text):
+                continue
             if cap == "hold" and decision == "block":
                 decision = "hold"
             matches.append(
@@ -362,6 +395,19 @@ _CALL = Channel.CALL
 _NONE: frozenset[str] = frozenset()
 _RANKS = {Strength.STRONG: 0, Strength.PARTIAL: 1, Strength.WEAK: 2}
 _CONTACT = frozenset({"contact"})
+_UNKNOWN = frozenset({"unknown_prisoner"})  # marks a match held because the sender is not known
+
+
+def _reason(top: Match) -> str | None:
+    """Why a letter is held, when it is for a reason of its own (matcher.decisions.REASONS)."""
+    evidence = top.evidence
+    if "unknown_prisoner" in evidence:
+        return "unknown_prisoner"
+    if "premise_unread" in evidence:
+        return "unreadable"
+    if not NEAR_EVIDENCE.isdisjoint(evidence):
+        return "near"
+    return None
 
 
 def _blocking(postings: Postings, establishment: str, prisoner: str, key: str, kind: str) -> list[Match]:
@@ -375,9 +421,10 @@ def _blocking(postings: Postings, establishment: str, prisoner: str, key: str, k
     return matches
 
 
-def _address_exempt(compiled: Compiled, postcode: str, prisoner: str, text: object) -> bool:
+def _address_exempt(compiled: Compiled, postcode: str, prisoner: str | None, text: object) -> bool:
+    """Whether an exemption lets `prisoner` (None: any prisoner) write to this address."""
     for exempt_prisoner, exempt_postcode, name in compiled.address_exemptions:
-        if exempt_prisoner != prisoner or exempt_postcode != postcode:
+        if (prisoner is not None and exempt_prisoner != prisoner) or exempt_postcode != postcode:
             continue
         if name is None or name_evidence(name, text) == "full_name":  # type: ignore[arg-type]
             return True

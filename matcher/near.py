@@ -15,6 +15,8 @@ from collections.abc import Sequence
 from functools import lru_cache
 
 from matcher.address_parse import ParsedAddress
+from matcher.addresses import AddressIndex
+from matcher.phrases import NormalisedText
 from matcher.postcodes import canonical_postcode
 
 CONFUSION = 0.4  # the cost of one OCR confusion; an unrelated change costs 1
@@ -111,7 +113,7 @@ def near_phrase(tokens: Sequence[str], premise: str, street: str) -> bool:
     for at, token in enumerate(tokens):
         if as_number(token) == premise:
             run = _run(tokens, at + 1, reach)
-        elif token.startswith(premise) and token[len(premise) :].isalpha():
+        elif token.startswith(premise) and len(token) - len(premise) >= 3 and token[len(premise) :].isalpha():
             run = _run([token[len(premise) :], *tokens[at + 1 : at + 6]], 0, reach)
         else:
             continue
@@ -289,3 +291,59 @@ def near_flags(
     if "town" not in exact and town is not None and flags and near_words(tokens, town.replace(" ", "")):
         flags.add("near_town")
     return flags
+
+
+def premise_like(tokens: Sequence[str]) -> bool:
+    """Whether some house number can be read: a number (as OCR writes it) before a word of three
+    letters or more, or glued to one ("27MEADOW"). A flat's number does not count."""
+    for at, token in enumerate(tokens):
+        if at and tokens[at - 1] in _FLAT_WORDS:
+            continue
+        following = tokens[at + 1] if at + 1 < len(tokens) else ""
+        if token[0].isdigit() and len(following) >= 3 and following.isalpha() and as_number(token):
+            return True
+        head = token.rstrip("ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+        if head.isdigit() and len(token) - len(head) >= 3:
+            return True
+    return False
+
+
+_FLAT_WORDS = frozenset({"FLAT", "FLA", "FLT", "FL"})
+
+
+def readable(norm: NormalisedText) -> bool:
+    """Whether the letter's address block can be read at all: a postcode (cleanly, glued, or
+    leniently) or a house number before a street."""
+    return bool(norm.postcodes) or premise_like(norm.tokens) or bool(glued_postcodes(norm.tokens, True))
+
+
+def near_scan(
+    addresses: AddressIndex, norm: NormalisedText, found: dict[int, frozenset[str]]
+) -> dict[int, frozenset[str]]:
+    """Near evidence for a letter the exact evidence did not block: `norm` is the letter less the
+    establishment's return address, `found` the exact scan's evidence by address id. Returns the
+    evidence, exact and near, of every address near evidence was found for: those found exactly,
+    and those at the postcodes the letter is near to (matcher.near.near_readings)."""
+    tokens = norm.tokens
+    readings = near_readings(norm.postcodes, tokens)
+    candidates = addresses.at_postcodes(readings) if readings else set()
+    candidates.update(found)
+    unread: bool | None = None  # whether no house number can be read: looked at when needed
+    near: dict[int, frozenset[str]] = {}
+    for ident in candidates:
+        record = addresses.get(ident)
+        if record is None:
+            continue
+        address = record[0]
+        exact = found.get(ident)
+        if exact is None:
+            exact = addresses.evidence(ident, norm)
+        flags = near_flags(address, tokens, readings, exact)
+        if address.premise is not None and "postcode" in exact and "premise" not in exact:
+            if unread is None:
+                unread = not premise_like(tokens)
+            if unread:
+                flags.add("premise_unread")
+        if flags:
+            near[ident] = exact | flags
+    return near

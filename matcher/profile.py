@@ -24,9 +24,17 @@ EVIDENCE = frozenset(
         "full_name",  # the protected person's surname with a forename or initial
         "surname",  # the protected person's surname alone
         "contact",  # a blocked phone number or email address written in the text
+        "no_flat",  # the address is a flat and the letter names no flat (or OCR lost its number)
+        # Near evidence (matcher.near), what OCR leaves of handwriting: it may hold, never block.
+        "near_postcode",  # a postcode one character away, glued to a word or read leniently
+        "near_premise",  # the house number next to words near the street
+        "near_house_name",  # words near the house name
+        "near_town",  # words near the post town (only looked for beside other near evidence)
+        "premise_unread",  # the address has a house number and the letter shows none at all
     }
 )
 
+NEAR_EVIDENCE = frozenset({"near_postcode", "near_premise", "near_house_name", "near_town", "premise_unread"})
 DECISIONS = ("allow", "hold", "block")
 
 
@@ -83,6 +91,14 @@ class MailPolicy:
             if not isinstance(raw, list):
                 raise ConfigError(f"{key}.{part}", raw, "Expected a list of rules (lists of evidence names).")
             rules[part] = tuple(Rule.parse(f"{key}.{part}[{i}]", terms) for i, terms in enumerate(raw))
+        for i, rule in enumerate(rules["block"]):
+            near = sorted(name for name in rule.required if name in NEAR_EVIDENCE)
+            if near:
+                raise ConfigError(
+                    f"{key}.block[{i}]",
+                    data["block"][i],
+                    f"Near evidence ({', '.join(near)}) may hold, never block.",
+                )
         return cls(block=rules["block"], hold=rules["hold"])
 
 

@@ -26,7 +26,7 @@ from gateway.fastpath import Fields, buffered, taken
 from gateway.hitlog.model import Hit
 from gateway.http import RUNTIME, Runtime, authorize, error_response, finish_request
 from gateway.validation import ApiError
-from matcher.decisions import Decision
+from matcher.decisions import UNKNOWN_PRISONER, Decision
 from matcher.index import Index
 
 # A call body's three values read from its bytes (gateway/_speedups.c); None: orjson only.
@@ -92,7 +92,7 @@ def _bound(principal: Principal, establishment: str) -> None:
 
 async def _record(runtime: Runtime, decision: Decision, establishment: str, prisoner: str) -> str | None:
     runtime.metrics.observe_decision(decision.channel.value, decision.decision, decision.relay)
-    if not decision.acted:
+    if not decision.acted or decision.top is None:  # a letter held unread hits no request: no hit
         return None
     hit = Hit.from_decision(decision, establishment, prisoner, runtime.gateway_id)
     try:
@@ -232,9 +232,12 @@ class Screening:
         limit: int,
         fields: frozenset[str],
         target: tuple[str, int],
-        screen: Callable[[Index, str, str, str, str | None], Decision],
+        screen: Callable[[Index, str, str | None, str, str | None], Decision],
+        letter: bool = False,
     ) -> web.Response:
-        """Mail and messages: a required target (envelope or recipient) and optional content."""
+        """Mail and messages: a required target (envelope or recipient) and optional content. A
+        `letter` (mail) may have a null prisoner (the sender is not known) and a blank envelope
+        (OCR read nothing), and its answer says why it is held."""
         started = time.perf_counter()
         runtime = self.runtime
         principal: Principal | None = None
@@ -260,28 +263,53 @@ class Screening:
             ):
                 v.only(body, fields)
                 establishment = v.establishment(body)
-                prisoner = v.prisoner(body)
-                attempt = v.required_text(body, *target)
+                prisoner = v.sender(body) if letter else v.prisoner(body)
+                attempt = v.text(body, *target, blank=letter)
                 content = v.text(body, "content", v.MAX_CONTENT, required=False)
-            assert establishment is not None and prisoner is not None and attempt is not None
+            assert establishment is not None and attempt is not None
             _bound(principal, establishment)
             index, stale = _index(runtime)
             decision = screen(index, establishment, prisoner, attempt, content)
-            hit_id = await _record(runtime, decision, establishment, prisoner)
-            response = self.answer(orjson.dumps(_matches_answer(decision, hit_id, stale)))
+            hit_id = await _record(runtime, decision, establishment, prisoner or UNKNOWN_PRISONER)
+            answer = _matches_answer(decision, hit_id, stale)
+            if letter:
+                answer["reason"] = decision.reason
+            response = self.answer(orjson.dumps(answer))
         except Exception as exc:
             response = error_response(exc)
         return self._finish(path, started, response, principal)
 
     async def mail(self, request: web.Request) -> web.Response:
+        if request.content_type.startswith(_NOT_TEXT):
+            response = error_response(_SCAN_SENT)
+            return self._finish(MAIL_PATH, time.perf_counter(), response, None)
         return await self._text(
-            request, MAIL_PATH, MAIL_ROLES, v.LIMIT_MAIL, MAIL_FIELDS, ("envelope", v.MAX_ENVELOPE), _mail
+            request,
+            MAIL_PATH,
+            MAIL_ROLES,
+            v.LIMIT_MAIL,
+            MAIL_FIELDS,
+            ("envelope", v.MAX_ENVELOPE),
+            _mail,
+            letter=True,
         )
 
     async def message(self, request: web.Request) -> web.Response:
         return await self._text(
             request, MESSAGE_PATH, MESSAGE_ROLES, v.LIMIT_MESSAGE, MESSAGE_FIELDS, ("to", v.MAX_TO), _message
         )
+
+
+# A scan sent where its OCR text belongs: images, PDFs and form uploads.
+_NOT_TEXT = ("image/", "application/pdf", "multipart/")
+_SCAN_SENT = ApiError(
+    415,
+    "unsupported_media_type",
+    "body: this endpoint screens the envelope's OCR text as JSON "
+    '({"establishment", "prisoner", "envelope"}); to screen a scanned image or PDF, use '
+    "`nocontact mailroom scan FILE` (or the mailroom page, /ui/mailroom), which reads it and sends the text",
+    "body",
+)
 
 
 def _plain_answer(body: bytes) -> web.Response:
@@ -298,11 +326,16 @@ def _matches_answer(decision: Decision, hit_id: str | None, stale: bool) -> dict
     }
 
 
-def _mail(index: Index, establishment: str, prisoner: str, envelope: str, content: str | None) -> Decision:
+def _mail(
+    index: Index, establishment: str, prisoner: str | None, envelope: str, content: str | None
+) -> Decision:
     return index.screen_mail(establishment, prisoner, envelope, content)
 
 
-def _message(index: Index, establishment: str, prisoner: str, to: str, content: str | None) -> Decision:
+def _message(
+    index: Index, establishment: str, prisoner: str | None, to: str, content: str | None
+) -> Decision:
+    assert prisoner is not None  # a message's sender is always known (v.prisoner)
     return index.screen_message(establishment, prisoner, to, content)
 
 

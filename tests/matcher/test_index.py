@@ -146,7 +146,8 @@ def test_message_bad_recipient_names_to(index: Index, to: str, error: type[Valid
     ("envelope", "decision"),
     [
         ("Miss J Smith\nFlat 2\n14 High Street\nHull\nHU1 2AB", "block"),
-        ("THE OCCUPIER, 14 HIGH ST, HULL, HU12AB", "block"),  # any name at a barred address
+        ("THE OCCUPIER, 14 HIGH ST, HULL, HU12AB", "hold"),  # a blocked flat's building, no flat named
+        ("THE OCCUPIER, FLAT 2, 14 HIGH ST, HULL, HU12AB", "block"),  # any name at a barred address
         ("Mr P Jones, Flat 3, 14 High Street, Hull HU1 2AB", "hold"),  # same building, other flat
         ("Mr P Jones, 16 High Street, Hull HU1 2AB", "allow"),  # next door
         ("Mr P Jones, 114 High Street, Hull HU1 2AB", "allow"),
@@ -246,10 +247,10 @@ def test_with_changes_never_touches_the_old_index(index: Index) -> None:
     assert new.screen_call("HLI", "Z9999ZZ", "07700 900999").decision == "block"
     assert new.screen_call("HLI", "Z9999ZZ", "07700 900123").decision == "allow"  # replaced
     assert new.screen_call("HLI", "Z9999ZZ", "01632 960001").decision == "allow"  # removed
-    assert new.screen_mail("HLI", "Z9999ZZ", "14 High Street, Hull HU1 2AB").decision == "allow"
+    assert new.screen_mail("HLI", "Z9999ZZ", "Flat 2, 14 High Street, Hull HU1 2AB").decision == "allow"
     assert index.screen_call("HLI", "Z9999ZZ", "07700 900123").decision == "block"
     assert index.screen_call("HLI", "Z9999ZZ", "01632 960001").decision == "block"
-    assert index.screen_mail("HLI", "Z9999ZZ", "14 High Street, Hull HU1 2AB").decision == "block"
+    assert index.screen_mail("HLI", "Z9999ZZ", "Flat 2, 14 High Street, Hull HU1 2AB").decision == "block"
     assert new.entry_count == 1
 
 
