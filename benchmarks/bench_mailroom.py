@@ -175,7 +175,8 @@ def test_mailroom_accuracy(
     every: list[dict[str, Any]] = []  # for a look at what went wrong, kept beside the cache
     for scan, pages in ocr_all(engine, made):
         reading = read_pages(pages)
-        decision = index.screen_mail("HLI", reading.prisoner or "Z9999ZZ", reading.text or " ").decision
+        answer = index.screen_mail("HLI", reading.prisoner, reading.text)
+        decision = answer.decision
         every.append(
             {
                 "kind": scan.envelope.kind,
@@ -184,6 +185,7 @@ def test_mailroom_accuracy(
                 "read": reading.text,
                 "prisoner": reading.prisoner,
                 "decision": decision,
+                "reason": answer.reason,
             }
         )
         style = "handwriting" if scan.look.handwriting else "printed"
@@ -276,7 +278,7 @@ def test_mailroom_throughput(
         for scan in sample:
             pages = [reader.read(Image.open(io.BytesIO(page)).convert("RGB")) for page in files[scan.key]]
             reading = read_pages(pages)
-            index.screen_mail("HLI", reading.prisoner or "Z9999ZZ", reading.text or " ")
+            index.screen_mail("HLI", reading.prisoner, reading.text)
         cpu.append((_cpu() - started) / len(sample))
 
     started = time.perf_counter()

@@ -17,6 +17,7 @@ from gateway.mailroom.errors import GatewayRefused, GatewayUnavailable, Mailroom
 log = logging.getLogger("nocontact.mailroom.client")
 
 MAIL_PATH = "/v1/screen/mail"
+SELF_PATH = "/v1/tokens/self"
 DECISIONS = ("allow", "hold", "block")
 
 
@@ -68,6 +69,17 @@ class GatewayClient:
         self._token = token
         self.timeout = timeout
 
+    def establishment(self) -> str:
+        """The establishment this token is bound to (GET /v1/tokens/self)."""
+        request = urllib.request.Request(  # noqa: S310 - the URL's scheme was checked: http(s) only
+            self.url + SELF_PATH, headers={"Authorization": f"Bearer {self._token}"}
+        )
+        data = self._answer(request)
+        bound = data.get("establishment") if isinstance(data, dict) else None
+        if not isinstance(bound, str):
+            raise MailroomError("this token is bound to no establishment: pass --establishment CODE")
+        return bound
+
     def screen_mail(self, establishment: str, prisoner: str | None, envelope: str) -> Screened:
         body = {"establishment": establishment, "prisoner": prisoner, "envelope": envelope}
         return Screened.from_dict(self._post(MAIL_PATH, body))
@@ -79,6 +91,9 @@ class GatewayClient:
             method="POST",
             headers={"Authorization": f"Bearer {self._token}", "Content-Type": "application/json"},
         )
+        return self._answer(request)
+
+    def _answer(self, request: urllib.request.Request) -> Any:
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310
                 raw = response.read()

@@ -8,16 +8,14 @@ import argparse
 import json
 import sys
 
-from gateway.mailroom.client import GatewayClient
 from gateway.mailroom.errors import MailroomError
 from gateway.mailroom.ocr import open_engine
-from gateway.mailroom.options import settings
+from gateway.mailroom.options import connect
 from gateway.mailroom.outcome import Outcome, Screener
 
 
 def run(args: argparse.Namespace) -> int:
-    url, token, establishment, engine_name = settings(args)
-    client = GatewayClient(url, token, args.timeout)
+    client, establishment, engine_name = connect(args)
     screener = Screener(client, open_engine(engine_name), establishment, args.prisoner)
     worst = 0
     for path in args.files:

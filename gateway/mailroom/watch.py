@@ -168,6 +168,7 @@ def run(args: argparse.Namespace) -> int:
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     url, token, establishment, engine_name = settings(args)
+    client = GatewayClient(url, token, args.timeout)
     if not args.in_dir.is_dir():
         raise MailroomError(f"{args.in_dir}: not a directory")
     journal = Journal(args.in_dir, args.out)
@@ -181,9 +182,10 @@ def run(args: argparse.Namespace) -> int:
     try:
         for pending in journal.recover():
             log.info("finished filing %s under %s/ (interrupted before)", pending.name, pending.folder)
-        screener = Screener(
-            GatewayClient(url, token, args.timeout), open_engine(engine_name), establishment, args.prisoner
-        )
+        establishment = establishment or _binding(client, stop, args.once)
+        if not establishment:
+            return 3 if args.once else 0
+        screener = Screener(client, open_engine(engine_name), establishment, args.prisoner)
         watcher = Watcher(screener, journal, args.settle)
         log.info("watching %s, filing into %s (engine %s)", args.in_dir, args.out, engine_name)
         pause = args.poll
@@ -200,6 +202,23 @@ def run(args: argparse.Namespace) -> int:
         return 0
     finally:
         journal.close()
+
+
+def _binding(client: GatewayClient, stop: list[int], once: bool) -> str:
+    """The token's establishment, asked of the gateway until it answers ("" when stopped first)."""
+    pause = 1.0
+    while not stop:
+        try:
+            return client.establishment()
+        except GatewayRefused as exc:
+            raise MailroomError(f"the gateway refused the token: {exc}") from None
+        except GatewayUnavailable as exc:
+            log.warning("gateway cannot answer (%s): asking for the token's establishment again", exc)
+            if once:
+                break
+        _sleep(pause, stop)
+        pause = min(MAX_PAUSE, pause * 2)
+    return ""
 
 
 def _sleep(seconds: float, stop: list[int]) -> None:

@@ -81,6 +81,12 @@ async def create_token(request: web.Request) -> web.Response:
     return json_response({"token": token, **principal.to_dict()}, status=201)
 
 
+async def token_self(request: web.Request) -> web.Response:
+    """Who the asking token is: `nocontact mailroom` takes its establishment from the binding."""
+    principal = await authorize(request, frozenset(ROLES))
+    return json_response(principal.to_dict())
+
+
 def writer_for(runtime: Runtime) -> Writer:
     if runtime.writer is None:
         assert runtime.store_sync is not None
@@ -96,3 +102,4 @@ def setup(app: web.Application) -> None:
     app.router.add_put("/v1/entries/{reference}", api_handler(put_entry))
     app.router.add_delete("/v1/entries/{reference}", api_handler(delete_entry))
     app.router.add_post("/v1/tokens", api_handler(create_token))
+    app.router.add_get("/v1/tokens/self", api_handler(token_self))

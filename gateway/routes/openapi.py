@@ -11,6 +11,7 @@ from gateway.auth import ROLES
 from gateway.hitlog.model import CHANNELS, OUTCOMES
 from gateway.http import api_handler, json_response
 from gateway.routes import openapi_requests
+from matcher.decisions import REASONS
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -28,6 +29,7 @@ def _errors(*codes: int) -> dict[str, Any]:
         403: "Role or establishment binding forbids it",
         404: "Not found",
         413: "Body larger than this endpoint's limit",
+        415: "A scan (image, PDF or form upload) sent where its OCR text belongs: the detail names the fix",
         503: "Not ready, stale data under the `refuse` policy, or a store/hit log outage (fail safe)",
     }
     return {str(c): {"description": meaning[c], **_json(_ref("Error"))} for c in codes}
@@ -83,12 +85,33 @@ def document() -> dict[str, Any]:
     mail = _screen(
         ["establishment", "prisoner", "envelope"],
         {
-            "envelope": {"type": "string", "maxLength": v.MAX_ENVELOPE},
+            "envelope": {
+                "type": "string",
+                "maxLength": v.MAX_ENVELOPE,
+                "description": "The envelope's OCR text. Blank when OCR read nothing: the letter is held "
+                "(reason `unreadable`), never allowed.",
+            },
             "content": {"type": "string", "maxLength": v.MAX_CONTENT},
         },
         v.LIMIT_MAIL,
         ["allow", "hold", "block"],
     )
+    mail["request"]["properties"]["prisoner"] = {
+        "type": ["string", "null"],
+        "maxLength": 40,
+        "example": "A1234BC",
+        "description": "The sender's prison number; null when the letter does not say who sent it. An "
+        "unknown sender is screened against every block in the establishment's scope, and no exemption "
+        "applies: a letter an exemption would let through for some prisoner is held (reason "
+        "`unknown_prisoner`). Required: leave it out and the answer is 400.",
+    }
+    mail["answer"]["required"].append("reason")
+    mail["answer"]["properties"]["reason"] = {
+        "enum": [None, *REASONS],
+        "description": "Why a held letter is held, when it is for a reason of its own: "
+        + "; ".join(f"`{name}`: {meaning}" for name, meaning in REASONS.items())
+        + ". Null otherwise (the matches say why).",
+    }
     message = _screen(
         ["establishment", "prisoner", "to"],
         {
@@ -110,7 +133,7 @@ def document() -> dict[str, Any]:
     }
 
     def screen_op(
-        summary: str, roles: str, request: dict[str, Any], answer: dict[str, Any], limit: int
+        summary: str, roles: str, request: dict[str, Any], answer: dict[str, Any], limit: int, *errors: int
     ) -> Any:
         return {
             "post": {
@@ -120,7 +143,7 @@ def document() -> dict[str, Any]:
                 "requestBody": {"required": True, **_json(request)},
                 "responses": {
                     "200": {"description": "The decision", **_json(answer)},
-                    **_errors(400, 401, 403, 413, 503),
+                    **_errors(400, 401, 403, 413, *errors, 503),
                 },
             }
         }
@@ -192,7 +215,7 @@ def document() -> dict[str, Any]:
                 "Screen a call", "dialler, admin", call_request, call_answer, v.LIMIT_CALL
             ),
             "/v1/screen/mail": screen_op(
-                "Screen a letter", "mailroom, admin", mail["request"], mail["answer"], v.LIMIT_MAIL
+                "Screen a letter", "mailroom, admin", mail["request"], mail["answer"], v.LIMIT_MAIL, 415
             ),
             "/v1/screen/message": screen_op(
                 "Screen a message", "messaging, admin", message["request"], message["answer"], v.LIMIT_MESSAGE
@@ -245,6 +268,27 @@ def document() -> dict[str, Any]:
                             ),
                         },
                         **_errors(400, 401, 403, 503),
+                    },
+                }
+            },
+            "/v1/tokens/self": {
+                "get": {
+                    "summary": "The role and establishment binding of the token that asks (any role)",
+                    "responses": {
+                        "200": {
+                            "description": "Who this token is (never the token itself)",
+                            **_json(
+                                {
+                                    "type": "object",
+                                    "properties": {
+                                        "id": {"type": "string"},
+                                        "role": {"type": "string"},
+                                        "establishment": {"type": ["string", "null"]},
+                                    },
+                                }
+                            ),
+                        },
+                        **_errors(401, 503),
                     },
                 }
             },

@@ -76,3 +76,12 @@ async def test_a_scan_posted_as_the_body_is_415_naming_the_fix(client: Any, auth
         assert resp.status == 415, body
         assert body["error"] == "unsupported_media_type" and body["field"] == "body"
         assert "OCR text as JSON" in body["detail"] and "nocontact mailroom scan" in body["detail"]
+
+
+async def test_a_token_says_whom_it_belongs_to(client: Any, auth: TokenFactory) -> None:
+    resp = await client.get("/v1/tokens/self", headers=await auth("mailroom", "HLI"))
+    body = await resp.json()
+    assert resp.status == 200 and (body["role"], body["establishment"]) == ("mailroom", "HLI")
+    assert set(body) == {"id", "role", "establishment"}  # never the token itself
+    resp = await client.get("/v1/tokens/self", headers={"Authorization": "Bearer nc_nobody"})
+    assert resp.status == 401

@@ -53,9 +53,12 @@ def test_scan_reads_every_page_of_a_pdf_and_the_senders_number_on_the_back(
     assert answer["ocr"]["pages"] == 2 and answer["ocr"]["engine"] == "tesseract"
     assert (answer["prisoner"], answer["prisoner_from"]) == ("A1234BC", "scan")
 
-    done = mailroom(site, "scan", "--json", "--prisoner", "C3456DE", str(letter))
-    assert json.loads(done.stdout)["prisoner_from"] == "option"
-    assert {h["prisoner"] for h in site.hits("UPC-2026-000101")} == {"A1234BC", "C3456DE"}
+    done = mailroom(site, "scan", "--json", "--prisoner", "C3456DE", str(letter), establishment=None)
+    assert json.loads(done.stdout)["prisoner_from"] == "option"  # and HLI, the token's binding
+    assert {(h["prisoner"], h["establishment"]) for h in site.hits("UPC-2026-000101")} == {
+        ("A1234BC", "HLI"),
+        ("C3456DE", "HLI"),
+    }
 
 
 def test_scan_is_an_error_never_an_allow_when_the_gateway_cannot_answer(site: Site, tmp_path: Path) -> None:

@@ -54,8 +54,12 @@ class Site:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.gateway.port}"
 
-    def env(self) -> dict[str, str]:
-        return clean_env(NOCONTACT_URL=self.url, NOCONTACT_TOKEN=self.token, NOCONTACT_ESTABLISHMENT="HLI")
+    def env(self, establishment: str | None = "HLI") -> dict[str, str]:
+        """The environment a scanning PC sets (None: no establishment, the token's binding is used)."""
+        env = clean_env(NOCONTACT_URL=self.url, NOCONTACT_TOKEN=self.token)
+        if establishment is not None:
+            env["NOCONTACT_ESTABLISHMENT"] = establishment
+        return env
 
     def hits(self, reference: str) -> list[dict[str, Any]]:
         status, page = request(self.gateway.port, "GET", f"/v1/hits?reference={reference}&limit=100")
@@ -86,10 +90,12 @@ def scan(
     return path
 
 
-def mailroom(site: Site, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def mailroom(
+    site: Site, *args: str, timeout: float = 120, establishment: str | None = "HLI"
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "gateway.cli", "mailroom", *args],
-        env=site.env(),
+        env=site.env(establishment),
         capture_output=True,
         text=True,
         timeout=timeout,
