@@ -22,8 +22,8 @@ from multidict import CIMultiDict
 from gateway import validation as v
 from gateway.answer import JsonAnswer, direct_answers
 from gateway.auth import Principal
+from gateway.decided import current_index, record_decision, unavailable
 from gateway.fastpath import Fields, buffered, taken
-from gateway.hitlog.model import Hit
 from gateway.http import RUNTIME, Runtime, authorize, error_response, finish_request
 from gateway.validation import ApiError
 from matcher.decisions import UNKNOWN_PRISONER, Decision
@@ -51,35 +51,6 @@ _CALL_ALLOWED = ("call", "allow", None)  # the metrics' key of an allowed call
 _CALL_ANSWERED = (CALL_PATH, "POST", 200)  # ...and of a successful call request
 
 
-def _index(runtime: Runtime) -> tuple[Index, bool]:
-    index = runtime.source.index
-    stale = runtime.stale()
-    if index is None or (stale and runtime.settings.stale_policy == "refuse"):
-        raise _unavailable(runtime, index)
-    return index, stale
-
-
-def _unavailable(runtime: Runtime, index: Index | None) -> ApiError:
-    """503 for no index at all, or for stale data under ``stale_policy = "refuse"``."""
-    if index is None:
-        return ApiError(
-            503,
-            "not_ready",
-            "index: no blocklist loaded yet",
-            extra={"version": None},
-            headers={"Retry-After": "1"},
-        )
-    age = runtime.source.age_seconds()
-    shown = "never confirmed" if age is None else f"last confirmed {age:.1f}s ago"
-    return ApiError(
-        503,
-        "stale_data",
-        f"index: {shown} (limit {runtime.settings.max_data_age:g}s, state {runtime.source.state})",
-        extra={"version": index.version},
-        headers={"Retry-After": "1"},
-    )
-
-
 def _bound(principal: Principal, establishment: str) -> None:
     if principal.establishment is not None and principal.establishment != establishment:
         raise ApiError(
@@ -88,22 +59,6 @@ def _bound(principal: Principal, establishment: str) -> None:
             f"establishment: this token is bound to {principal.establishment}",
             "establishment",
         )
-
-
-async def _record(runtime: Runtime, decision: Decision, establishment: str, prisoner: str) -> str | None:
-    runtime.metrics.observe_decision(decision.channel.value, decision.decision, decision.relay)
-    if not decision.acted or decision.top is None:  # a letter held unread hits no request: no hit
-        return None
-    hit = Hit.from_decision(decision, establishment, prisoner, runtime.gateway_id)
-    try:
-        await runtime.spool.record(hit)
-    except Exception:
-        # Not recorded means not answered: the caller's fail-safe applies (the PBX blocks).
-        raise ApiError(503, "hit_log_unavailable", "hit: the hit log cannot be written") from None
-    runtime.metrics.hit_recorded()
-    if runtime.shipper is not None:
-        runtime.shipper.wake()
-    return hit.id
 
 
 class Screening:
@@ -186,10 +141,10 @@ class Screening:
             index = source.index
             stale = source.stale(settings.max_data_age)
             if index is None or (stale and settings.stale_policy == "refuse"):
-                raise _unavailable(runtime, index)
+                raise unavailable(runtime, index)
             decision = index.screen_call(establishment, prisoner, number)
             if decision.decision != "allow":
-                hit_id = await _record(runtime, decision, establishment, prisoner)
+                hit_id = await record_decision(runtime, decision, establishment, prisoner)
                 answer = orjson.dumps(
                     {
                         "decision": decision.decision,
@@ -268,9 +223,9 @@ class Screening:
                 content = v.text(body, "content", v.MAX_CONTENT, required=False)
             assert establishment is not None and attempt is not None
             _bound(principal, establishment)
-            index, stale = _index(runtime)
+            index, stale = current_index(runtime)
             decision = screen(index, establishment, prisoner, attempt, content)
-            hit_id = await _record(runtime, decision, establishment, prisoner or UNKNOWN_PRISONER)
+            hit_id = await record_decision(runtime, decision, establishment, prisoner or UNKNOWN_PRISONER)
             answer = _matches_answer(decision, hit_id, stale)
             if letter:
                 answer["reason"] = decision.reason

@@ -39,6 +39,8 @@ FONT_PACKAGES = {
     "Humor Sans": "fonts-humor-sans",
     "Comic Neue": "fonts-comic-neue",
 }
+# Bumped whenever a change alters the pixels rendered (bench_mailroom caches OCR under it).
+RENDER_VERSION = "1"
 SIZE = (1400, 700)  # a DL envelope (220 x 110 mm) scanned at about 160 dpi
 INKS = ((18, 22, 30), (20, 35, 120), (35, 35, 60))  # black, blue and blue-black ballpoint
 

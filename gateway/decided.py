@@ -1,0 +1,62 @@
+"""A screening decision taken and recorded, as the API's screening routes and the mailroom page
+both take them: the index to use (or the fail-safe 503), and the hit committed to the local
+spool before anyone is told the answer."""
+
+from __future__ import annotations
+
+from gateway.hitlog.model import Hit
+from gateway.http import Runtime
+from gateway.validation import ApiError
+from matcher.decisions import Decision
+from matcher.index import Index
+
+
+def current_index(runtime: Runtime) -> tuple[Index, bool]:
+    """The index to screen with and whether its data is stale; ApiError 503 when there is none
+    to use."""
+    index = runtime.source.index
+    stale = runtime.stale()
+    if index is None or (stale and runtime.settings.stale_policy == "refuse"):
+        raise unavailable(runtime, index)
+    return index, stale
+
+
+def unavailable(runtime: Runtime, index: Index | None) -> ApiError:
+    """503 for no index at all, or for stale data under ``stale_policy = "refuse"``."""
+    if index is None:
+        return ApiError(
+            503,
+            "not_ready",
+            "index: no blocklist loaded yet",
+            extra={"version": None},
+            headers={"Retry-After": "1"},
+        )
+    age = runtime.source.age_seconds()
+    shown = "never confirmed" if age is None else f"last confirmed {age:.1f}s ago"
+    return ApiError(
+        503,
+        "stale_data",
+        f"index: {shown} (limit {runtime.settings.max_data_age:g}s, state {runtime.source.state})",
+        extra={"version": index.version},
+        headers={"Retry-After": "1"},
+    )
+
+
+async def record_decision(
+    runtime: Runtime, decision: Decision, establishment: str, prisoner: str
+) -> str | None:
+    """Counts a decision and, for a non-allow one, commits its hit to the spool before the answer
+    goes back: the hit's id, or None. ApiError 503 when the hit log cannot be written."""
+    runtime.metrics.observe_decision(decision.channel.value, decision.decision, decision.relay)
+    if not decision.acted or decision.top is None:  # a letter held unread hits no request: no hit
+        return None
+    hit = Hit.from_decision(decision, establishment, prisoner, runtime.gateway_id)
+    try:
+        await runtime.spool.record(hit)
+    except Exception:
+        # Not recorded means not answered: the caller's fail-safe applies (the PBX blocks).
+        raise ApiError(503, "hit_log_unavailable", "hit: the hit log cannot be written") from None
+    runtime.metrics.hit_recorded()
+    if runtime.shipper is not None:
+        runtime.shipper.wake()
+    return hit.id
