@@ -12,6 +12,7 @@ from typing import Any
 
 from config import read_deployment, table_of
 from config.settings import GIVEN, load_settings, setting
+from gateway.mailroom.ocr import ENGINES
 from gateway.proxy import IPNetwork, trusted_networks
 from gateway.tls import TlsFiles
 from matcher.errors import ConfigError
@@ -51,6 +52,10 @@ class GatewaySettings:
     # Comma-separated addresses or networks of TLS-terminating proxies whose X-Forwarded-Proto and
     # X-Forwarded-For are believed (gateway.proxy); from any other peer those headers are ignored.
     trusted_proxies: str = ""
+    # The mailroom page reads uploaded envelopes with this OCR engine, in this many worker processes
+    # (started on the first upload; OCR never runs in the serving process).
+    mailroom_engine: str = setting("rapidocr", env="NOCONTACT_MAILROOM_ENGINE")
+    mailroom_workers: int = setting(1, env="NOCONTACT_MAILROOM_WORKERS")
     sync: SyncSettings = field(default_factory=SyncSettings, metadata=GIVEN)
 
     def __post_init__(self) -> None:
@@ -62,6 +67,12 @@ class GatewaySettings:
             raise ConfigError("gateway.port", self.port, "Expected a TCP port.")
         if self.workers < 1:
             raise ConfigError("gateway.workers", self.workers, "Expected at least 1.")
+        if self.mailroom_workers < 1:
+            raise ConfigError("gateway.mailroom_workers", self.mailroom_workers, "Expected at least 1.")
+        if self.mailroom_engine not in ENGINES:
+            raise ConfigError(
+                "gateway.mailroom_engine", self.mailroom_engine, f"Expected one of {list(ENGINES)}."
+            )
         for name in ("max_data_age", "token_refresh", "ship_retry_max", "spool_retention_days"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"gateway.{name}", getattr(self, name), "Expected a positive number.")

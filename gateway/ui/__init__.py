@@ -1,5 +1,6 @@
 """The web pages for people (``/ui``): sign-in, the hit queue and review, the relay view, charts,
-the CSV export and the case handlers' pages. Server-rendered (aiohttp-jinja2), no JavaScript."""
+the CSV export, the case handlers' pages and the mailroom page. Server-rendered (aiohttp-jinja2),
+no JavaScript."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import jinja2
 from aiohttp import web
 
 from gateway.http import api_handler
-from gateway.ui import caseviews, charts, hitviews, login
+from gateway.ui import caseviews, charts, hitviews, login, mailroom
 from gateway.ui.pages import format_ms
 
 HERE = Path(__file__).resolve().parent.parent
@@ -28,6 +29,7 @@ def setup_ui(app: web.Application) -> None:
     hitviews.setup(app)
     charts.setup(app)
     caseviews.setup(app)
+    mailroom.setup(app)
     _setup_static(app, HERE / "static")
 
 

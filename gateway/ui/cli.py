@@ -27,7 +27,7 @@ def register(sub: Any) -> None:
     add = actions.add_parser("add", help="add an account")
     add.add_argument("username")
     add.add_argument("--role", required=True, choices=UI_ROLES)
-    add.add_argument("--establishment", help="the establishment a security account is bound to")
+    add.add_argument("--establishment", help="the establishment a security or mailroom account is bound to")
     add.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
     actions.add_parser("list", help="list accounts (no password hashes)")
     disable = actions.add_parser("disable", help="disable an account (its sessions stop at once)")

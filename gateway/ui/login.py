@@ -13,8 +13,19 @@ from redis.exceptions import RedisError
 
 from gateway.http import api_handler, off_loop
 from gateway.ui import sessions
-from gateway.ui.pages import VIEWER, current_viewer, error, keys_of, page, redirect, render, secure, store_of
-from gateway.ui.users import get_user, hash_password, needs_rehash, save_user, verify_password
+from gateway.ui.pages import (
+    VIEWER,
+    current_viewer,
+    error,
+    home_of,
+    keys_of,
+    page,
+    redirect,
+    render,
+    secure,
+    store_of,
+)
+from gateway.ui.users import UI_ROLES, get_user, hash_password, needs_rehash, save_user, verify_password
 
 log = logging.getLogger("nocontact.gateway.ui")
 
@@ -109,9 +120,7 @@ async def login(request: web.Request) -> web.StreamResponse:
         await client.delete(keys.ui_failures(username))
         if needs_rehash(user):
             await save_user(client, keys, replace(user, password_hash=hash_password(password)))
-        response = redirect(
-            _safe_next(str(form.get("next", ""))) or ("/ui/cases" if user.role == "casework" else "/ui/hits")
-        )
+        response = redirect(_safe_next(str(form.get("next", ""))) or home_of(user.role))
         old = await sessions.load(client, keys, request)
         if old is not None:
             await client.delete(keys.ui_session(old.digest))
@@ -123,7 +132,7 @@ async def login(request: web.Request) -> web.StreamResponse:
         return error(request, 503, "Store unavailable", "Sign-in is unavailable just now.")
 
 
-@page("security", "casework", "admin")
+@page(*UI_ROLES)
 async def logout(request: web.Request) -> web.StreamResponse:
     response = redirect("/ui/login")
     await sessions.end(store_of(request), keys_of(request), request[VIEWER].session, response)

@@ -83,8 +83,18 @@ class Viewer:
         return self.role in ("casework", "admin")
 
     @property
+    def screens_mail(self) -> bool:
+        """The mailroom page: screening envelopes and releasing or confirming held letters."""
+        return self.role in ("mailroom", "admin")
+
+    @property
     def home(self) -> str:
-        return "/ui/cases" if self.role == "casework" else "/ui/hits"
+        return home_of(self.role)
+
+
+def home_of(role: str) -> str:
+    """The page an account of `role` starts on."""
+    return {"casework": "/ui/cases", "mailroom": "/ui/mailroom"}.get(role, "/ui/hits")
 
 
 VIEWER = web.RequestKey("ui_viewer", Viewer)

@@ -2,8 +2,8 @@
 only as argon2id hashes (argon2-cffi's defaults); a disabled account cannot sign in and its open
 sessions stop working at their next request.
 
-Roles: ``security`` (prison security staff, bound to one establishment), ``casework`` (the UPC
-team) and ``admin``."""
+Roles: ``security`` (prison security staff, bound to one establishment), ``mailroom`` (the officers
+who screen letters, bound to one establishment), ``casework`` (the UPC team) and ``admin``."""
 
 from __future__ import annotations
 
@@ -19,7 +19,8 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from matcher.entries import ESTABLISHMENT_RE
 from sync.keys import Keys
 
-UI_ROLES = ("security", "casework", "admin")
+UI_ROLES = ("security", "mailroom", "casework", "admin")
+BOUND_ROLES = ("security", "mailroom")  # accounts that work for one establishment
 USERNAME_RE = re.compile(r"[a-z0-9][a-z0-9._-]{1,63}")
 MIN_PASSWORD = 12
 MAX_PASSWORD = 1024
@@ -73,13 +74,13 @@ def check_account(username: str, role: str, establishment: str | None) -> str | 
         return "username: 2-64 lower-case letters, digits and . _ - (starting with a letter or digit)"
     if role not in UI_ROLES:
         return f"role: one of {list(UI_ROLES)}"
-    if role == "security":
+    if role in BOUND_ROLES:
         if establishment is None:
-            return "establishment: a security account is bound to one establishment"
+            return f"establishment: a {role} account is bound to one establishment"
         if not ESTABLISHMENT_RE.fullmatch(establishment):
             return "establishment: an establishment code is 2-8 capital letters or digits"
     elif establishment is not None:
-        return "establishment: only security accounts are bound to an establishment"
+        return "establishment: only security and mailroom accounts are bound to an establishment"
     return None
 
 

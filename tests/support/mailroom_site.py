@@ -54,6 +54,8 @@ class Site:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.gateway.port}"
 
+    base = url  # as tests/support/ui_site.py's sign_in reads it
+
     def env(self, establishment: str | None = "HLI") -> dict[str, str]:
         """The environment a scanning PC sets (None: no establishment, the token's binding is used)."""
         env = clean_env(NOCONTACT_URL=self.url, NOCONTACT_TOKEN=self.token)

@@ -111,3 +111,28 @@ def seed_site(gateway: Gateway) -> Site:
     call("wdi", "WDI", "D4567EF")
     wait_for(lambda: len(request(gateway.port, "GET", "/v1/hits")[1]["hits"]) == 4, "4 shipped hits")
     return site
+
+
+LABELLED = """() => Array.from(document.querySelectorAll('input, select, textarea'))
+  .filter(el => el.type !== 'hidden')
+  .filter(el => !(el.labels && el.labels.length) && !el.getAttribute('aria-label'))
+  .map(el => el.name || el.id)"""
+
+
+def shot(page: Any, name: str) -> None:
+    """A full-page screenshot under artifacts/screenshots/, and no control without a label."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+    assert page.evaluate(LABELLED) == [], f"{name}: controls without a label"
+
+
+def sign_in(context: Any, site: Any, username: str, password: str = PASSWORD) -> Any:
+    """A new page of `context` signed in at `site.base` through the login form."""
+    page = context.new_page()
+    page.goto(f"{site.base}/ui/")
+    assert page.url.endswith("/ui/login")
+    page.get_by_label("User name").fill(username)
+    page.get_by_label("Password").fill(password)
+    page.get_by_label("Password").press("Enter")  # the keyboard, not the mouse
+    page.wait_for_load_state()
+    return page

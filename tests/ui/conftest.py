@@ -36,3 +36,11 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         yield seed_site(gateway)
     finally:
         gateway.close()
+
+
+@pytest.fixture
+def context(browser: Any) -> Iterator[Any]:
+    ctx = browser.new_context(accept_downloads=True, viewport={"width": 1280, "height": 900})
+    ctx.set_default_timeout(10_000)
+    yield ctx
+    ctx.close()

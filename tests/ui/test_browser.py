@@ -6,43 +6,10 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
-
-from tests.support.ui_site import PASSWORD, SCREENSHOTS, Site
-
-LABELLED = """() => Array.from(document.querySelectorAll('input, select, textarea'))
-  .filter(el => el.type !== 'hidden')
-  .filter(el => !(el.labels && el.labels.length) && !el.getAttribute('aria-label'))
-  .map(el => el.name || el.id)"""
-
-
-@pytest.fixture
-def context(browser: Any) -> Iterator[Any]:
-    ctx = browser.new_context(accept_downloads=True, viewport={"width": 1280, "height": 900})
-    ctx.set_default_timeout(10_000)
-    yield ctx
-    ctx.close()
-
-
-def shot(page: Any, name: str) -> None:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
-    assert page.evaluate(LABELLED) == [], f"{name}: controls without a label"
-
-
-def sign_in(context: Any, site: Site, username: str, password: str = PASSWORD) -> Any:
-    page = context.new_page()
-    page.goto(f"{site.base}/ui/")
-    assert page.url.endswith("/ui/login")
-    page.get_by_label("User name").fill(username)
-    page.get_by_label("Password").fill(password)
-    page.get_by_label("Password").press("Enter")  # the keyboard, not the mouse
-    page.wait_for_load_state()
-    return page
+from tests.support.ui_site import PASSWORD, Site, shot, sign_in
 
 
 def test_a_wrong_password_is_refused(context: Any, site: Site) -> None:
