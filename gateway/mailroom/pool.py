@@ -21,11 +21,18 @@ from gateway.mailroom.errors import MailroomError
 log = logging.getLogger("nocontact.mailroom.pool")
 
 _engine: Any = None  # one per worker process, opened by _start
+NICE = 19  # the workers' priority below the serving process where SCHED_IDLE is not to be had
 
 
 def _start(engine: str) -> None:
     global _engine  # noqa: PLW0603 - the worker's one engine, opened once per process
     os.environ["OMP_THREAD_LIMIT"] = "1"  # tesseract's own threads: one core per worker
+    # A letter can wait a moment; a call being screened cannot: the worker runs only on CPU time
+    # nothing else wants (SCHED_IDLE), or where Linux's policy is missing, niced well down.
+    try:
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+    except (AttributeError, OSError):
+        os.nice(NICE)
     from gateway.mailroom.ocr import open_engine
 
     _engine = open_engine(engine, threads=1)
