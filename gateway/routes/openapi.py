@@ -46,6 +46,11 @@ MATCH = {
         "strength": {"enum": ["strong", "partial", "weak"]},
     },
 }
+PRINCIPAL = {  # a token as the API shows it, never the token itself
+    "id": {"type": "string"},
+    "role": {"type": "string"},
+    "establishment": {"type": ["string", "null"]},
+}
 SCREEN_COMMON = {
     "hit_id": {"type": ["string", "null"], "description": "ULID of the hit recorded for a non-allow answer"},
     "version": {"type": "integer", "description": "Store version of the index that answered"},
@@ -256,15 +261,7 @@ def document() -> dict[str, Any]:
                         "201": {
                             "description": "The token, shown once",
                             **_json(
-                                {
-                                    "type": "object",
-                                    "properties": {
-                                        "token": {"type": "string"},
-                                        "id": {"type": "string"},
-                                        "role": {"type": "string"},
-                                        "establishment": {"type": ["string", "null"]},
-                                    },
-                                }
+                                {"type": "object", "properties": {"token": {"type": "string"}, **PRINCIPAL}}
                             ),
                         },
                         **_errors(400, 401, 403, 503),
@@ -277,16 +274,7 @@ def document() -> dict[str, Any]:
                     "responses": {
                         "200": {
                             "description": "Who this token is (never the token itself)",
-                            **_json(
-                                {
-                                    "type": "object",
-                                    "properties": {
-                                        "id": {"type": "string"},
-                                        "role": {"type": "string"},
-                                        "establishment": {"type": ["string", "null"]},
-                                    },
-                                }
-                            ),
+                            **_json({"type": "object", "properties": PRINCIPAL}),
                         },
                         **_errors(401, 503),
                     },

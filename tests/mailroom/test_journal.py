@@ -4,6 +4,7 @@ at any step finishes the filing when it starts again, without screening the file
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,19 +19,21 @@ def folders(tmp_path: Path) -> tuple[Path, Path]:
     return tmp_path / "in", tmp_path / "out"
 
 
+@pytest.fixture
+def journal(folders: tuple[Path, Path]) -> Iterator[Journal]:
+    with Journal(*folders) as opened:
+        yield opened
+
+
 def decided(journal: Journal, name: str, folder: str = "block") -> Pending:
     path = journal.in_dir / name
     outcome = {"file": name, "decision": folder, "hit_id": "01TEST"}
     return Pending(name, digest_of(path), folder, journal.target_for(folder, name), outcome)
 
 
-def test_a_filing_moves_the_file_writes_its_sidecar_and_forgets_the_record(
-    folders: tuple[Path, Path], request: pytest.FixtureRequest
-) -> None:
-    in_dir, out_dir = folders
+def test_a_filing_moves_the_file_writes_its_sidecar_and_forgets_the_record(journal: Journal) -> None:
+    in_dir, out_dir = journal.in_dir, journal.out_dir
     (in_dir / "scan1.png").write_bytes(b"letter one")
-    journal = Journal(in_dir, out_dir)
-    request.addfinalizer(journal.close)
     pending = decided(journal, "scan1.png")
     journal.record(pending)
     assert journal.pending() == [pending]
@@ -73,13 +76,9 @@ def test_a_filing_stopped_at_any_step_is_finished_by_the_next_watcher(
     assert second.pending() == [] and second.recover() == []
 
 
-def test_a_new_letter_under_a_filed_name_is_a_new_letter(
-    folders: tuple[Path, Path], request: pytest.FixtureRequest
-) -> None:
-    in_dir, out_dir = folders
+def test_a_new_letter_under_a_filed_name_is_a_new_letter(journal: Journal) -> None:
+    in_dir, out_dir = journal.in_dir, journal.out_dir
     (in_dir / "scan.png").write_bytes(b"monday's letter")
-    journal = Journal(in_dir, out_dir)
-    request.addfinalizer(journal.close)
     pending = decided(journal, "scan.png", "allow")
     journal.record(pending)
     (in_dir / "scan.png").replace(out_dir / "allow" / "scan.png")  # moved, then stopped
@@ -101,11 +100,8 @@ def test_one_watcher_per_out_dir(folders: tuple[Path, Path]) -> None:
 
 
 def test_a_record_that_cannot_be_read_is_left_and_logged(
-    folders: tuple[Path, Path], caplog: pytest.LogCaptureFixture, request: pytest.FixtureRequest
+    journal: Journal, caplog: pytest.LogCaptureFixture
 ) -> None:
-    in_dir, out_dir = folders
-    journal = Journal(in_dir, out_dir)
-    request.addfinalizer(journal.close)
     (journal.state / "broken.json").write_text('{"name": "x"}')
     assert journal.pending() == []
     assert "journal record broken.json cannot be read (record.digest: missing or not a string)" in caplog.text
