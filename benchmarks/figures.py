@@ -18,6 +18,7 @@ RATIOS: list[tuple[str, str, str]] = [
     ("screen_call vs phonenumbers.parse", "screen_call_1M", "phonenumbers_parse"),
     ("Redis SISMEMBER round trip vs screen_call", "redis_sismember", "screen_call_1M"),
     ("screen_mail vs phonenumbers.parse", "screen_mail_1M", "phonenumbers_parse"),
+    ("screen_mail, OCR-damaged envelopes / printed ones", "screen_mail_1M_ocr", "screen_mail_1M"),
     ("pyahocorasick scan vs ahocorasick-rs scan", "scan_pyahocorasick_1M", "scan_ahocorasick_rs_1M"),
     ("GramPhrases scan vs pyahocorasick scan", "scan_gram_1M", "scan_pyahocorasick_1M"),
     # HTTP figures are ns per request, so empty/gateway reads as gateway rps / empty handler rps.

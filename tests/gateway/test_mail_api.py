@@ -6,7 +6,10 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
+import pytest
+
 from gateway.settings import GatewaySettings
+from matcher.errors import ConfigError
 from tests.support.gateway_data import TokenFactory
 
 FLAT = "Miss J Smith\nFlat 2, 14 High St\nHull HU1 2AB"
@@ -85,3 +88,12 @@ async def test_a_token_says_whom_it_belongs_to(client: Any, auth: TokenFactory) 
     assert set(body) == {"id", "role", "establishment"}  # never the token itself
     resp = await client.get("/v1/tokens/self", headers={"Authorization": "Bearer nc_nobody"})
     assert resp.status == 401
+
+
+def test_the_mailroom_settings_name_what_is_wrong() -> None:
+    with pytest.raises(ConfigError) as info:
+        GatewaySettings(mailroom_engine="easyocr")
+    assert info.value.key == "gateway.mailroom_engine" and "'rapidocr', 'tesseract'" in str(info.value)
+    with pytest.raises(ConfigError) as info:
+        GatewaySettings(mailroom_workers=0)
+    assert info.value.key == "gateway.mailroom_workers"

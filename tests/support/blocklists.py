@@ -144,3 +144,22 @@ def envelopes(count: int, blocked: list[PostalAddress], seed: int = 3) -> list[s
             text += FRANKING
         out.append(text[:300])
     return out
+
+
+# What handwriting OCR does to letters (a few of them, anywhere in the envelope), and to spaces.
+OCR_LOOKS = {"O": "C", "E": "C", "B": "H", "S": "5", "I": "1", "L": "1", "M": "RN", "D": "CL", "H": "LI"}
+
+
+def ocr_damaged(texts: list[str], seed: int = 4, changes: int = 3) -> list[str]:
+    """The envelopes as OCR reads handwriting: upper case, `changes` characters read as their
+    look-alikes, and one envelope in four with every space lost."""
+    rng = random.Random(seed)
+    out = []
+    for number, text in enumerate(texts):
+        chars = list(text.upper())
+        for _ in range(changes):
+            at = rng.randrange(len(chars))
+            chars[at] = OCR_LOOKS.get(chars[at], chars[at])
+        damaged = "".join(chars)
+        out.append(damaged.replace(" ", "") if number % 4 == 0 else damaged)
+    return out
