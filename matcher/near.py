@@ -105,21 +105,46 @@ def _run(tokens: Sequence[str], start: int, length: int) -> str:
     return run
 
 
+class NearLetter:
+    """One letter's tokens, with the house numbers in them found once (a letter is checked against
+    several candidate addresses)."""
+
+    __slots__ = ("_numbers", "tokens")
+
+    def __init__(self, tokens: Sequence[str]) -> None:
+        self.tokens = tokens
+        self._numbers: dict[str, list[Sequence[str]]] | None = None
+
+    def numbers(self) -> dict[str, list[Sequence[str]]]:
+        """Each house number as OCR may have written it -> the words after each place it stands
+        (a street glued to its number, "27MEADCW", gives the rest of that word first)."""
+        if self._numbers is None:
+            found: dict[str, list[Sequence[str]]] = {}
+            tokens = self.tokens
+            for at, token in enumerate(tokens):
+                number = as_number(token)
+                if number is not None:
+                    found.setdefault(number, []).append(tokens[at + 1 : at + 7])
+                head = token.rstrip(_LETTERS)
+                if head.isdigit() and len(token) - len(head) >= 3:
+                    found.setdefault(head, []).append([token[len(head) :], *tokens[at + 1 : at + 6]])
+            self._numbers = found
+        return self._numbers
+
+    def near_phrase(self, premise: str, street: str) -> bool:
+        """Whether the premise number is followed by words near the street (`street` squashed:
+        "MEADOWLANE"), possibly glued to the town after it ("MEADOWLANEDERBY")."""
+        reach = len(street) + int(limit_for(len(street)))
+        for after in self.numbers().get(premise, ()):
+            run = _run(after, 0, reach)
+            if run and is_near(run, street, prefix=True):
+                return True
+        return False
+
+
 def near_phrase(tokens: Sequence[str], premise: str, street: str) -> bool:
-    """Whether the tokens hold the premise number followed by words near the street (`street`
-    squashed: "MEADOWLANE"), with the number read as OCR may have written it and the street
-    possibly glued to it ("27MEADCW") or to the town after it ("MEADOWLANEDERBY")."""
-    reach = len(street) + int(limit_for(len(street)))
-    for at, token in enumerate(tokens):
-        if as_number(token) == premise:
-            run = _run(tokens, at + 1, reach)
-        elif token.startswith(premise) and len(token) - len(premise) >= 3 and token[len(premise) :].isalpha():
-            run = _run([token[len(premise) :], *tokens[at + 1 : at + 6]], 0, reach)
-        else:
-            continue
-        if run and is_near(run, street, prefix=True):
-            return True
-    return False
+    """NearLetter.near_phrase for one address."""
+    return NearLetter(tokens).near_phrase(premise, street)
 
 
 def near_words(tokens: Sequence[str], target: str) -> bool:
@@ -253,13 +278,10 @@ def near_readings(postcodes: frozenset[str], tokens: Sequence[str]) -> frozenset
     """The postcodes a letter may be addressed to beyond those it reads as: one inward character
     away from each, those glued to a word or read leniently, and those with an outward character
     lost."""
-    if postcodes:  # a postcode read cleanly: its near neighbours, and itself less a lost character
+    if postcodes:  # a postcode read cleanly: only its near neighbours (dict lookups after)
         found: set[str] = set()
         for postcode in postcodes:
             found.update(postcode_neighbours(postcode))
-            outward, inward = postcode.split(" ")
-            if len(outward) <= 3:
-                found.update(short_outward(outward, inward))
         return frozenset(found - postcodes)
     found = glued_postcodes(tokens)
     if not found:  # nothing reads as a postcode: look harder
@@ -268,16 +290,22 @@ def near_readings(postcodes: frozenset[str], tokens: Sequence[str]) -> frozenset
 
 
 def near_flags(
-    address: ParsedAddress, tokens: Sequence[str], readings: frozenset[str], exact: frozenset[str] | set[str]
+    address: ParsedAddress,
+    letter: NearLetter | Sequence[str],
+    readings: frozenset[str],
+    exact: frozenset[str] | set[str],
 ) -> set[str]:
-    """The near evidence a letter (its match-form `tokens`, the postcodes it may be addressed to
+    """The near evidence a letter (its match-form tokens, the postcodes it may be addressed to
     `readings`) holds for one blocked address, beside the `exact` evidence already found."""
+    if not isinstance(letter, NearLetter):
+        letter = NearLetter(letter)
+    tokens = letter.tokens
     flags: set[str] = set()
     if "postcode" not in exact and address.postcode in readings:
         flags.add("near_postcode")
     if "premise" not in exact and address.premise is not None and address.street is not None:
         number = address.premise.replace("-", "")
-        if any(near_phrase(tokens, number, form) for form in street_forms(address.street)):
+        if any(letter.near_phrase(number, form) for form in street_forms(address.street)):
             flags.add("near_premise")
     house_name = address.house_name
     if (
@@ -325,6 +353,7 @@ def near_scan(
     evidence, exact and near, of every address near evidence was found for: those found exactly,
     and those at the postcodes the letter is near to (matcher.near.near_readings)."""
     tokens = norm.tokens
+    letter = NearLetter(tokens)
     readings = near_readings(norm.postcodes, tokens)
     candidates = addresses.at_postcodes(readings) if readings else set()
     candidates.update(found)
@@ -338,7 +367,7 @@ def near_scan(
         exact = found.get(ident)
         if exact is None:
             exact = addresses.evidence(ident, norm)
-        flags = near_flags(address, tokens, readings, exact)
+        flags = near_flags(address, letter, readings, exact)
         if address.premise is not None and "postcode" in exact and "premise" not in exact:
             if unread is None:
                 unread = not premise_like(tokens)
