@@ -162,6 +162,8 @@ def test_every_settings_class_keeps_its_environment_variables() -> None:
         "NOCONTACT_TLS_CERT": "tls_cert",
         "NOCONTACT_TLS_KEY": "tls_key",
         "NOCONTACT_TLS_CLIENT_CA": "tls_client_ca",
+        "NOCONTACT_MAILROOM_ENGINE": "mailroom_engine",
+        "NOCONTACT_MAILROOM_WORKERS": "mailroom_workers",
     }
     assert _variables(CasePolicy) == {}
 
@@ -181,6 +183,7 @@ def test_every_settings_class_reads_each_of_its_keys() -> None:
         "admin_token": "t", "token_refresh": 3, "ship_batch": 5, "ship_retry_max": 2, "ship_linger": 0.5,
         "spool_retention_days": 7, "access_log": False, "log_screening": True, "tls_cert": "/c.pem",
         "tls_key": "/k.pem", "tls_client_ca": "/ca.pem", "trusted_proxies": "127.0.0.1",
+        "mailroom_engine": "tesseract", "mailroom_workers": 2,
     }  # fmt: skip
     cases = {
         "send_working_days": 3, "block_working_days": 4, "review_interval_days": 30,

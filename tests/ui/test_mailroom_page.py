@@ -27,9 +27,13 @@ def mail_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         site.gateway.close()
 
 
+UPLOAD_WAIT = 90_000  # ms: the first upload starts the OCR worker and loads its models
+
+
 def upload(page: Any, path: Path) -> None:
     page.get_by_label("Envelope scan or photo").set_input_files(str(path))
-    page.get_by_role("button", name="Screen the envelope").click()
+    with page.expect_navigation(timeout=UPLOAD_WAIT):
+        page.get_by_role("button", name="Screen the envelope").click(no_wait_after=True)
     page.wait_for_load_state()
 
 
