@@ -366,6 +366,10 @@ def near_scan(
         address = record[0]
         exact = found.get(ident)
         if exact is None:
+            # At a near postcode only a near phrase or house name can count (the hold rules
+            # that take near_postcode need one): no such house number, nothing to look at.
+            if address.premise is not None and address.premise.replace("-", "") not in letter.numbers():
+                continue
             exact = addresses.evidence(ident, norm)
         flags = near_flags(address, letter, readings, exact)
         if address.premise is not None and "postcode" in exact and "premise" not in exact:
