@@ -107,8 +107,8 @@ def mail_index() -> tuple[Index, list[str]]:
     return index, texts
 
 
-def test_screen_mail_1m(benchmark: Any, mail_index: tuple[Index, list[str]]) -> None:
-    index, texts = mail_index
+def _time_mail(benchmark: Any, index: Index, texts: list[str], name: str, what: str) -> list[str]:
+    """screen_mail over `texts` in rounds of 1000 fresh letters; the first 1000's decisions."""
     size = 1000
     rounds = len(texts) // size - 1
     feed = iter(texts[i : i + size] for i in range(0, len(texts), size))
@@ -118,11 +118,15 @@ def test_screen_mail_1m(benchmark: Any, mail_index: tuple[Index, list[str]]) -> 
         for text in next(feed):
             screen("HLI", "A0001BC", text)
 
-    per_op(benchmark, run, size, "screen_mail_1M", rounds=rounds)
-    decisions = [index.screen_mail("HLI", "A0001BC", t).decision for t in texts[:1000]]
-    NOTES["screen_mail_1M"] = (
-        f"block {decisions.count('block')} hold {decisions.count('hold')} of 1000 envelopes"
-    )
+    per_op(benchmark, run, size, name, rounds=rounds)
+    decisions = [index.screen_mail("HLI", "A0001BC", t).decision for t in texts[:size]]
+    NOTES[name] = f"block {decisions.count('block')} hold {decisions.count('hold')} of {size} {what}"
+    return decisions
+
+
+def test_screen_mail_1m(benchmark: Any, mail_index: tuple[Index, list[str]]) -> None:
+    index, texts = mail_index
+    decisions = _time_mail(benchmark, index, texts, "screen_mail_1M", "envelopes")
     assert decisions.count("block") >= 80
 
 
@@ -130,18 +134,4 @@ def test_screen_mail_1m_ocr(benchmark: Any, mail_index: tuple[Index, list[str]])
     """The same envelopes as OCR reads handwriting: what the near evidence (matcher.near) costs
     a letter the exact evidence does not block, beside test_screen_mail_1m's figure."""
     index, texts = mail_index
-    damaged = ocr_damaged(texts)
-    size = 1000
-    rounds = len(damaged) // size - 1
-    feed = iter(damaged[i : i + size] for i in range(0, len(damaged), size))
-    screen = index.screen_mail
-
-    def run() -> None:
-        for text in next(feed):
-            screen("HLI", "A0001BC", text)
-
-    per_op(benchmark, run, size, "screen_mail_1M_ocr", rounds=rounds)
-    decisions = [index.screen_mail("HLI", "A0001BC", t).decision for t in damaged[:1000]]
-    NOTES["screen_mail_1M_ocr"] = (
-        f"block {decisions.count('block')} hold {decisions.count('hold')} of 1000 OCR-damaged envelopes"
-    )
+    _time_mail(benchmark, index, ocr_damaged(texts), "screen_mail_1M_ocr", "OCR-damaged envelopes")
