@@ -203,11 +203,17 @@ def _worker(settings: GatewaySettings, sock: socket.socket, tls: ServerTls | Non
     loop = new_event_loop()
     if tls is not None:
         loop.add_signal_handler(signal.SIGHUP, tls.reload)  # certificate rotation: each worker its own
+        # A SIGHUP that reached this worker before the handler above was installed was ignored (the
+        # supervisor ignores it across the fork): pick up a rotation made in that window now.
+        tls.reload_if_changed()
     run_worker_app(create_app(settings), sock, loop, ssl_context=None if tls is None else tls.context)
 
 
 def _supervise(settings: GatewaySettings, sock: socket.socket, tls: ServerTls | None) -> None:
     children: list[int] = []
+    # Until a worker has installed its own SIGHUP handler, a `systemctl reload` must not kill it (the
+    # default action) nor run the supervisor's handler in it: ignored across the fork.
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
     for _ in range(settings.workers):
         pid = os.fork()
         if pid == 0:  # pragma: no cover - runs in the child

@@ -85,6 +85,15 @@ class ServerTls:
         self.fingerprint = fingerprint
         return True
 
+    def reload_if_changed(self) -> bool:
+        """Reload when the certificate file no longer holds the certificate being served (a
+        rotation this process missed the SIGHUP for); False when nothing changed or it failed."""
+        try:
+            current = certificate_fingerprint(self.files.cert)
+        except (OSError, ValueError):
+            return self.reload()  # a broken file: reload says so in the log and keeps the old one
+        return current != self.fingerprint and self.reload()
+
 
 def certificate_fingerprint(path: Path) -> str:
     """The SHA-256 fingerprint (lower-case hex) of the first certificate in a PEM file."""
