@@ -147,6 +147,7 @@ async def _tokens_ctx(app: web.Application) -> AsyncIterator[None]:
         runtime.settings.sync.keys,
         admin_token=runtime.settings.admin_token,
         refresh=runtime.settings.token_refresh,
+        cache_file=runtime.settings.token_cache_file,
     )
     await runtime.tokens.start()
     yield

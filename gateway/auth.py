@@ -18,11 +18,13 @@ import re
 import secrets
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import orjson
 from redis.exceptions import RedisError
 
+from gateway.tokenfile import read_token_file, write_token_file
 from matcher.entries import ESTABLISHMENT_RE
 from sync.keys import Keys
 
@@ -82,11 +84,17 @@ def _record(principal: Principal) -> bytes:
 
 def _principal(raw: bytes | str) -> Principal | None:
     try:
-        data = orjson.loads(raw)
+        return _from_record(orjson.loads(raw))
+    except orjson.JSONDecodeError:
+        return None
+
+
+def _from_record(data: Any) -> Principal | None:
+    try:
         return Principal(
             str(data["id"]), str(data["role"]), data.get("establishment"), data.get("certificate")
         )
-    except (orjson.JSONDecodeError, KeyError, TypeError):
+    except (KeyError, TypeError, AttributeError):
         return None
 
 
@@ -142,14 +150,23 @@ class TokenCache:
     """The token table in memory, plus the principals of Authorization headers seen (so a known
     header costs one dict lookup, no hashing). Only successful lookups are remembered, and the
     headers are forgotten whenever the table is replaced: a revoked token stops working as soon as
-    the table no longer holds it."""
+    the table no longer holds it. With `cache_file`, the table is kept there too (``gateway.tokenfile``)
+    whenever a reload changes it, and read from there when Redis cannot be reached at start."""
 
     def __init__(
-        self, client: Any, keys: Keys, *, admin_token: str | None = None, refresh: float = 2.0
+        self,
+        client: Any,
+        keys: Keys,
+        *,
+        admin_token: str | None = None,
+        refresh: float = 2.0,
+        cache_file: Path | None = None,
     ) -> None:
         self.client = client
         self.keys = keys
         self.refresh = refresh
+        self.cache_file = cache_file
+        self._cached: dict[str, dict[str, Any]] | None = None  # what the cache file holds
         self._static: dict[str, Principal] = {}
         if admin_token:
             self._static[token_hash(admin_token)] = Principal(BOOTSTRAP_ID, "admin")
@@ -212,6 +229,30 @@ class TokenCache:
                 fresh[digest.decode() if isinstance(digest, bytes) else digest] = principal
         self._tokens = fresh
         self.headers = {}
+        await self._keep(fresh)
+
+    async def _keep(self, table: dict[str, Principal]) -> None:
+        """Write `table` to the cache file when it differs from what the file holds."""
+        records = {field: principal.to_dict() for field, principal in table.items()}
+        if self.cache_file is None or records == self._cached:
+            return
+        try:
+            await asyncio.get_running_loop().run_in_executor(None, write_token_file, self.cache_file, records)
+        except OSError as exc:
+            log.warning("auth: token cache file not written (%s)", type(exc).__name__)
+            return
+        self._cached = records
+
+    def _load_cache_file(self) -> None:
+        if self.cache_file is None:
+            return
+        records = read_token_file(self.cache_file)
+        if records is None:
+            log.warning("auth: Redis unreachable and no token cache file: only the admin token works")
+            return
+        table = {field: p for field, raw in records.items() if (p := _from_record(raw)) is not None}
+        self._tokens, self.headers, self._cached = table, {}, records
+        log.warning("auth: Redis unreachable; %d tokens from the token cache file meanwhile", len(table))
 
     async def _refresh_loop(self) -> None:
         while True:
@@ -221,8 +262,10 @@ class TokenCache:
                 await self.reload()
 
     async def start(self) -> None:
-        with contextlib.suppress(RedisError, OSError):
+        try:
             await self.reload()
+        except (RedisError, OSError):
+            self._load_cache_file()
         self._task = asyncio.create_task(self._refresh_loop(), name="nocontact-tokens")
 
     async def stop(self) -> None:

@@ -27,19 +27,33 @@ def unavailable(runtime: Runtime, index: Index | None) -> ApiError:
         return ApiError(
             503,
             "not_ready",
-            "index: no blocklist loaded yet",
+            f"index: {not_ready_why(runtime)}",
             extra={"version": None},
             headers={"Retry-After": "1"},
         )
-    age = runtime.source.age_seconds()
-    shown = "never confirmed" if age is None else f"last confirmed {age:.1f}s ago"
     return ApiError(
         503,
         "stale_data",
-        f"index: {shown} (limit {runtime.settings.max_data_age:g}s, state {runtime.source.state})",
+        f"index: {stale_why(runtime)}",
         extra={"version": index.version},
         headers={"Retry-After": "1"},
     )
+
+
+def not_ready_why(runtime: Runtime) -> str:
+    """Why there is no index to screen with (the follower's reason, such as a store nobody has
+    initialised, when it has one)."""
+    reason = runtime.source.reason
+    return f"no blocklist loaded yet ({reason})" if reason else "no blocklist loaded yet"
+
+
+def stale_why(runtime: Runtime) -> str:
+    """Why the index's data counts as stale: its last confirmation, the limit and the state."""
+    age = runtime.source.age_seconds()
+    shown = "never confirmed" if age is None else f"last confirmed {age:.1f}s ago"
+    reason = runtime.source.reason
+    state = runtime.source.state if not reason else f"{runtime.source.state}: {reason}"
+    return f"{shown} (limit {runtime.settings.max_data_age:g}s, state {state})"
 
 
 async def record_decision(

@@ -26,6 +26,11 @@ class FollowerSource:
     def state(self) -> str:
         return self.follower.status.state.name
 
+    @property
+    def reason(self) -> str:
+        status = self.follower.status
+        return "" if status.state is SyncState.VALID else status.reason
+
     def age_seconds(self) -> float | None:
         return self.follower.status.contact_age
 

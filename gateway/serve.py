@@ -28,6 +28,7 @@ from gateway.tls import ServerTls, certificate_fingerprint
 from gateway.worker import new_event_loop, run_worker_app, tune_process
 from matcher.errors import ConfigError
 from sync.embedded import EmbeddedRedis
+from sync.init_cli import initialise, unreachable
 from sync.redis_url import redis_client
 from sync.writer import Writer
 
@@ -41,6 +42,11 @@ def register(sub: Any) -> None:
     serve.add_argument("--data-dir", type=Path, help="spool, snapshot and embedded Redis (default ./data)")
     serve.add_argument("--config", help="deployment TOML file")
     serve.add_argument("--workers", type=int, help="worker processes sharing the port (default 1)")
+    serve.add_argument(
+        "--init",
+        action="store_true",
+        help="first start on a store of your own: publish an empty blocklist if none (`nocontact init`)",
+    )
     serve.add_argument(
         "--tls-cert", type=Path, help="serve HTTPS: certificate chain (PEM); SIGHUP reloads it"
     )
@@ -139,6 +145,14 @@ def _bootstrap_admin(settings: GatewaySettings, url: str) -> None:
             )
             return
         token, principal = create_token(client, settings.sync.keys, "admin")
+    except (redis.RedisError, OSError) as exc:
+        # A restart during an outage: serve from the snapshot file and the token cache meanwhile.
+        log.warning(
+            "gateway: admin bootstrap skipped: %s; serving from the snapshot file and the token cache "
+            "until it answers",
+            unreachable(url, exc),
+        )
+        return
     finally:
         client.close()
     print(f"nocontact: generated admin token (id {principal.id}), shown once: {token}", flush=True)
@@ -169,6 +183,11 @@ def run_serve(args: argparse.Namespace) -> int:
         where = f"embedded Redis under {settings.data_dir}"
     else:
         where = "the configured Redis"
+        if args.init:
+            try:
+                print(f"nocontact: init: {initialise(settings.sync.redis_url, settings.sync)}", flush=True)
+            except (redis.RedisError, OSError) as exc:  # a restart in an outage: the store has one
+                log.warning("gateway: init skipped: %s", unreachable(settings.sync.redis_url, exc))
     try:
         _bootstrap_admin(settings, str(settings.sync.redis_url))
         sock = _listen(settings.host, settings.port)

@@ -15,6 +15,7 @@ from config.settings import GIVEN, load_settings, setting
 from gateway.mailroom.ocr import ENGINES
 from gateway.proxy import IPNetwork, trusted_networks
 from gateway.tls import TlsFiles
+from gateway.tokenfile import FILE_NAME as TOKEN_FILE_NAME
 from matcher.errors import ConfigError
 from sync.settings import SyncSettings
 
@@ -98,6 +99,11 @@ class GatewaySettings:
     @property
     def spool_file(self) -> Path:
         return self.data_dir / "hits.sqlite3"
+
+    @property
+    def token_cache_file(self) -> Path:
+        """The token table's local copy (gateway.tokenfile), beside the snapshot file."""
+        return self.sync.snapshot_file.parent / TOKEN_FILE_NAME
 
     def with_(self, **changes: Any) -> GatewaySettings:
         return replace(self, **changes)

@@ -20,6 +20,11 @@ class IndexSource(Protocol):
     def state(self) -> str:
         """One of STATES."""
 
+    @property
+    def reason(self) -> str:
+        """Why the state is what it is, in words for an operator ("" when there is nothing to say):
+        the store unreachable, nothing published, a cut refused..."""
+
     def age_seconds(self) -> float | None:
         """Seconds since the index was last confirmed current against the store (monotonic clock);
         None if never."""
@@ -50,6 +55,10 @@ class StaticSource:
     @property
     def state(self) -> str:
         return self._state
+
+    @property
+    def reason(self) -> str:
+        return ""
 
     def age_seconds(self) -> float | None:
         if self._frozen_age is not None:

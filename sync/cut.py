@@ -14,6 +14,8 @@ from sync.keys import META_EPOCH, META_SHRINK_OK, META_VERSION, Keys
 from sync.status import SyncStatus
 
 START_ID = "0-0"
+# What a gateway facing a store nobody has initialised says, in its log (once) and in /readyz.
+NOTHING_PUBLISHED = "nothing published in this store: run `nocontact init` once"
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +49,7 @@ def refusal(cut: Cut, served: SyncStatus | None, *, reason: str, max_shrink: flo
     """Why `cut` (read for a resync of `reason`) must not replace the served index, whose status is
     `served` (None without one), as (kind, why); None when it may."""
     if cut.epoch is None:
-        return "nothing-published", "nothing published in the store"
+        return "nothing-published", NOTHING_PUBLISHED
     if cut.version < 0:
         return "meta", "the store's meta hash is unreadable"
     live = served.entries if served is not None else None

@@ -13,6 +13,7 @@ import logging
 import signal
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
 
@@ -131,3 +132,18 @@ class EmbeddedRedis:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.stop()
+
+
+@contextlib.contextmanager
+def store_url(redis_url: str | None, data_dir: Path) -> Iterator[str]:
+    """The store a command line tool writes to: `redis_url`, else the embedded Redis under
+    `data_dir` (the running one of ``nocontact serve``, or one started for the command and
+    stopped after it)."""
+    if redis_url:
+        yield redis_url
+        return
+    embedded = EmbeddedRedis(data_dir)
+    try:
+        yield embedded.start()
+    finally:
+        embedded.stop()

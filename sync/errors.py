@@ -45,6 +45,18 @@ class NotReplicated(SyncError):
         return f"the write reached {self.acknowledged} of {self.wanted} replica(s) needed: not acknowledged"
 
 
+class ShrinkRefused(SyncError):
+    """A republish the gateways' guard would refuse (an empty or sharply shrunken blocklist without
+    an explicit licence): nothing was published, the store is as it was."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return f"refused: {self.reason}; nothing was published (every gateway would refuse it)"
+
+
 class SnapshotRejected(SyncError):
     """A local snapshot file that is missing, partial, corrupt or of another format."""
 

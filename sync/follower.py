@@ -98,6 +98,7 @@ class Follower:
         )
         self._cursor = START_ID  # where the next XREAD continues
         self._refused = False  # the store's current cut was refused; wait for it to change
+        self._said_unpublished = False  # "nothing published ... run `nocontact init`" is logged once
         self._backoff = Backoff(settings.backoff_initial, settings.backoff_max)  # reset by a good read
         self._retirer = Retirer()  # replaced indexes and read cuts are freed in bounded steps
         self._snapshots = SnapshotWriter(
@@ -290,6 +291,14 @@ class Follower:
     def _refuse(self, kind: str, reason: str, cut: Cut) -> None:
         self._refused = True
         self.metrics.refusals.labels(kind).inc()
+        self.served.set_status(
+            SyncState.INTERRUPTED, reason if kind == "nothing-published" else f"cut refused: {reason}"
+        )
+        if kind == "nothing-published":
+            if not self._said_unpublished:  # an operator's step, not a fault: say it once, clearly
+                self._said_unpublished = True
+                log.warning("sync: %s", reason)
+            return
         log.warning(
             "sync: cut refused (%s); store epoch=%s version=%s; serving last good: %s epoch=%s version=%d",
             reason,
@@ -299,7 +308,6 @@ class Follower:
             self.served.status.epoch,
             self.served.status.version,
         )
-        self.served.set_status(SyncState.INTERRUPTED, f"cut refused: {reason}")
 
     def _check_normalisers(self, cut: Cut) -> None:
         published = cut.meta.get("normalisers")

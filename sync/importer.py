@@ -7,7 +7,9 @@ under the profile), and every bad line is reported on stderr as ``line N: FIELD:
   an independent block, and holding back the good ones would leave those people unprotected
   because of someone else's typo. ``--strict`` loads nothing unless every line is good.
 - ``--replace`` republishes the whole blocklist from the file (a new epoch); it implies
-  ``--strict``, and an empty or much smaller list needs ``--allow-shrink`` to be accepted by gateways.
+  ``--strict``. An empty list, or one more than ``[sync] max_shrink`` shorter than the store's, is
+  refused before anything is published (exit 1, saying why) unless ``--allow-shrink`` licenses it:
+  the gateways would refuse it and keep serving the old list.
 
 Writes are batched: ``--batch`` entries per atomic script (one version and one stream message
 each), several scripts per pipeline round trip. Progress goes to stderr.
@@ -31,8 +33,8 @@ from matcher.index import Index
 from matcher.profile import Profile
 from sync.changes import OP_UPSERT
 from sync.client import sync_client
-from sync.embedded import EmbeddedRedis
-from sync.errors import SyncError
+from sync.embedded import store_url
+from sync.errors import ShrinkRefused, SyncError
 from sync.settings import SyncSettings
 from sync.writer import Writer
 
@@ -197,10 +199,7 @@ def register(subparsers: Any) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("file", type=Path, metavar="FILE.jsonl", help="one entry per line ('-' for stdin)")
-    parser.add_argument("--redis-url", help="default: NOCONTACT_REDIS_URL, else the embedded Redis")
-    parser.add_argument("--data-dir", type=Path, help="the embedded Redis's data directory (default: ./data)")
-    parser.add_argument("--prefix", help="Redis key prefix (default: nocontact:)")
-    parser.add_argument("--config", help="deployment file (profile and [sync] table)")
+    add_store_options(parser)
     parser.add_argument("--strict", action="store_true", help="load nothing unless every line is valid")
     parser.add_argument("--replace", action="store_true", help="republish the whole blocklist from the file")
     parser.add_argument("--allow-shrink", action="store_true", help="with --replace: the list may shrink")
@@ -208,7 +207,16 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(handler=run)
 
 
-def _settings(args: argparse.Namespace) -> SyncSettings:
+def add_store_options(parser: Any) -> None:
+    """The options saying which store a command writes to (``import``, ``init``)."""
+    parser.add_argument("--redis-url", help="default: NOCONTACT_REDIS_URL, else the embedded Redis")
+    parser.add_argument("--data-dir", type=Path, help="the embedded Redis's data directory (default: ./data)")
+    parser.add_argument("--prefix", help="Redis key prefix (default: nocontact:)")
+    parser.add_argument("--config", help="deployment file (profile and [sync] table)")
+
+
+def store_settings(args: argparse.Namespace) -> SyncSettings:
+    """SyncSettings from the deployment file, the environment and `add_store_options`' options."""
     settings = SyncSettings.from_mapping(config.deployment_table(args.config, "sync"))
     overrides: dict[str, Any] = {}
     if args.redis_url:
@@ -223,7 +231,7 @@ def _settings(args: argparse.Namespace) -> SyncSettings:
 def run(args: argparse.Namespace, *, stderr: TextIO | None = None) -> int:
     err = stderr or sys.stderr
     try:
-        settings = _settings(args)
+        settings = store_settings(args)
         profile = config.load_profile(args.config)
     except (ConfigError, OSError, ValueError) as exc:
         err.write(f"import: {exc}\n")
@@ -254,31 +262,29 @@ def run(args: argparse.Namespace, *, stderr: TextIO | None = None) -> int:
     if parsed.errors and strict:
         err.write(f"import: {len(parsed.errors)} bad lines; nothing loaded (--strict/--replace)\n")
         return 1
-    embedded = None
-    url = settings.redis_url
     try:
-        if not url:
-            embedded = EmbeddedRedis(settings.data_dir)
-            url = embedded.start()
-        client = sync_client(url, settings, name="nocontact-import")
-        writer = Writer.configured(client, settings)
-        with client:
-            if args.replace:
-                result = writer.republish(parsed.entries, allow_shrink=args.allow_shrink, batch=args.batch)
-                version = result.version
-            else:
-                writing = Progress(err, len(parsed.entries), "import: writing")
-                version = load(writer, parsed.entries, batch=args.batch, progress=writing.update)
-                writing.done()
+        with store_url(settings.redis_url, settings.data_dir) as url:
+            client = sync_client(url, settings, name="nocontact-import")
+            writer = Writer.configured(client, settings)
+            with client:
+                if args.replace:
+                    result = writer.republish(
+                        parsed.entries, allow_shrink=args.allow_shrink, batch=args.batch
+                    )
+                    version = result.version
+                else:
+                    writing = Progress(err, len(parsed.entries), "import: writing")
+                    version = load(writer, parsed.entries, batch=args.batch, progress=writing.update)
+                    writing.done()
+    except ShrinkRefused as exc:
+        err.write(f"import: {exc}. If the list is meant to be this short, pass --allow-shrink.\n")
+        return 1
     except (SyncError, OSError) as exc:
         err.write(f"import: {exc}\n")
         return 2
     except Exception as exc:  # redis errors: name them without a traceback
         err.write(f"import: Redis error: {exc.__class__.__name__}: {exc}\n")
         return 2
-    finally:
-        if embedded is not None:
-            embedded.stop()
     elapsed = time.monotonic() - started
     err.write(
         f"import: {len(parsed.entries)} entries loaded, {len(parsed.errors)} lines failed, "

@@ -22,7 +22,6 @@ only when someone asks for it.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import marshal
@@ -36,6 +35,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 from matcher.entries import Entry
 from matcher.layered import SHARDS
 from matcher.stored import StoredColumns, key_stamp
+from sync.atomic import atomic_write
 from sync.errors import SnapshotRejected
 from sync.offloop.retire import release
 
@@ -102,20 +102,7 @@ def write_snapshot(
         "keys": key_stamp(index.profile),
         "sha256": digest.hexdigest(),
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with tmp.open("wb") as fh:
-            fh.write((json.dumps(header, sort_keys=True) + "\n").encode())
-            fh.writelines(frames)
-            fh.flush()
-            os.fsync(fh.fileno())
-        tmp.replace(path)  # os.replace: atomic within the directory
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
-    _fsync_dir(path.parent)
+    atomic_write(path, [(json.dumps(header, sort_keys=True) + "\n").encode(), *frames])
     # freed a few at a time (this runs in a worker thread): each frame goes back to the system
     # (munmap) as it is freed, and all of them in one C call held the GIL for a long while
     release(frames, FRAMES_PER_RELEASE)
@@ -249,16 +236,3 @@ def _field(header: Mapping[str, Any], name: str, kind: type) -> Any:
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
         raise KeyError(name)
     return value
-
-
-def _fsync_dir(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)

@@ -21,7 +21,8 @@ from matcher.entries import Entry
 from matcher.index import NORMALISER_VERSIONS
 from sync.changes import OP_REMOVE, OP_UPSERT, encode_entry
 from sync.client import SyncRedis
-from sync.errors import ConcurrentChange, NotReplicated
+from sync.cut import shrink_refusal
+from sync.errors import ConcurrentChange, NotReplicated, ShrinkRefused
 from sync.keys import Keys
 from sync.settings import SyncSettings
 
@@ -145,9 +146,9 @@ if epoch then return {epoch, tonumber(redis.call('HGET', KEYS[1], 'version')), 0
 redis.call('HSET', KEYS[1], 'epoch', ARGV[1], 'version', 0, 'entries', 0, 'identifiers', 0,
            'normalisers', ARGV[3], 'shrink_ok', '1', 'published_version', 0,
            'published_ms', now, 'updated_ms', now)
-redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', 'v', 0, 'e', ARGV[1], 'op', 'reset',
-           'entries', 0, 'allow_shrink', '1')
-return {ARGV[1], 0, 1}
+local id = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', 'v', 0, 'e', ARGV[1], 'op', 'reset',
+                     'entries', 0, 'allow_shrink', '1')
+return {ARGV[1], 0, id}
 """
 )
 
@@ -211,8 +212,10 @@ class Writer:
         validate: Callable[[Entry], None] | None = None,
         replicas: int = 0,
         wait_ms: int = 2000,
+        max_shrink: float = 0.2,
     ) -> None:
         self.client = client
+        self.max_shrink = max_shrink
         self.replicas = replicas
         self.wait_ms = wait_ms
         self._apply = client.register_script(APPLY_LUA)
@@ -237,6 +240,7 @@ class Writer:
             validate=validate,
             replicas=settings.acknowledging_replicas,
             wait_ms=settings.write_wait_ms,
+            max_shrink=settings.max_shrink,
         )
 
     def upsert(self, entry: Entry) -> WriteResult:
@@ -276,16 +280,25 @@ class Writer:
         self.acknowledge()
         if created:
             log.info("sync: store initialised (epoch=%s)", _text(epoch))
-        return WriteResult(_text(epoch), int(version), None)
+        return WriteResult(_text(epoch), int(version), _text(created) if created else None)
 
     def republish(
-        self, entries: Iterable[Entry], *, allow_shrink: bool = False, batch: int = 1000
+        self, entries: Iterable[Entry], *, allow_shrink: bool = False, batch: int = 1000, guard: bool = True
     ) -> WriteResult:
         """Replace the whole blocklist with `entries` under a new epoch. `allow_shrink` tells the
         followers that an empty or much smaller list is intended. Raises ConcurrentChange, having
-        swapped nothing in, when another write landed meanwhile (nothing is lost: retry)."""
-        start = self.client.hmget(self.keys.meta, ["epoch", "version"])
+        swapped nothing in, when another write landed meanwhile (nothing is lost: retry), and
+        ShrinkRefused, having published nothing, when the followers' guard would refuse the new
+        list (``sync.cut.shrink_refusal`` against the store's entries) and `allow_shrink` is not set.
+        `guard=False` publishes it all the same, leaving the followers' own guard to refuse it (the
+        tests of that guard: a store restored from an old backup meets it the same way)."""
+        with self.client.pipeline(transaction=True) as pipe:
+            pipe.hmget(self.keys.meta, ["epoch", "version"])
+            pipe.hlen(self.keys.entries)
+            start, live = pipe.execute()
         expected = f"{_text(start[0] or '')}/{_text(start[1] or '')}"
+        # A store with nothing published has no list to shrink; an empty one is still refused.
+        live_entries = int(live) if start[0] else None
         staging = _Staging(self.keys, self.validate)
         pipe = self.client.pipeline(transaction=False)
         try:
@@ -299,6 +312,12 @@ class Writer:
         except BaseException:
             self.client.delete(staging.key)
             raise
+        refused = shrink_refusal(
+            live_entries, staging.count, explicit=allow_shrink, max_shrink=self.max_shrink
+        )
+        if refused is not None and guard:
+            self.client.delete(staging.key)
+            raise ShrinkRefused(refused)
         k = self.keys
         epoch = uuid.uuid4().hex
         args: list[str | int] = [

@@ -47,7 +47,8 @@ def request(
 
 class Gateway(Service):
     """`nocontact serve --port PORT --data-dir DATA_DIR [ARGS...]` with the admin token ADMIN and
-    NOCONTACT_* variables from `env` (a Redis URL, a stale policy...). Each start logs to its own
+    NOCONTACT_* variables from `env` (a Redis URL, a stale policy..., or NOCONTACT_ADMIN_TOKEN=""
+    for none). Each start logs to its own
     file beside the data directory (DATA_DIR-serve0.log, DATA_DIR-serve1.log, ...), so several
     gateways can share a parent directory."""
 
@@ -73,7 +74,7 @@ class Gateway(Service):
         self.starts += 1
         command = [sys.executable, "-m", "gateway.cli", "serve", "--port", str(self.port)]
         command += ["--data-dir", str(self.data_dir), *self.args]
-        self.spawn(command, env=clean_env(NOCONTACT_ADMIN_TOKEN=ADMIN, **self.env))
+        self.spawn(command, env=clean_env(**{"NOCONTACT_ADMIN_TOKEN": ADMIN, **self.env}))
         self.wait_until(self._listening, timeout, "nocontact serve")
         return self
 
@@ -90,7 +91,8 @@ class Gateway(Service):
         return str(created["token"])
 
     def wait_ready(self, timeout: float = 20.0) -> None:
-        """Until /readyz says the index is loaded and fresh."""
+        """Until /readyz says screening answers (the index loaded; fresh, or stale under
+        ``stale_policy = "serve"``)."""
         deadline = time.monotonic() + timeout
         while self.http("GET", "/readyz")[0] != 200:
             assert time.monotonic() < deadline, self.tail()

@@ -1,0 +1,227 @@
+"""Operating a gateway as a prison's operator does (issue 17), with real redis-server processes and
+a real `nocontact serve`: the first start on a store of one's own, a restart while Redis is down,
+a bulk replace that would shrink the list, and readiness under the stale policy."""
+
+from __future__ import annotations
+
+import json
+import stat
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from sync.cut import NOTHING_PUBLISHED
+from tests.support.gateway_process import Gateway
+from tests.support.processes import clean_env, free_port
+from tests.support.redis_server import RedisFactory, RedisServer
+
+ENTRY = {
+    "prisoner": "A1234BC",
+    "scope": "all",
+    "protected": [{"name": "Jane Smith", "phones": ["07700 900123"]}],
+}
+CALL = {"establishment": "HLI", "prisoner": "Z9999ZZ", "number": "9 07700 900123"}
+
+
+@pytest.fixture
+def gateways(tmp_path: Path) -> Iterator[list[Gateway]]:
+    started: list[Gateway] = []
+    yield started
+    for gateway in started:
+        gateway.close()
+
+
+def nocontact(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "gateway.cli", *args],
+        capture_output=True,
+        text=True,
+        env=clean_env(**(env or {})),
+        timeout=60,
+        check=False,
+    )
+
+
+def until(predicate, what: str, timeout: float = 20.0):  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while True:
+        found = predicate()
+        if found:
+            return found
+        assert time.monotonic() < deadline, what
+        time.sleep(0.05)
+
+
+def entries_file(path: Path, count: int) -> Path:
+    lines = [
+        json.dumps(
+            {**ENTRY, "reference": f"UPC-2026-{i:06d}", "protected": [{"phones": [f"07700 900{i:03d}"]}]}
+        )
+        for i in range(count)
+    ]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_first_start_on_a_fresh_redis_says_to_run_init_and_init_makes_it_ready(
+    tmp_path: Path, redis_server: RedisFactory, gateways: list[Gateway]
+) -> None:
+    store = redis_server()
+    env = {"NOCONTACT_REDIS_URL": store.url}
+    gateway = Gateway(tmp_path / "data", free_port(), env=env)
+    gateways.append(gateway.start())
+
+    def unpublished() -> dict[str, object] | None:
+        status, body = gateway.http("GET", "/readyz")
+        return body if status == 503 and NOTHING_PUBLISHED in str(body.get("why")) else None
+
+    ready = until(unpublished, "readyz never said to run `nocontact init`")
+    assert ready["status"] == "not_ready"
+    status, refused = gateway.http("POST", "/v1/screen/call", CALL)
+    assert status == 503 and refused["error"] == "not_ready" and NOTHING_PUBLISHED in refused["detail"]
+    assert gateway.text().count(NOTHING_PUBLISHED) == 1  # once, however often it retries
+    assert "cut refused" not in gateway.text()
+
+    first = nocontact("init", "--data-dir", str(tmp_path / "cli"), env=env)
+    assert first.returncode == 0, first.stderr
+    assert "published an empty blocklist" in first.stdout
+    gateway.wait_ready()
+    assert gateway.http("POST", "/v1/screen/call", CALL)[1]["decision"] == "allow"
+    status, written = gateway.http("PUT", "/v1/entries/UPC-2026-000001", ENTRY)
+    assert status == 200, written
+
+    again = nocontact("init", "--data-dir", str(tmp_path / "cli"), env=env)
+    assert again.returncode == 0 and "nothing to do" in again.stdout, again
+    until(
+        lambda: gateway.http("POST", "/v1/screen/call", CALL)[1]["decision"] == "block", "block not enforced"
+    )
+    assert store.client().hlen("nocontact:entries") == 1  # init never empties a published store
+
+
+def test_serve_init_publishes_on_first_start(
+    tmp_path: Path, redis_server: RedisFactory, gateways: list[Gateway]
+) -> None:
+    store = redis_server()
+    gateway = Gateway(tmp_path / "data", free_port(), env={"NOCONTACT_REDIS_URL": store.url}, args=["--init"])
+    gateways.append(gateway.start())
+    gateway.wait_ready()
+    assert "nocontact: init: published an empty blocklist" in gateway.text()
+    gateway.stop()
+    gateway.start()  # the second start's --init leaves the store alone
+    gateway.wait_ready()
+    assert "nocontact: init: nothing to do" in gateway.text()
+
+
+def test_init_with_redis_down_is_one_line_naming_the_fix(tmp_path: Path, redis_server: RedisFactory) -> None:
+    store = redis_server()
+    store.kill()
+    done = nocontact("init", "--data-dir", str(tmp_path / "cli"), env={"NOCONTACT_REDIS_URL": store.url})
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1 and "cannot reach Redis" in done.stderr, done.stderr
+    assert "NOCONTACT_REDIS_URL" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_import_replace_refuses_what_the_gateways_would_refuse(
+    tmp_path: Path, redis_server: RedisFactory, gateways: list[Gateway]
+) -> None:
+    store = redis_server()
+    env = {"NOCONTACT_REDIS_URL": store.url}
+    loaded = nocontact("import", str(entries_file(tmp_path / "all.jsonl", 10)), env=env)
+    assert loaded.returncode == 0, loaded.stderr
+    gateway = Gateway(tmp_path / "data", free_port(), env={**env, "NOCONTACT_STALE_POLICY": "refuse"})
+    gateways.append(gateway.start())
+    gateway.wait_ready()
+    client = store.client()
+    epoch = client.hget("nocontact:meta", "epoch")
+
+    for count in (2, 0):
+        shorter = nocontact(
+            "import", "--replace", str(entries_file(tmp_path / f"{count}.jsonl", count)), env=env
+        )
+        assert shorter.returncode == 1, shorter.stderr
+        assert "--allow-shrink" in shorter.stderr and "nothing was published" in shorter.stderr
+        assert ("empty" if count == 0 else "shrinks from 10 to 2") in shorter.stderr
+        assert "Traceback" not in shorter.stderr
+        assert client.hget("nocontact:meta", "epoch") == epoch and client.hlen("nocontact:entries") == 10
+    assert client.keys("nocontact:staging:*") == []
+    status, ready = gateway.http("GET", "/readyz")
+    assert status == 200 and ready["state"] == "VALID", ready
+
+    licensed = nocontact(
+        "import", "--replace", "--allow-shrink", str(entries_file(tmp_path / "2.jsonl", 2)), env=env
+    )
+    assert licensed.returncode == 0, licensed.stderr
+    until(lambda: gateway.http("GET", "/readyz")[1]["version"] != ready["version"], "republish not taken")
+    status, ready = gateway.http("GET", "/readyz")
+    assert status == 200 and ready["state"] == "VALID", ready
+
+
+def test_restart_while_redis_is_down_serves_the_snapshot_and_the_bound_tokens(
+    tmp_path: Path, redis_server: RedisFactory, gateways: list[Gateway]
+) -> None:
+    store: RedisServer = redis_server()
+    # no NOCONTACT_ADMIN_TOKEN: the admin bootstrap itself must cope with the outage
+    env = {"NOCONTACT_REDIS_URL": store.url, "NOCONTACT_ADMIN_TOKEN": "", "NOCONTACT_MAX_DATA_AGE": "1"}
+    assert nocontact("import", str(entries_file(tmp_path / "some.jsonl", 3)), env=env).returncode == 0
+    gateway = Gateway(tmp_path / "data", free_port(), env=env)
+    gateways.append(gateway.start())
+    admin = until(lambda: "shown once: " in gateway.text() and gateway.text(), "no admin token printed")
+    admin_token = admin.split("shown once: ", 1)[1].split()[0]
+    gateway.wait_ready()
+    status, created = gateway.http(
+        "POST", "/v1/tokens", {"role": "dialler", "establishment": "HLI"}, admin_token
+    )
+    assert status == 201, created
+    dialler = created["token"]
+    assert gateway.http("PUT", "/v1/entries/UPC-2026-000001", ENTRY, admin_token)[0] == 200
+    until(
+        lambda: gateway.http("POST", "/v1/screen/call", CALL, dialler)[1]["decision"] == "block", "no block"
+    )
+    cache = gateway.data_dir / "tokens.cache"
+    until(lambda: cache.exists() and created["id"] in cache.read_text(), "token cache file not written")
+    assert stat.S_IMODE(cache.stat().st_mode) == 0o600
+    assert dialler not in cache.read_text() and admin_token not in cache.read_text()  # hashes only
+    gateway.stop()
+
+    store.kill()  # the host reboots during the outage
+    gateway.start()
+    status, answer = gateway.http("POST", "/v1/screen/call", CALL, dialler)
+    assert status == 200 and answer["decision"] == "block" and answer["stale"] is True, answer
+    assert answer["reference"] == "UPC-2026-000001"
+    status, ready = gateway.http("GET", "/readyz")
+    assert status == 200 and ready["stale"] is True and ready["why"], ready  # serve: answering, stale
+    assert gateway.text().count("admin bootstrap skipped") == 1 and "Traceback" not in gateway.text()
+    status, refused = gateway.http("POST", "/v1/screen/call", CALL, "nc_not-a-known-token")
+    assert status == 503 and refused["error"] == "auth_unavailable"  # unknown: cannot be checked
+
+    store.start()  # Redis back: the gateway catches up and is fresh again
+    until(lambda: gateway.http("GET", "/readyz")[1]["stale"] is False, "never fresh again")
+
+
+def test_readyz_follows_the_stale_policy(
+    tmp_path: Path, redis_server: RedisFactory, gateways: list[Gateway]
+) -> None:
+    store = redis_server()
+    base = {"NOCONTACT_REDIS_URL": store.url, "NOCONTACT_MAX_DATA_AGE": "1"}
+    assert nocontact("import", str(entries_file(tmp_path / "some.jsonl", 3)), env=base).returncode == 0
+    serve = Gateway(tmp_path / "serve", free_port(), env=base)
+    refuse = Gateway(tmp_path / "refuse", free_port(), env={**base, "NOCONTACT_STALE_POLICY": "refuse"})
+    gateways += [serve.start(), refuse.start()]
+    serve.wait_ready()
+    refuse.wait_ready()
+    store.kill()  # a Redis blip: the serve gateway keeps answering, the refuse one does not
+
+    def stale(gateway: Gateway) -> tuple[int, dict[str, object]] | None:
+        status, body = gateway.http("GET", "/readyz")
+        return (status, body) if body["stale"] else None
+
+    status, body = until(lambda: stale(serve), "serve never stale")
+    assert status == 200 and body["status"] == "ready" and "limit 1s" in str(body["why"]), body
+    assert serve.http("POST", "/v1/screen/call", CALL)[0] == 200
+    status, body = until(lambda: stale(refuse), "refuse never stale")
+    assert status == 503 and body["status"] == "not_ready" and body["why"], body
+    assert refuse.http("POST", "/v1/screen/call", CALL)[1]["error"] == "stale_data"
