@@ -30,6 +30,7 @@ from cases.model import Request
 from cases.notice import prisoner_notice
 from cases.store import CaseStore
 from cases.workflow import STEPS, Action, Actor, Case, State
+from config import establishments
 from matcher.entries import Exemption
 from matcher.errors import ConfigError, ValidationError
 from sync.client import async_client, sync_client
@@ -251,20 +252,27 @@ def _dispatch(args: argparse.Namespace, store: CaseStore, url: str, settings: An
             data = json.loads(text)
         except json.JSONDecodeError as exc:
             raise ValidationError("file", f"not valid JSON ({exc.msg}, line {exc.lineno})") from None
-        case = store.create(Request.from_dict(data), actor)
+        case = store.create(Request.from_dict(data, store.profile), actor)
         out.write(f"{case.id} submitted; due at the prison by {case.send_due.isoformat()}\n")
         return 0
     if command in SIMPLE:
         kwargs: dict[str, Any] = {"reason": args.reason}
         if command == "authorise" and args.prisoner_number:
-            kwargs["prisoner_number"] = args.prisoner_number.strip().upper()
+            kwargs["prisoner_number"] = establishments.prisoner_number(
+                store.profile, args.prisoner_number, "--prisoner-number"
+            )
         case = store.act(args.id, SIMPLE[command], actor, **kwargs)
     elif command == "transfer":
         case = store.act(
-            args.id, Action.TRANSFER, actor, establishment=args.to.strip().upper(), reason=args.reason
+            args.id,
+            Action.TRANSFER,
+            actor,
+            establishment=establishments.require(store.profile, args.to, "--to"),
+            reason=args.reason,
         )
     elif command == "exempt":
-        exemption = Exemption(args.prisoner.strip().upper(), args.identifier, args.reason, args.name)
+        prisoner = establishments.prisoner_number(store.profile, args.prisoner, "--prisoner")
+        exemption = Exemption(prisoner, args.identifier, args.reason, args.name)
         case = store.act(args.id, Action.ADD_EXEMPTION, actor, exemption=exemption, reason=args.reason)
     elif command == "unexempt":
         case = store.act(

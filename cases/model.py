@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from enum import IntEnum, StrEnum
 from typing import Any, TypeVar
 
+from config import establishments
 from matcher.entries import (
     ESTABLISHMENT_RE,
     MAX_PROTECTED,
@@ -137,7 +138,9 @@ class Request:
     FIELDS = frozenset({"pathway", "consent", "rationale", "requester", "prisoner", "protected", "scope"})
 
     @classmethod
-    def from_dict(cls, data: Any) -> Request:
+    def from_dict(cls, data: Any, profile: Profile | None = None) -> Request:
+        """The request as sent; with the deployment's `profile`, its establishment codes and prison
+        number are checked against the registry too (``config.establishments``)."""
         _mapping(data, "", set(cls.FIELDS))
         pathway = _pathway(data.get("pathway"))
         consent = _enum(Consent, data.get("consent"), "consent")
@@ -160,6 +163,11 @@ class Request:
             raise ValidationError("rationale", "required: a detailed rationale when consent is not given")
         if pathway is Pathway.NECESSARY_AND_PROPORTIONATE and rationale is None:
             raise ValidationError("rationale", "required on pathway 4 (why the restriction is necessary)")
+        if profile is not None:
+            establishments.require(profile, prisoner.establishment, "prisoner.establishment")
+            if prisoner.number is not None:
+                establishments.prisoner_number(profile, prisoner.number, "prisoner.number")
+            establishments.scope(profile, data.get("scope"))
         return cls(pathway, consent, rationale, requester, prisoner, protected, scope)
 
     @property

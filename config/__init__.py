@@ -19,7 +19,7 @@ from matcher.profile import Profile
 PROFILES_DIR = Path(__file__).with_name("profiles")
 EXAMPLES_DIR = Path(__file__).with_name("examples")
 # Tables of a deployment file that override the profile; other tables belong to sync and gateway.
-PROFILE_TABLES = frozenset({"phones", "mail_policy", "establishments"})
+PROFILE_TABLES = frozenset({"phones", "mail_policy", "establishments", "prisoners"})
 
 
 def available_profiles() -> list[str]:

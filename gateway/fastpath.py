@@ -11,8 +11,9 @@ from aiohttp import web
 from aiohttp.base_protocol import BaseProtocol
 from aiohttp.streams import StreamReader
 
+from config import establishments
 from gateway import validation as v
-from matcher.entries import ESTABLISHMENT_RE, PRISONER_RE
+from matcher.profile import Profile
 
 ESTABLISHMENTS_KEPT = 1024  # valid establishment strings remembered (a few hundred prisons)
 PLACES_KEPT = 65536  # valid (establishment, prisoner) pairs remembered
@@ -23,7 +24,8 @@ class Fields:
     (gateway.validation) would accept the value and return the same; None sends the request down
     the generic path, which names what is wrong."""
 
-    def __init__(self) -> None:
+    def __init__(self, profile: Profile) -> None:
+        self.profile = profile  # its establishment registry and prison-number pattern
         self._establishments: dict[str, str] = {}
         self._places: dict[tuple[str, str], tuple[str, str]] = {}
 
@@ -74,23 +76,17 @@ class Fields:
         known = self._establishments.get(value) if type(value) is str else None
         if known is not None:
             return known
-        if type(value) is not str or len(value) > 16:
-            return None
-        code = value.strip().upper()
-        if ESTABLISHMENT_RE.fullmatch(code) is None:
+        code = establishments.is_known(self.profile, value)
+        if code is None:
             return None
         if len(self._establishments) >= ESTABLISHMENTS_KEPT:
             self._establishments.clear()
         self._establishments[value] = code
         return code
 
-    @staticmethod
-    def prisoner(value: Any) -> str | None:
-        if type(value) is not str or len(value) > 40:
-            return None
-        number = value.strip().upper()
-        # The pattern admits neither NUL nor an empty string, so required_text's checks hold.
-        return number if PRISONER_RE.fullmatch(number) is not None else None
+    def prisoner(self, value: Any) -> str | None:
+        # The patterns admit neither NUL nor an empty string, so required_text's checks hold.
+        return establishments.is_prisoner_number(self.profile, value)
 
     @staticmethod
     def text(value: Any, max_len: int) -> str | None:

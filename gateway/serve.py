@@ -20,6 +20,7 @@ from typing import Any
 
 import redis
 
+from config import establishments
 from gateway.app import create_app
 from gateway.auth import ROLES, bind_certificate, create_token, list_tokens, revoke_token
 from gateway.logs import setup_logging
@@ -94,8 +95,8 @@ def run_token(args: argparse.Namespace) -> int:
     keys = settings.sync.keys
     try:
         if args.action == "create":
-            establishment = args.establishment.strip().upper() if args.establishment else None
             try:
+                establishment = establishments.option(args.config, args.establishment)
                 if args.certificate is not None:
                     fingerprint = certificate_fingerprint(args.certificate)
                     principal = bind_certificate(client, keys, fingerprint, args.role, establishment)

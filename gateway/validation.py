@@ -11,7 +11,9 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from matcher.entries import ESTABLISHMENT_RE, PRISONER_RE, normalise_prisoner
+from config import establishments
+from matcher.errors import ValidationError
+from matcher.profile import Profile
 
 KIB = 1024
 LIMIT_CALL = 2 * KIB
@@ -124,28 +126,32 @@ def required_text(body: Mapping[str, Any], name: str, max_len: int) -> str:
     return value
 
 
-def establishment(body: Mapping[str, Any], name: str = "establishment") -> str:
-    value = required_text(body, name, 16).strip().upper()
-    if not ESTABLISHMENT_RE.fullmatch(value):
-        raise invalid(name, "an establishment code is 2-8 letters or digits")
-    return value
+def establishment(body: Mapping[str, Any], profile: Profile, name: str = "establishment") -> str:
+    """A registered establishment code (``config.establishments``)."""
+    value = required_text(body, name, 16)
+    try:
+        return establishments.require(profile, value, name)
+    except ValidationError as exc:
+        raise invalid(exc.field, exc.detail) from None
 
 
-def prisoner(body: Mapping[str, Any], name: str = "prisoner") -> str:
-    value = normalise_prisoner(required_text(body, name, 40))
-    if not PRISONER_RE.fullmatch(value):
-        raise invalid(name, "a prison number such as A1234BC (letters, digits, / and -)")
-    return value
+def prisoner(body: Mapping[str, Any], profile: Profile, name: str = "prisoner") -> str:
+    """A prison number of the profile's pattern (``config.establishments``)."""
+    value = required_text(body, name, 40)
+    try:
+        return establishments.prisoner_number(profile, value, name)
+    except ValidationError as exc:
+        raise invalid(exc.field, exc.detail) from None
 
 
-def sender(body: Mapping[str, Any], name: str = "prisoner") -> str | None:
+def sender(body: Mapping[str, Any], profile: Profile, name: str = "prisoner") -> str | None:
     """A letter's prisoner: a prison number, or null when the sender is not known (every block
     applies; no exemption can). The field must be there: leaving it out is a client's mistake."""
     if name not in body:
         raise ApiError(400, "missing_field", f"{name}: required (null when the sender is not known)", name)
     if body[name] is None:
         return None
-    return prisoner(body, name)
+    return prisoner(body, profile, name)
 
 
 def choice(value: Any, name: str, options: tuple[str, ...]) -> str:

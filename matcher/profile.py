@@ -192,6 +192,36 @@ class Establishment:
         return cls(code=code, name=name, dial_prefixes=tuple(prefixes), return_address=address)
 
 
+# Any prison number the request schema takes (matcher.entries.PRISONER_RE): a profile without its
+# own [prisoners] pattern accepts these.
+ANY_PRISONER = r"[A-Z0-9][A-Z0-9/-]{0,31}"
+
+
+@dataclass(frozen=True, slots=True)
+class PrisonerNumbers:
+    """How the region's prisons number prisoners (England and Wales: ``A1234BC``), after
+    ``matcher.entries.normalise_prisoner`` (stripped, upper case). ``config.establishments``
+    checks every prison number that comes in against it."""
+
+    pattern: re.Pattern[str]
+    example: str
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], key: str = "prisoners") -> PrisonerNumbers:
+        _only(data, key, {"pattern", "example"})
+        raw = data.get("pattern", ANY_PRISONER)
+        if not isinstance(raw, str) or not raw:
+            raise ConfigError(f"{key}.pattern", raw, "Expected a regular expression.")
+        try:
+            pattern = re.compile(raw)
+        except re.error as exc:
+            raise ConfigError(f"{key}.pattern", raw, f"Not a regular expression: {exc}.") from None
+        example = data.get("example", "A1234BC")
+        if not isinstance(example, str) or not pattern.fullmatch(example):
+            raise ConfigError(f"{key}.example", example, "Expected a prison number the pattern accepts.")
+        return cls(pattern, example)
+
+
 @dataclass(frozen=True, slots=True)
 class Profile:
     """A region profile (``gb`` or ``us``) with its establishments and policies."""
@@ -202,10 +232,15 @@ class Profile:
     phones: PhoneRules
     mail_policy: MailPolicy
     establishments: Mapping[str, Establishment] = field(default_factory=dict)
+    prisoners: PrisonerNumbers = field(default_factory=lambda: PrisonerNumbers.from_dict({}))
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Profile:
-        _only(data, "", {"name", "region", "address_format", "phones", "mail_policy", "establishments"})
+        _only(
+            data,
+            "",
+            {"name", "region", "address_format", "phones", "mail_policy", "establishments", "prisoners"},
+        )
         name = data.get("name")
         if not isinstance(name, str) or not re.fullmatch(r"[a-z][a-z0-9_-]{0,31}", name):
             raise ConfigError("name", name, "Expected a short lower-case profile name such as 'gb'.")
@@ -229,6 +264,9 @@ class Profile:
             if not isinstance(est, Mapping):
                 raise ConfigError(f"establishments.{code}", est, "Expected a table.")
             establishments[code] = Establishment.from_dict(code, est, f"establishments.{code}")
+        prisoners = data.get("prisoners", {})
+        if not isinstance(prisoners, Mapping):
+            raise ConfigError("prisoners", prisoners, "Expected a table with pattern and example.")
         return cls(
             name=name,
             region=region,
@@ -236,6 +274,7 @@ class Profile:
             phones=PhoneRules.from_dict(phones, region),
             mail_policy=MailPolicy.from_dict(policy),
             establishments=establishments,
+            prisoners=PrisonerNumbers.from_dict(prisoners),
         )
 
 

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import IO, Any, TextIO
 
 import config
+from config import establishments
 from matcher.entries import Entry
 from matcher.errors import ConfigError, ValidationError
 from matcher.index import Index
@@ -68,6 +69,7 @@ class EntryChecker:
     BATCH = 500
 
     def __init__(self, profile: Profile) -> None:
+        self.profile = profile
         self._empty = Index.build([], profile)
 
     def __call__(self, entry: Entry) -> None:
@@ -143,6 +145,7 @@ def parse_lines(
             continue
         try:
             entry = Entry.from_dict(data)
+            establishments.entry(checker.profile, data)  # scope codes registered, prison numbers
         except ValidationError as exc:
             parsed.errors.append(LineError(number, exc.field, exc.detail))
             continue

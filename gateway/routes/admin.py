@@ -7,6 +7,7 @@ import functools
 
 from aiohttp import web
 
+from config import establishments
 from gateway import validation as v
 from gateway.auth import ROLES, check_grant
 from gateway.http import (
@@ -45,6 +46,7 @@ async def put_entry(request: web.Request) -> web.Response:
         raise v.invalid("reference", "must equal the reference in the path")
     entry = Entry.from_dict(body)  # ValidationError names the field -> 400
     runtime = request.app[RUNTIME]
+    establishments.entry(runtime.profile, body)  # scope codes registered, prison numbers well formed
     try:
         result = await off_loop(writer_for(runtime).upsert, entry)  # validate() runs check_entry first
     except ValidationError as exc:  # the index names fields "REFERENCE: path"; the URL has the reference
@@ -68,13 +70,13 @@ async def create_token(request: web.Request) -> web.Response:
     v.only(body, TOKEN_FIELDS)
     role = v.choice(body.get("role"), "role", ROLES)
     establishment = None
+    runtime = request.app[RUNTIME]
     if body.get("establishment") is not None:
-        establishment = v.establishment(body)
+        establishment = v.establishment(body, runtime.profile)
     problem = check_grant(role, establishment)
     if problem:
         field = problem.split(":", 1)[0]
         raise ApiError(400, "invalid_field", problem, field)
-    runtime = request.app[RUNTIME]
     assert runtime.tokens is not None
     with store_errors(f"{STORE_DOWN}; no token was created"):
         token, principal = await runtime.tokens.create(role, establishment)

@@ -20,6 +20,7 @@ from cases.model import Request, case_id, establishment_code, prison_number
 from cases.notice import prisoner_notice
 from cases.store import visible
 from cases.workflow import STEPS, Action, Actor, Case, State
+from config import establishments
 from gateway import validation as v
 from gateway.http import RUNTIME, Cases, api_handler, authorize, json_response, off_loop, store_errors
 from gateway.validation import ApiError
@@ -98,7 +99,7 @@ async def create_request(request: web.Request) -> web.Response:
     actor = await _actor(request)
     body = await v.read_json(request, LIMIT_REQUEST)
     try:
-        parsed = Request.from_dict(body)
+        parsed = Request.from_dict(body, request.app[RUNTIME].profile)
     except ValidationError as exc:
         raise v.invalid(exc.field, exc.detail) from None
     case = await _run(_cases(request).store.create, parsed, actor)
@@ -125,11 +126,14 @@ async def act(request: web.Request) -> web.Response:
     if not receiving:  # the receiving prison may record a transfer to it
         await _visible_case(request, actor)
     kwargs: dict[str, Any] = {"reason": v.text(body, "reason", 5000, required=False)}
+    profile = request.app[RUNTIME].profile
     try:
         if "establishment" in body:
-            kwargs["establishment"] = establishment_code(body["establishment"], "establishment")
+            kwargs["establishment"] = establishments.require(profile, body["establishment"], "establishment")
         if body.get("prisoner_number") is not None:
-            kwargs["prisoner_number"] = prison_number(body["prisoner_number"], "prisoner_number")
+            kwargs["prisoner_number"] = establishments.prisoner_number(
+                profile, body["prisoner_number"], "prisoner_number"
+            )
     except ValidationError as exc:
         raise v.invalid(exc.field, exc.detail) from None
     case = await _run(_cases(request).store.act, _id(request), action, actor, **kwargs)
@@ -142,6 +146,7 @@ async def add_exemption(request: web.Request) -> web.Response:
     body = await v.read_json(request, v.LIMIT_SMALL)
     try:
         exemption = Exemption.from_dict(body, "")
+        establishments.prisoner_number(request.app[RUNTIME].profile, exemption.prisoner, "prisoner")
     except ValidationError as exc:
         raise v.invalid(exc.field.lstrip("."), exc.detail) from None
     case = await _run(
@@ -177,7 +182,8 @@ async def report_breach(request: web.Request) -> web.Response:
     await _visible_case(request, actor)
     body = await v.read_json(request, v.LIMIT_SMALL)
     v.only(body, frozenset({"prisoner", "channel", "description", "hits"}))
-    prisoner = v.prisoner(body) if body.get("prisoner") is not None else None
+    profile = request.app[RUNTIME].profile
+    prisoner = v.prisoner(body, profile) if body.get("prisoner") is not None else None
     channel = v.required_text(body, "channel", 32)
     description = v.required_text(body, "description", 5000)
     hits = body.get("hits", [])

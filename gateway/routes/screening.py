@@ -66,7 +66,7 @@ class Screening:
 
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
-        self.fields = Fields()
+        self.fields = Fields(runtime.profile)
         # the allowed call's answer for one index version, fresh and stale (``_allow_answers``)
         self._allow_version = -1
         self._allow_fresh = self._allow_stale = b""
@@ -130,8 +130,8 @@ class Screening:
                 fields = self.fields.call(body)
             if fields is None:
                 v.only(body, CALL_FIELDS)
-                establishment = v.establishment(body)
-                prisoner = v.prisoner(body)
+                establishment = v.establishment(body, runtime.profile)
+                prisoner = v.prisoner(body, runtime.profile)
                 fields = (establishment, prisoner, v.required_text(body, "number", v.MAX_NUMBER))
             establishment, prisoner, number = fields
             if principal.establishment is not None:
@@ -217,8 +217,8 @@ class Screening:
                 or (content is None and body.get("content") is not None)
             ):
                 v.only(body, fields)
-                establishment = v.establishment(body)
-                prisoner = v.sender(body) if letter else v.prisoner(body)
+                establishment = v.establishment(body, runtime.profile)
+                prisoner = v.sender(body, runtime.profile) if letter else v.prisoner(body, runtime.profile)
                 attempt = v.text(body, *target, blank=letter)
                 content = v.text(body, "content", v.MAX_CONTENT, required=False)
             assert establishment is not None and attempt is not None

@@ -12,6 +12,7 @@ from typing import Any
 
 import redis
 
+from config import establishments
 from gateway.settings import GatewaySettings
 from gateway.ui.users import UI_ROLES, add_user, list_users, set_disabled
 from matcher.errors import ConfigError
@@ -68,8 +69,8 @@ def run_user(args: argparse.Namespace) -> int:
                 if password is None:
                     print("nocontact user: the passwords differ", file=sys.stderr)
                     return 2
-                establishment = args.establishment.strip().upper() if args.establishment else None
                 try:
+                    establishment = establishments.option(args.config, args.establishment)
                     user = add_user(
                         client, keys, args.username.strip().lower(), args.role, establishment, password
                     )

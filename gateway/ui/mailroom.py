@@ -15,6 +15,7 @@ from typing import Any
 
 from aiohttp import BodyPartReader, web
 
+from config import establishments
 from gateway.decided import current_index, record_decision
 from gateway.hitlog.model import OUTCOMES
 from gateway.hitlog.scan import HitFilter, Row, save_review, scan
@@ -39,7 +40,6 @@ from gateway.ui.pages import (
 from gateway.ulid import ULID_RE
 from gateway.validation import ApiError
 from matcher.decisions import REASONS, UNKNOWN_PRISONER, Decision
-from matcher.entries import PRISONER_RE, normalise_prisoner
 from matcher.index import Index
 
 log = logging.getLogger("nocontact.gateway.ui.mailroom")
@@ -134,14 +134,26 @@ async def upload(request: web.Request) -> web.StreamResponse:
         return secure(
             error(request, 403, "Form refused", "The form's security token is missing or out of date.")
         )
-    establishment = viewer.establishment or fields.get("establishment", "").strip().upper()
+    profile = request.app[RUNTIME].profile
+    establishment = viewer.establishment or establishments.is_known(profile, fields.get("establishment", ""))
     if not establishment:
         return secure(
-            error(request, 400, "Envelope not read", "Establishment: say which prison's post this is.")
+            error(
+                request,
+                400,
+                "Envelope not read",
+                "Establishment: say which prison's post this is (a known establishment code).",
+            )
         )
-    typed = normalise_prisoner(fields.get("prisoner", ""))
-    if typed and not PRISONER_RE.fullmatch(typed):
-        return secure(error(request, 400, "Envelope not read", "Prisoner: a prison number such as A1234BC."))
+    typed = fields.get("prisoner", "").strip()
+    if typed:
+        number = establishments.is_prisoner_number(profile, typed)
+        if number is None:
+            example = profile.prisoners.example
+            return secure(
+                error(request, 400, "Envelope not read", f"Prisoner: a prison number such as {example}.")
+            )
+        typed = number
     try:
         return secure(await _screened(request, establishment, typed or None, data, suffix))
     except ApiError as exc:
