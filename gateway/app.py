@@ -130,6 +130,7 @@ async def _spool_ctx(app: web.Application) -> AsyncIterator[None]:
         retry_max=settings.ship_retry_max,
         linger=settings.ship_linger,
         retention_ms=int(settings.spool_retention_days * 86_400_000),
+        evidence_retention_ms=int(settings.evidence_retention_days * 86_400_000),
         replicas=settings.sync.acknowledging_replicas,
         wait_ms=settings.sync.write_wait_ms,
     )

@@ -4,6 +4,7 @@ spool before anyone is told the answer."""
 
 from __future__ import annotations
 
+from gateway.hitlog.evidence import evidence_for
 from gateway.hitlog.model import Hit
 from gateway.http import Runtime
 from gateway.validation import ApiError
@@ -57,14 +58,23 @@ def stale_why(runtime: Runtime) -> str:
 
 
 async def record_decision(
-    runtime: Runtime, decision: Decision, establishment: str, prisoner: str
+    runtime: Runtime,
+    decision: Decision,
+    establishment: str,
+    prisoner: str,
+    *,
+    index: Index,
+    attempt: str,
+    content: str | None = None,
 ) -> str | None:
-    """Counts a decision and, for a non-allow one, commits its hit to the spool before the answer
-    goes back: the hit's id, or None. ApiError 503 when the hit log cannot be written."""
+    """Counts a decision and, for a non-allow one, commits its hit to the spool, with what was
+    tried (`attempt`: the dialled string, the recipient or the envelope; `content`: the text), before
+    the answer goes back: the hit's id, or None. ApiError 503 when the hit log cannot be written."""
     runtime.metrics.observe_decision(decision.channel.value, decision.decision, decision.relay)
     if not decision.acted or decision.top is None:  # a letter held unread hits no request: no hit
         return None
-    hit = Hit.from_decision(decision, establishment, prisoner, runtime.gateway_id)
+    evidence = evidence_for(index, decision, establishment, attempt, content)
+    hit = Hit.from_decision(decision, establishment, prisoner, runtime.gateway_id, evidence)
     try:
         await runtime.spool.record(hit)
     except Exception:

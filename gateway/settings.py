@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from config import read_deployment, table_of
 from config.settings import GIVEN, load_settings, setting
@@ -41,6 +42,12 @@ class GatewaySettings:
     # Seconds the shipper waits after a hit wakes it, so hits close together ship as one batch.
     ship_linger: float = 0.1
     spool_retention_days: float = 30.0  # shipped hits are kept locally this long
+    # What each hit's attempt tried (the number dialled, the address written: gateway.hitlog.evidence)
+    # is kept this long, then deleted; the hit itself stays. Two years by default: long enough for
+    # a police investigation and a prosecution to ask for it; set it to your force's retention rule.
+    evidence_retention_days: float = setting(730.0, env="NOCONTACT_EVIDENCE_RETENTION_DAYS")
+    # Every time a person reads or enters on the pages is in this zone, with its UTC offset shown.
+    timezone: str = setting("Europe/London", env="NOCONTACT_TIMEZONE")
     access_log: bool = True
     # Successful screening answers are counted and timed in /metrics and every non-allow one is
     # in the hit log; a log line for each as well cost ~35% of the call endpoint's throughput.
@@ -74,13 +81,23 @@ class GatewaySettings:
             raise ConfigError(
                 "gateway.mailroom_engine", self.mailroom_engine, f"Expected one of {list(ENGINES)}."
             )
-        for name in ("max_data_age", "token_refresh", "ship_retry_max", "spool_retention_days"):
+        for name in (
+            "max_data_age",
+            "token_refresh",
+            "ship_retry_max",
+            "spool_retention_days",
+            "evidence_retention_days",
+        ):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"gateway.{name}", getattr(self, name), "Expected a positive number.")
         if not 0 <= self.ship_linger <= 5:
             raise ConfigError("gateway.ship_linger", self.ship_linger, "Expected 0 to 5 seconds.")
         if self.ship_batch < 1:
             raise ConfigError("gateway.ship_batch", self.ship_batch, "Expected a positive int.")
+        try:
+            ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ConfigError("gateway.timezone", self.timezone, "Expected an IANA time zone.") from None
         TlsFiles.from_options(self.tls_cert, self.tls_key, self.tls_client_ca)
         trusted_networks(self.trusted_proxies)
 

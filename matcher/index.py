@@ -195,6 +195,14 @@ class Index:
         compiled = self._entries.get(reference)
         return None if compiled is None else compiled.entry
 
+    def phone_key(self, establishment: str, raw: str) -> str | None:
+        """`raw` as the blocklist keys a phone number at `establishment` (E.164), or None when it
+        cannot be read as one (the hit log's record of what was dialled)."""
+        try:
+            return self._ctx.phones_for(establishment).key(raw)
+        except InvalidNumber:
+            return None
+
     def entries(self) -> Iterator[Entry]:
         for _, compiled in self._entries.items():
             yield compiled.entry

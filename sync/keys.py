@@ -13,7 +13,10 @@ Layout (P = prefix):
 - ``P gateway:ID``      hash: one gateway's heartbeat (state, epoch, version), with a TTL
 - ``P hits``            stream: blocked attempts shipped by the gateways' spools
 - ``P hit_ids``         hash: hit id -> its stream id in ``P hits`` (idempotent shipping, lookup)
-- ``P hit_reviews``     hash: hit id -> review record
+- ``P hit_reviews``     hash: hit id -> review record (the latest)
+- ``P hit_review_log``  stream: every review of every hit, in order (the review trail)
+- ``P hit_evidence``    hash: hit id -> what was tried (JSON; gateway.hitlog.evidence), pruned
+- ``P hit_evidence_times`` sorted set: hit id -> its time (ms), for the evidence's retention
 - ``P tokens``          hash: sha256 of an API token -> principal record (tokens are stored hashed)
 - ``P ui:users``        hash: web UI user name -> account record (argon2 password hash, role, ...)
 - ``P ui:session:H``    string with a TTL: one signed-in web session, H = sha256 of the cookie value
@@ -78,6 +81,18 @@ class Keys:
     @property
     def hit_reviews(self) -> str:
         return f"{self.prefix}hit_reviews"
+
+    @property
+    def hit_review_log(self) -> str:
+        return f"{self.prefix}hit_review_log"
+
+    @property
+    def hit_evidence(self) -> str:
+        return f"{self.prefix}hit_evidence"
+
+    @property
+    def hit_evidence_times(self) -> str:
+        return f"{self.prefix}hit_evidence_times"
 
     @property
     def tokens(self) -> str:

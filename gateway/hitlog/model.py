@@ -4,7 +4,7 @@ Redis stream's fields), and the words its readers share: channels, match kinds, 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -52,9 +52,24 @@ class Hit:
     gateway: str
     version: int
     matches: tuple[tuple[str, str, str, bool], ...]  # (reference, kind, strength, relay)
+    # What was tried (gateway.hitlog.evidence): the protected person's details. Never in the
+    # stream, the API's list, a log line or a screening answer; see ``to_record``.
+    evidence: dict[str, Any] | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def strength(self) -> str:
+        """The top match's strength (the one the hit is filed under)."""
+        return self.matches[0][2] if self.matches else ""
 
     @classmethod
-    def from_decision(cls, decision: Decision, establishment: str, prisoner: str, gateway: str) -> Hit:
+    def from_decision(
+        cls,
+        decision: Decision,
+        establishment: str,
+        prisoner: str,
+        gateway: str,
+        evidence: dict[str, Any] | None = None,
+    ) -> Hit:
         top = decision.top
         assert top is not None and decision.acted
         now = time.time_ns() // 1_000_000
@@ -71,6 +86,7 @@ class Hit:
             gateway,
             decision.version,
             tuple((m.reference, m.kind, m.strength.value, m.relay) for m in decision.matches),
+            evidence,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -91,6 +107,10 @@ class Hit:
             ],
         }
 
+    def to_record(self) -> dict[str, Any]:
+        """``to_dict`` with the evidence: the spool's row (kept on the gateway's own disk)."""
+        return {**self.to_dict(), "evidence": self.evidence}
+
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Hit:
         return cls(
@@ -106,6 +126,7 @@ class Hit:
             str(data["gateway"]),
             int(data["version"]),
             tuple((m["reference"], m["kind"], m["strength"], bool(m["relay"])) for m in data["matches"]),
+            data.get("evidence"),
         )
 
     def stream_fields(self) -> list[str]:

@@ -141,6 +141,13 @@ async def get_hit(client: Any, keys: Keys, hit_id: str) -> Row | None:
     return Row(entries[0][0].decode(), hit, reviews.get(hit.id))
 
 
+async def get_evidence(client: Any, keys: Keys, hit_id: str) -> dict[str, Any] | None:
+    """What the hit's attempt tried (gateway.hitlog.evidence); None once past its retention.
+    Security and admin only: callers check the reader's role first."""
+    raw = await client.hget(keys.hit_evidence, hit_id)
+    return None if raw is None else dict(orjson.loads(raw))
+
+
 async def save_review(
     client: Any, keys: Keys, hit_id: str, outcome: str, note: str | None, by: str
 ) -> dict[str, Any]:

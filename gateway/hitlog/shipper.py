@@ -11,6 +11,7 @@ import logging
 import time
 from typing import Any
 
+import orjson
 from redis.exceptions import RedisError
 
 from gateway.hitlog.spool import Spool
@@ -18,21 +19,35 @@ from sync.keys import Keys
 
 log = logging.getLogger("nocontact.gateway.shipper")
 
-# KEYS: hits stream, hit_ids hash. ARGV: per hit: id, field count, then field/value pairs.
+# KEYS: hits stream, hit_ids hash, hit_evidence hash, hit_evidence_times zset.
+# ARGV: per hit: id, time (ms), evidence JSON ('' for none), field count, then field/value pairs.
 SHIP_LUA = """
 local shipped, i = 0, 1
 while i <= #ARGV do
-  local id, n = ARGV[i], tonumber(ARGV[i + 1])
+  local id, ms, evidence, n = ARGV[i], ARGV[i + 1], ARGV[i + 2], tonumber(ARGV[i + 3])
   if redis.call('HSETNX', KEYS[2], id, '') == 1 then
     local fields = {}
-    for j = i + 2, i + 1 + 2 * n do fields[#fields + 1] = ARGV[j] end
+    for j = i + 4, i + 3 + 2 * n do fields[#fields + 1] = ARGV[j] end
     local sid = redis.call('XADD', KEYS[1], '*', unpack(fields))
     redis.call('HSET', KEYS[2], id, sid)
+    if evidence ~= '' then
+      redis.call('HSET', KEYS[3], id, evidence)
+      redis.call('ZADD', KEYS[4], ms, id)
+    end
     shipped = shipped + 1
   end
-  i = i + 2 + 2 * n
+  i = i + 4 + 2 * n
 end
 return shipped
+"""
+# KEYS: hit_evidence hash, hit_evidence_times zset. ARGV: cutoff (ms), batch size.
+PRUNE_EVIDENCE_LUA = """
+local ids = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', '(' .. ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
+if #ids > 0 then
+  redis.call('HDEL', KEYS[1], unpack(ids))
+  redis.call('ZREM', KEYS[2], unpack(ids))
+end
+return #ids
 """
 
 
@@ -50,6 +65,7 @@ class Shipper:
         batch: int = 200,
         retry_max: float = 5.0,
         retention_ms: int = 30 * 86_400_000,
+        evidence_retention_ms: int = 730 * 86_400_000,
         linger: float = 0.1,
         replicas: int = 0,
         wait_ms: int = 2000,
@@ -59,7 +75,9 @@ class Shipper:
         self.keys = keys
         self.batch = batch
         self.retry_max = retry_max
-        self.retention_ms = retention_ms
+        # The spool's rows carry the evidence too: never kept locally longer than in Redis.
+        self.retention_ms = min(retention_ms, evidence_retention_ms)
+        self.evidence_retention_ms = evidence_retention_ms
         self.linger = linger
         self.replicas = replicas
         self.wait_ms = wait_ms
@@ -72,6 +90,7 @@ class Shipper:
         self._flush = asyncio.Event()
         self.idle = asyncio.Event()  # set while waiting for a hit (tests: no race with a pass)
         self._script = client.register_script(SHIP_LUA)
+        self._prune_script = client.register_script(PRUNE_EVIDENCE_LUA)
         self._task: asyncio.Task[None] | None = None
 
     def wake(self) -> None:
@@ -99,8 +118,12 @@ class Shipper:
         args: list[str] = []
         for hit in hits:
             fields = hit.stream_fields()
-            args += [hit.id, str(len(fields) // 2), *fields]
-        added = await self._script(keys=[self.keys.hits, self.keys.hit_ids], args=args)
+            evidence = "" if hit.evidence is None else orjson.dumps(hit.evidence).decode()
+            args += [hit.id, str(hit.time), evidence, str(len(fields) // 2), *fields]
+        keys = self.keys
+        added = await self._script(
+            keys=[keys.hits, keys.hit_ids, keys.hit_evidence, keys.hit_evidence_times], args=args
+        )
         if self.replicas and int(await self.client.wait(self.replicas, self.wait_ms)) < self.replicas:
             # Not on a replica yet: a failover now could lose them, so they stay unshipped and go
             # again (the hit_ids hash makes the second time add only what is missing).
@@ -140,7 +163,7 @@ class Shipper:
             await self._refresh_backlog()
             if time.monotonic() - last_prune > 3600:
                 last_prune = time.monotonic()
-                await self.spool.prune(time.time_ns() // 1_000_000 - self.retention_ms)
+                await self.prune()
             self.idle.set()
             try:
                 await asyncio.wait_for(self._wake.wait(), timeout=1.0)
@@ -154,6 +177,19 @@ class Shipper:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._flush.wait(), timeout=self.linger)
             self._flush.clear()
+
+    async def prune(self) -> int:
+        """Drop what is past its retention: shipped spool rows, and evidence in Redis (in batches,
+        so no one call holds Redis for long). Returns the evidence records dropped."""
+        now = time.time_ns() // 1_000_000
+        await self.spool.prune(now - self.retention_ms)
+        dropped = 0
+        keys = [self.keys.hit_evidence, self.keys.hit_evidence_times]
+        while True:
+            n = int(await self._prune_script(keys=keys, args=[now - self.evidence_retention_ms, 1000]))
+            dropped += n
+            if n < 1000:
+                return dropped
 
     async def _refresh_backlog(self) -> None:
         with contextlib.suppress(Exception):

@@ -146,7 +146,7 @@ class Spool:
             db.close()
 
     def _commit(self, db: sqlite3.Connection, hits: list[tuple[Hit, asyncio.AbstractEventLoop, Any]]) -> None:
-        rows = [(h.id, h.time, orjson.dumps(h.to_dict()).decode()) for h, _, _ in hits]
+        rows = [(h.id, h.time, orjson.dumps(h.to_record()).decode()) for h, _, _ in hits]
         error: BaseException | None = None
         try:
             db.execute("BEGIN IMMEDIATE")

@@ -144,7 +144,9 @@ class Screening:
                 raise unavailable(runtime, index)
             decision = index.screen_call(establishment, prisoner, number)
             if decision.decision != "allow":
-                hit_id = await record_decision(runtime, decision, establishment, prisoner)
+                hit_id = await record_decision(
+                    runtime, decision, establishment, prisoner, index=index, attempt=number
+                )
                 answer = orjson.dumps(
                     {
                         "decision": decision.decision,
@@ -225,7 +227,15 @@ class Screening:
             _bound(principal, establishment)
             index, stale = current_index(runtime)
             decision = screen(index, establishment, prisoner, attempt, content)
-            hit_id = await record_decision(runtime, decision, establishment, prisoner or UNKNOWN_PRISONER)
+            hit_id = await record_decision(
+                runtime,
+                decision,
+                establishment,
+                prisoner or UNKNOWN_PRISONER,
+                index=index,
+                attempt=attempt,
+                content=content,
+            )
             answer = _matches_answer(decision, hit_id, stale)
             if letter:
                 answer["reason"] = decision.reason

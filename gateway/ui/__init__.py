@@ -4,15 +4,16 @@ no JavaScript."""
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
-from gateway.http import api_handler
+from gateway.http import RUNTIME, api_handler
 from gateway.ui import caseviews, charts, hitviews, login, mailroom
-from gateway.ui.pages import format_ms
+from gateway.ui.pages import format_ms, zone
 
 HERE = Path(__file__).resolve().parent.parent
 
@@ -23,7 +24,7 @@ def setup_ui(app: web.Application) -> None:
         loader=jinja2.FileSystemLoader(str(HERE / "templates")),
         autoescape=jinja2.select_autoescape(default=True, default_for_string=True),
         undefined=jinja2.StrictUndefined,
-        filters={"when": format_ms},
+        filters={"when": functools.partial(format_ms, tz=zone(app[RUNTIME].settings.timezone))},
     )
     login.setup(app)
     hitviews.setup(app)

@@ -5,6 +5,7 @@ formula are quoted with a leading apostrophe."""
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import time
 from collections.abc import Sequence
@@ -16,6 +17,7 @@ from gateway.ui.pages import format_ms
 
 COLUMNS = (
     "hit_id",
+    "time_local",
     "time_utc",
     "establishment",
     "prisoner",
@@ -31,6 +33,10 @@ COLUMNS = (
     "reviewed_at_utc",
 )
 _FORMULA = ("=", "+", "-", "@", "\t", "\r")
+
+
+def utc_text(ms: int) -> str:
+    return dt.datetime.fromtimestamp(ms / 1000, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 def _cell(value: object) -> str:
@@ -54,7 +60,8 @@ def hits_csv(rows: Sequence[Row], filt: HitFilter, exporter: str, *, truncated: 
                 _cell(v)
                 for v in (
                     hit.id,
-                    format_ms(hit.time).removesuffix(" UTC"),
+                    format_ms(hit.time),
+                    utc_text(hit.time),
                     hit.establishment,
                     hit.prisoner,
                     hit.channel,
@@ -66,7 +73,7 @@ def hits_csv(rows: Sequence[Row], filt: HitFilter, exporter: str, *, truncated: 
                     OUTCOMES.get(review.get("outcome", ""), review.get("outcome")) if review else "",
                     review.get("note"),
                     review.get("by"),
-                    format_ms(review["time"]).removesuffix(" UTC") if review.get("time") else "",
+                    utc_text(review["time"]) if review.get("time") else "",
                 )
             ]
         )

@@ -12,8 +12,9 @@ from urllib.parse import urlencode
 import orjson
 from aiohttp import web
 
+from gateway.hitlog.evidence import describe_which
 from gateway.hitlog.model import CHANNELS, OUTCOMES
-from gateway.hitlog.scan import STREAM_ID_RE, HitFilter, Row, get_hit, save_review, scan
+from gateway.hitlog.scan import STREAM_ID_RE, HitFilter, Row, get_evidence, get_hit, save_review, scan
 from gateway.http import api_handler
 from gateway.ui import export
 from gateway.ui.hitquery import describe, filter_query, parse_filter
@@ -97,6 +98,8 @@ async def detail(request: web.Request) -> web.StreamResponse:
         cursor=row.stream_id,
     )
     case = await request_summary(client, keys, hit.reference)
+    evidence = await get_evidence(client, keys, hit.id)
+    which = describe_which(evidence.get("which") if evidence else None) or hit.kind
     return render(
         request,
         "hit.html",
@@ -104,6 +107,9 @@ async def detail(request: web.Request) -> web.StreamResponse:
             "row": row,
             "hit": hit,
             "case": case,
+            # The details tried go to security and admin only; every reader sees which identifier.
+            "evidence": evidence if viewer.sees_attempt else None,
+            "which": which,
             "earlier": earlier.rows,
             "earlier_prisoners": sorted({r.hit.prisoner for r in earlier.rows} - {hit.prisoner}),
             "outcomes": OUTCOMES,

@@ -177,7 +177,9 @@ async def _screened(
     prisoner = typed or reading["prisoner"]
     index, stale = current_index(runtime)
     decision: Decision = index.screen_mail(establishment, prisoner, reading["text"])
-    hit_id = await record_decision(runtime, decision, establishment, prisoner or UNKNOWN_PRISONER)
+    hit_id = await record_decision(
+        runtime, decision, establishment, prisoner or UNKNOWN_PRISONER, index=index, attempt=reading["text"]
+    )
     lines = list(reading["lines"])
     result = {
         "decision": decision.decision,

@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
+from zoneinfo import ZoneInfo
 
 import aiohttp_jinja2
 from aiohttp import web
@@ -101,9 +102,26 @@ VIEWER = web.RequestKey("ui_viewer", Viewer)
 FORM = web.RequestKey("ui_form", MultiDictProxy[Any])
 
 
-def format_ms(ms: int) -> str:
-    """A time in ms since the epoch as the pages show it."""
-    return dt.datetime.fromtimestamp(ms / 1000, dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+DEFAULT_ZONE = "Europe/London"
+
+
+@functools.lru_cache(maxsize=16)
+def zone(name: str = DEFAULT_ZONE) -> ZoneInfo:
+    return ZoneInfo(name)
+
+
+def format_ms(ms: int, tz: ZoneInfo | None = None) -> str:
+    """A time in ms since the epoch as the pages show it: local time in `tz` (the configured zone,
+    ``gateway.timezone``; Europe/London by default) with the zone's name and UTC offset, e.g.
+    "2026-07-01 14:03:22 BST (UTC+01:00)"."""
+    local = dt.datetime.fromtimestamp(ms / 1000, tz or zone())
+    offset = local.strftime("%z")
+    return local.strftime("%Y-%m-%d %H:%M:%S ") + f"{local.tzname()} (UTC{offset[:3]}:{offset[3:]})"
+
+
+def zone_of(request: web.Request) -> ZoneInfo:
+    """The zone the pages show and read times in."""
+    return zone(request.app[RUNTIME].settings.timezone)
 
 
 def keys_of(request: web.Request) -> Keys:
@@ -126,7 +144,12 @@ def render(
     request: web.Request, template: str, context: Mapping[str, Any], status: int = 200
 ) -> web.Response:
     viewer = request.get(VIEWER)
-    base = {"viewer": viewer, "csrf": viewer.session.csrf if viewer else None, "path": request.path}
+    base = {
+        "viewer": viewer,
+        "csrf": viewer.session.csrf if viewer else None,
+        "path": request.path,
+        "timezone": request.app[RUNTIME].settings.timezone,
+    }
     response = aiohttp_jinja2.render_template(template, request, {**base, **context}, status=status)
     secure(response)
     return response

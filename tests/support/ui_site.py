@@ -4,6 +4,7 @@ HLI, one at WDI)."""
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -12,6 +13,7 @@ from typing import Any, TypeVar
 
 import redis
 
+from gateway.ui import sessions
 from gateway.ui.users import add_user
 from sync.embedded import EmbeddedRedis
 from sync.keys import Keys
@@ -136,3 +138,28 @@ def sign_in(context: Any, site: Any, username: str, password: str = PASSWORD) ->
     page.get_by_label("Password").press("Enter")  # the keyboard, not the mouse
     page.wait_for_load_state()
     return page
+
+
+async def signed_in_cookie(
+    app_client: Any, redis_url: str, username: str, role: str, establishment: str | None = None
+) -> dict[str, str]:
+    """The Cookie header of a session of an in-process app (aiohttp's test client), signed in
+    through the real form as a new account."""
+    with redis.Redis.from_url(redis_url) as r:
+        add_user(r, Keys(), username, role, establishment, PASSWORD)
+    page = await app_client.get("/ui/login")
+    token = re.search(r'name="csrf_token" value="([^"]+)"', await page.text())
+    assert token
+    form = {"csrf_token": token.group(1), "username": username, "password": PASSWORD}
+    cookie = {"Cookie": f"{sessions.SIGNIN_COOKIE}={token.group(1)}"}
+    signed_in = await app_client.post("/ui/login", data=form, allow_redirects=False, headers=cookie)
+    assert signed_in.status == 303
+    return {"Cookie": f"{sessions.SESSION_COOKIE}={signed_in.cookies[sessions.SESSION_COOKIE].value}"}
+
+
+async def csrf_of(app_client: Any, path: str, cookie: dict[str, str]) -> str:
+    """The CSRF token of the form on the page at `path`."""
+    page = await app_client.get(path, headers=cookie)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', await page.text())
+    assert token
+    return token.group(1)

@@ -156,7 +156,8 @@ def test_case_handler_sees_sla_reviews_and_live_status(context: Any, site: Site)
     shot(page, "08-cases")
     page.goto(f"{site.base}/ui/hits/{site.hits['relay1']}")
     tried = page.get_by_role("region", name="What was tried").inner_text()
-    assert "Not shown to your role" in tried and "phone" not in tried
+    # Casework sees which of the victim's identifiers was tried, never the detail itself (issue 20).
+    assert "security staff only" in tried and "phone 1 of 1" in tried and "900123" not in tried
     assert page.get_by_role("button", name="Record review").count() == 0
     response = page.goto(f"{site.base}/ui/hits.csv")
     assert response is not None and response.status == 403

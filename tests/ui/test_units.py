@@ -22,6 +22,7 @@ from gateway.ui.hitquery import parse_filter
 from gateway.ui.users import User, add_user, check_account, verify_password
 from sync.keys import Keys
 from tests.support.case_data import request_data
+from tests.support.ui_site import signed_in_cookie
 
 PASSWORD = "correct horse battery staple"
 
@@ -99,7 +100,8 @@ def test_csv_records_the_filter_and_defuses_formulas() -> None:
     rows = list(csv.reader(io.StringIO(text)))
     assert rows[3] == ["# filter", "establishment=HLI; channel=call"]
     record = dict(zip(rows[5], rows[6], strict=True))
-    assert record["time_utc"] == "2026-01-01 00:00:00" and record["match"] == "relay"
+    assert record["time_utc"] == "2026-01-01T00:00:00.000Z" and record["match"] == "relay"
+    assert record["time_local"] == "2026-01-01 00:00:00 GMT (UTC+00:00)"
     assert record["review_note"].startswith("'=")
 
 
@@ -146,20 +148,6 @@ async def test_a_disabled_account_is_signed_out_at_once(client: Any, redis_url: 
     assert gone.status == 303 and gone.headers["Location"].startswith("/ui/login")
 
 
-async def _signed_in(app_client: Any, redis_url: str, username: str, role: str) -> dict[str, str]:
-    """The Cookie header of a session signed in through the real form."""
-    with redis.Redis.from_url(redis_url) as r:
-        add_user(r, Keys(), username, role, None, PASSWORD)
-    page = await app_client.get("/ui/login")
-    token = re.search(r'name="csrf_token" value="([^"]+)"', await page.text())
-    assert token
-    form = {"csrf_token": token.group(1), "username": username, "password": PASSWORD}
-    cookie = {"Cookie": f"{sessions.SIGNIN_COOKIE}={token.group(1)}"}
-    signed_in = await app_client.post("/ui/login", data=form, allow_redirects=False, headers=cookie)
-    assert signed_in.status == 303
-    return {"Cookie": f"{sessions.SESSION_COOKIE}={signed_in.cookies[sessions.SESSION_COOKIE].value}"}
-
-
 async def test_case_page_says_when_an_authorised_block_is_missing_from_the_store(
     client: Any,
     auth: Any,
@@ -172,7 +160,7 @@ async def test_case_page_says_when_an_authorised_block_is_missing_from_the_store
         assert (
             await client.post(f"/v1/requests/{case_id}/{action}", json={}, headers=casework)
         ).status == 200
-    cookie = await _signed_in(client, redis_url, "cw", "casework")
+    cookie = await signed_in_cookie(client, redis_url, "cw", "casework")
     page = await client.get("/ui/cases", headers=cookie)
     assert page.status == 200 and "NOT live everywhere" in await page.text()  # no gateway is live
     with redis.Redis.from_url(redis_url) as r:
@@ -191,7 +179,7 @@ async def test_the_queue_pages_by_its_older_link_and_the_csv_holds_every_hit(
             hit = Hit(f"01J{n:023d}", 1_767_225_600_000 + n, "HLI", "A1234BC", "call", "block", "UPC-1",
                       "phone", False, "gw", 1, (("UPC-1", "phone", "strong", False),))  # fmt: skip
             r.xadd(keys.hits, dict(zip(*[iter(hit.stream_fields())] * 2, strict=True)))
-    cookie = await _signed_in(client, redis_url, "root", "admin")
+    cookie = await signed_in_cookie(client, redis_url, "root", "admin")
     seen: list[str] = []
     url: str | None = "/ui/hits?channel=call"
     pages = 0
@@ -208,3 +196,12 @@ async def test_the_queue_pages_by_its_older_link_and_the_csv_holds_every_hit(
     export = await client.get("/ui/hits.csv?channel=call", headers=cookie)
     rows = list(csv.reader(io.StringIO(await export.text())))
     assert rows[4] == ["# rows", "60"] and len(rows) == 6 + 60
+
+
+def test_times_are_shown_in_local_time_with_the_offset() -> None:
+    from gateway.ui.pages import format_ms, zone
+
+    summer = 1_782_914_400_000  # 2026-07-01 14:00:00 UTC
+    assert format_ms(summer) == "2026-07-01 15:00:00 BST (UTC+01:00)"
+    assert format_ms(summer - 181 * 86_400_000) == "2026-01-01 14:00:00 GMT (UTC+00:00)"
+    assert format_ms(summer, zone("UTC")) == "2026-07-01 14:00:00 UTC (UTC+00:00)"
