@@ -5,6 +5,7 @@ at import time, and each worker process gets its own after a fork."""
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -13,16 +14,18 @@ from prometheus_client import CollectorRegistry
 
 from cases.calendar import load_policy
 from cases.store import CaseStore
+from cases.sweep import Sweeper
 from config import load_profile
 from gateway import validation
 from gateway.auth import TokenCache
+from gateway.contacts import contacts_runtime
 from gateway.follow import FollowerSource
 from gateway.hitlog.shipper import Shipper
 from gateway.hitlog.spool import Spool
 from gateway.http import RUNTIME, UNMATCHED, Cases, Runtime, api_handler
 from gateway.metrics import Metrics
 from gateway.proxy import forwarded_middleware
-from gateway.routes import admin, health, hits, openapi, requests, screening
+from gateway.routes import admin, contacts, health, hits, openapi, requests, screening
 from gateway.settings import GatewaySettings
 from gateway.source import IndexSource
 from gateway.ui import setup_ui
@@ -81,12 +84,14 @@ def create_app(
     app.cleanup_ctx.append(_spool_ctx)
     app.cleanup_ctx.append(_tokens_ctx)
     app.cleanup_ctx.append(_cases_ctx)
+    app.cleanup_ctx.append(_contacts_ctx)
     screening.setup(app)
     admin.setup(app)
     hits.setup(app)
     health.setup(app)
     openapi.setup(app)
     requests.setup(app)
+    contacts.setup(app)
     setup_ui(app)
     app.router.add_route("*", "/{path:.*}", api_handler(unmatched, UNMATCHED))
     return app
@@ -170,4 +175,27 @@ async def _cases_ctx(app: web.Application) -> AsyncIterator[None]:
     runtime.cases = Cases(store, FleetStore(aclient, keys), client, aclient)
     yield
     await aclient.aclose()
+    client.close()
+
+
+async def _contacts_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Contacts lists and removal tasks, and the sweeper that keeps the tasks in step (one
+    gateway sweeps at a time: a lease in Redis). Its own client: its rounds block on XREAD."""
+    runtime = app[RUNTIME]
+    options = {**_redis_options(runtime), "decode_responses": True}
+    client: Any = redis_client(str(runtime.settings.sync.redis_url), **options)
+    settings = runtime.settings
+    source = runtime.source
+    sweeper = Sweeper(
+        client,
+        runtime.profile,
+        lambda: source.index,
+        keys=settings.sync.keys,
+        owner=f"{runtime.gateway_id}:{os.getpid()}",
+    )
+    runtime.contacts = contacts_runtime(sweeper)
+    runtime.contacts.register(runtime.metrics.registry)
+    runtime.contacts.start()
+    yield
+    await runtime.contacts.stop()
     client.close()

@@ -30,7 +30,7 @@ from sync.keys import Keys
 
 log = logging.getLogger("nocontact.gateway.auth")
 
-ROLES = ("dialler", "mailroom", "messaging", "security", "casework", "admin")
+ROLES = ("dialler", "mailroom", "messaging", "contacts", "security", "casework", "admin")
 SCREENING_ROLES = frozenset({"dialler", "mailroom", "messaging"})
 BOOTSTRAP_ID = "bootstrap"
 MAX_HEADERS_KEPT = 4096  # Authorization headers remembered (valid ones only)
@@ -70,9 +70,13 @@ def check_grant(role: str, establishment: str | None) -> str | None:
     """An error message for a bad role/establishment pair, or None."""
     if role not in ROLES:
         return f"role: one of {list(ROLES)}"
+    if role == "contacts" and establishment is None:
+        return "establishment: a contacts token is bound to the establishment whose lists it writes"
     if establishment is not None:
-        if role not in SCREENING_ROLES and role != "security":
-            return "establishment: only screening and security tokens may be bound to an establishment"
+        if role not in SCREENING_ROLES and role not in ("security", "contacts"):
+            return (
+                "establishment: only screening, contacts and security tokens may be bound to an establishment"
+            )
         if not ESTABLISHMENT_RE.fullmatch(establishment):
             return "establishment: an establishment code is 2-8 capital letters or digits"
     return None

@@ -22,6 +22,7 @@ from redis.exceptions import RedisError
 from cases.store import CaseStore
 from gateway import validation
 from gateway.auth import AuthUnavailable, Principal, TokenCache, bearer
+from gateway.contacts import ContactsRuntime
 from gateway.hitlog.shipper import Shipper
 from gateway.hitlog.spool import Spool
 from gateway.metrics import Metrics
@@ -72,6 +73,7 @@ class Runtime:
     shipper: Shipper | None = None
     cases: Cases | None = None
     writer: Writer | None = None  # built on first use (``gateway.routes.admin.writer_for``)
+    contacts: ContactsRuntime | None = None  # contacts lists, removal tasks and their sweeper
 
     def stale(self) -> bool:
         return self.source.stale(self.settings.max_data_age)

@@ -21,6 +21,19 @@ Layout (P = prefix):
 - ``P ui:users``        hash: web UI user name -> account record (argon2 password hash, role, ...)
 - ``P ui:session:H``    string with a TTL: one signed-in web session, H = sha256 of the cookie value
 - ``P ui:failures:U``   counter with a TTL: recent failed sign-ins for user name U
+- ``P contacts:list:L``  string: one prisoner's social contacts list (JSON), L = ``EST:PRISONER``
+- ``P contacts:held:L``  set: the normalised identifiers list L holds (``p:``/``e:``/``a:`` + key)
+- ``P contacts:ident:I`` set: the lists holding identifier I (a new block's sweep reads these)
+- ``P contacts:lists``   set: every stored list L
+- ``P contacts:dirty``   hash: list L -> its version, written and not yet swept
+- ``P contacts:sweep``   hash: the sweeper's durable progress (epoch, version, stream id)
+- ``P contacts:sweeper`` string with a TTL: the gateway holding the sweep lease
+- ``P ctasks``           hash: removal task id -> task JSON
+- ``P ctasks:est:E``     sorted set: establishment E's task ids by creation (ms)
+- ``P ctasks:open:E``    sorted set: establishment E's open task ids by creation (ms)
+- ``P ctasks:ref:R``     set: the task ids of entry R
+- ``P ctasks:list:L``    set: the task ids of list L
+- ``P ctasks:establishments`` set: the establishments that have tasks
 """
 
 from __future__ import annotations
@@ -129,3 +142,50 @@ class Keys:
 
     def ui_failures(self, username: str) -> str:
         return f"{self.prefix}ui:failures:{username}"
+
+    # -- social contacts (cases.contacts) and their removal tasks -------------------------------
+    def contact_list(self, list_id: str) -> str:
+        return f"{self.prefix}contacts:list:{list_id}"
+
+    def contact_held(self, list_id: str) -> str:
+        return f"{self.prefix}contacts:held:{list_id}"
+
+    @property
+    def contact_ident_prefix(self) -> str:
+        return f"{self.prefix}contacts:ident:"
+
+    @property
+    def contact_lists(self) -> str:
+        return f"{self.prefix}contacts:lists"
+
+    @property
+    def contacts_dirty(self) -> str:
+        return f"{self.prefix}contacts:dirty"
+
+    @property
+    def contacts_sweep(self) -> str:
+        return f"{self.prefix}contacts:sweep"
+
+    @property
+    def contacts_sweeper(self) -> str:
+        return f"{self.prefix}contacts:sweeper"
+
+    @property
+    def contact_tasks(self) -> str:
+        return f"{self.prefix}ctasks"
+
+    def contact_tasks_by_establishment(self, code: str) -> str:
+        return f"{self.prefix}ctasks:est:{code}"
+
+    def contact_tasks_open(self, code: str) -> str:
+        return f"{self.prefix}ctasks:open:{code}"
+
+    def contact_tasks_by_reference(self, reference: str) -> str:
+        return f"{self.prefix}ctasks:ref:{reference}"
+
+    def contact_tasks_by_list(self, list_id: str) -> str:
+        return f"{self.prefix}ctasks:list:{list_id}"
+
+    @property
+    def contact_task_establishments(self) -> str:
+        return f"{self.prefix}ctasks:establishments"

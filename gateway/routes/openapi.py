@@ -10,7 +10,7 @@ from gateway import validation as v
 from gateway.auth import ROLES
 from gateway.hitlog.model import CHANNELS, OUTCOMES
 from gateway.http import api_handler, json_response
-from gateway.routes import openapi_requests
+from gateway.routes import openapi_contacts, openapi_requests
 from matcher.decisions import REASONS
 
 
@@ -343,6 +343,7 @@ def document() -> dict[str, Any]:
         },
     }
     doc["paths"].update(openapi_requests.paths())
+    doc["paths"].update(openapi_contacts.paths())
     return doc
 
 

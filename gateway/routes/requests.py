@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 from aiohttp import web
 
 from cases.codec import breach_to_dict, case_summary, case_view
+from cases.contact_tasks import still_to_remove
 from cases.errors import Busy, Forbidden, InvalidTransition, NotFound
 from cases.model import Request, case_id, establishment_code, prison_number
 from cases.notice import prisoner_notice
@@ -232,6 +233,11 @@ async def live(request: web.Request) -> web.Response:
             lagging=list(found.lagging),
             summary=found.summary(),
         )
+    contacts = request.app[RUNTIME].contacts
+    if contacts is not None:
+        open_tasks, prisons = await off_loop(contacts.tasks.open_for_reference, case.id)
+        out["contacts_to_remove"] = {"contacts": open_tasks, "prisons": prisons}
+        out["contacts_summary"] = still_to_remove(open_tasks, prisons)
     return json_response(out)
 
 

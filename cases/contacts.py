@@ -1,0 +1,201 @@
+"""Prisoners' social contacts lists in Redis (key names in ``sync.keys``). A list is written whole
+by one Lua script: its record and version, the set of normalised identifiers it holds, the
+identifier -> lists index a new block's sweep reads, and its mark in the "to sweep" hash, so the
+index never disagrees with the lists and no write is left unswept (``cases.sweep``)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from matcher.compiled import context_for
+from matcher.contacts import Contact, contacts_from_list, identifier_keys
+from matcher.profile import Profile
+from sync.client import SyncRedis
+from sync.keys import Keys
+
+# KEYS: list, held, lists, dirty; ARGV: identifier key prefix, list id, record JSON, updated (ISO),
+# then the identifiers. An unchanged record is not written again (a PUT is idempotent).
+_PUT = """
+local current = redis.call('HGET', KEYS[1], 'record')
+if current == ARGV[3] then
+    return {tonumber(redis.call('HGET', KEYS[1], 'version')), 0}
+end
+local version = redis.call('HINCRBY', KEYS[1], 'version', 1)
+redis.call('HSET', KEYS[1], 'record', ARGV[3], 'updated', ARGV[4])
+local new = {}
+for i = 5, #ARGV do new[ARGV[i]] = true end
+for _, ident in ipairs(redis.call('SMEMBERS', KEYS[2])) do
+    if not new[ident] then redis.call('SREM', ARGV[1] .. ident, ARGV[2]) end
+end
+redis.call('DEL', KEYS[2])
+for i = 5, #ARGV do
+    redis.call('SADD', ARGV[1] .. ARGV[i], ARGV[2])
+    redis.call('SADD', KEYS[2], ARGV[i])
+end
+redis.call('SADD', KEYS[3], ARGV[2])
+redis.call('HSET', KEYS[4], ARGV[2], version)
+return {version, 1}
+"""
+
+# KEYS: list, held, lists, dirty; ARGV: identifier key prefix, list id. Returns 0 for no list.
+_DELETE = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+for _, ident in ipairs(redis.call('SMEMBERS', KEYS[2])) do
+    redis.call('SREM', ARGV[1] .. ident, ARGV[2])
+end
+redis.call('DEL', KEYS[1], KEYS[2])
+redis.call('SREM', KEYS[3], ARGV[2])
+redis.call('HSET', KEYS[4], ARGV[2], 0)
+return 1
+"""
+
+# KEYS: dirty; ARGV: list id, the version swept. A list written again since stays marked.
+_SWEPT = """
+if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then
+    return redis.call('HDEL', KEYS[1], ARGV[1])
+end
+return 0
+"""
+
+
+def list_id(establishment: str, prisoner: str) -> str:
+    return f"{establishment}:{prisoner}"
+
+
+def split_list_id(value: str) -> tuple[str, str]:
+    establishment, _, prisoner = value.partition(":")
+    return establishment, prisoner
+
+
+@dataclass(frozen=True, slots=True)
+class ContactList:
+    establishment: str
+    prisoner: str
+    version: int
+    updated: str
+    contacts: tuple[Contact, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "establishment": self.establishment,
+            "prisoner": self.prisoner,
+            "version": self.version,
+            "updated": self.updated,
+            "contacts": [c.to_dict() for c in self.contacts],
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Written:
+    version: int
+    changed: bool
+
+
+class ContactStore:
+    def __init__(self, client: SyncRedis, profile: Profile, keys: Keys | None = None) -> None:
+        self.client = client
+        self.profile = profile
+        self.keys = keys or Keys()
+        self._put = client.register_script(_PUT)
+        self._delete = client.register_script(_DELETE)
+        self._swept = client.register_script(_SWEPT)
+
+    def _list_keys(self, lid: str) -> list[str]:
+        k = self.keys
+        return [k.contact_list(lid), k.contact_held(lid), k.contact_lists, k.contacts_dirty]
+
+    def parse(self, raw: Any) -> tuple[Contact, ...]:
+        """A list's contacts from its JSON form; ValidationError naming the field (identifiers
+        that cannot be read included), TooManyContacts past the limit."""
+        contacts = contacts_from_list(raw)
+        phones = context_for(self.profile).phones
+        for i, contact in enumerate(contacts):
+            for _ in identifier_keys(phones, contact, f"contacts[{i}]"):
+                pass
+        return contacts
+
+    def put(self, establishment: str, prisoner: str, contacts: Sequence[Contact]) -> Written:
+        lid = list_id(establishment, prisoner)
+        phones = context_for(self.profile).phones
+        held: dict[str, None] = {}
+        for i, contact in enumerate(contacts):
+            held.update(dict.fromkeys(identifier_keys(phones, contact, f"contacts[{i}]")))
+        record = orjson.dumps([c.to_dict() for c in contacts]).decode()
+        updated = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+        version, changed = self._put(
+            keys=self._list_keys(lid), args=[self.keys.contact_ident_prefix, lid, record, updated, *held]
+        )
+        return Written(int(version), bool(changed))
+
+    def delete(self, establishment: str, prisoner: str) -> bool:
+        lid = list_id(establishment, prisoner)
+        return bool(self._delete(keys=self._list_keys(lid), args=[self.keys.contact_ident_prefix, lid]))
+
+    def get(self, establishment: str, prisoner: str) -> ContactList | None:
+        return self.get_by_id(list_id(establishment, prisoner))
+
+    def get_by_id(self, lid: str) -> ContactList | None:
+        found = self.get_many([lid])
+        return found[0]
+
+    def get_many(self, lids: Sequence[str]) -> list[ContactList | None]:
+        with self.client.pipeline(transaction=False) as pipe:
+            for lid in lids:
+                pipe.hmget(self.keys.contact_list(lid), "version", "record", "updated")
+            replies = pipe.execute()
+        out: list[ContactList | None] = []
+        for lid, (version, record, updated) in zip(lids, replies, strict=True):
+            if record is None:
+                out.append(None)
+                continue
+            establishment, prisoner = split_list_id(lid)
+            contacts = tuple(Contact.from_dict(c) for c in orjson.loads(record))
+            out.append(ContactList(establishment, prisoner, int(version), _text(updated), contacts))
+        return out
+
+    def lists_holding(self, identifiers: Iterable[str]) -> set[str]:
+        idents = list(identifiers)
+        if not idents:
+            return set()
+        prefix = self.keys.contact_ident_prefix
+        members = self.client.sunion([prefix + i for i in idents])
+        return {_text(m) for m in members}
+
+    # -- the sweeper's queue ----------------------------------------------------------------------
+    def dirty(self, count: int) -> list[tuple[str, str]]:
+        """Up to `count` lists written and not yet swept, with the version written."""
+        found = self.client.hscan(self.keys.contacts_dirty, 0, count=count)[1]
+        return [(_text(k), _text(v)) for k, v in found.items()][:count]
+
+    def swept(self, lid: str, version: str) -> None:
+        self._swept(keys=[self.keys.contacts_dirty], args=[lid, version])
+
+    def mark_all_dirty(self, batch: int = 5_000) -> int:
+        """Every stored list marked to be swept again (a new epoch: every block may have changed),
+        at its current version."""
+        marked = 0
+        cursor = 0
+        while True:
+            cursor, lids = self.client.sscan(self.keys.contact_lists, cursor, count=batch)
+            if lids:
+                with self.client.pipeline(transaction=False) as pipe:
+                    for lid in lids:
+                        pipe.hget(self.keys.contact_list(_text(lid)), "version")
+                    versions = pipe.execute()
+                mapping = {
+                    _text(lid): _text(v) for lid, v in zip(lids, versions, strict=True) if v is not None
+                }
+                if mapping:
+                    self.client.hset(self.keys.contacts_dirty, mapping=mapping)
+                marked += len(mapping)
+            if int(cursor) == 0:
+                return marked
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
