@@ -33,6 +33,7 @@ from cases.workflow import STEPS, Action, Actor, Case, State
 from config import establishments
 from matcher.entries import Exemption
 from matcher.errors import ConfigError, ValidationError
+from matcher.profile import Profile
 from sync.client import async_client, sync_client
 from sync.embedded import EmbeddedRedis
 from sync.settings import SyncSettings
@@ -193,7 +194,11 @@ def register(subparsers: Any) -> None:
     case.set_defaults(handler=run)
 
 
-def _connect(args: argparse.Namespace) -> tuple[Any, Any, Callable[[], None]]:
+def connect(
+    args: argparse.Namespace, name: str
+) -> tuple[Any, SyncSettings, Profile, str, Callable[[], None]]:
+    """A client for the store `args` name (``--redis-url``, ``--data-dir``, ``--config``; else the
+    embedded Redis), with the settings, the profile, the URL and a function that closes it all."""
     settings = SyncSettings.from_mapping(config.deployment_table(args.config, "sync"))
     if args.redis_url:
         settings = settings.with_(redis_url=args.redis_url)
@@ -205,14 +210,19 @@ def _connect(args: argparse.Namespace) -> tuple[Any, Any, Callable[[], None]]:
     if not url:
         embedded = EmbeddedRedis(settings.data_dir)
         url = embedded.start()
-    client = sync_client(url, settings, name="nocontact-case")
-    store = CaseStore(client, profile, keys=settings.keys, policy=load_policy(args.config))
+    client = sync_client(url, settings, name=f"nocontact-{name}")
 
     def close() -> None:
         client.close()
         if embedded is not None:
             embedded.stop()
 
+    return client, settings, profile, url, close
+
+
+def _connect(args: argparse.Namespace) -> tuple[Any, Any, Callable[[], None]]:
+    client, settings, profile, url, close = connect(args, "case")
+    store = CaseStore(client, profile, keys=settings.keys, policy=load_policy(args.config))
     return store, (url, settings), close
 
 

@@ -12,8 +12,10 @@ opened again, except a ``kept`` one: that was a person's decision."""
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import hashlib
+import io
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -251,6 +253,36 @@ class TaskStore:
         """Open tasks of `reference` and the number of establishments they are at."""
         open_tasks = [t for t in self.of_reference(reference) if t["status"] == OPEN]
         return len(open_tasks), len({t["establishment"] for t in open_tasks})
+
+
+CSV_COLUMNS = (
+    "id",
+    "establishment",
+    "prisoner",
+    "contact_id",
+    "reference",
+    "kind",
+    "identifier_index",
+    "strength",
+    "match",
+    "status",
+    "created",
+    "closed",
+    "closed_by",
+    "reason",
+)
+_FORMULA = ("=", "+", "-", "@", "\t", "\r")
+
+
+def tasks_csv(tasks: Iterable[dict[str, Any]]) -> str:
+    """Tasks as CSV (a cell a spreadsheet would run as a formula gets a leading apostrophe)."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(CSV_COLUMNS)
+    for task in tasks:
+        cells = ("" if task.get(c) is None else str(task[c]) for c in CSV_COLUMNS)
+        writer.writerow(["'" + c if c.startswith(_FORMULA) else c for c in cells])
+    return out.getvalue()
 
 
 def still_to_remove(open_tasks: int, prisons: int) -> str:

@@ -106,8 +106,8 @@ class ContactsRuntime:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        if self._executor is not None:
-            self._executor.shutdown(wait=True)
+        if self._executor is not None:  # the round under way ends within block_ms: wait off the loop
+            await asyncio.get_running_loop().run_in_executor(None, self._executor.shutdown, True)
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()

@@ -6,14 +6,12 @@ the kind of identifier, never the identifier."""
 
 from __future__ import annotations
 
-import csv
-import io
 from typing import Any
 
 from aiohttp import web
 
 from cases import model
-from cases.contact_tasks import KEPT, MAX_REASON, REMOVED, STATUSES, TaskConflict
+from cases.contact_tasks import KEPT, MAX_REASON, REMOVED, STATUSES, TaskConflict, tasks_csv
 from gateway import validation as v
 from gateway.auth import Principal
 from gateway.contacts import ContactsRuntime
@@ -30,22 +28,6 @@ REMOVED_ROLES = frozenset({"contacts", "security", "casework", "admin"})
 KEPT_ROLES = frozenset({"security", "admin"})
 CHECK_FIELDS = frozenset({"establishment", "prisoner", "contact"})
 TASK_QUERY = frozenset({"establishment", "prisoner", "reference", "status", "cursor", "limit", "format"})
-CSV_COLUMNS = (
-    "id",
-    "establishment",
-    "prisoner",
-    "contact_id",
-    "reference",
-    "kind",
-    "identifier_index",
-    "strength",
-    "match",
-    "status",
-    "created",
-    "closed",
-    "closed_by",
-    "reason",
-)
 
 
 def establishment_code(value: Any, field: str = "establishment") -> str:
@@ -202,15 +184,6 @@ async def list_tasks(request: web.Request) -> web.Response:
             headers={"Content-Disposition": 'attachment; filename="contact-tasks.csv"'},
         )
     return json_response({"tasks": tasks, "next": None if last is None else f"{last[0]}~{last[1]}"})
-
-
-def tasks_csv(tasks: list[dict[str, Any]]) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(CSV_COLUMNS)
-    for task in tasks:
-        writer.writerow(["" if task.get(c) is None else str(task[c]) for c in CSV_COLUMNS])
-    return out.getvalue()
 
 
 async def _close(request: web.Request, roles: frozenset[str], status: str) -> web.Response:

@@ -1,0 +1,202 @@
+"""The contacts sweeper against a real Redis: tasks are idempotent, exemptions are honoured, a
+revoked block closes its tasks, the identifier index follows list writes, and a sweep that dies
+mid-way (the process, or Redis itself) resumes from its stored progress with nothing lost or
+doubled."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+import pytest
+import redis
+
+from cases.contact_tasks import TaskStore
+from cases.contacts import ContactStore
+from cases.sweep import Sweeper, SweepHooks
+from config import load_profile
+from matcher.contacts import contacts_from_list
+from matcher.entries import Entry
+from matcher.index import Index
+from sync.changes import decode_entry
+from sync.keys import Keys
+from sync.writer import Writer
+from tests.support.redis_server import RedisFactory
+
+PROFILE = load_profile(None)
+KEYS = Keys()
+PHONE = "07700 900123"
+
+
+def _entry(reference: str, phone: str = PHONE, **changes: Any) -> Entry:
+    data: dict[str, Any] = {
+        "reference": reference,
+        "prisoner": "A1234BC",
+        "scope": "all",
+        "protected": [{"name": "Jane Smith", "phones": [phone]}],
+    }
+    data.update(changes)
+    return Entry.from_dict(data)
+
+
+def _contacts(*phones: str) -> Any:
+    return contacts_from_list(
+        [{"id": f"c{i}", "name": "Pat", "phones": [p], "approved": True} for i, p in enumerate(phones)]
+    )
+
+
+class World:
+    """A real Redis with the blocklist writer, the contacts stores and a sweeper whose live index
+    is read back from the store each round (as a follower would hold it)."""
+
+    def __init__(self, client: redis.Redis) -> None:
+        self.client = client
+        self.writer = Writer(client)
+        self.writer.initialise()
+        self.lists = ContactStore(client, PROFILE)
+        self.tasks = TaskStore(client)
+
+    def live(self) -> Index:
+        meta = self.client.hgetall(KEYS.meta)
+        entries = [decode_entry(raw) for raw in self.client.hvals(KEYS.entries)]
+        return Index.build(entries, PROFILE, version=int(meta["version"]))
+
+    def sweeper(self, hooks: SweepHooks | None = None) -> Sweeper:
+        return Sweeper(self.client, PROFILE, self.live, owner="t", hooks=hooks, lease_ms=60_000)
+
+    def statuses(self) -> list[tuple[str, str, str, str]]:
+        page, _ = self.tasks.search(limit=1000)
+        return sorted((t["prisoner"], t["contact_id"], t["reference"], t["status"]) for t in page)
+
+
+@pytest.fixture
+def world(redis_server: RedisFactory) -> World:
+    return World(redis_server().client())
+
+
+def test_a_new_block_sweeps_the_lists_holding_its_number_once(world: World) -> None:
+    world.lists.put("HLI", "B1111BB", _contacts(PHONE, "01632 960001"))
+    world.lists.put("MDI", "C2222CC", _contacts("01632 960002"))
+    world.lists.put("WDI", "D3333DD", _contacts("+44 7700 900123"))
+    sweeper = world.sweeper()
+    sweeper.run_until_idle()
+    assert world.statuses() == []
+    world.writer.upsert(_entry("UPC-1"))
+    stats = sweeper.run_until_idle()
+    assert stats.changes == 1
+    expected = [("B1111BB", "c0", "UPC-1", "open"), ("D3333DD", "c0", "UPC-1", "open")]
+    assert world.statuses() == expected
+    # the same block written again (a transfer, say): still one task each
+    world.writer.upsert(_entry("UPC-1", scope=["HLI", "WDI"]))
+    world.lists.put("HLI", "B1111BB", _contacts(PHONE, "01632 960001", "01632 960009"))
+    sweeper.run_until_idle()
+    assert world.statuses() == expected
+
+
+def test_exemptions_scope_and_revocation(world: World) -> None:
+    world.lists.put("HLI", "B1111BB", _contacts(PHONE))
+    world.lists.put("MDI", "C2222CC", _contacts(PHONE))
+    sweeper = world.sweeper()
+    sweeper.run_until_idle()
+    exempt = [{"prisoner": "B1111BB", "identifier": PHONE, "reason": "shared household number"}]
+    world.writer.upsert(_entry("UPC-1", scope=["HLI", "MDI"], exemptions=exempt))
+    sweeper.run_until_idle()
+    assert world.statuses() == [("C2222CC", "c0", "UPC-1", "open")]
+    # scope narrowed to HLI: the MDI task is no longer needed
+    world.writer.upsert(_entry("UPC-1", scope=["HLI"], exemptions=exempt))
+    sweeper.run_until_idle()
+    assert world.statuses() == [("C2222CC", "c0", "UPC-1", "no_longer_needed")]
+    world.writer.upsert(_entry("UPC-1", scope=["MDI"]))
+    sweeper.run_until_idle()
+    assert world.statuses() == [("C2222CC", "c0", "UPC-1", "open")]
+    world.writer.remove("UPC-1")
+    sweeper.run_until_idle()
+    assert world.statuses() == [("C2222CC", "c0", "UPC-1", "no_longer_needed")]
+
+
+def test_the_identifier_index_follows_list_writes(world: World) -> None:
+    phones = "p:+447700900123"
+    world.lists.put("HLI", "B1111BB", _contacts(PHONE))
+    assert world.lists.lists_holding([phones]) == {"HLI:B1111BB"}
+    assert world.lists.put("HLI", "B1111BB", _contacts(PHONE)).changed is False  # idempotent
+    world.lists.put("HLI", "B1111BB", _contacts("01632 960001"))
+    assert world.lists.lists_holding([phones]) == set()
+    world.lists.put("HLI", "B1111BB", _contacts(PHONE))
+    assert world.lists.delete("HLI", "B1111BB")
+    assert world.lists.lists_holding([phones]) == set()
+    # an emergency or legal-advice number is stored but never indexed
+    world.lists.put("HLI", "B1111BB", _contacts("999", "0345 345 4345"))
+    assert world.client.smembers(KEYS.contact_held("HLI:B1111BB")) == set()
+
+
+class Crash(Exception):
+    pass
+
+
+def _crash_after(n: int) -> Any:
+    seen: list[object] = []
+
+    def hook(item: object) -> None:
+        seen.append(item)
+        if len(seen) == n:
+            raise Crash
+
+    return hook
+
+
+def test_a_sweep_that_dies_mid_way_resumes_without_losing_or_doubling(world: World) -> None:
+    for i in range(5):
+        world.lists.put("HLI", f"B{i}111BB", _contacts(PHONE, f"01632 96000{i}"))
+    sweeper = world.sweeper()
+    sweeper.run_until_idle()
+    for i in range(4):
+        world.writer.upsert(_entry(f"UPC-{i}", phone=f"01632 96000{i}"))
+    world.writer.upsert(_entry("UPC-9"))
+    dying = world.sweeper(SweepHooks(after_change=_crash_after(2)))
+    with pytest.raises(Crash):
+        dying.run_until_idle()
+    progress = world.client.hgetall(KEYS.contacts_sweep)
+    assert progress["version"] == str(int(world.client.hget(KEYS.meta, "version")) - 3)
+    world.sweeper().run_until_idle()  # another gateway takes over (same lease owner here)
+    expected = sorted(
+        [(f"B{i}111BB", "c0", "UPC-9", "open") for i in range(5)]
+        + [(f"B{i}111BB", "c1", f"UPC-{i}", "open") for i in range(4)]
+    )
+    assert world.statuses() == expected
+    # a list sweep that dies mid-way: the lists not yet swept stay marked
+    for i in range(5):
+        world.lists.put("HLI", f"B{i}111BB", _contacts(f"01632 96000{i}"))
+    dying = world.sweeper(SweepHooks(after_list=_crash_after(2)))
+    with pytest.raises(Crash):
+        dying.run_until_idle()
+    assert world.client.hlen(KEYS.contacts_dirty) == 3
+    world.sweeper().run_until_idle()
+    assert world.client.hlen(KEYS.contacts_dirty) == 0
+    closed = [s for s in world.statuses() if s[2] == "UPC-9"]
+    assert closed == [(f"B{i}111BB", "c0", "UPC-9", "removed") for i in range(5)]
+
+
+def test_redis_dying_mid_sweep_loses_nothing(redis_server: RedisFactory) -> None:
+    server = redis_server(persistence=True)
+    world = World(server.client())
+    for i in range(3):
+        world.lists.put("HLI", f"B{i}111BB", _contacts(PHONE))
+    world.lists.put("HLI", "B9111BB", _contacts("01632 960001"))
+    world.sweeper().run_until_idle()
+    world.writer.upsert(_entry("UPC-1"))
+    world.writer.upsert(_entry("UPC-2", phone="01632 960001"))
+    killed: list[object] = []
+
+    def kill_redis(change: object) -> None:
+        if not killed:
+            killed.append(change)
+            server.restart(kill=True)  # SIGKILL; AOF with fsync always keeps what was acknowledged
+
+    with contextlib.suppress(redis.ConnectionError):
+        world.sweeper(SweepHooks(after_change=kill_redis)).run_until_idle()
+    assert killed
+    world.sweeper().run_until_idle()
+    assert world.statuses() == sorted(
+        [(f"B{i}111BB", "c0", "UPC-1", "open") for i in range(3)] + [("B9111BB", "c0", "UPC-2", "open")]
+    )
+    assert world.client.hget(KEYS.contacts_sweep, "version") == world.client.hget(KEYS.meta, "version")
