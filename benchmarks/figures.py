@@ -74,6 +74,21 @@ RATIOS: list[tuple[str, str, str]] = [
         "fleet50_service_p50",
         "fleet1_service_p50",
     ),
+    # contacts (bench_contacts.py)
+    (
+        "full contacts sweep, longest loop stall / idle loop",
+        "contacts_sweep_stall_work",
+        "contacts_sweep_stall_idle",
+    ),
+    (
+        "full contacts sweep, longest loop stall / loop beside plain Python",
+        "contacts_sweep_stall_work",
+        "contacts_sweep_stall_busy",
+    ),
+    ("new block -> tasks p50 / bare XADD->XREAD p50", "contacts_incremental_p50", "xadd_xread_p50_contacts"),
+    ("new block -> tasks p99 / bare XADD->XREAD p99", "contacts_incremental_p99", "xadd_xread_p99_contacts"),
+    ("one contact checked / one letter screened", "contacts_check_one", "contacts_screen_mail"),
+    ("one contact checked / phonenumbers.parse", "contacts_check_one", "phonenumbers_parse_contacts"),
 ]
 
 

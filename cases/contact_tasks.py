@@ -190,8 +190,15 @@ class TaskStore:
     def of_reference(self, reference: str) -> list[dict[str, Any]]:
         return self.get_many(_texts(self.client.smembers(self.keys.contact_tasks_by_reference(reference))))
 
-    def of_list(self, lid: str) -> list[dict[str, Any]]:
-        return self.get_many(_texts(self.client.smembers(self.keys.contact_tasks_by_list(lid))))
+    def of_lists(self, lids: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
+        """The tasks of each list, in two round trips."""
+        with self.client.pipeline(transaction=False) as pipe:
+            for lid in lids:
+                pipe.smembers(self.keys.contact_tasks_by_list(lid))
+            members = pipe.execute()
+        ids = [_texts(m) for m in members]
+        found = {t["id"]: t for t in self.get_many([i for group in ids for i in group])}
+        return {lid: [found[i] for i in group if i in found] for lid, group in zip(lids, ids, strict=True)}
 
     def establishments(self) -> list[str]:
         return sorted(_texts(self.client.smembers(self.keys.contact_task_establishments)))

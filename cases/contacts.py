@@ -120,17 +120,26 @@ class ContactStore:
         return contacts
 
     def put(self, establishment: str, prisoner: str, contacts: Sequence[Contact]) -> Written:
-        lid = list_id(establishment, prisoner)
+        return self.put_many([(establishment, prisoner, contacts)])[0]
+
+    def put_many(self, lists: Sequence[tuple[str, str, Sequence[Contact]]]) -> list[Written]:
+        """Each list written whole (one script each), in one pipeline."""
         phones = context_for(self.profile).phones
-        held: dict[str, None] = {}
-        for i, contact in enumerate(contacts):
-            held.update(dict.fromkeys(identifier_keys(phones, contact, f"contacts[{i}]")))
-        record = orjson.dumps([c.to_dict() for c in contacts]).decode()
         updated = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-        version, changed = self._put(
-            keys=self._list_keys(lid), args=[self.keys.contact_ident_prefix, lid, record, updated, *held]
-        )
-        return Written(int(version), bool(changed))
+        with self.client.pipeline(transaction=False) as pipe:
+            for establishment, prisoner, contacts in lists:
+                lid = list_id(establishment, prisoner)
+                held: dict[str, None] = {}
+                for i, contact in enumerate(contacts):
+                    held.update(dict.fromkeys(identifier_keys(phones, contact, f"contacts[{i}]")))
+                record = orjson.dumps([c.to_dict() for c in contacts]).decode()
+                self._put(
+                    keys=self._list_keys(lid),
+                    args=[self.keys.contact_ident_prefix, lid, record, updated, *held],
+                    client=pipe,
+                )
+            replies = pipe.execute()
+        return [Written(int(version), bool(changed)) for version, changed in replies]
 
     def delete(self, establishment: str, prisoner: str) -> bool:
         lid = list_id(establishment, prisoner)
@@ -154,7 +163,7 @@ class ContactStore:
                 out.append(None)
                 continue
             establishment, prisoner = split_list_id(lid)
-            contacts = tuple(Contact.from_dict(c) for c in orjson.loads(record))
+            contacts = tuple(Contact.from_stored(c) for c in orjson.loads(record))
             out.append(ContactList(establishment, prisoner, int(version), _text(updated), contacts))
         return out
 
@@ -172,8 +181,12 @@ class ContactStore:
         found = self.client.hscan(self.keys.contacts_dirty, 0, count=count)[1]
         return [(_text(k), _text(v)) for k, v in found.items()][:count]
 
-    def swept(self, lid: str, version: str) -> None:
-        self._swept(keys=[self.keys.contacts_dirty], args=[lid, version])
+    def swept(self, marks: Iterable[tuple[str, str]]) -> None:
+        """Each (list, version) swept: its mark removed unless it was written again since."""
+        with self.client.pipeline(transaction=False) as pipe:
+            for lid, version in marks:
+                self._swept(keys=[self.keys.contacts_dirty], args=[lid, version], client=pipe)
+            pipe.execute()
 
     def mark_all_dirty(self, batch: int = 5_000) -> int:
         """Every stored list marked to be swept again (a new epoch: every block may have changed),

@@ -60,7 +60,9 @@ return 0
 
 @dataclass(slots=True)
 class SweepHooks:
-    """Test seams: called after each change and each list is swept (raise to simulate a crash)."""
+    """Test seams (raise to simulate a crash): `after_change` after a change's tasks are written
+    and its cursor moved; `after_list` for each list of a batch whose tasks are written, before
+    the batch's marks are removed."""
 
     after_change: Callable[[Change], None] | None = None
     after_list: Callable[[str], None] | None = None
@@ -263,19 +265,35 @@ class Sweeper:
         if not marked:
             return
         started = time.perf_counter()
-        found = self.lists.get_many([lid for lid, _ in marked])
-        for (lid, version), lst in zip(marked, found, strict=True):
-            self.sweep_list(index, lid, lst, stats)
-            self.lists.swept(lid, version)
-            stats.lists += 1
-            if self.hooks.after_list is not None:
+        lids = [lid for lid, _ in marked]
+        found = self.lists.get_many(lids)
+        tasks = self.tasks.of_lists(lids)
+        new: list[NewTask] = []
+        removed: list[dict[str, Any]] = []
+        ended: list[dict[str, Any]] = []
+        for lid, lst in zip(lids, found, strict=True):
+            opened, gone = self._list_tasks(index, lst, tasks[lid])
+            new += opened
+            for task in gone:
+                (removed if index.entry(task["reference"]) is not None else ended).append(task)
+        # tasks first, then the marks: a sweep dying in between repeats this batch, idempotently
+        self.tasks.ensure(new)
+        stats.opened += len(new)
+        stats.closed += self.tasks.close_quietly(removed, REMOVED, SWEPT_BY)
+        stats.closed += self.tasks.close_quietly(ended, NO_LONGER_NEEDED, SWEPT_BY)
+        if self.hooks.after_list is not None:
+            for lid in lids:
                 self.hooks.after_list(lid)
+        self.lists.swept(marked)
+        stats.lists += len(marked)
         self._observed(stats, "lists", time.perf_counter() - started)
 
-    def sweep_list(self, index: Index, lid: str, lst: ContactList | None, stats: SweepStats) -> None:
-        """Tasks for one list (None: deleted) against the whole live index; its open tasks the
-        list no longer matches are closed: ``removed`` when their block is still live, else
-        ``no_longer_needed``."""
+    def _list_tasks(
+        self, index: Index, lst: ContactList | None, current: list[dict[str, Any]]
+    ) -> tuple[list[NewTask], list[dict[str, Any]]]:
+        """One list (None: deleted) against the whole live index: the tasks it needs, and its open
+        tasks it no longer matches (closed as ``removed`` when their block is still live, else
+        ``no_longer_needed``)."""
         matched: set[str] = set()
         new: list[NewTask] = []
         if lst is not None:
@@ -286,14 +304,7 @@ class Sweeper:
                     task = _task(lst, contact.id, match)
                     matched.add(task.id)
                     new.append(task)
-        if new:
-            self.tasks.ensure(new)
-            stats.opened += len(new)
-        stale = [t for t in self.tasks.of_list(lid) if t["status"] == OPEN and t["id"] not in matched]
-        live = [t for t in stale if index.entry(t["reference"]) is not None]
-        ended = [t for t in stale if index.entry(t["reference"]) is None]
-        stats.closed += self.tasks.close_quietly(live, REMOVED, SWEPT_BY)
-        stats.closed += self.tasks.close_quietly(ended, NO_LONGER_NEEDED, SWEPT_BY)
+        return new, [t for t in current if t["status"] == OPEN and t["id"] not in matched]
 
     def _prune(self, index: Index, stats: SweepStats) -> None:
         """After a new epoch: open tasks whose block is gone are no longer needed."""

@@ -67,6 +67,20 @@ class Contact:
         )
         return cls(contact_id, name, phones, emails, addresses, approved, relationship)
 
+    @classmethod
+    def from_stored(cls, data: dict[str, Any]) -> Contact:
+        """A contact as ``to_dict`` wrote it after ``from_dict`` checked it: not checked again
+        (a full sweep reads millions)."""
+        return cls(
+            data["id"],
+            data["name"],
+            tuple(data["phones"]),
+            tuple(data["emails"]),
+            tuple(PostalAddress(tuple(a["lines"]), a["postcode"]) for a in data["addresses"]),
+            data["approved"],
+            data.get("relationship"),
+        )
+
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"id": self.id, "name": self.name}
         if self.relationship is not None:

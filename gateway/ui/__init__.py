@@ -12,7 +12,7 @@ import jinja2
 from aiohttp import web
 
 from gateway.http import RUNTIME, api_handler
-from gateway.ui import caseviews, charts, hitviews, login, mailroom
+from gateway.ui import caseviews, charts, contactviews, hitviews, login, mailroom
 from gateway.ui.pages import format_ms, zone
 
 HERE = Path(__file__).resolve().parent.parent
@@ -31,6 +31,7 @@ def setup_ui(app: web.Application) -> None:
     charts.setup(app)
     caseviews.setup(app)
     mailroom.setup(app)
+    contactviews.setup(app)
     _setup_static(app, HERE / "static")
 
 

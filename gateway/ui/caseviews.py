@@ -10,6 +10,7 @@ from typing import Any
 from aiohttp import web
 
 from cases.codec import case_summary
+from cases.contact_tasks import still_to_remove
 from cases.workflow import Case, State
 from gateway.http import RUNTIME, api_handler, off_loop
 from gateway.ui.pages import error, format_ms, page, render
@@ -34,6 +35,7 @@ async def cases_home(request: web.Request) -> web.StreamResponse:
         (c for c in open_cases if c.review_is_due(now)), key=lambda c: (c.review_due or dt.date.min, c.id)
     )
     fleet = await cases.fleet.live_gateways()
+    contacts = request.app[RUNTIME].contacts
     rows = []
     for case in sorted(open_cases, key=lambda c: c.id):
         live: dict[str, Any] = {"status": "not enforced", "enforced": 0, "lagging": [], "ok": False}
@@ -45,7 +47,12 @@ async def cases_home(request: web.Request) -> web.StreamResponse:
                 "lagging": list(found.lagging),
                 "ok": found.everywhere,
             }
-        rows.append({**case_summary(case, now), "live": live, "overdue": case.overdue(now)})
+        to_remove = None
+        if contacts is not None and case.state is State.AUTHORISED:
+            to_remove = still_to_remove(*await off_loop(contacts.tasks.open_for_reference, case.id))
+        rows.append(
+            {**case_summary(case, now), "live": live, "overdue": case.overdue(now), "contacts": to_remove}
+        )
     return render(
         request,
         "cases.html",

@@ -84,6 +84,11 @@ class Viewer:
         return self.role in ("casework", "admin")
 
     @property
+    def sees_contact_tasks(self) -> bool:
+        """The "Contacts to remove" page: security at the establishment, case handlers, admin."""
+        return self.role in ("security", "casework", "admin")
+
+    @property
     def screens_mail(self) -> bool:
         """The mailroom page: screening envelopes and releasing or confirming held letters."""
         return self.role in ("mailroom", "admin")

@@ -163,13 +163,13 @@ def test_a_sweep_that_dies_mid_way_resumes_without_losing_or_doubling(world: Wor
         + [(f"B{i}111BB", "c1", f"UPC-{i}", "open") for i in range(4)]
     )
     assert world.statuses() == expected
-    # a list sweep that dies mid-way: the lists not yet swept stay marked
+    # a list sweep that dies after writing tasks but before removing its marks: still marked
     for i in range(5):
         world.lists.put("HLI", f"B{i}111BB", _contacts(f"01632 96000{i}"))
     dying = world.sweeper(SweepHooks(after_list=_crash_after(2)))
     with pytest.raises(Crash):
         dying.run_until_idle()
-    assert world.client.hlen(KEYS.contacts_dirty) == 3
+    assert world.client.hlen(KEYS.contacts_dirty) == 5
     world.sweeper().run_until_idle()
     assert world.client.hlen(KEYS.contacts_dirty) == 0
     closed = [s for s in world.statuses() if s[2] == "UPC-9"]
