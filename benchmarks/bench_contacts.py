@@ -86,7 +86,8 @@ def world(redis_server: RedisServer) -> Iterator[dict[str, Any]]:
             if c < ADDRESSED:
                 addresses = (rng.choice(blocked_addresses) if serial % BLOCKED_EVERY == 1 else address(rng),)
             contacts.append(Contact(f"c{c}", f"Contact {c}", (phone,), (), addresses, True))
-        batch.append((ESTABLISHMENTS[n % len(ESTABLISHMENTS)], f"B{n:06d}X", contacts))
+        number = f"{chr(65 + n // 10000 % 26)}{n % 10000:04d}BC"  # a GB prison number, unique to 260k
+        batch.append((ESTABLISHMENTS[n % len(ESTABLISHMENTS)], number, contacts))
         if len(batch) == 500:
             store.put_many(batch)
             batch = []

@@ -113,11 +113,15 @@ class ContactStore:
         """A list's contacts from its JSON form; ValidationError naming the field (identifiers
         that cannot be read included), TooManyContacts past the limit."""
         contacts = contacts_from_list(raw)
-        phones = context_for(self.profile).phones
         for i, contact in enumerate(contacts):
-            for _ in identifier_keys(phones, contact, f"contacts[{i}]"):
-                pass
+            self.readable(contact, f"contacts[{i}]")
         return contacts
+
+    def readable(self, contact: Contact, path: str) -> None:
+        """ValidationError naming ``path.phones[j]`` or ``path.emails[j]`` when a number or an
+        email address cannot be read (a list holding it could never be checked)."""
+        for _ in identifier_keys(context_for(self.profile).phones, contact, path):
+            pass
 
     def put(self, establishment: str, prisoner: str, contacts: Sequence[Contact]) -> Written:
         return self.put_many([(establishment, prisoner, contacts)])[0]

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from cases import cli as cases_cli
+from cases.contact_tasks import CSV_COLUMNS as TASK_CSV
 from cases.contact_tasks import STATUSES, TaskStore, tasks_csv
 from cases.contacts import ContactStore, list_id
 from cases.model import establishment_code, prison_number
@@ -37,17 +38,7 @@ from sync.importer import MAX_REPORTED, LineError, Progress
 
 CSV_REQUIRED = ("establishment", "prisoner", "contact_id")
 CSV_COLUMNS = (*CSV_REQUIRED, "name", "relationship", "approved", "phones", "emails", "address", "postcode")
-TASK_COLUMNS = (
-    "id",
-    "establishment",
-    "prisoner",
-    "contact_id",
-    "reference",
-    "kind",
-    "match",
-    "status",
-    "created",
-)
+TASK_COLUMNS = (*TASK_CSV[:6], "match", "status")  # the table; --csv writes every column
 
 
 @dataclass

@@ -165,6 +165,17 @@ async def authorize(request: web.Request, roles: frozenset[str]) -> Principal:
     return principal
 
 
+def bound_to(principal: Principal, establishment: str) -> None:
+    """403 naming `establishment` when the principal is bound to another establishment."""
+    if principal.establishment is not None and principal.establishment != establishment:
+        raise ApiError(
+            403,
+            "forbidden",
+            f"establishment: this token is bound to {principal.establishment}",
+            "establishment",
+        )
+
+
 def internal_error(exc: BaseException) -> web.Response:
     # The message may quote input; log the type and the stack only.
     log.error(

@@ -14,7 +14,9 @@ from typing import Any
 from matcher import emails as email_norm
 from matcher.compiled import context_for
 from matcher.decisions import Strength
-from matcher.entries import MAX_ADDRESSES, MAX_PER_KIND, MAX_TEXT, PostalAddress
+from matcher.entries import MAX_ADDRESSES, MAX_PER_KIND, PostalAddress
+from matcher.entries import _str_list as str_list
+from matcher.entries import _text as field_text
 from matcher.errors import InvalidNumber, ValidationError
 from matcher.index import Index
 from matcher.phones import PhoneNormaliser
@@ -49,14 +51,13 @@ class Contact:
         contact_id = data.get("id")
         if not isinstance(contact_id, str) or not CONTACT_ID_RE.fullmatch(contact_id):
             raise ValidationError(f"{path}.id", "required: 1-64 letters, digits and . _ : / -")
-        name = _text(data.get("name"), f"{path}.name", required=True)
-        assert name is not None
-        relationship = _text(data.get("relationship"), f"{path}.relationship", required=False)
+        name = field_text(data, "name", path)
+        relationship = field_text(data, "relationship", path, required=False)
         approved = data.get("approved")
         if not isinstance(approved, bool):
             raise ValidationError(f"{path}.approved", "required: true or false")
-        phones = _strings(data, "phones", path, 64)
-        emails = _strings(data, "emails", path, 254)
+        phones = tuple(str_list(data, "phones", path, max_items=MAX_PER_KIND, max_len=64))
+        emails = tuple(str_list(data, "emails", path, max_items=MAX_PER_KIND, max_len=254))
         raw_addresses = data.get("addresses", [])
         if not isinstance(raw_addresses, list):
             raise ValidationError(f"{path}.addresses", "must be a list of addresses")
@@ -209,32 +210,3 @@ def entry_identifiers(index: Index) -> set[str]:
                 if postcode is not None:
                     found.add(f"a:{postcode}")
     return found
-
-
-def _text(value: Any, where: str, *, required: bool) -> str | None:
-    if value is None:
-        if required:
-            raise ValidationError(where, "required")
-        return None
-    if not isinstance(value, str) or not value.strip():
-        raise ValidationError(where, "must be a non-empty string")
-    if len(value) > MAX_TEXT:
-        raise ValidationError(where, f"at most {MAX_TEXT} characters")
-    return value.strip()
-
-
-def _strings(data: Mapping[str, Any], name: str, path: str, max_len: int) -> tuple[str, ...]:
-    where = f"{path}.{name}"
-    value = data.get(name, [])
-    if not isinstance(value, list):
-        raise ValidationError(where, "must be a list of strings")
-    if len(value) > MAX_PER_KIND:
-        raise ValidationError(where, f"at most {MAX_PER_KIND} items")
-    out = []
-    for i, item in enumerate(value):
-        if not isinstance(item, str) or not item.strip():
-            raise ValidationError(f"{where}[{i}]", "must be a non-empty string")
-        if len(item) > max_len:
-            raise ValidationError(f"{where}[{i}]", f"at most {max_len} characters")
-        out.append(item.strip())
-    return tuple(out)

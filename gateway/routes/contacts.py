@@ -16,7 +16,7 @@ from gateway import validation as v
 from gateway.auth import Principal
 from gateway.contacts import ContactsRuntime
 from gateway.decided import current_index
-from gateway.http import RUNTIME, api_handler, authorize, json_response, off_loop
+from gateway.http import RUNTIME, api_handler, authorize, bound_to, json_response, off_loop
 from gateway.validation import ApiError
 from matcher.contacts import Contact, TooManyContacts, check_contact
 from matcher.entries import REFERENCE_RE
@@ -47,16 +47,6 @@ def _runtime(request: web.Request) -> ContactsRuntime:
     return contacts
 
 
-def _bound(principal: Principal, establishment: str) -> None:
-    if principal.establishment is not None and principal.establishment != establishment:
-        raise ApiError(
-            403,
-            "forbidden",
-            f"establishment: this token is bound to {principal.establishment}",
-            "establishment",
-        )
-
-
 def _place(request: web.Request) -> tuple[str, str]:
     return (
         establishment_code(request.match_info["establishment"]),
@@ -67,7 +57,7 @@ def _place(request: web.Request) -> tuple[str, str]:
 async def put_list(request: web.Request) -> web.Response:
     principal = await authorize(request, LIST_ROLES)
     establishment, prisoner = _place(request)
-    _bound(principal, establishment)
+    bound_to(principal, establishment)
     body = await v.read_json(request, v.CLIENT_MAX_SIZE)
     v.only(body, frozenset({"contacts", "establishment", "prisoner"}))
     for name, value in (("establishment", establishment), ("prisoner", prisoner)):
@@ -75,7 +65,7 @@ async def put_list(request: web.Request) -> web.Response:
             raise v.invalid(name, "must equal the path's")
     store = _runtime(request).lists
     try:
-        contacts = store.parse(body.get("contacts"))
+        contacts = await off_loop(store.parse, body.get("contacts"))  # up to 1,000 contacts: off the loop
     except TooManyContacts as exc:
         raise ApiError(413, "too_many_contacts", str(exc), exc.field) from None
     written = await off_loop(store.put, establishment, prisoner, contacts)
@@ -93,7 +83,7 @@ async def put_list(request: web.Request) -> web.Response:
 async def get_list(request: web.Request) -> web.Response:
     principal = await authorize(request, LIST_ROLES)
     establishment, prisoner = _place(request)
-    _bound(principal, establishment)
+    bound_to(principal, establishment)
     found = await off_loop(_runtime(request).lists.get, establishment, prisoner)
     if found is None:
         raise ApiError(
@@ -105,7 +95,7 @@ async def get_list(request: web.Request) -> web.Response:
 async def delete_list(request: web.Request) -> web.Response:
     principal = await authorize(request, LIST_ROLES)
     establishment, prisoner = _place(request)
-    _bound(principal, establishment)
+    bound_to(principal, establishment)
     if not await off_loop(_runtime(request).lists.delete, establishment, prisoner):
         raise ApiError(
             404, "not_found", f"prisoner: no contacts list for {prisoner} at {establishment}", "prisoner"
@@ -119,14 +109,14 @@ async def screen_contact(request: web.Request) -> web.Response:
     v.only(body, CHECK_FIELDS)
     establishment = establishment_code(v.required_text(body, "establishment", 16))
     prisoner = prisoner_number(v.required_text(body, "prisoner", 40))
-    _bound(principal, establishment)
+    bound_to(principal, establishment)
     if body.get("contact") is None:
         raise ApiError(400, "missing_field", "contact: required", "contact")
     raw = body["contact"]
     if isinstance(raw, dict):
         raw = {"approved": False, **raw}  # a contact proposed for approval
     contact = Contact.from_dict(raw, "contact")
-    _runtime(request).lists.parse([contact.to_dict()])  # its numbers and emails must be readable
+    _runtime(request).lists.readable(contact, "contact")
     index, stale = current_index(request.app[RUNTIME])
     checked = check_contact(index, establishment, prisoner, contact)
     return json_response(
@@ -146,7 +136,7 @@ def _task_filter(query: Any, principal: Principal) -> dict[str, Any]:
         found["establishment"] = establishment_code(query["establishment"])
     if principal.establishment is not None:
         if found.setdefault("establishment", principal.establishment) != principal.establishment:
-            _bound(principal, found["establishment"])
+            bound_to(principal, found["establishment"])
     elif principal.role == "contacts":
         raise ApiError(403, "forbidden", "establishment: a contacts token must be bound to an establishment")
     if "prisoner" in query:

@@ -24,7 +24,7 @@ from gateway.answer import JsonAnswer, direct_answers
 from gateway.auth import Principal
 from gateway.decided import current_index, record_decision, unavailable
 from gateway.fastpath import Fields, buffered, taken
-from gateway.http import RUNTIME, Runtime, authorize, error_response, finish_request
+from gateway.http import RUNTIME, Runtime, authorize, bound_to, error_response, finish_request
 from gateway.validation import ApiError
 from matcher.decisions import UNKNOWN_PRISONER, Decision
 from matcher.index import Index
@@ -49,16 +49,6 @@ MESSAGE_PATH = "/v1/screen/message"
 JSON_HEADERS: CIMultiDict[str] = CIMultiDict({hdrs.CONTENT_TYPE: "application/json"})
 _CALL_ALLOWED = ("call", "allow", None)  # the metrics' key of an allowed call
 _CALL_ANSWERED = (CALL_PATH, "POST", 200)  # ...and of a successful call request
-
-
-def _bound(principal: Principal, establishment: str) -> None:
-    if principal.establishment is not None and principal.establishment != establishment:
-        raise ApiError(
-            403,
-            "forbidden",
-            f"establishment: this token is bound to {principal.establishment}",
-            "establishment",
-        )
 
 
 class Screening:
@@ -135,7 +125,7 @@ class Screening:
                 fields = (establishment, prisoner, v.required_text(body, "number", v.MAX_NUMBER))
             establishment, prisoner, number = fields
             if principal.establishment is not None:
-                _bound(principal, establishment)
+                bound_to(principal, establishment)
             settings = runtime.settings
             source = runtime.source
             index = source.index
@@ -224,7 +214,7 @@ class Screening:
                 attempt = v.text(body, *target, blank=letter)
                 content = v.text(body, "content", v.MAX_CONTENT, required=False)
             assert establishment is not None and attempt is not None
-            _bound(principal, establishment)
+            bound_to(principal, establishment)
             index, stale = current_index(runtime)
             decision = screen(index, establishment, prisoner, attempt, content)
             hit_id = await record_decision(

@@ -89,6 +89,16 @@ def test_a_blocked_number_on_a_list_becomes_a_task_and_is_closed_by_a_rewrite_or
     assert PHONE not in str(tasks) and "Mum" not in str(tasks)  # the task never carries the details
     assert _tasks(gw, security_hli) == tasks and _tasks(gw, casework) == tasks
 
+    # metrics: open tasks by establishment, the oldest one's age, sweep durations
+    def metrics() -> str:
+        with urllib.request.urlopen(f"http://127.0.0.1:{gw.port}/metrics", timeout=5) as resp:
+            text: str = resp.read().decode()
+        return text if 'nocontact_contact_tasks_open{establishment="HLI"} 1.0' in text else ""
+
+    text = _until(metrics, "the open-task gauge")
+    assert 'nocontact_contact_task_oldest_open_seconds{establishment="HLI"}' in text
+    assert 'nocontact_contact_sweep_seconds_count{kind="change"}' in text
+
     # the request's own view: N contacts still to remove at M prisons
     status, live = gw.http("GET", f"/v1/requests/{case_id}/live", token=casework)
     assert status == 200 and live["contacts_to_remove"] == {"contacts": 1, "prisons": 1}, live
@@ -173,3 +183,6 @@ def test_approving_a_contact_at_a_blocked_address_is_held_or_blocked(gateway: Ga
     wrong = {"contacts": [{"id": "c1", "name": "X", "approved": True, "phones": ["not a phone"]}]}
     status, bad = gw.http("PUT", LIST_PATH, wrong, token=hli)
     assert status == 400 and bad["field"] == "contacts[0].phones[0]", bad
+    unreadable = {**check, "contact": {"id": "n3", "name": "X", "emails": ["not an email"]}}
+    status, bad = gw.http("POST", "/v1/screen/contact", unreadable, token=hli)
+    assert status == 400 and bad["field"] == "contact.emails[0]", bad
