@@ -57,7 +57,7 @@ BLOCKED_ENTRIES = 200_000  # x (4 numbers + 1 address) = 1M identifiers
 BLOCKED_EVERY = 1000  # one contact number in this many is a blocked one
 NEW_BLOCKS = 200
 FLOOR_S = 5.0
-ESTABLISHMENTS = ("HLI", "MDI", "WDI", "LWI", "BMI")
+ESTABLISHMENTS = ("HLI", "HMI", "LWI", "MDI", "WDI")
 
 
 @pytest.fixture(scope="module")

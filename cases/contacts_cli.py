@@ -32,8 +32,10 @@ from cases.contact_tasks import CSV_COLUMNS as TASK_CSV
 from cases.contact_tasks import STATUSES, TaskStore, tasks_csv
 from cases.contacts import ContactStore, list_id
 from cases.model import establishment_code, prison_number
+from config import establishments
 from matcher.contacts import Contact, TooManyContacts
 from matcher.errors import ConfigError, ValidationError
+from matcher.profile import Profile
 from sync.importer import MAX_REPORTED, LineError, Progress
 
 CSV_REQUIRED = ("establishment", "prisoner", "contact_id")
@@ -50,7 +52,7 @@ class Lists:
     bad: set[str] = field(default_factory=set)  # lists with a bad line: not written
 
 
-def read_jsonl(lines: Iterable[str]) -> Lists:
+def read_jsonl(lines: Iterable[str], profile: Profile) -> Lists:
     out = Lists()
     for number, line in enumerate(lines, start=1):
         if not line.strip():
@@ -64,7 +66,7 @@ def read_jsonl(lines: Iterable[str]) -> Lists:
             out.errors.append(LineError(number, "(line)", "must be a JSON object"))
             continue
         try:
-            lid = _place(data.get("establishment"), data.get("prisoner"))
+            lid = _place(profile, data.get("establishment"), data.get("prisoner"))
             unknown = set(data) - {"establishment", "prisoner", "contacts"}
             if unknown:
                 raise ValidationError(sorted(unknown)[0], "unknown field")
@@ -82,7 +84,7 @@ def read_jsonl(lines: Iterable[str]) -> Lists:
     return out
 
 
-def read_csv(lines: Iterable[str]) -> Lists:
+def read_csv(lines: Iterable[str], profile: Profile) -> Lists:
     out = Lists()
     reader = csv.DictReader(lines)
     header = reader.fieldnames or []
@@ -96,7 +98,7 @@ def read_csv(lines: Iterable[str]) -> Lists:
     for row in reader:
         number = reader.line_num
         try:
-            lid = _place(row.get("establishment"), row.get("prisoner"))
+            lid = _place(profile, row.get("establishment"), row.get("prisoner"))
             contact = _csv_contact(row, by_contact.get((lid, row.get("contact_id") or "")))
         except ValidationError as exc:
             out.errors.append(LineError(number, exc.field, exc.detail))
@@ -130,8 +132,11 @@ def _csv_contact(row: dict[str, Any], current: dict[str, Any] | None) -> dict[st
     return contact
 
 
-def _place(establishment: Any, prisoner: Any) -> str:
-    return list_id(establishment_code(establishment, "establishment"), prison_number(prisoner, "prisoner"))
+def _place(profile: Profile, establishment: Any, prisoner: Any) -> str:
+    return list_id(
+        establishments.require(profile, establishment, "establishment"),
+        establishments.prisoner_number(profile, prisoner, "prisoner"),
+    )
 
 
 def register(subparsers: Any) -> None:
@@ -196,7 +201,7 @@ def run(args: argparse.Namespace, *, out: TextIO | None = None, err: TextIO | No
 
 def _import(args: argparse.Namespace, lines: list[str], store: ContactStore, err: TextIO) -> int:
     fmt = args.format or ("csv" if str(args.file).lower().endswith(".csv") else "jsonl")
-    read = read_csv(lines) if fmt == "csv" else read_jsonl(lines)
+    read = read_csv(lines, store.profile) if fmt == "csv" else read_jsonl(lines, store.profile)
     checked: list[tuple[str, tuple[Contact, ...]]] = []
     for lid, (number, raw) in read.found.items():
         if lid in read.bad:

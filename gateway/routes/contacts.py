@@ -12,6 +12,7 @@ from aiohttp import web
 
 from cases import model
 from cases.contact_tasks import KEPT, MAX_REASON, REMOVED, STATUSES, TaskConflict, tasks_csv
+from config import establishments
 from gateway import validation as v
 from gateway.auth import Principal
 from gateway.contacts import ContactsRuntime
@@ -30,14 +31,14 @@ CHECK_FIELDS = frozenset({"establishment", "prisoner", "contact"})
 TASK_QUERY = frozenset({"establishment", "prisoner", "reference", "status", "cursor", "limit", "format"})
 
 
-def establishment_code(value: Any, field: str = "establishment") -> str:
-    """The one place contacts check an establishment code (the cases' check: one registry)."""
-    return model.establishment_code(value, field)
+def establishment_code(request: web.Request, value: Any, field: str = "establishment") -> str:
+    """A registered establishment code (config.establishments), else a 400 naming `field`."""
+    return establishments.require(request.app[RUNTIME].profile, value, field)
 
 
-def prisoner_number(value: Any, field: str = "prisoner") -> str:
-    """The one place contacts check a prison number (the cases' check)."""
-    return model.prison_number(value, field)
+def prisoner_number(request: web.Request, value: Any, field: str = "prisoner") -> str:
+    """A prison number of the profile's pattern, else a 400 naming `field`."""
+    return establishments.prisoner_number(request.app[RUNTIME].profile, value, field)
 
 
 def _runtime(request: web.Request) -> ContactsRuntime:
@@ -49,8 +50,8 @@ def _runtime(request: web.Request) -> ContactsRuntime:
 
 def _place(request: web.Request) -> tuple[str, str]:
     return (
-        establishment_code(request.match_info["establishment"]),
-        prisoner_number(request.match_info["prisoner"]),
+        establishment_code(request, request.match_info["establishment"]),
+        prisoner_number(request, request.match_info["prisoner"]),
     )
 
 
@@ -107,8 +108,8 @@ async def screen_contact(request: web.Request) -> web.Response:
     principal = await authorize(request, CHECK_ROLES)
     body = await v.read_json(request, v.LIMIT_ENTRY)
     v.only(body, CHECK_FIELDS)
-    establishment = establishment_code(v.required_text(body, "establishment", 16))
-    prisoner = prisoner_number(v.required_text(body, "prisoner", 40))
+    establishment = establishment_code(request, body.get("establishment"))
+    prisoner = prisoner_number(request, body.get("prisoner"))
     bound_to(principal, establishment)
     if body.get("contact") is None:
         raise ApiError(400, "missing_field", "contact: required", "contact")
@@ -133,14 +134,14 @@ def _task_filter(query: Any, principal: Principal) -> dict[str, Any]:
     v.query_only(query, TASK_QUERY)
     found: dict[str, Any] = {}
     if "establishment" in query:
-        found["establishment"] = establishment_code(query["establishment"])
+        found["establishment"] = model.establishment_code(query["establishment"], "establishment")
     if principal.establishment is not None:
         if found.setdefault("establishment", principal.establishment) != principal.establishment:
             bound_to(principal, found["establishment"])
     elif principal.role == "contacts":
         raise ApiError(403, "forbidden", "establishment: a contacts token must be bound to an establishment")
     if "prisoner" in query:
-        found["prisoner"] = prisoner_number(query["prisoner"])
+        found["prisoner"] = model.prison_number(query["prisoner"], "prisoner")
     if "reference" in query:
         if not REFERENCE_RE.fullmatch(query["reference"]):
             raise v.invalid("reference", "1-64 letters, digits and . _ : / -")

@@ -173,7 +173,10 @@ def test_approving_a_contact_at_a_blocked_address_is_held_or_blocked(gateway: Ga
     assert gw.http("POST", "/v1/screen/contact", legal, token=hli)[1]["decision"] == "allow"
     status, bad = gw.http("POST", "/v1/screen/contact", {**check, "prisoner": "not a number!"}, token=hli)
     assert status == 400 and bad["field"] == "prisoner", bad
-    status, bad = gw.http("POST", "/v1/screen/contact", {**check, "establishment": "H"}, token=hli)
+    for unknown in ("H", "XYZ"):  # malformed, and well formed but not a known establishment
+        status, bad = gw.http("POST", "/v1/screen/contact", {**check, "establishment": unknown}, token=hli)
+        assert status == 400 and bad["field"] == "establishment", bad
+    status, bad = gw.http("PUT", f"/v1/contacts/XYZ/{PRISONER}", {"contacts": []}, token=gw.token("admin"))
     assert status == 400 and bad["field"] == "establishment", bad
     status, bad = gw.http("PUT", "/v1/contacts/HLI/not-a-number!", {"contacts": []}, token=hli)
     assert status == 400 and bad["field"] == "prisoner", bad
