@@ -6,6 +6,7 @@ identifier and its position on the contact, never the identifier itself."""
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 from urllib.parse import urlencode
 
@@ -53,6 +54,10 @@ async def contacts_home(request: web.Request) -> web.StreamResponse:
         status=None if status == "all" else status,
         limit=PAGE_SIZE,
     )
+    for task in tasks:  # shown in the pages' zone, as every time on them is
+        task["created_ms"] = int(
+            dt.datetime.fromisoformat(task["created"].replace("Z", "+00:00")).timestamp() * 1000
+        )
     return render(
         request,
         "contacts.html",
