@@ -79,6 +79,7 @@ def create_app(
     )
     metrics.watch(source, lambda: runtime.shipper, settings.max_data_age)
     app[RUNTIME] = runtime
+    app[validation.BODY_TIMEOUT] = settings.body_timeout
     app.cleanup_ctx.append(_redis_ctx)
     app.cleanup_ctx.append(_source_ctx)
     app.cleanup_ctx.append(_spool_ctx)

@@ -43,6 +43,9 @@ T = TypeVar("T")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 API_HANDLER = "_nocontact_api_handler"  # set on every handler api_handler wraps
 UNMATCHED = "unmatched"  # the endpoint label of requests no route takes
+# The status a request is finished with when its client went away before the answer (nginx's 499):
+# counted as nocontact_gateway_http_client_closed, never as a request answered.
+CLIENT_CLOSED = 499
 STORE_DOWN = "store: Redis cannot be reached"
 
 
@@ -220,7 +223,11 @@ def http_error(exc: web.HTTPException) -> web.Response:
 
 def error_response(exc: Exception) -> web.Response:
     """What a handler raised, as our JSON error: its own ApiError, a field that failed
-    validation, aiohttp's HTTP errors, and anything else as a logged 500."""
+    validation, aiohttp's HTTP errors, a client that went away mid-request (CLIENT_CLOSED, nobody
+    to answer), and anything else as a logged 500."""
+    if isinstance(exc, ConnectionResetError):
+        log.debug("gateway: client closed the connection before the answer")
+        return web.Response(status=CLIENT_CLOSED)
     if isinstance(exc, ApiError):
         return exc.response()
     if isinstance(exc, ValidationError):
@@ -235,6 +242,9 @@ def finish_request(
 ) -> None:
     """A request's metrics and its access-log line (for a successful screening answer only
     under ``log_screening``: metrics and the hit log cover those)."""
+    if status == CLIENT_CLOSED:
+        runtime.metrics.client_closed(endpoint)
+        return
     elapsed = time.perf_counter() - started
     runtime.metrics.observe_request(endpoint, method, status, elapsed)
     settings = runtime.settings

@@ -54,6 +54,8 @@ class Metrics:
         # (channel, decision, relay) -> decisions; relay None means no match
         self.decisions: dict[tuple[str, str, bool | None], int] = {}
         self.hits_recorded = 0
+        # endpoint -> requests whose client went away before the answer
+        self.closed: dict[str, int] = {}
         self.registry.register(_TrafficCollector(self))
 
     def observe_request(self, endpoint: str, method: str, status: int, seconds: float) -> None:
@@ -78,6 +80,9 @@ class Metrics:
         key = (channel, decision, relay)
         decisions = self.decisions
         decisions[key] = decisions.get(key, 0) + 1
+
+    def client_closed(self, endpoint: str) -> None:
+        self.closed[endpoint] = self.closed.get(endpoint, 0) + 1
 
     def hit_recorded(self) -> None:
         self.hits_recorded += 1
@@ -105,6 +110,14 @@ class _TrafficCollector(Collector):
         for (endpoint, method, status), count in sorted(m.requests.items()):
             requests.add_metric([endpoint, method, str(status)], count)
         yield requests
+        closed = CounterMetricFamily(
+            "nocontact_gateway_http_client_closed",
+            "Requests whose client went away before the answer (not answered, not an error).",
+            labels=["endpoint"],
+        )
+        for endpoint, count in sorted(m.closed.items()):
+            closed.add_metric([endpoint], count)
+        yield closed
         latency = HistogramMetricFamily(
             "nocontact_gateway_http_request_duration_seconds",
             "Time to answer an HTTP request, by endpoint.",

@@ -49,6 +49,8 @@ class GatewaySettings:
     # Every time a person reads or enters on the pages is in this zone, with its UTC offset shown.
     timezone: str = setting("Europe/London", env="NOCONTACT_TIMEZONE")
     access_log: bool = True
+    # Seconds a request's body may take to arrive (gateway.validation.within_body_deadline): 408.
+    body_timeout: float = setting(10.0, env="NOCONTACT_BODY_TIMEOUT")
     # Successful screening answers are counted and timed in /metrics and every non-allow one is
     # in the hit log; a log line for each as well cost ~35% of the call endpoint's throughput.
     log_screening: bool = False
@@ -87,6 +89,7 @@ class GatewaySettings:
             "ship_retry_max",
             "spool_retention_days",
             "evidence_retention_days",
+            "body_timeout",
         ):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"gateway.{name}", getattr(self, name), "Expected a positive number.")

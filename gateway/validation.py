@@ -4,9 +4,10 @@ where ``detail`` starts with the field's name."""
 
 from __future__ import annotations
 
+import asyncio
 import re
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Awaitable, Mapping
+from typing import Any, TypeVar
 
 import orjson
 from aiohttp import web
@@ -22,6 +23,12 @@ LIMIT_MAIL = 1024 * KIB
 LIMIT_ENTRY = 256 * KIB
 LIMIT_SMALL = 8 * KIB
 CLIENT_MAX_SIZE = LIMIT_MAIL  # aiohttp's own cap; each endpoint has its lower one
+
+# Seconds a request's body may take to arrive once its handler starts reading it ([gateway]
+# body_timeout); a client dripping it slower is answered 408 and its connection closed.
+BODY_TIMEOUT = web.AppKey("body_timeout", float)
+DEFAULT_BODY_TIMEOUT = 10.0
+T = TypeVar("T")
 
 MAX_NUMBER = 64
 MAX_TO = 320
@@ -40,8 +47,10 @@ class ApiError(Exception):
         field: str | None = None,
         extra: Mapping[str, Any] | None = None,
         headers: Mapping[str, str] | None = None,
+        close: bool = False,
     ) -> None:
         super().__init__(status, error, detail, field)
+        self.close = close  # close the connection after the answer (a body left unread)
         self.status = status
         self.error = error
         self.detail = detail
@@ -58,13 +67,34 @@ class ApiError(Exception):
             body["field"] = self.field
         if self.extra:
             body.update(self.extra)
-        return web.Response(
+        response = web.Response(
             status=self.status, body=orjson.dumps(body), content_type="application/json", headers=self.headers
         )
+        if self.close:
+            response.force_close()
+        return response
 
 
 def invalid(field: str, detail: str) -> ApiError:
     return ApiError(400, "invalid_field", f"{field}: {detail}", field)
+
+
+class BodyTimeout(ApiError):
+    """The body did not arrive within the deadline: 408, and the connection is closed."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(408, "body_timeout", f"body: not received within {seconds:g} s", close=True)
+
+
+async def within_body_deadline(request: web.Request, reading: Awaitable[T]) -> T:
+    """`reading` (the request's body being read: ``request.read()``, ``request.post()``...), or
+    BodyTimeout when it takes longer than the app's BODY_TIMEOUT."""
+    seconds = request.app.get(BODY_TIMEOUT, DEFAULT_BODY_TIMEOUT)
+    try:
+        async with asyncio.timeout(seconds):
+            return await reading
+    except TimeoutError:
+        raise BodyTimeout(seconds) from None
 
 
 async def read_json(request: web.Request, limit: int) -> dict[str, Any]:
@@ -72,7 +102,7 @@ async def read_json(request: web.Request, limit: int) -> dict[str, Any]:
     if length is not None and length > limit:
         raise ApiError(413, "body_too_large", f"body: at most {limit} bytes on this endpoint")
     try:
-        raw = await request.read()
+        raw = await within_body_deadline(request, request.read())
     except web.HTTPRequestEntityTooLarge:
         raise ApiError(413, "body_too_large", f"body: at most {limit} bytes on this endpoint") from None
     return parse_json(raw, limit)

@@ -26,6 +26,7 @@ from gateway.ui.pages import (
     store_of,
 )
 from gateway.ui.users import UI_ROLES, get_user, hash_password, needs_rehash, save_user, verify_password
+from gateway.validation import within_body_deadline
 
 log = logging.getLogger("nocontact.gateway.ui")
 
@@ -91,7 +92,7 @@ async def login(request: web.Request) -> web.StreamResponse:
     if insecure(request):
         log.warning("ui: refused a sign-in over plain HTTP from another machine")
         return _form(request, 403, NOT_HTTPS)
-    form = await request.post()
+    form = await within_body_deadline(request, request.post())
     if not sessions.tokens_match(request.cookies.get(sessions.SIGNIN_COOKIE), form.get(sessions.CSRF_FIELD)):
         log.warning("ui: refused a sign-in form without a valid CSRF token")
         return _form(request, 403, "The sign-in form had expired. Please try again.")

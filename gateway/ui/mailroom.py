@@ -38,7 +38,7 @@ from gateway.ui.pages import (
     store_of,
 )
 from gateway.ulid import ULID_RE
-from gateway.validation import ApiError
+from gateway.validation import ApiError, within_body_deadline
 from matcher.decisions import REASONS, UNKNOWN_PRISONER, Decision
 from matcher.index import Index
 
@@ -127,7 +127,7 @@ async def upload(request: web.Request) -> web.StreamResponse:
     if viewer.role not in MAILROOM:
         return secure(error(request, 403, "Not allowed", "Your role cannot open this page."))
     try:
-        fields, data, suffix = await _read_form(request)
+        fields, data, suffix = await within_body_deadline(request, _read_form(request))
     except MailroomError as exc:
         return secure(error(request, 400, "Envelope not read", str(exc)))
     if not sessions.tokens_match(viewer.session.csrf, fields.get(sessions.CSRF_FIELD)):

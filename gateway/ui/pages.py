@@ -22,6 +22,7 @@ from redis.exceptions import RedisError
 from gateway.http import RUNTIME, StoreUnavailable
 from gateway.ui import sessions
 from gateway.ui.users import User, get_user
+from gateway.validation import within_body_deadline
 from sync.keys import Keys
 
 log = logging.getLogger("nocontact.gateway.ui")
@@ -198,7 +199,7 @@ def page(*roles: str) -> Callable[[Handler], Handler]:
                 if viewer.role not in allowed:
                     return error(request, 403, "Not allowed", "Your role cannot open this page.")
                 if request.method == "POST":
-                    form = await request.post()
+                    form = await within_body_deadline(request, request.post())
                     if not sessions.tokens_match(viewer.session.csrf, form.get(sessions.CSRF_FIELD)):
                         log.warning(
                             "ui: refused a form without a valid CSRF token (user %s)", viewer.user.username
@@ -212,6 +213,8 @@ def page(*roles: str) -> Callable[[Handler], Handler]:
                         )
                     request[FORM] = form
                 return secure(await handler(request))
+            except ConnectionResetError:
+                raise  # the client went away: not the store (gateway.http counts it)
             except (RedisError, OSError, StoreUnavailable):
                 return error(
                     request,

@@ -5,16 +5,19 @@ a bulk replace that would shrink the list, and readiness under the stale policy.
 from __future__ import annotations
 
 import json
+import socket
 import stat
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from sync.cut import NOTHING_PUBLISHED
+from tests.support.gateway_data import ADMIN
 from tests.support.gateway_process import Gateway
 from tests.support.processes import clean_env, free_port
 from tests.support.redis_server import RedisFactory, RedisServer
@@ -225,3 +228,62 @@ def test_readyz_follows_the_stale_policy(
     status, body = until(lambda: stale(refuse), "refuse never stale")
     assert status == 503 and body["status"] == "not_ready" and body["why"], body
     assert refuse.http("POST", "/v1/screen/call", CALL)[1]["error"] == "stale_data"
+
+
+def raw_request(port: int, head: str, body: bytes) -> socket.socket:
+    """A connection that has sent `head` (request line and headers) and the first `body` bytes of
+    a longer body, and sends no more."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+    sock.sendall(head.replace("\n", "\r\n").encode() + b"\r\n" + body)
+    return sock
+
+
+def read_all(sock: socket.socket) -> bytes:
+    chunks = []
+    while chunk := sock.recv(65536):
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+@pytest.mark.parametrize(
+    ("path", "content_type", "body"),
+    [
+        ("/v1/screen/call", "application/json", b'{"establishment": '),
+        ("/ui/login", "application/x-www-form-urlencoded", b"username=a"),
+    ],
+)
+def test_a_body_slower_than_the_deadline_is_408_and_the_connection_closed(
+    tmp_path: Path, gateways: list[Gateway], path: str, content_type: str, body: bytes
+) -> None:
+    gateway = Gateway(tmp_path / "data", free_port(), env={"NOCONTACT_BODY_TIMEOUT": "0.5"})
+    gateways.append(gateway.start())
+    head = (
+        f"POST {path} HTTP/1.1\nHost: 127.0.0.1\nAuthorization: Bearer {ADMIN}\n"
+        f"Content-Type: {content_type}\nContent-Length: 1000\n"
+    )
+    with raw_request(gateway.port, head, body) as sock:
+        answer = read_all(sock)  # the server answers, then closes: recv returns b"" (no timeout)
+    assert answer.startswith(b"HTTP/1.1 408 "), answer
+    assert b'"error":"body_timeout"' in answer and b"within 0.5 s" in answer
+
+
+def test_a_client_that_goes_away_mid_body_is_counted_not_a_500(
+    tmp_path: Path, gateways: list[Gateway]
+) -> None:
+    gateway = Gateway(tmp_path / "data", free_port(), env={"NOCONTACT_LOG_LEVEL": "DEBUG"})
+    gateways.append(gateway.start())
+    head = (
+        f"POST /v1/screen/call HTTP/1.1\nHost: 127.0.0.1\nAuthorization: Bearer {ADMIN}\n"
+        "Content-Type: application/json\nContent-Length: 1000\n"
+    )
+    raw_request(gateway.port, head, b'{"establishment": "HLI", ').close()
+    closed = 'nocontact_gateway_http_client_closed_total{endpoint="/v1/screen/call"} 1.0'
+    until(lambda: closed in metrics_text(gateway), "the closed request was not counted")
+    assert 'status="500"' not in metrics_text(gateway)
+    assert "client closed the connection" in gateway.text()
+    assert "internal error" not in gateway.text() and "Traceback" not in gateway.text()
+
+
+def metrics_text(gateway: Gateway) -> str:
+    with urllib.request.urlopen(f"http://127.0.0.1:{gateway.port}/metrics", timeout=5) as resp:
+        return str(resp.read().decode())
