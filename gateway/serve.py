@@ -28,12 +28,28 @@ from gateway.settings import GatewaySettings
 from gateway.tls import ServerTls, certificate_fingerprint
 from gateway.worker import new_event_loop, run_worker_app, tune_process
 from matcher.errors import ConfigError
+from sync.datadir import DataDirLock
 from sync.embedded import EmbeddedRedis
-from sync.init_cli import initialise, unreachable
-from sync.redis_url import redis_client
+from sync.errors import SyncError
+from sync.init_cli import initialise
+from sync.redis_url import redis_client, unreachable
 from sync.writer import Writer
 
 log = logging.getLogger("nocontact.gateway")
+
+
+class ListenError(Exception):
+    """The listening socket cannot be bound (the port in use, an address not on this host...)."""
+
+    def __init__(self, host: str, port: int, cause: OSError) -> None:
+        super().__init__(host, port, cause)
+        self.host, self.port, self.cause = host, port, cause
+
+    def __str__(self) -> str:
+        return (
+            f"cannot listen on {self.host}:{self.port} ({self.cause.strerror or self.cause}): stop what "
+            "uses it (another gateway?), or choose another --port / --host"
+        )
 
 
 def register(sub: Any) -> None:
@@ -118,14 +134,14 @@ def run_token(args: argparse.Namespace) -> int:
         else:
             print(f"revoked {args.id}")
     except (redis.RedisError, OSError) as exc:
-        print(f"nocontact token: cannot reach Redis ({type(exc).__name__})", file=sys.stderr)
+        print(f"nocontact token: {unreachable(url, exc)}", file=sys.stderr)
         return 1
     return 0
 
 
 def _start_embedded(settings: GatewaySettings) -> tuple[Any, str]:
     server = EmbeddedRedis(settings.data_dir)
-    url: str = server.start()
+    url: str = server.start(adopt=False)  # serve holds the data directory: one answering is an orphan
     # A fresh embedded store holds an explicitly empty blocklist, so the gateway is ready at once
     # (followers refuse an empty store that is not explicit). A no-op once anything is published.
     with redis_client(url, socket_timeout=5) as client:
@@ -177,21 +193,40 @@ def run_serve(args: argparse.Namespace) -> int:
         print(f"nocontact serve: {exc}", file=sys.stderr)
         return 2
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    embedded = None
-    if settings.sync.redis_url is None:
-        embedded, url = _start_embedded(settings)
-        settings = settings.with_(sync=settings.sync.with_(redis_url=url))
-        where = f"embedded Redis under {settings.data_dir}"
-    else:
-        where = "the configured Redis"
-        if args.init:
-            try:
-                print(f"nocontact: init: {initialise(settings.sync.redis_url, settings.sync)}", flush=True)
-            except (redis.RedisError, OSError) as exc:  # a restart in an outage: the store has one
-                log.warning("gateway: init skipped: %s", unreachable(settings.sync.redis_url, exc))
+    lock = DataDirLock(settings.data_dir)
     try:
-        _bootstrap_admin(settings, str(settings.sync.redis_url))
+        lock.acquire()
         sock = _listen(settings.host, settings.port)
+    except (SyncError, ListenError) as exc:
+        print(f"nocontact serve: {exc}", file=sys.stderr)
+        lock.release()
+        return 2
+    try:
+        return _serve(args, settings, tls, sock)
+    finally:
+        sock.close()
+        lock.release()
+
+
+def _serve(
+    args: argparse.Namespace, settings: GatewaySettings, tls: ServerTls | None, sock: socket.socket
+) -> int:
+    embedded = None
+    try:
+        if settings.sync.redis_url is None:
+            embedded, url = _start_embedded(settings)
+            settings = settings.with_(sync=settings.sync.with_(redis_url=url))
+            where = f"embedded Redis under {settings.data_dir}"
+        else:
+            where = "the configured Redis"
+            if args.init:
+                try:
+                    print(
+                        f"nocontact: init: {initialise(settings.sync.redis_url, settings.sync)}", flush=True
+                    )
+                except (redis.RedisError, OSError) as exc:  # a restart in an outage: the store has one
+                    log.warning("gateway: init skipped: %s", unreachable(settings.sync.redis_url, exc))
+        _bootstrap_admin(settings, str(settings.sync.redis_url))
         host, port = sock.getsockname()[:2]
         scheme = "http" if tls is None else "https"
         print(
@@ -203,6 +238,9 @@ def run_serve(args: argparse.Namespace) -> int:
             _worker(settings, sock, tls)
         else:
             _supervise(settings, sock, tls)
+    except SyncError as exc:  # the embedded Redis would not start
+        print(f"nocontact serve: {exc}", file=sys.stderr)
+        return 2
     finally:
         if embedded is not None:
             embedded.stop()
@@ -213,7 +251,11 @@ def _listen(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise ListenError(host, port, exc) from None
     sock.listen(1024)
     sock.set_inheritable(True)
     return sock

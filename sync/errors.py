@@ -71,3 +71,18 @@ class SnapshotRejected(SyncError):
 
 class EmbeddedRedisError(SyncError):
     """The embedded redis-server could not be started or did not answer."""
+
+
+class DataDirInUse(SyncError):
+    """Another `nocontact serve` (or a command running the embedded Redis) holds the data directory."""
+
+    def __init__(self, data_dir: str, pid: str) -> None:
+        super().__init__(data_dir, pid)
+        self.data_dir = data_dir
+        self.pid = pid
+
+    def __str__(self) -> str:
+        return (
+            f"the data directory {self.data_dir} is in use by another nocontact process (pid {self.pid}): "
+            "stop it, or give this gateway its own --data-dir"
+        )

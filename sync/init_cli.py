@@ -19,7 +19,7 @@ from sync.client import sync_client
 from sync.embedded import store_url
 from sync.errors import SyncError
 from sync.importer import add_store_options, store_settings
-from sync.redis_url import StoreAddress
+from sync.redis_url import unreachable
 from sync.settings import SyncSettings
 from sync.writer import Writer
 
@@ -47,14 +47,6 @@ def initialise(url: str, settings: SyncSettings) -> str:
     return (
         f"nothing to do: this store already has a blocklist (epoch {result.epoch}, "
         f"version {result.version}); it was left as it is"
-    )
-
-
-def unreachable(url: str, exc: BaseException) -> str:
-    """One line for a store that does not answer, naming the fix."""
-    return (
-        f"cannot reach Redis at {StoreAddress.parse(url).describe()} ({type(exc).__name__}): "
-        "start it, or correct NOCONTACT_REDIS_URL / [sync] redis_url"
     )
 
 

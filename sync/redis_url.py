@@ -53,7 +53,10 @@ class StoreAddress:
         if parts.scheme in PLAIN_SCHEMES:
             return cls(url)
         if parts.scheme != SENTINEL_SCHEME:
-            expected = f"Expected a {', '.join(PLAIN_SCHEMES)} or {SENTINEL_SCHEME} URL."
+            expected = (
+                f"Expected a {', '.join(PLAIN_SCHEMES)} or {SENTINEL_SCHEME} URL, "
+                "such as redis://10.0.0.11:6379/0."
+            )
             raise ConfigError(key, shown, expected)
         userinfo, _, hosts = parts.netloc.rpartition("@")
         username, _, password = userinfo.partition(":")
@@ -89,6 +92,14 @@ class StoreAddress:
             return redact(self.url)
         hosts = ",".join(f"{h}:{p}" for h, p in self.sentinels)
         return f"Sentinel service {self.service!r} (db {self.db}) via {hosts}"
+
+
+def unreachable(url: str, exc: BaseException) -> str:
+    """One line for a store that does not answer, naming the fix."""
+    return (
+        f"cannot reach Redis at {StoreAddress.parse(url).describe()} ({type(exc).__name__}): "
+        "start it, or correct NOCONTACT_REDIS_URL / [sync] redis_url"
+    )
 
 
 def redact(url: str) -> str:

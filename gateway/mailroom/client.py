@@ -82,9 +82,10 @@ class GatewayClient:
 
     def screen_mail(self, establishment: str, prisoner: str | None, envelope: str) -> Screened:
         body = {"establishment": establishment, "prisoner": prisoner, "envelope": envelope}
-        return Screened.from_dict(self._post(MAIL_PATH, body))
+        return Screened.from_dict(self.post(MAIL_PATH, body))
 
-    def _post(self, path: str, body: dict[str, Any]) -> Any:
+    def post(self, path: str, body: dict[str, Any]) -> Any:
+        """POST `body` as JSON to `path`; the decoded answer (errors as the module says)."""
         request = urllib.request.Request(  # noqa: S310 - the URL's scheme was checked: http(s) only
             self.url + path,
             data=json.dumps(body).encode(),

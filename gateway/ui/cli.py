@@ -17,7 +17,7 @@ from gateway.settings import GatewaySettings
 from gateway.ui.users import UI_ROLES, add_user, list_users, set_disabled
 from matcher.errors import ConfigError
 from sync.embedded import EmbeddedRedis
-from sync.redis_url import redis_client
+from sync.redis_url import redis_client, unreachable
 
 
 def register(sub: Any) -> None:
@@ -38,9 +38,15 @@ def register(sub: Any) -> None:
     user.set_defaults(handler=run_user)
 
 
+class NoTerminal(Exception):
+    """`user add` without --password-stdin, and no terminal to ask on."""
+
+
 def _password(from_stdin: bool) -> str | None:
     if from_stdin:
         return sys.stdin.readline().rstrip("\r\n")
+    if not sys.stdin.isatty():
+        raise NoTerminal()
     first = getpass.getpass("Password: ")
     if getpass.getpass("Password again: ") != first:
         return None
@@ -65,7 +71,14 @@ def run_user(args: argparse.Namespace) -> int:
     try:
         with redis_client(url, socket_timeout=5, socket_connect_timeout=2) as client:
             if args.action == "add":
-                password = _password(args.password_stdin)
+                try:
+                    password = _password(args.password_stdin)
+                except NoTerminal:
+                    print(
+                        "nocontact user: no terminal to ask the password on: pipe it with --password-stdin",
+                        file=sys.stderr,
+                    )
+                    return 2
                 if password is None:
                     print("nocontact user: the passwords differ", file=sys.stderr)
                     return 2
@@ -88,6 +101,6 @@ def run_user(args: argparse.Namespace) -> int:
                     return 1
                 print(f"{args.action}d {args.username}")
     except (redis.RedisError, OSError) as exc:
-        print(f"nocontact user: cannot reach Redis ({type(exc).__name__})", file=sys.stderr)
+        print(f"nocontact user: {unreachable(url, exc)}", file=sys.stderr)
         return 1
     return 0
