@@ -17,6 +17,7 @@ import orjson
 import pytest
 import redis
 import redis.asyncio as aioredis
+from aiohttp import web
 from aiohttp.base_protocol import BaseProtocol
 from aiohttp.streams import StreamReader
 from aiohttp.test_utils import make_mocked_request
@@ -332,7 +333,9 @@ def _request_with_body(length: int) -> tuple[Any, StreamReader]:
     protocol = BaseProtocol(loop)
     protocol.connection_made(mock.Mock(spec=asyncio.Transport))  # a connection that stays open
     payload = StreamReader(protocol, 2**16, loop=loop)
-    request = make_mocked_request("POST", CALL_PATH, headers={"Content-Length": str(length)}, payload=payload)
+    request = make_mocked_request(
+        "POST", CALL_PATH, headers={"Content-Length": str(length)}, payload=payload, app=web.Application()
+    )
     return request, payload
 
 
