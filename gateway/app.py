@@ -7,6 +7,7 @@ from __future__ import annotations
 import functools
 import os
 from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from aiohttp import web
@@ -86,6 +87,7 @@ def create_app(
     app.cleanup_ctx.append(_tokens_ctx)
     app.cleanup_ctx.append(_cases_ctx)
     app.cleanup_ctx.append(_contacts_ctx)
+    app.cleanup_ctx.append(_screening_ctx)
     screening.setup(app)
     admin.setup(app)
     hits.setup(app)
@@ -159,6 +161,13 @@ async def _tokens_ctx(app: web.Application) -> AsyncIterator[None]:
     await runtime.tokens.start()
     yield
     await runtime.tokens.stop()
+
+
+async def _screening_ctx(app: web.Application) -> AsyncIterator[None]:
+    runtime = app[RUNTIME]
+    runtime.screening_pool = ThreadPoolExecutor(1, thread_name_prefix="nocontact-screening")
+    yield
+    runtime.screening_pool.shutdown(wait=True, cancel_futures=True)
 
 
 async def _cases_ctx(app: web.Application) -> AsyncIterator[None]:

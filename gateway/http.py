@@ -12,6 +12,7 @@ import logging
 import time
 import traceback
 from collections.abc import Awaitable, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -77,9 +78,16 @@ class Runtime:
     cases: Cases | None = None
     writer: Writer | None = None  # built on first use (``gateway.routes.admin.writer_for``)
     contacts: ContactsRuntime | None = None  # contacts lists, removal tasks and their sweeper
+    # long letters and messages are screened here, off the event loop (one thread: a flood of them
+    # queues rather than taking more of the GIL from the loop)
+    screening_pool: ThreadPoolExecutor | None = None
 
     def stale(self) -> bool:
         return self.source.stale(self.settings.max_data_age)
+
+    async def off_loop_screening(self, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(*args)`` (a screening decision) in the screening thread."""
+        return await asyncio.get_running_loop().run_in_executor(self.screening_pool, fn, *args)
 
 
 RUNTIME = web.AppKey("runtime", Runtime)

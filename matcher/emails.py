@@ -10,7 +10,7 @@ from functools import lru_cache
 
 from email_validator import EmailNotValidError, validate_email
 
-from matcher.errors import InvalidEmail
+from matcher.errors import InvalidEmail, TooMuchToRead
 
 NORMALISER_VERSION = "emails-1"
 MAX_LENGTH = 254
@@ -23,6 +23,9 @@ _BRACKETED_AT = re.compile(r"[\[(]\s*at\s*[\])]", re.IGNORECASE)  # cheap test: 
 _OBFUSCATED_DOT = re.compile(r"\s*[\[(]\s*dot\s*[\])]\s*", re.IGNORECASE)
 _TRAILING = ".-_"
 _SCAN_LIMIT = 200_000
+# Distinct candidate addresses checked in one text: each costs email-validator ~70 us, and a letter
+# of "a@b." fragments holds thousands. Past this the text is not screened automatically.
+MAX_TEXT_CANDIDATES = 32
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +71,8 @@ def _email_keys(raw: str) -> EmailKeys:
 
 
 def find_in_text(text: str) -> list[EmailKeys]:
-    """Every email address written in free text (also "jane [at] example [dot] com"), in order."""
+    """Every email address written in free text (also "jane [at] example [dot] com"), in order.
+    TooMuchToRead when the text holds more than MAX_TEXT_CANDIDATES distinct candidates."""
     text = text[:_SCAN_LIMIT]
     if ("(" in text or "[" in text) and _BRACKETED_AT.search(text) is not None:
         text = _OBFUSCATED_DOT.sub(".", _OBFUSCATED_AT.sub("@", text))
@@ -76,8 +80,14 @@ def find_in_text(text: str) -> list[EmailKeys]:
         return []
     found: list[EmailKeys] = []
     seen: set[str] = set()
+    tried: set[str] = set()
     for match in _CANDIDATE.finditer(text):
         candidate = match.group(0).strip(_TRAILING)
+        if candidate in tried:  # found already, or not an address (InvalidEmail is not cached)
+            continue
+        if len(tried) >= MAX_TEXT_CANDIDATES:
+            raise TooMuchToRead("email addresses", MAX_TEXT_CANDIDATES)
+        tried.add(candidate)
         try:
             keys = _email_keys(candidate)
         except InvalidEmail:

@@ -31,6 +31,20 @@ class InvalidAddress(ValidationError):
     """A blocked postal address that cannot be indexed (no valid postcode, no premise...)."""
 
 
+class TooMuchToRead(Exception):
+    """A text holds more candidate numbers or email addresses than are screened automatically
+    (``matcher.emails.MAX_TEXT_CANDIDATES``, ``matcher.phones.TEXT_MAX_CANDIDATES``): its work is
+    bounded, and a letter that would exceed it is held for a person instead."""
+
+    def __init__(self, what: str, limit: int) -> None:
+        super().__init__(what, limit)
+        self.what = what
+        self.limit = limit
+
+    def __str__(self) -> str:
+        return f"more than {self.limit} candidate {self.what} in one text"
+
+
 class ConfigError(ValueError):
     """A configuration value that is missing or of the wrong kind; names the key and the value."""
 

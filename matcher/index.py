@@ -34,7 +34,7 @@ from matcher.decisions import (
     order_matches,
 )
 from matcher.entries import Entry, normalise_prisoner
-from matcher.errors import InvalidNumber
+from matcher.errors import InvalidNumber, TooMuchToRead
 from matcher.layered import LayeredMap
 from matcher.names import name_evidence
 from matcher.near import near_scan, readable
@@ -283,7 +283,14 @@ class Index:
             if postings is not None:
                 matches += _blocking(postings, establishment, prisoner, key, "phone")
         if content:
-            matches += self._contact_matches(content[:MAX_CONTENT], establishment, prisoner, Strength.STRONG)
+            try:
+                matches += self._contact_matches(
+                    content[:MAX_CONTENT], establishment, prisoner, Strength.STRONG
+                )
+            except TooMuchToRead:  # a message has no hold: not screened automatically, not sent
+                return Decision(
+                    Channel.MESSAGE, "block", self.version, order_matches(_dedupe(matches)), "over_limit"
+                )
         if not matches:
             return Decision(Channel.MESSAGE, "allow", self.version)
         return Decision(Channel.MESSAGE, "block", self.version, order_matches(_dedupe(matches)))
@@ -301,13 +308,20 @@ class Index:
         ignore = self._ctx.returns.get(establishment)
         found = self._addresses.scan(envelope_text, ignore)
         matches = self._address_matches(found, envelope_text, establishment, prisoner, cap=None)
+        over_limit = False  # a text with more candidates than are screened: held for a person
         if content:
             content = content[:MAX_CONTENT]
             content_text = normalise_text(content, self._ctx.address_format)
             in_content = self._addresses.scan(content_text, ignore)
             matches += self._address_matches(in_content, content_text, establishment, prisoner, cap="hold")
-            matches += self._contact_matches(content, establishment, prisoner, None)
-        matches += self._contact_matches(envelope, establishment, prisoner, None)
+            try:
+                matches += self._contact_matches(content, establishment, prisoner, None)
+            except TooMuchToRead:
+                over_limit = True
+        try:
+            matches += self._contact_matches(envelope, establishment, prisoner, None)
+        except TooMuchToRead:
+            over_limit = True
         if self._ctx.address_format == "uk" and not any(m.strength is Strength.STRONG for m in matches):
             letter = without_return_address(envelope_text, ignore)
             near = near_scan(self._addresses, letter, found)
@@ -315,6 +329,8 @@ class Index:
                 matches += self._address_matches(near, envelope_text, establishment, prisoner, cap=None)
             if not matches and not readable(letter):
                 return Decision(Channel.MAIL, "hold", self.version, (), "unreadable")
+        if over_limit and not any(m.strength is Strength.STRONG for m in matches):
+            return Decision(Channel.MAIL, "hold", self.version, order_matches(_dedupe(matches)), "over_limit")
         if not matches:
             return Decision(Channel.MAIL, "allow", self.version)
         ordered = order_matches(_dedupe(matches))

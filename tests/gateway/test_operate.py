@@ -5,17 +5,21 @@ a bulk replace that would shrink the list, and readiness under the stale policy.
 from __future__ import annotations
 
 import json
+import random
 import socket
 import stat
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from matcher.index import Index
 from sync.cut import NOTHING_PUBLISHED
 from tests.support.gateway_data import ADMIN
 from tests.support.gateway_process import Gateway
@@ -287,3 +291,60 @@ def test_a_client_that_goes_away_mid_body_is_counted_not_a_500(
 def metrics_text(gateway: Gateway) -> str:
     with urllib.request.urlopen(f"http://127.0.0.1:{gateway.port}/metrics", timeout=5) as resp:
         return str(resp.read().decode())
+
+
+def hostile(size: int) -> str:
+    """Issue 17's hostile letter: `size` characters of "HU12AB 0789@.-+" (seeded, so the same each run)."""
+    rng = random.Random(17)
+    return "".join(rng.choice("HU12AB 0789@.-+") for _ in range(size))
+
+
+def test_a_hostile_letter_is_held_for_a_person_with_bounded_work(
+    tmp_path: Path, gateways: list[Gateway]
+) -> None:
+    gateway = Gateway(tmp_path / "data", free_port())
+    gateways.append(gateway.start())
+    mailroom = gateway.token("mailroom", "HLI")
+    letter = {
+        "establishment": "HLI",
+        "prisoner": "A1234BC",
+        "envelope": hostile(4_000),
+        "content": hostile(200_000),
+    }
+    status, answer = gateway.http("POST", "/v1/screen/mail", letter, mailroom)
+    assert status == 200 and answer["decision"] == "hold" and answer["reason"] == "over_limit", answer
+    assert answer["hit_id"] is None  # nothing matched: no request is touched
+    messaging = gateway.token("messaging", "HLI")
+    message = {
+        "establishment": "HLI",
+        "prisoner": "A1234BC",
+        "to": "friend@example.com",
+        "content": hostile(200_000),
+    }
+    status, answer = gateway.http("POST", "/v1/screen/message", message, messaging)
+    assert status == 200 and answer["decision"] == "block", answer  # a message cannot be held
+    assert gateway.http("POST", "/v1/screen/call", CALL)[1]["decision"] == "allow"
+
+
+async def test_long_letters_are_screened_off_the_event_loop(
+    client: Any, auth: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    threads: list[str] = []
+    screen_mail = Index.screen_mail
+
+    def recording(self: Index, *args: Any) -> Any:
+        threads.append(threading.current_thread().name)
+        return screen_mail(self, *args)
+
+    monkeypatch.setattr(Index, "screen_mail", recording)
+    headers = await auth("mailroom", "HLI")
+    short = {
+        "establishment": "HLI",
+        "prisoner": "A1234BC",
+        "envelope": "Mr P Jones\n16 High Street\nHull HU1 2AB",
+    }
+    long = {**short, "content": "Dear Jane, " * 1_000}
+    for body in (short, long):
+        resp = await client.post("/v1/screen/mail", json=body, headers=headers)
+        assert resp.status == 200, await resp.text()
+    assert threads == [threading.main_thread().name, "nocontact-screening_0"]
