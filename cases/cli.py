@@ -26,6 +26,7 @@ import config
 from cases.calendar import load_policy
 from cases.codec import case_summary, history_to_dict
 from cases.errors import CaseError
+from cases.hitindex import HIT_INDEX_FILE, HitIndex
 from cases.model import Request
 from cases.notice import prisoner_notice
 from cases.store import CaseStore
@@ -222,7 +223,8 @@ def connect(
 
 def _connect(args: argparse.Namespace) -> tuple[Any, Any, Callable[[], None]]:
     client, settings, profile, url, close = connect(args, "case")
-    store = CaseStore(client, profile, keys=settings.keys, policy=load_policy(args.config))
+    hits = HitIndex(settings.data_dir / HIT_INDEX_FILE, client, settings.keys)
+    store = CaseStore(client, profile, keys=settings.keys, policy=load_policy(args.config), hits=hits)
     return store, (url, settings), close
 
 

@@ -8,7 +8,6 @@ the same transaction) upserts or removes the blocklist entry. Case and blocklist
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import functools
 import json
@@ -22,6 +21,7 @@ from cases import workflow
 from cases.calendar import CasePolicy
 from cases.codec import case_from_record, case_to_record, history_to_dict
 from cases.errors import Busy, NotFound
+from cases.hitindex import HitIndex
 from cases.model import Request, check_identifiers
 from cases.workflow import Action, Actor, Breach, Case, entry_change
 from matcher.errors import ValidationError
@@ -35,7 +35,7 @@ from sync.writer import Change, Writer
 log = logging.getLogger("nocontact.cases")
 
 MAX_RETRIES = 20
-HIT_SCAN = 20_000  # hit-stream messages read, newest first, when linking a breach
+MAX_HITS = 20_000  # hits on one request read, newest first, when linking a breach
 MAX_LINKED = 200
 
 
@@ -57,6 +57,7 @@ class CaseStore:
         policy: CasePolicy | None = None,
         writer: Writer | None = None,
         clock: Callable[[], dt.datetime] = utcnow,
+        hits: HitIndex | None = None,
     ) -> None:
         self.client = client
         self.profile = profile
@@ -69,6 +70,7 @@ class CaseStore:
             validate=functools.partial(check_entry, profile=profile),
         )
         self.clock = clock
+        self.hits = hits  # the hit log's index: breaches link to hits through it
 
     # -- reading -----------------------------------------------------------------------------
     def get(self, case_id: str) -> Case:
@@ -220,35 +222,11 @@ class CaseStore:
         return self.act(case_id, Action.REPORT_BREACH, actor, breach=breach, reason=reason)
 
     def hits_for(self, reference: str) -> list[dict[str, Any]]:
-        """Hits on `reference` (as the top match or any match), newest first."""
-        out: list[dict[str, Any]] = []
-        upper = "+"
-        scanned = 0
-        while scanned < HIT_SCAN:
-            chunk = self.client.xrevrange(self.keys.hits, max=upper, min="-", count=500)
-            if not chunk:
-                break
-            for raw_id, raw_fields in chunk:
-                scanned += 1
-                fields = {_text(k): _text(v) for k, v in raw_fields.items()}
-                refs = {fields.get("reference")}
-                with contextlib.suppress(ValueError, AttributeError):
-                    refs |= {m.get("reference") for m in json.loads(fields.get("matches", "[]"))}
-                if reference in refs:
-                    out.append(
-                        {
-                            "id": fields.get("id", ""),
-                            "stream_id": _text(raw_id),
-                            "time": int(fields.get("time", "0") or 0),
-                            "establishment": fields.get("establishment"),
-                            "prisoner": fields.get("prisoner"),
-                            "channel": fields.get("channel"),
-                            "decision": fields.get("decision"),
-                            "relay": fields.get("relay") == "1",
-                        }
-                    )
-            upper = f"({_text(chunk[-1][0])}"
-        return out
+        """Hits on `reference` (as the top match or any match), newest first, from the hit index
+        (``cases.hitindex``: the one reader of the hit log)."""
+        if self.hits is None:
+            raise RuntimeError("this case store was made without the hit index")
+        return self.hits.by_reference(reference, MAX_HITS)
 
     def hit_pattern(self, reference: str) -> dict[str, int]:
         """Hits on `reference` per prisoner: several prisoners trying one person is a relay."""

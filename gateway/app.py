@@ -14,6 +14,7 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from cases.calendar import load_policy
+from cases.hitindex import HitIndex
 from cases.store import CaseStore
 from cases.sweep import Sweeper
 from config import load_profile
@@ -84,6 +85,7 @@ def create_app(
     app.cleanup_ctx.append(_redis_ctx)
     app.cleanup_ctx.append(_source_ctx)
     app.cleanup_ctx.append(_spool_ctx)
+    app.cleanup_ctx.append(_hit_index_ctx)
     app.cleanup_ctx.append(_tokens_ctx)
     app.cleanup_ctx.append(_cases_ctx)
     app.cleanup_ctx.append(_contacts_ctx)
@@ -148,6 +150,16 @@ async def _spool_ctx(app: web.Application) -> AsyncIterator[None]:
     runtime.spool.close()
 
 
+async def _hit_index_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The hit index (``cases.hitindex``): a file in the data directory, followed by a thread."""
+    runtime = app[RUNTIME]
+    settings = runtime.settings
+    runtime.hit_index = HitIndex(settings.hit_index_file, runtime.store_sync, settings.sync.keys)
+    runtime.hit_index.start()
+    yield
+    runtime.hit_index.stop()
+
+
 async def _tokens_ctx(app: web.Application) -> AsyncIterator[None]:
     runtime = app[RUNTIME]
     assert runtime.store is not None
@@ -181,7 +193,9 @@ async def _cases_ctx(app: web.Application) -> AsyncIterator[None]:
     keys = sync.keys
     writer = Writer.configured(client, sync, validate=functools.partial(check_entry, profile=runtime.profile))
     policy = load_policy(runtime.settings.config_file)
-    store = CaseStore(client, runtime.profile, keys=keys, policy=policy, writer=writer)
+    store = CaseStore(
+        client, runtime.profile, keys=keys, policy=policy, writer=writer, hits=runtime.hit_index
+    )
     runtime.cases = Cases(store, FleetStore(aclient, keys), client, aclient)
     yield
     await aclient.aclose()

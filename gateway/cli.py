@@ -12,13 +12,24 @@ from cases import contacts_cli
 from gateway import check_cli, serve
 from gateway.mailroom import cli as mailroom_cli
 from gateway.ui import cli as ui_cli
+from gateway.ui import export
 from sync import importer, init_cli
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="nocontact", description="Prison call and mail screening gateway.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for command in (check_cli, serve, init_cli, cases_cli, contacts_cli, ui_cli, mailroom_cli, importer):
+    for command in (
+        check_cli,
+        serve,
+        init_cli,
+        cases_cli,
+        contacts_cli,
+        ui_cli,
+        export,
+        mailroom_cli,
+        importer,
+    ):
         command.register(sub)
     return parser
 

@@ -20,6 +20,7 @@ import orjson
 from aiohttp import web
 from redis.exceptions import RedisError
 
+from cases.hitindex import HitIndex
 from cases.store import CaseStore
 from gateway import validation
 from gateway.auth import AuthUnavailable, Principal, TokenCache, bearer
@@ -76,6 +77,7 @@ class Runtime:
     tokens: TokenCache | None = None
     shipper: Shipper | None = None
     cases: Cases | None = None
+    hit_index: HitIndex | None = None  # the hit log's one reader (cases.hitindex)
     writer: Writer | None = None  # built on first use (``gateway.routes.admin.writer_for``)
     contacts: ContactsRuntime | None = None  # contacts lists, removal tasks and their sweeper
     # long letters and messages are screened here, off the event loop (one thread: a flood of them
@@ -91,6 +93,15 @@ class Runtime:
 
 
 RUNTIME = web.AppKey("runtime", Runtime)
+
+
+def hit_index(request: web.Request) -> HitIndex:
+    """The app's hit index (made by the app's cleanup context before any request)."""
+    index = request.app[RUNTIME].hit_index
+    assert index is not None
+    return index
+
+
 PRINCIPAL = web.RequestKey("principal", Principal)
 
 

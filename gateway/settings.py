@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from cases.hitindex import HIT_INDEX_FILE
 from config import read_deployment, table_of
 from config.settings import GIVEN, load_settings, setting
 from gateway.mailroom.ocr import ENGINES
@@ -119,6 +120,10 @@ class GatewaySettings:
     @property
     def spool_file(self) -> Path:
         return self.data_dir / "hits.sqlite3"
+
+    @property
+    def hit_index_file(self) -> Path:
+        return self.data_dir / HIT_INDEX_FILE
 
     @property
     def token_cache_file(self) -> Path:

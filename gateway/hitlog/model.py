@@ -9,6 +9,7 @@ from typing import Any
 
 import orjson
 
+from cases.hitindex import stream_record
 from gateway.ulid import new_ulid
 from matcher.decisions import Decision
 
@@ -146,7 +147,4 @@ class Hit:
 
     @classmethod
     def from_stream(cls, fields: dict[str, str]) -> Hit:
-        data: dict[str, Any] = dict(fields)
-        data["relay"] = fields["relay"] == "1"
-        data["matches"] = orjson.loads(fields["matches"])
-        return cls.from_dict(data)
+        return cls.from_dict(stream_record(fields))

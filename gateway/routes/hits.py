@@ -1,6 +1,8 @@
-"""The hit log for security staff: ``GET /v1/hits`` (filters, newest first, cursor-paginated) reads
-the Redis hits stream every gateway ships to; ``POST /v1/hits/{id}/review`` records a review.
-A hit appears here once its gateway has shipped it (normally well under a second)."""
+"""The hit log for security staff: ``GET /v1/hits`` (filters, newest first, cursor-paginated, with
+the filter's total) and ``GET /v1/hits/{id}`` (one hit, what was tried, its review trail) read the
+hit index (``cases.hitindex``) built from the hits stream every gateway ships to;
+``POST /v1/hits/{id}/review`` adds a review to the hit's trail. A hit appears here once its
+gateway has shipped it (normally well under a second)."""
 
 from __future__ import annotations
 
@@ -13,18 +15,33 @@ from aiohttp import web
 from gateway import validation as v
 from gateway.auth import Principal
 from gateway.hitlog.model import CHANNELS, MATCHES, OUTCOMES
-from gateway.hitlog.scan import STREAM_ID_RE, HitFilter, get_hit, save_review, scan
-from gateway.http import RUNTIME, STORE_DOWN, api_handler, authorize, json_response, store_errors
+from gateway.hitlog.scan import CURSOR_RE, HitFilter, Row, get_evidence, get_hit, read_page, save_review
+from gateway.http import RUNTIME, api_handler, authorize, hit_index, json_response, off_loop, store_errors
 from gateway.ulid import ULID_RE
 from gateway.validation import ApiError
 from matcher.entries import ESTABLISHMENT_RE, PRISONER_RE, REFERENCE_RE
 
 HIT_ROLES = frozenset({"security", "admin"})
 QUERY = frozenset(
-    {"establishment", "prisoner", "reference", "channel", "match", "since", "until", "cursor", "limit"}
+    {
+        "establishment",
+        "prisoner",
+        "reference",
+        "channel",
+        "match",
+        "kind",
+        "strength",
+        "review",
+        "since",
+        "until",
+        "cursor",
+        "limit",
+    }
 )
-REVIEW_FIELDS = frozenset({"outcome", "note"})
-BUDGET = 20_000  # stream messages one request reads at most; `next` continues the scan
+KINDS = ("phone", "email", "address")
+STRENGTHS = ("strong", "partial", "weak")
+REVIEW_STATES = ("none", *OUTCOMES)
+REVIEW_FIELDS = frozenset({"outcome", "note", "escalated_to"})
 
 
 def _time(query: dict[str, str], name: str) -> int | None:
@@ -72,6 +89,12 @@ def _filter(query: dict[str, str], principal: Principal) -> HitFilter:
         values["channel"] = v.choice(query["channel"], "channel", CHANNELS)
     if "match" in query:
         values["relay"] = v.choice(query["match"], "match", MATCHES) == "relay"
+    if "kind" in query:
+        values["kind"] = v.choice(query["kind"], "kind", KINDS)
+    if "strength" in query:
+        values["strength"] = v.choice(query["strength"], "strength", STRENGTHS)
+    if "review" in query:
+        values["outcome"] = v.choice(query["review"], "review", REVIEW_STATES)
     return HitFilter(**values, since_ms=_time(query, "since"), until_ms=_time(query, "until"))
 
 
@@ -81,15 +104,39 @@ async def list_hits(request: web.Request) -> web.Response:
     filt = _filter(query, principal)
     limit = v.query_int(query, "limit", 100, 1, 1000)
     cursor = query.get("cursor")
-    if cursor is not None and not STREAM_ID_RE.fullmatch(cursor):
+    if cursor is not None and not CURSOR_RE.fullmatch(cursor):
         raise v.invalid("cursor", "the `next` value of a previous page")
+    found = await read_page(hit_index(request), filt, limit=limit, before=cursor)
+    hits = [
+        {**row.hit.to_dict(), "stream_id": row.stream_id, "review": row.review, "reviews": row.reviews}
+        for row in found.rows
+    ]
+    return json_response({"hits": hits, "next": found.older_cursor, "total": found.total})
+
+
+async def _visible(request: web.Request, principal: Principal) -> Row:
+    hit_id = request.match_info["id"]
+    if not ULID_RE.fullmatch(hit_id):
+        raise v.invalid("id", "a hit id (26-character ULID)")
+    row = await get_hit(hit_index(request), hit_id)
+    if row is None or (
+        principal.establishment is not None and row.hit.establishment != principal.establishment
+    ):
+        raise ApiError(404, "not_found", f"id: no hit {hit_id} in the hit log (yet)", "id")
+    return row
+
+
+async def one_hit(request: web.Request) -> web.Response:
+    """One hit with what was tried (security and admin: the roles of this API) and every review."""
+    principal = await authorize(request, HIT_ROLES)
+    row = await _visible(request, principal)
     runtime = request.app[RUNTIME]
     with store_errors():
-        page = await scan(
-            runtime.store, runtime.settings.sync.keys, filt, limit=limit, cursor=cursor, budget=BUDGET
-        )
-    hits = [{**row.hit.to_dict(), "stream_id": row.stream_id, "review": row.review} for row in page.rows]
-    return json_response({"hits": hits, "next": page.next_cursor})
+        evidence = await get_evidence(runtime.store, runtime.settings.sync.keys, row.hit.id)
+    trail = await off_loop(hit_index(request).trail, row.hit.id)
+    return json_response(
+        {**row.hit.to_dict(), "stream_id": row.stream_id, "evidence": evidence, "reviews": trail}
+    )
 
 
 async def review_hit(request: web.Request) -> web.Response:
@@ -101,18 +148,15 @@ async def review_hit(request: web.Request) -> web.Response:
     v.only(body, REVIEW_FIELDS)
     outcome = v.choice(body.get("outcome"), "outcome", tuple(OUTCOMES))
     note = v.text(body, "note", 2000, required=False)
-    runtime = request.app[RUNTIME]
-    keys = runtime.settings.sync.keys
-    with store_errors(f"{STORE_DOWN}; nothing was written"):
-        row = await get_hit(runtime.store, keys, hit_id)
-        if row is None or (
-            principal.establishment is not None and row.hit.establishment != principal.establishment
-        ):
-            raise ApiError(404, "not_found", f"id: no hit {hit_id} in the hit log (yet)", "id")
-        review = await save_review(runtime.store, keys, hit_id, outcome, note, principal.id)
+    escalated_to = v.text(body, "escalated_to", 64, required=False)
+    if escalated_to is not None and outcome != "escalated":
+        raise v.invalid("escalated_to", "only an escalated review has an owner")
+    row = await _visible(request, principal)
+    review = await save_review(hit_index(request), row.hit.id, outcome, note, principal.id, escalated_to)
     return json_response({"id": hit_id, "review": review})
 
 
 def setup(app: web.Application) -> None:
     app.router.add_get("/v1/hits", api_handler(list_hits))
+    app.router.add_get("/v1/hits/{id}", api_handler(one_hit))
     app.router.add_post("/v1/hits/{id}/review", api_handler(review_hit))

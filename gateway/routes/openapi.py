@@ -153,25 +153,24 @@ def document() -> dict[str, Any]:
             }
         }
 
-    hit = {
-        "type": "object",
-        "properties": {
-            "id": {"type": "string"},
-            "time": {"type": "integer", "description": "ms since the epoch"},
-            "establishment": {"type": "string"},
-            "prisoner": {"type": "string"},
-            "channel": {"enum": list(CHANNELS)},
-            "decision": {"enum": ["hold", "block"]},
-            "reference": {"type": "string"},
-            "kind": {"type": "string"},
-            "relay": {"type": "boolean"},
-            "gateway": {"type": "string"},
-            "version": {"type": "integer"},
-            "matches": {"type": "array"},
-            "stream_id": {"type": "string"},
-            "review": {"type": ["object", "null"]},
-        },
+    hit_properties: dict[str, Any] = {
+        "id": {"type": "string"},
+        "time": {"type": "integer", "description": "ms since the epoch"},
+        "establishment": {"type": "string"},
+        "prisoner": {"type": "string"},
+        "channel": {"enum": list(CHANNELS)},
+        "decision": {"enum": ["hold", "block"]},
+        "reference": {"type": "string"},
+        "kind": {"type": "string"},
+        "relay": {"type": "boolean"},
+        "gateway": {"type": "string"},
+        "version": {"type": "integer"},
+        "matches": {"type": "array"},
+        "stream_id": {"type": "string"},
+        "review": {"type": ["object", "null"], "description": "the latest review"},
+        "reviews": {"type": "integer", "description": "how many reviews (the trail)"},
     }
+    hit = {"type": "object", "properties": hit_properties}
     params = [
         {"name": name, "in": "query", "required": False, "schema": schema}
         for name, schema in [
@@ -180,6 +179,9 @@ def document() -> dict[str, Any]:
             ("reference", {"type": "string"}),
             ("channel", {"enum": list(CHANNELS)}),
             ("match", {"enum": ["primary", "relay"]}),
+            ("kind", {"enum": ["phone", "email", "address"]}),
+            ("strength", {"enum": ["strong", "partial", "weak"]}),
+            ("review", {"enum": ["none", *OUTCOMES]}),
             ("since", {"type": "string", "description": "ms since the epoch or ISO 8601 with offset"}),
             ("until", {"type": "string", "description": "ms since the epoch or ISO 8601 with offset"}),
             ("cursor", {"type": "string", "description": "`next` of the previous page"}),
@@ -293,11 +295,39 @@ def document() -> dict[str, Any]:
                                     "properties": {
                                         "hits": {"type": "array", "items": hit},
                                         "next": {"type": ["string", "null"]},
+                                        "total": {
+                                            "type": "integer",
+                                            "description": "hits the filter matches",
+                                        },
                                     },
                                 }
                             ),
                         },
                         **_errors(400, 401, 403, 503),
+                    },
+                }
+            },
+            "/v1/hits/{id}": {
+                "get": {
+                    "summary": "One hit, what was tried (evidence) and every review (roles: security, admin)",
+                    "parameters": [
+                        {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
+                    ],
+                    "responses": {
+                        "200": {
+                            "description": "The hit",
+                            **_json(
+                                {
+                                    "type": "object",
+                                    "properties": {
+                                        **hit_properties,
+                                        "evidence": {"type": ["object", "null"]},
+                                        "reviews": {"type": "array", "items": {"type": "object"}},
+                                    },
+                                }
+                            ),
+                        },
+                        **_errors(400, 401, 403, 404, 503),
                     },
                 }
             },
@@ -317,6 +347,7 @@ def document() -> dict[str, Any]:
                                 "properties": {
                                     "outcome": {"enum": list(OUTCOMES)},
                                     "note": {"type": "string", "maxLength": 2000},
+                                    "escalated_to": {"type": "string", "maxLength": 64},
                                 },
                             }
                         ),

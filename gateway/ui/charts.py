@@ -1,6 +1,8 @@
-"""Server-rendered SVG charts: hits per day by channel, and hits per establishment. Each channel has
-its own fill pattern as well as its own colour, each bar its number, and each chart a data table
-beside it, so nothing depends on telling colours apart."""
+"""Server-rendered SVG charts: hits per local day by channel, and hits per establishment (only for an
+account that sees several), with a real axis (gridlines at round numbers), the top prisoners and
+top requests of the period. Each channel has its own fill pattern as well as its own colour, bars
+wide enough carry their number, and every chart has its data table beside it, so nothing depends
+on telling colours apart or reading a bar's height. Counts come from the hit index, off the loop."""
 
 from __future__ import annotations
 
@@ -12,14 +14,14 @@ from aiohttp import web
 from markupsafe import Markup
 
 from gateway.hitlog.model import CHANNELS
-from gateway.hitlog.scan import HitFilter, scan
-from gateway.http import api_handler
-from gateway.ui.hitquery import DAY_MS, day_ms
-from gateway.ui.pages import VIEWER, keys_of, page, render, store_of
+from gateway.hitlog.scan import HitFilter
+from gateway.http import api_handler, hit_index, off_loop
+from gateway.ui.hitquery import DAY_MS, day_ms, local_day
+from gateway.ui.pages import VIEWER, page, render, zone_of
 
 DEFAULT_DAYS = 30
 MAX_DAYS = 366
-CHART_SCAN = 100_000
+TOP = 10
 # (fill colour, pattern id) per channel: solid, diagonal hatch, dots.
 STYLE = {"call": ("#1d4f91", "solid"), "mail": ("#b35900", "hatch"), "message": ("#2e7d32", "dots")}
 
@@ -42,10 +44,23 @@ def _fill(channel: str) -> str:
     return colour if pattern == "solid" else f"url(#{pattern})"
 
 
+def axis_ticks(peak: int) -> list[int]:
+    """Round gridline values from 0 to at least `peak`: at most about six, 1, 2 or 5 times a power
+    of ten apart."""
+    power = 1
+    while True:
+        for multiple in (1, 2, 5):
+            step = power * multiple
+            if peak <= step * 5:
+                return list(range(0, -(-peak // step) * step + 1, step))
+        power *= 10
+
+
 def per_day_svg(days: list[dt.date], counts: dict[tuple[dt.date, str], int]) -> Markup:
-    width, height, left, bottom, top = 760, 260, 40, 40, 30
+    width, height, left, bottom, top = 760, 260, 48, 40, 30
     plot_w, plot_h = width - left - 10, height - bottom - top
-    peak = max([counts.get((d, c), 0) for d in days for c in CHANNELS] + [1])
+    ticks = axis_ticks(max([counts.get((d, c), 0) for d in days for c in CHANNELS] + [1]))
+    peak = ticks[-1]
     slot = plot_w / max(len(days), 1)
     bar = max(slot / (len(CHANNELS) + 1), 1.0)
     parts = [
@@ -56,9 +71,14 @@ def per_day_svg(days: list[dt.date], counts: dict[tuple[dt.date, str], int]) -> 
         "in the table below the chart.</desc>",
         _defs(),
         f'<line x1="{left}" y1="{top + plot_h}" x2="{width - 10}" y2="{top + plot_h}" stroke="#333"/>',
-        f'<text x="{left - 6}" y="{top + 4}" text-anchor="end" class="axis">{peak}</text>',
-        f'<text x="{left - 6}" y="{top + plot_h}" text-anchor="end" class="axis">0</text>',
+        f'<line x1="{left}" y1="{top}" x2="{left}" y2="{top + plot_h}" stroke="#333"/>',
     ]
+    for tick in ticks:  # a real axis: every gridline labelled
+        y = top + plot_h - plot_h * tick / peak
+        parts.append(
+            f'<line x1="{left}" y1="{y:.1f}" x2="{width - 10}" y2="{y:.1f}" stroke="#ccc" stroke-width=".5"/>'
+            f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end" class="axis">{tick}</text>'
+        )
     for i, day in enumerate(days):
         x0 = left + i * slot + bar / 2
         for j, channel in enumerate(CHANNELS):
@@ -72,7 +92,7 @@ def per_day_svg(days: list[dt.date], counts: dict[tuple[dt.date, str], int]) -> 
                 f'<rect x="{x:.1f}" y="{y:.1f}" width="{bar:.1f}" height="{h:.1f}" fill="{_fill(channel)}" '
                 f'stroke="#222" stroke-width="0.6"><title>{day} {channel}: {n}</title></rect>'
             )
-            if bar >= 6:
+            if bar >= 10 or (bar >= 6 and n < 100):
                 parts.append(
                     f'<text x="{x + bar / 2:.1f}" y="{y - 3:.1f}" text-anchor="middle" '
                     f'class="value">{n}</text>'
@@ -116,6 +136,7 @@ def per_establishment_svg(counts: list[tuple[str, int]]) -> Markup:
 @page("security", "casework", "admin")
 async def charts(request: web.Request) -> web.StreamResponse:
     viewer = request[VIEWER]
+    tz = zone_of(request)
     problems: list[str] = []
     try:
         days_wanted = int(request.query.get("days", DEFAULT_DAYS))
@@ -124,18 +145,17 @@ async def charts(request: web.Request) -> web.StreamResponse:
     except ValueError:
         problems.append(f"Days: a whole number from 1 to {MAX_DAYS}.")
         days_wanted = DEFAULT_DAYS
-    today = dt.datetime.now(dt.UTC).date()
+    today = local_day(int(dt.datetime.now(dt.UTC).timestamp() * 1000), tz)
     first = today - dt.timedelta(days=days_wanted - 1)
-    filt = HitFilter(establishment=viewer.establishment, since_ms=day_ms(first))
-    result = await scan(store_of(request), keys_of(request), filt, limit=CHART_SCAN, budget=CHART_SCAN)
+    filt = HitFilter(establishment=viewer.establishment, since_ms=day_ms(first, tz))
+    index = hit_index(request)
     days = [first + dt.timedelta(days=i) for i in range(days_wanted)]
     per_day: Counter[tuple[dt.date, str]] = Counter()
-    per_place: Counter[str] = Counter()
-    for row in result.rows:
-        day = dt.datetime.fromtimestamp(row.hit.time / 1000, dt.UTC).date()
-        per_day[(day, row.hit.channel)] += 1
-        per_place[row.hit.establishment] += 1
-    places = sorted(per_place.items(), key=lambda kv: (-kv[1], kv[0]))
+    for hour_ms, channel, n in await off_loop(index.per_hour, filt):
+        per_day[(local_day(hour_ms, tz), channel)] += n
+    places = await off_loop(index.counts, filt, "establishment")
+    top_prisoners = await off_loop(index.counts, filt, "prisoner", TOP)
+    top_requests = await off_loop(index.counts, filt, "reference", TOP)
     table = [
         (d, [per_day.get((d, c), 0) for c in CHANNELS])
         for d in reversed(days)
@@ -149,12 +169,14 @@ async def charts(request: web.Request) -> web.StreamResponse:
             "first": first,
             "today": today,
             "problems": problems,
-            "total": len(result.rows),
-            "truncated": result.next_cursor is not None,
+            "total": sum(per_day.values()),
             "per_day_svg": per_day_svg(days, dict(per_day)),
-            "per_place_svg": per_establishment_svg(places),
+            # One bar is no comparison: the chart is for an account that sees several prisons.
+            "per_place_svg": per_establishment_svg(places) if len(places) > 1 else None,
             "table": table,
             "places": places,
+            "top_prisoners": top_prisoners,
+            "top_requests": top_requests,
             "channels": CHANNELS,
             "day_ms": DAY_MS,
         },

@@ -1,76 +1,156 @@
-"""The hit pages: the queue (filters, paging), one hit (review, escalate), the relay view and the
-CSV export. Security accounts see their own establishment only; another establishment's hit is
-"not found", as in the API."""
+"""The hit pages: the queue (search and filters, totals, paging, jump to a date, bulk review), one
+hit (what was tried, the review trail, review and escalation), "next unreviewed", a prisoner's
+page, the relay analysis and the CSV export. Every read goes to the hit index (``cases.hitindex``)
+off the event loop. Security accounts see their own establishment only; another establishment's
+hit is "not found", as in the API."""
 
 from __future__ import annotations
 
-import time
+import datetime as dt
 from collections import defaultdict
 from typing import Any
 from urllib.parse import urlencode
 
-import orjson
 from aiohttp import web
 
 from gateway.hitlog.evidence import describe_which
 from gateway.hitlog.model import CHANNELS, OUTCOMES
-from gateway.hitlog.scan import STREAM_ID_RE, HitFilter, Row, get_evidence, get_hit, save_review, scan
-from gateway.http import api_handler
+from gateway.hitlog.scan import (
+    CURSOR_RE,
+    HitFilter,
+    Row,
+    get_evidence,
+    get_hit,
+    read_page,
+    row_of,
+    save_review,
+)
+from gateway.http import hit_index, off_loop
 from gateway.ui import export
-from gateway.ui.hitquery import describe, filter_query, parse_filter
-from gateway.ui.pages import FORM, VIEWER, error, format_ms, keys_of, page, redirect, render, store_of
+from gateway.ui.hitquery import (
+    FIELDS,
+    KINDS,
+    REVIEW_STATES,
+    STRENGTHS,
+    day_ms,
+    describe,
+    filter_query,
+    local_day,
+    parse_filter,
+)
+from gateway.ui.pages import (
+    FORM,
+    VIEWER,
+    error,
+    format_ms,
+    keys_of,
+    page,
+    redirect,
+    render,
+    store_of,
+    zone_of,
+)
 from gateway.ulid import ULID_RE
+from matcher.entries import PRISONER_RE
 from sync.keys import Keys
 
 PAGE_SIZE = 50
 EXPORT_LIMIT = 10_000
-RELAY_SCAN = 50_000
+RELAY_DAYS = 30  # the relay analysis's default window
+RELAY_PAGE = 20  # references per relay page
 MAX_NOTE = 2000
+MAX_BULK = 200
 HIT_READERS = ("security", "casework", "admin")
 REVIEWERS = ("security", "admin")
+NOT_FOUND = "There is no such hit in the hit log, or it is not one your account may see."
+RELAY_RULE = (
+    "A request is listed when two or more different prisoners made an attempt on it that matched "
+    "strongly (block-level evidence: the whole number or email, or a letter's postcode with its "
+    "house number and street or house name). Partial and weak matches, such as a letter to another "
+    "house in the same postcode, are never counted as an attempt on the request."
+)
 
 
 def _link(path: str, query: dict[str, str]) -> str:
     return f"{path}?{urlencode(query)}" if query else path
 
 
+def _form(request: web.Request) -> dict[str, str]:
+    return {k: request.query.get(k, "") for k in FIELDS}
+
+
+def _choices() -> dict[str, Any]:
+    return {
+        "channels": CHANNELS,
+        "kinds": KINDS,
+        "strengths": STRENGTHS,
+        "review_states": REVIEW_STATES,
+        "outcomes": OUTCOMES,
+    }
+
+
 @page(*HIT_READERS)
 async def queue(request: web.Request) -> web.StreamResponse:
     viewer = request[VIEWER]
-    filt, problems = parse_filter(request.query, viewer)
-    cursor = request.query.get("before")
-    if cursor is not None and not STREAM_ID_RE.fullmatch(cursor):
-        problems.append("Paging: the link to older hits is not valid; showing the newest.")
-        cursor = None
-    result = await scan(store_of(request), keys_of(request), filt, limit=PAGE_SIZE, cursor=cursor)
-    query = filter_query(filt)
-    older = _link("/ui/hits", {**query, "before": result.next_cursor}) if result.next_cursor else None
+    tz = zone_of(request)
+    filt, problems = parse_filter(request.query, viewer, tz)
+    before = request.query.get("before") or None
+    after = request.query.get("after") or None
+    jump = request.query.get("jump", "").strip()
+    if jump:
+        try:
+            before = f"{day_ms(dt.date.fromisoformat(jump) + dt.timedelta(days=1), tz)}.0"
+        except ValueError:
+            problems.append("Jump to date: a date such as 2026-03-02.")
+    if any(v is not None and not CURSOR_RE.fullmatch(v) for v in (before, after)):
+        problems.append("Paging: the link to older or newer hits is not valid; showing the newest.")
+        before = after = None
+    oldest = request.query.get("oldest") == "1" and before is None and after is None
+    index = hit_index(request)
+    found = await read_page(index, filt, limit=PAGE_SIZE, before=before, after=after, oldest=oldest)
+    unreviewed = await off_loop(index.count, HitFilter(**{**_as_dict(filt), "reviewed": False}))
+    query = filter_query(filt, tz)
+    first = found.newer + 1 if found.rows else 0
     return render(
         request,
         "hits.html",
         {
-            "described": describe(filt),
-            "form": {
-                k: request.query.get(k, "")
-                for k in ("since", "until", "channel", "match", "reviewed", "establishment", "reference")
-            },
+            "described": describe(filt, tz),
+            "form": _form(request),
             "problems": problems,
-            "rows": result.rows,
-            "older": older,
-            "newest": _link("/ui/hits", query) if cursor else None,
+            "rows": found.rows,
+            "total": found.total,
+            "unreviewed": unreviewed,
+            "first": first,
+            "last": found.newer + len(found.rows),
+            "page_no": found.newer // PAGE_SIZE + 1 if found.rows else 0,
+            "pages": max((found.total + PAGE_SIZE - 1) // PAGE_SIZE, 1),
+            "older": _link("/ui/hits", {**query, "before": found.older_cursor})
+            if found.older_cursor
+            else None,
+            "newer": _link("/ui/hits", {**query, "after": found.newer_cursor})
+            if found.newer_cursor
+            else None,
+            "newest": _link("/ui/hits", query) if found.newer_cursor else None,
+            "oldest": _link("/ui/hits", {**query, "oldest": "1"}) if found.older_cursor else None,
+            "query": query,
+            "next_unreviewed": _link("/ui/hits/next-unreviewed", query),
             "csv": _link("/ui/hits.csv", query),
-            "channels": CHANNELS,
-            "outcomes": OUTCOMES,
+            "back": request.path_qs,
+            **_choices(),
         },
         status=400 if problems else 200,
     )
 
 
-async def _visible_hit(request: web.Request) -> Row | None:
-    hit_id = request.match_info["id"]
+def _as_dict(filt: HitFilter) -> dict[str, Any]:
+    return {name: getattr(filt, name) for name in HitFilter.__dataclass_fields__}
+
+
+async def _visible_hit(request: web.Request, hit_id: str) -> Row | None:
     if not ULID_RE.fullmatch(hit_id):
         return None
-    row = await get_hit(store_of(request), keys_of(request), hit_id)
+    row = await get_hit(hit_index(request), hit_id)
     viewer = request[VIEWER]
     if row is None or (viewer.establishment is not None and row.hit.establishment != viewer.establishment):
         return None
@@ -80,26 +160,22 @@ async def _visible_hit(request: web.Request) -> Row | None:
 @page(*HIT_READERS)
 async def detail(request: web.Request) -> web.StreamResponse:
     viewer = request[VIEWER]
-    row = await _visible_hit(request)
+    row = await _visible_hit(request, request.match_info["id"])
     if row is None:
-        return error(
-            request,
-            404,
-            "Hit not found",
-            "There is no such hit in the hit log, or it is not one your account may see.",
-        )
+        return error(request, 404, "Hit not found", NOT_FOUND)
     client, keys = store_of(request), keys_of(request)
+    index = hit_index(request)
     hit = row.hit
-    earlier = await scan(
-        client,
-        keys,
+    earlier = await read_page(
+        index,
         HitFilter(establishment=viewer.establishment, reference=hit.reference),
         limit=PAGE_SIZE,
-        cursor=row.stream_id,
+        before=row.cursor,
     )
     case = await request_summary(client, keys, hit.reference)
     evidence = await get_evidence(client, keys, hit.id)
-    which = describe_which(evidence.get("which") if evidence else None) or hit.kind
+    trail = await off_loop(index.trail, hit.id)
+    current = trail[-1] if trail else None
     return render(
         request,
         "hit.html",
@@ -109,90 +185,196 @@ async def detail(request: web.Request) -> web.StreamResponse:
             "case": case,
             # The details tried go to security and admin only; every reader sees which identifier.
             "evidence": evidence if viewer.sees_attempt else None,
-            "which": which,
+            "which": describe_which(evidence.get("which") if evidence else None) or hit.kind,
             "earlier": earlier.rows,
+            "earlier_total": earlier.total,
             "earlier_prisoners": sorted({r.hit.prisoner for r in earlier.rows} - {hit.prisoner}),
             "outcomes": OUTCOMES,
-            "reviewed_at": format_ms(row.review["time"]) if row.review else None,
+            "trail": trail,
+            "current": current,
             "saved": request.query.get("saved") == "1",
+            "next_unreviewed": _link("/ui/hits/next-unreviewed", {"after_hit": hit.id}),
         },
     )
+
+
+@page(*HIT_READERS)
+async def next_unreviewed(request: web.Request) -> web.StreamResponse:
+    """The newest unreviewed hit under the filter, older than `after_hit` when given."""
+    viewer = request[VIEWER]
+    filt, _ = parse_filter(request.query, viewer, zone_of(request))
+    before = None
+    after_hit = request.query.get("after_hit", "")
+    if after_hit:
+        row = await _visible_hit(request, after_hit)
+        before = row.cursor if row is not None else None
+    found = await off_loop(hit_index(request).next_unreviewed, filt, before)
+    if found is None:
+        return render(
+            request,
+            "error.html",
+            {"title": "Nothing to review", "detail": "Every hit under this filter has been reviewed."},
+        )
+    return redirect(f"/ui/hits/{found}")
+
+
+def _review_form(form: Any, viewer_id: str) -> tuple[str, str | None, str | None, str | None]:
+    """(outcome, note, escalated_to, problem) from a review form."""
+    escalate = form.get("action") == "escalate"
+    outcome = "escalated" if escalate else str(form.get("outcome", ""))
+    note = str(form.get("note", "")).strip()
+    owner = str(form.get("escalate_to", "")).strip().lower()
+    if outcome not in OUTCOMES:
+        return outcome, None, None, "Choose an outcome for the review."
+    if len(note) > MAX_NOTE:
+        return outcome, None, None, f"The note is limited to {MAX_NOTE} characters."
+    if outcome == "escalated" and not note:
+        return outcome, None, None, "Say in the note why the hit is escalated."
+    escalated_to = None
+    if outcome == "escalated":
+        escalated_to = f"user:{owner}" if owner else viewer_id
+        if (
+            len(escalated_to) > 64
+            or not escalated_to[5:].replace("-", "").replace("_", "").replace(".", "").isalnum()
+        ):
+            return outcome, None, None, "Escalate to: a user name (letters, digits, - _ .)."
+    return outcome, note or None, escalated_to, None
 
 
 @page(*REVIEWERS)
 async def review(request: web.Request) -> web.StreamResponse:
     viewer = request[VIEWER]
-    form = request[FORM]
-    row = await _visible_hit(request)
+    row = await _visible_hit(request, request.match_info["id"])
     if row is None:
-        return error(
-            request,
-            404,
-            "Hit not found",
-            "There is no such hit in the hit log, or it is not one your account may see.",
-        )
-    outcome = "escalated" if form.get("action") == "escalate" else str(form.get("outcome", ""))
-    note = str(form.get("note", "")).strip()
-    if outcome not in OUTCOMES:
-        return error(request, 400, "Review not saved", "Choose an outcome for the review.")
-    if len(note) > MAX_NOTE:
-        return error(request, 400, "Review not saved", f"The note is limited to {MAX_NOTE} characters.")
-    if outcome == "escalated" and not note:
-        return error(request, 400, "Not escalated", "Say in the note why the hit is escalated.")
-    await save_review(store_of(request), keys_of(request), row.hit.id, outcome, note or None, viewer.actor_id)
+        return error(request, 404, "Hit not found", NOT_FOUND)
+    outcome, note, owner, problem = _review_form(request[FORM], viewer.actor_id)
+    if problem is not None:
+        title = "Not escalated" if outcome == "escalated" else "Review not saved"
+        return error(request, 400, title, problem)
+    await save_review(hit_index(request), row.hit.id, outcome, note, viewer.actor_id, owner)
     return redirect(f"/ui/hits/{row.hit.id}?saved=1")
+
+
+@page(*REVIEWERS)
+async def bulk_review(request: web.Request) -> web.StreamResponse:
+    """One review for every hit ticked on the queue (each keeps its own trail)."""
+    viewer, form = request[VIEWER], request[FORM]
+    ids = [str(i) for i in form.getall("hit", [])]
+    if not ids:
+        return error(request, 400, "Review not saved", "Tick the hits to review first.")
+    if len(ids) > MAX_BULK:
+        return error(request, 400, "Review not saved", f"At most {MAX_BULK} hits at once.")
+    outcome, note, owner, problem = _review_form(form, viewer.actor_id)
+    if problem is not None:
+        return error(request, 400, "Review not saved", problem)
+    rows = [await _visible_hit(request, hit_id) for hit_id in ids]
+    if any(r is None for r in rows):
+        return error(request, 404, "Hit not found", NOT_FOUND)
+    for r in rows:
+        assert r is not None
+        await save_review(hit_index(request), r.hit.id, outcome, note, viewer.actor_id, owner)
+    back = str(form.get("back", "/ui/hits"))
+    if not back.startswith("/ui/hits") or "\\" in back or "//" in back:
+        back = "/ui/hits"
+    sep = "&" if "?" in back else "?"
+    return redirect(f"{back}{sep}reviewed_n={len(rows)}")
+
+
+@page(*HIT_READERS)
+async def prisoner_page(request: web.Request) -> web.StreamResponse:
+    """Everything one prisoner tried: which requests (victims), which channels, over time."""
+    viewer = request[VIEWER]
+    tz = zone_of(request)
+    number = request.match_info["number"].strip().upper()
+    if not PRISONER_RE.fullmatch(number):
+        return error(request, 404, "Prisoner not found", "A prison number looks like A1234BC.")
+    filt = HitFilter(establishment=viewer.establishment, prisoner=number)
+    index = hit_index(request)
+    recent = await read_page(index, filt, limit=PAGE_SIZE)
+    requests = await off_loop(index.counts, filt, "reference")
+    channels = await off_loop(index.counts, filt, "channel")
+    places = await off_loop(index.counts, filt, "establishment")
+    months: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(CHANNELS, 0))
+    for hour_ms, channel, n in await off_loop(index.per_hour, filt):
+        months[local_day(hour_ms, tz).strftime("%Y-%m")][channel] += n
+    return render(
+        request,
+        "prisoner.html",
+        {
+            "number": number,
+            "total": recent.total,
+            "rows": recent.rows,
+            "requests": requests,
+            "channels": channels,
+            "places": places,
+            "months": sorted(months.items(), reverse=True),
+            "channel_names": CHANNELS,
+            "all_hits": _link("/ui/hits", {"prisoner": number}),
+            "outcomes": OUTCOMES,
+        },
+    )
 
 
 @page(*HIT_READERS)
 async def relay(request: web.Request) -> web.StreamResponse:
-    """Requests hit by two or more distinct prisoners: someone asking others to make the contact."""
+    """Requests tried by two or more prisoners with strong matches: someone asking others to make
+    the contact. Summary first (reference -> prisoners -> attempts), paged by reference."""
     viewer = request[VIEWER]
-    filt, problems = parse_filter(request.query, viewer)
-    result = await scan(store_of(request), keys_of(request), filt, limit=RELAY_SCAN, budget=RELAY_SCAN)
-    by_ref: dict[str, dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
-    places: dict[str, set[str]] = defaultdict(set)
-    for row in result.rows:
-        for reference in {row.hit.reference, *(m[0] for m in row.hit.matches)}:
-            by_ref[reference][row.hit.prisoner].append(row.hit.time)
-            places[reference].add(row.hit.establishment)
-    groups: list[dict[str, Any]] = []
-    for reference, prisoners in by_ref.items():
-        if len(prisoners) < 2:
-            continue
-        people: list[dict[str, Any]] = sorted(
-            (
-                {
-                    "prisoner": p,
-                    "count": len(ts),
-                    "first": format_ms(min(ts)),
-                    "last": format_ms(max(ts)),
-                    "times": [format_ms(t) for t in sorted(ts, reverse=True)[:10]],
-                }
-                for p, ts in prisoners.items()
-            ),
-            key=lambda x: (-x["count"], x["prisoner"]),
+    tz = zone_of(request)
+    filt, problems = parse_filter(request.query, viewer, tz)
+    defaulted = filt.since_ms is None and filt.until_ms is None
+    if defaulted:
+        today = local_day(int(dt.datetime.now(dt.UTC).timestamp() * 1000), tz)
+        filt = HitFilter(
+            **{**_as_dict(filt), "since_ms": day_ms(today - dt.timedelta(days=RELAY_DAYS - 1), tz)}
         )
-        latest = max(max(ts) for ts in prisoners.values())
-        groups.append(
-            {
-                "reference": reference,
-                "prisoners": people,
-                "latest": latest,
-                "latest_text": format_ms(latest),
-                "establishments": sorted(places[reference]),
-                "hits": sum(p["count"] for p in people),
-            }
+    try:
+        page_no = max(int(request.query.get("page", "1")), 1)
+    except ValueError:
+        page_no = 1
+        problems.append("Page: a whole number.")
+    found = await off_loop(
+        hit_index(request).relay, filt, limit=RELAY_PAGE, offset=(page_no - 1) * RELAY_PAGE
+    )
+    pages = max((found.total_groups + RELAY_PAGE - 1) // RELAY_PAGE, 1)
+    if page_no > pages:
+        page_no = pages
+        found = await off_loop(
+            hit_index(request).relay, filt, limit=RELAY_PAGE, offset=(page_no - 1) * RELAY_PAGE
         )
-    groups.sort(key=lambda g: (-len(g["prisoners"]), -g["latest"]))
+    shown = [
+        {
+            "reference": g.reference,
+            "prisoners": [
+                {"prisoner": p, "count": n, "first": format_ms(f, tz), "last": format_ms(la, tz)}
+                for p, n, f, la in g.prisoners
+            ],
+            "latest_text": format_ms(g.latest, tz),
+            "establishments": g.establishments,
+            "hits": g.attempts,
+        }
+        for g in found.groups
+    ]
+    query = filter_query(filt, tz)
     return render(
         request,
         "relay.html",
         {
-            "groups": groups,
+            "groups": shown,
+            "group_count": found.total_groups,
+            "prisoner_count": found.prisoners,
+            "attempts": found.attempts,
+            "page_no": page_no,
+            "pages": pages,
+            "prev": _link("/ui/relay", {**query, "page": str(page_no - 1)}) if page_no > 1 else None,
+            "next": _link("/ui/relay", {**query, "page": str(page_no + 1)}) if page_no < pages else None,
+            "rule": RELAY_RULE,
+            "defaulted": defaulted,
+            "relay_days": RELAY_DAYS,
+            "described": describe(filt, tz),
             "problems": problems,
-            "scanned": result.scanned,
-            "truncated": result.next_cursor is not None,
-            "form": {k: request.query.get(k, "") for k in ("since", "until", "channel", "establishment")},
+            "form": {**_form(request), **{k: query.get(k, "") for k in ("since", "until")}},
+            **_choices(),
         },
         status=400 if problems else 200,
     )
@@ -201,16 +383,17 @@ async def relay(request: web.Request) -> web.StreamResponse:
 @page(*REVIEWERS)
 async def csv_export(request: web.Request) -> web.StreamResponse:
     viewer = request[VIEWER]
-    filt, problems = parse_filter(request.query, viewer)
+    tz = zone_of(request)
+    filt, problems = parse_filter(request.query, viewer, tz)
     if problems:
         return error(request, 400, "Export refused", " ".join(problems))
-    result = await scan(
-        store_of(request), keys_of(request), filt, limit=EXPORT_LIMIT, budget=10 * EXPORT_LIMIT
-    )
-    body = export.hits_csv(result.rows, filt, viewer.user.label, truncated=result.next_cursor is not None)
-    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    index = hit_index(request)
+    total = await off_loop(index.count, filt)
+    rows = [row_of(r) for r in await off_loop(lambda: list(index.iter_rows(filt, EXPORT_LIMIT)))]
+    body = export.hits_csv(rows, filt, viewer.user.label, total=total, tz=tz)
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     return web.Response(
-        body=body.encode("utf-8"),
+        body=body,
         content_type="text/csv",
         charset="utf-8",
         headers={"Content-Disposition": f'attachment; filename="nocontact-hits-{stamp}.csv"'},
@@ -220,6 +403,8 @@ async def csv_export(request: web.Request) -> web.StreamResponse:
 async def request_summary(client: Any, keys: Keys, reference: str) -> dict[str, Any] | None:
     """The case behind a reference, as much as a hit page shows: no protected or requester details.
     None when the entry was loaded directly (``PUT /v1/entries``, import) rather than by a case."""
+    import orjson
+
     raw = await client.get(keys.case(reference))
     if raw is None:
         return None
@@ -235,8 +420,13 @@ async def request_summary(client: Any, keys: Keys, reference: str) -> dict[str, 
 
 
 def setup(app: web.Application) -> None:
+    from gateway.http import api_handler
+
     app.router.add_get("/ui/hits", api_handler(queue))
     app.router.add_get("/ui/hits.csv", api_handler(csv_export))
+    app.router.add_get("/ui/hits/next-unreviewed", api_handler(next_unreviewed))
+    app.router.add_post("/ui/hits/bulk-review", api_handler(bulk_review))
     app.router.add_get("/ui/hits/{id}", api_handler(detail))
     app.router.add_post("/ui/hits/{id}/review", api_handler(review))
+    app.router.add_get("/ui/prisoners/{number}", api_handler(prisoner_page))
     app.router.add_get("/ui/relay", api_handler(relay))

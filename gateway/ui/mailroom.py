@@ -18,8 +18,8 @@ from aiohttp import BodyPartReader, web
 from config import establishments
 from gateway.decided import current_index, record_decision
 from gateway.hitlog.model import OUTCOMES
-from gateway.hitlog.scan import HitFilter, Row, save_review, scan
-from gateway.http import RUNTIME, StoreUnavailable, api_handler
+from gateway.hitlog.scan import HitFilter, Row, read_page, save_review
+from gateway.http import RUNTIME, StoreUnavailable, api_handler, hit_index
 from gateway.mailroom.errors import MailroomError
 from gateway.mailroom.pages import SUFFIXES
 from gateway.mailroom.pool import OcrPool
@@ -30,12 +30,10 @@ from gateway.ui.pages import (
     VIEWER,
     current_viewer,
     error,
-    keys_of,
     page,
     redirect,
     render,
     secure,
-    store_of,
 )
 from gateway.ulid import ULID_RE
 from gateway.validation import ApiError, within_body_deadline
@@ -81,9 +79,8 @@ async def mailroom_page(request: web.Request) -> web.StreamResponse:
 async def held_today(request: web.Request) -> list[Row]:
     """The letters held today (UTC) for the viewer's prison (every prison's for an admin)."""
     today = int(time.time() * 1000) // DAY_MS * DAY_MS
-    found = await scan(
-        store_of(request),
-        keys_of(request),
+    found = await read_page(
+        hit_index(request),
         HitFilter(establishment=request[VIEWER].establishment, channel="mail", since_ms=today),
         limit=HELD_LIMIT,
     )
@@ -242,7 +239,7 @@ async def decide_held(request: web.Request) -> web.StreamResponse:
     if not any(row.hit.id == hit_id for row in await held_today(request)):
         return error(request, 404, "Letter not found", "There is no such held letter today for your prison.")
     note = "released by the mailroom" if action == "release" else "confirmed by the mailroom: withheld"
-    await save_review(store_of(request), keys_of(request), hit_id, ACTIONS[action], note, viewer.actor_id)
+    await save_review(hit_index(request), hit_id, ACTIONS[action], note, viewer.actor_id)
     return redirect(f"/ui/mailroom?done={action}")
 
 

@@ -7,12 +7,14 @@ import datetime as dt
 import json
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 import redis
 
 from cases.errors import Forbidden, InvalidTransition, NotFound
+from cases.hitindex import HitIndex
 from cases.store import CaseStore
 from cases.workflow import Action
 from config import load_profile
@@ -46,8 +48,10 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def store(client: redis.Redis, clock: Clock) -> CaseStore:
-    return CaseStore(client, PROFILE, clock=clock)
+def store(client: redis.Redis, clock: Clock, tmp_path: Path) -> CaseStore:
+    return CaseStore(
+        client, PROFILE, clock=clock, hits=HitIndex(tmp_path / "hitindex.sqlite3", client, Keys())
+    )
 
 
 def entry_in_store(client: redis.Redis, reference: str) -> Entry | None:

@@ -39,7 +39,7 @@ def test_security_finds_filters_and_reviews_a_real_hit(context: Any, site: Site)
     page.get_by_role("button", name="Apply filter").click()
     page.wait_for_url("**/ui/hits?*")
     assert "match=relay" in page.url and "reviewed=no" in page.url
-    assert sorted(table.locator("tr td:nth-child(3)").all_inner_texts()) == ["B2345CD", "C3456DE"]
+    assert sorted(table.locator("tr td:nth-child(4)").all_inner_texts()) == ["B2345CD", "C3456DE"]
     shot(page, "03-hit-queue-filtered")
 
     page.get_by_role("link", name=f"Open hit {site.hits['relay1']}", exact=False).click()
@@ -58,9 +58,9 @@ def test_security_finds_filters_and_reviews_a_real_hit(context: Any, site: Site)
     shot(page, "04-hit-detail-reviewed")
 
     page.goto(f"{site.base}/ui/hits?reviewed=yes")
-    assert table.locator("tr td:nth-child(3)").all_inner_texts() == ["B2345CD"]
+    assert table.locator("tr td:nth-child(4)").all_inner_texts() == ["B2345CD"]
     page.goto(f"{site.base}/ui/hits?reviewed=no&match=relay")
-    assert table.locator("tr td:nth-child(3)").all_inner_texts() == ["C3456DE"]
+    assert table.locator("tr td:nth-child(4)").all_inner_texts() == ["C3456DE"]
 
 
 def test_relay_view_lists_the_request_hit_by_two_prisoners(context: Any, site: Site) -> None:

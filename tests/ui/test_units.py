@@ -96,10 +96,10 @@ def test_csv_records_the_filter_and_defuses_formulas() -> None:
     )
     review = {"outcome": "confirmed", "note": '=HYPERLINK("x")', "by": "user:a", "time": 1_767_225_660_000}
     filt = HitFilter(establishment="HLI", channel="call")
-    text = hits_csv([Row("1-0", hit, review)], filt, "a (security, HLI)", truncated=False)
+    text = hits_csv([Row("1-0", hit, review)], filt, "a (security, HLI)", total=1).decode()
     rows = list(csv.reader(io.StringIO(text)))
-    assert rows[3] == ["# filter", "establishment=HLI; channel=call"]
-    record = dict(zip(rows[5], rows[6], strict=True))
+    assert rows[4] == ["# filter", "establishment=HLI; channel=call"]
+    record = dict(zip(rows[6], rows[7], strict=True))
     assert record["time_utc"] == "2026-01-01T00:00:00.000Z" and record["match"] == "relay"
     assert record["time_local"] == "2026-01-01 00:00:00 GMT (UTC+00:00)"
     assert record["review_note"].startswith("'=")
@@ -195,7 +195,7 @@ async def test_the_queue_pages_by_its_older_link_and_the_csv_holds_every_hit(
     assert pages == 2 and seen == [f"01J{n:023d}" for n in reversed(range(60))]
     export = await client.get("/ui/hits.csv?channel=call", headers=cookie)
     rows = list(csv.reader(io.StringIO(await export.text())))
-    assert rows[4] == ["# rows", "60"] and len(rows) == 6 + 60
+    assert rows[5] == ["# rows", "60"] and len(rows) == 7 + 60
 
 
 def test_times_are_shown_in_local_time_with_the_offset() -> None:

@@ -1,0 +1,679 @@
+"""The hit log's index: the one reader of the hit log. Every page, the API, the CSV, the charts,
+the relay analysis and the case store's breach links read hits here, never by scanning the stream.
+
+The Redis hits stream (and the review trail's stream, ``hit_review_log``) stay the system of
+record; this is a local SQLite file (WAL) built from them and kept up to date by a follower thread
+(``start``), plus a short non-blocking catch-up before each read, so a page shows every hit shipped
+before it was asked for. Hits are indexed by establishment, prisoner, reference (every match, with
+its strength) and time (the day), with their latest review; each read is one SQL query off the
+event loop (callers run these synchronous methods in an executor thread).
+
+Derived data: a file from another store (another key prefix, or a stream that is behind it, as
+after a restore) is emptied and rebuilt; it holds no evidence (``gateway.hitlog.evidence``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import re
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from sync.keys import Keys
+
+log = logging.getLogger("nocontact.hitindex")
+
+HIT_INDEX_FILE = "hitindex.sqlite3"  # in the data directory
+CHUNK = 5_000  # stream messages per read (and per transaction) while catching up
+READ_WAIT = 1.0  # seconds a reader waits for the index's lock before reading what is indexed
+CURSOR_RE = re.compile(r"([0-9]{1,15})\.([0-9A-Za-z]{1,40})")  # "time.id": where a page ends
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS hits (
+    id TEXT PRIMARY KEY,
+    stream_id TEXT NOT NULL,
+    time INTEGER NOT NULL,
+    establishment TEXT NOT NULL,
+    prisoner TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    decision TEXT NOT NULL,
+    reference TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    strength TEXT NOT NULL,
+    relay INTEGER NOT NULL,
+    outcome TEXT,
+    review_event TEXT,
+    escalated_to TEXT,
+    reviews INTEGER NOT NULL DEFAULT 0
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS hits_time ON hits(time);
+CREATE INDEX IF NOT EXISTS hits_establishment ON hits(establishment, time);
+CREATE INDEX IF NOT EXISTS hits_prisoner ON hits(prisoner, time);
+CREATE INDEX IF NOT EXISTS hits_unreviewed ON hits(establishment, time) WHERE outcome IS NULL;
+CREATE INDEX IF NOT EXISTS hits_escalated ON hits(escalated_to, time) WHERE escalated_to IS NOT NULL;
+CREATE TABLE IF NOT EXISTS bodies (id TEXT PRIMARY KEY, body TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS refs (
+    reference TEXT NOT NULL,
+    id TEXT NOT NULL,
+    time INTEGER NOT NULL,
+    establishment TEXT NOT NULL,
+    prisoner TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    strength TEXT NOT NULL,
+    PRIMARY KEY (reference, id)
+) WITHOUT ROWID;
+-- The relay analysis reads strong matches grouped by request and prisoner: in this order.
+CREATE INDEX IF NOT EXISTS refs_pairs ON refs(strength, reference, prisoner, time, establishment, channel);
+CREATE TABLE IF NOT EXISTS reviews (
+    event TEXT PRIMARY KEY,
+    hit_id TEXT NOT NULL,
+    time INTEGER NOT NULL,
+    by TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    note TEXT,
+    escalated_to TEXT
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS reviews_hit ON reviews(hit_id, event);
+CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+"""
+# KEYS: a stream. ARGV: exclusive start id, count. Each message as its id and its fields as one
+# JSON object: one reply element per message, not 25 (redis-py parses replies in Python).
+READ_LUA = """
+local rows = redis.call('XRANGE', KEYS[1], '(' .. ARGV[1], '+', 'COUNT', tonumber(ARGV[2]))
+local out = {}
+for _, row in ipairs(rows) do
+  local fields, t = row[2], {}
+  for j = 1, #fields, 2 do t[fields[j]] = fields[j + 1] end
+  out[#out + 1] = row[1]
+  out[#out + 1] = cjson.encode(t)
+end
+return out
+"""
+TABLES = ("hits", "bodies", "refs", "reviews", "meta")
+REVIEW_COLUMNS = "outcome, note, by, time, escalated_to"
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _sid(stream_id: str) -> tuple[int, int]:
+    ms, _, seq = stream_id.partition("-")
+    return int(ms), int(seq or 0)
+
+
+def stream_record(fields: Mapping[Any, Any]) -> dict[str, Any]:
+    """A hits-stream message's fields as the hit's record (``gateway.hitlog.model.Hit.to_dict``)."""
+    data = (
+        fields if isinstance(next(iter(fields), ""), str) else {_text(k): _text(v) for k, v in fields.items()}
+    )
+    return {
+        "id": data["id"],
+        "time": int(data["time"]),
+        "establishment": data["establishment"],
+        "prisoner": data["prisoner"],
+        "channel": data["channel"],
+        "decision": data["decision"],
+        "reference": data["reference"],
+        "kind": data["kind"],
+        "relay": data["relay"] == "1",
+        "gateway": data["gateway"],
+        "version": int(data["version"]),
+        "matches": orjson.loads(data["matches"]),
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class HitFilter:
+    """Which hits a reader wants; None is "any". Times are ms since the epoch, `until` exclusive.
+    `reference` matches a hit's top reference or any of its matches; `kind` and `strength` are the
+    top match's (the one the hit is filed under); `outcome` is a review outcome or "none"."""
+
+    establishment: str | None = None
+    prisoner: str | None = None
+    reference: str | None = None
+    channel: str | None = None
+    relay: bool | None = None
+    kind: str | None = None
+    strength: str | None = None
+    since_ms: int | None = None
+    until_ms: int | None = None
+    reviewed: bool | None = None
+    outcome: str | None = None
+    escalated_to: str | None = None
+
+    def where(self) -> tuple[str, list[Any]]:
+        """The SQL condition on ``hits h`` and its arguments (values are always parameters)."""
+        sql: list[str] = []
+        args: list[Any] = []
+        for column, value in (
+            ("establishment", self.establishment),
+            ("prisoner", self.prisoner),
+            ("channel", self.channel),
+            ("kind", self.kind),
+            ("strength", self.strength),
+            ("escalated_to", self.escalated_to),
+        ):
+            if value is not None:
+                sql.append("h." + column + " = ?")
+                args.append(value)
+        if self.relay is not None:
+            sql.append("h.relay = ?")
+            args.append(int(self.relay))
+        if self.reference is not None:
+            sql.append("h.id IN (SELECT id FROM refs WHERE reference = ?)")
+            args.append(self.reference)
+        if self.reviewed is not None:
+            sql.append("h.outcome IS NOT NULL" if self.reviewed else "h.outcome IS NULL")
+        if self.outcome == "none":
+            sql.append("h.outcome IS NULL")
+        elif self.outcome is not None:
+            sql.append("h.outcome = ?")
+            args.append(self.outcome)
+        if self.since_ms is not None:
+            sql.append("h.time >= ?")
+            args.append(self.since_ms)
+        if self.until_ms is not None:
+            sql.append("h.time < ?")
+            args.append(self.until_ms)
+        return (" AND ".join(sql) or "1"), args
+
+
+@dataclass(slots=True)
+class IndexedHit:
+    stream_id: str
+    record: dict[str, Any]  # the hit (``stream_record``)
+    review: dict[str, Any] | None  # the latest review: outcome, note, by, time, escalated_to
+    reviews: int = 0  # how many reviews it has had
+
+    @property
+    def id(self) -> str:
+        return str(self.record["id"])
+
+    @property
+    def cursor(self) -> str:
+        return f"{self.record['time']}.{self.record['id']}"
+
+
+@dataclass(slots=True)
+class IndexPage:
+    rows: list[IndexedHit] = field(default_factory=list)
+    total: int = 0  # hits matching the filter
+    newer: int = 0  # matching hits newer than this page's first
+    older_cursor: str | None = None  # the next (older) page starts after this; None: no older hit
+    newer_cursor: str | None = None  # the previous (newer) page ends before this; None: the newest
+
+
+@dataclass(slots=True)
+class RelayGroup:
+    reference: str
+    prisoners: list[tuple[str, int, int, int]]  # (prisoner, strong attempts, first ms, last ms), most first
+    establishments: list[str]
+    attempts: int
+    latest: int
+
+
+@dataclass(slots=True)
+class RelayPage:
+    groups: list[RelayGroup] = field(default_factory=list)
+    total_groups: int = 0
+    attempts: int = 0
+    prisoners: int = 0
+
+
+def parse_cursor(text: str) -> tuple[int, str] | None:
+    match = CURSOR_RE.fullmatch(text)
+    return None if match is None else (int(match.group(1)), match.group(2))
+
+
+class HitIndex:
+    """``start`` (a follower thread) / ``stop`` around its use; every method is synchronous and
+    thread-safe, for an executor thread (the gateway) or a command (the CLI)."""
+
+    def __init__(self, path: Path, client: Any, keys: Keys, *, block_ms: int = 250) -> None:
+        self.path = path
+        self.client = client  # a synchronous redis client (bytes or decoded strings)
+        self.keys = keys
+        self.block_ms = block_ms
+        self._local = threading.local()
+        self._write = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._checked = False
+        self.caught_up = threading.Event()  # set after the first complete catch-up
+        self._read = client.register_script(READ_LUA)
+
+    # -- connections -----------------------------------------------------------------------------
+    def _db(self) -> sqlite3.Connection:
+        db: sqlite3.Connection | None = getattr(self._local, "db", None)
+        if db is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30.0)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")  # derived data: rebuilt from Redis if lost
+            db.execute("PRAGMA busy_timeout=30000")
+            db.executescript(SCHEMA)
+            with contextlib.suppress(OSError):
+                self.path.chmod(0o600)
+            self._local.db = db
+        return db
+
+    def _meta(self, db: sqlite3.Connection, name: str) -> str | None:
+        row = db.execute("SELECT value FROM meta WHERE name = ?", (name,)).fetchone()
+        return None if row is None else str(row[0])
+
+    # -- the follower ------------------------------------------------------------------------------
+    def start(self) -> None:
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._follow, name="nocontact-hitindex", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=self.block_ms / 1000 + 1)
+            self._thread = None
+
+    def _follow(self) -> None:
+        delay = 0.1
+        while not self._stop.is_set():
+            try:
+                self.catch_up()
+                self.caught_up.set()
+                delay = 0.1
+                db = self._db()
+                streams = {
+                    self.keys.hits: self._meta(db, "hits_last") or "0-0",
+                    self.keys.hit_review_log: self._meta(db, "reviews_last") or "0-0",
+                }
+                # Only a wake-up: what arrived is read by the next catch_up, under its lock.
+                self.client.xread(streams, count=1, block=self.block_ms)
+            except Exception as exc:  # Redis down, a bad message: try again, never stop
+                log.warning("hit index: cannot follow the hit log (%s); retrying", type(exc).__name__)
+                self._stop.wait(delay)
+                delay = min(delay * 2, 5.0)
+
+    def catch_up(self, limit: int | None = None, wait: float = -1) -> int:
+        """Index what the streams hold beyond what is indexed, a chunk per hold of the lock;
+        returns the messages read. `limit`: stop after about that many; `wait`: seconds to wait
+        for the lock (-1: as long as it takes; a reader passes a bound, so a page is not held up
+        behind the first build of a large index but shows what is indexed so far). Raises redis
+        errors (the caller decides: a page says the store is down)."""
+        read = 0
+        for stream, name, apply in (
+            (self.keys.hits, "hits_last", self._add_hits),
+            (self.keys.hit_review_log, "reviews_last", self._add_reviews),
+        ):
+            while limit is None or read < limit:
+                if not self._write.acquire(timeout=wait):
+                    return read
+                try:
+                    n = self._chunk(stream, name, apply)
+                finally:
+                    self._write.release()
+                read += n
+                if n < CHUNK:
+                    break
+        return read
+
+    def _chunk(self, stream: str, name: str, apply: Any) -> int:
+        db = self._db()
+        if not self._checked:
+            self._check_source(db)
+            self._checked = True
+        last = self._meta(db, name) or "0-0"
+        flat = self._read(keys=[stream], args=[last, CHUNK])
+        if not flat:
+            return 0
+        messages = [(_text(flat[i]), orjson.loads(flat[i + 1])) for i in range(0, len(flat), 2)]
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            apply(db, messages)
+            new_last = messages[-1][0]
+            current = self._meta(db, name) or "0-0"  # another process may be ahead
+            if _sid(new_last) > _sid(current):
+                db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (name, new_last))
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        return len(messages)
+
+    def _check_source(self, db: sqlite3.Connection) -> None:
+        """Empty the file if it was built from another store: another prefix, or a hits stream
+        that ends before what is indexed (Redis restored from an older backup, or replaced)."""
+        prefix = self._meta(db, "prefix")
+        last = self._meta(db, "hits_last")
+        newest = self.client.xrevrange(self.keys.hits, max="+", min="-", count=1)
+        stream_last = _text(newest[0][0]) if newest else None
+        stale = prefix is not None and prefix != self.keys.prefix
+        if last is not None and (stream_last is None or _sid(stream_last) < _sid(last)):
+            stale = True
+        if stale:
+            log.warning("hit index: %s was built from another hit log; rebuilding it", self.path.name)
+        db.execute("BEGIN IMMEDIATE")
+        if stale:
+            for table in TABLES:
+                db.execute(f"DELETE FROM {table}")  # noqa: S608  # a fixed table name
+        db.execute("INSERT OR REPLACE INTO meta VALUES ('prefix', ?)", (self.keys.prefix,))
+        db.execute("COMMIT")
+
+    def _add_hits(self, db: sqlite3.Connection, messages: list[tuple[str, Any]]) -> None:
+        hits: list[tuple[Any, ...]] = []
+        bodies: list[tuple[str, str]] = []
+        refs: list[tuple[Any, ...]] = []
+        for sid, fields in messages:
+            try:
+                r = stream_record(fields)
+            except (KeyError, ValueError) as exc:
+                log.warning("hit index: skipped unreadable hit message %s (%s)", sid, type(exc).__name__)
+                continue
+            top = r["matches"][0] if r["matches"] else {"strength": ""}
+            bodies.append((r["id"], orjson.dumps(r).decode()))
+            hits.append(
+                (r["id"], sid, r["time"], r["establishment"], r["prisoner"], r["channel"], r["decision"],
+                 r["reference"], r["kind"], top["strength"], int(r["relay"]))
+            )  # fmt: skip
+            seen: dict[str, tuple[str, str]] = {}
+            for m in r["matches"]:
+                seen.setdefault(m["reference"], (m["kind"], m["strength"]))
+            seen.setdefault(r["reference"], (r["kind"], top["strength"]))
+            for reference, (kind, strength) in seen.items():
+                place = (r["establishment"], r["prisoner"], r["channel"])
+                refs.append((reference, r["id"], r["time"], *place, kind, strength))
+        db.executemany(
+            "INSERT OR IGNORE INTO hits (id, stream_id, time, establishment, prisoner, channel, decision, "
+            "reference, kind, strength, relay) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            hits,
+        )
+        db.executemany("INSERT OR IGNORE INTO bodies VALUES (?, ?)", bodies)
+        db.executemany("INSERT OR IGNORE INTO refs VALUES (?, ?, ?, ?, ?, ?, ?, ?)", refs)
+        ids = [h[0] for h in hits]
+        for start in range(0, len(ids), 500):  # a review may have been indexed before its hit
+            part = ids[start : start + 500]
+            marks = ",".join("?" * len(part))
+            reviewed = db.execute(
+                f"SELECT DISTINCT hit_id FROM reviews WHERE hit_id IN ({marks})",  # noqa: S608
+                part,
+            ).fetchall()
+            self._latest(db, [row[0] for row in reviewed])
+
+    def _add_reviews(self, db: sqlite3.Connection, messages: list[tuple[str, Any]]) -> None:
+        rows = []
+        for sid, fields in messages:
+            data = {_text(k): _text(v) for k, v in fields.items()}
+            rows.append(
+                (sid, data["hit"], int(data["time"]), data["by"], data["outcome"], data.get("note") or None,
+                 data.get("escalated_to") or None)
+            )  # fmt: skip
+        db.executemany("INSERT OR IGNORE INTO reviews VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+        self._latest(db, sorted({r[1] for r in rows}))
+
+    def _latest(self, db: sqlite3.Connection, hit_ids: Sequence[str]) -> None:
+        for hit_id in hit_ids:
+            db.execute(
+                "UPDATE hits SET (outcome, review_event, escalated_to, reviews) = "
+                "(SELECT outcome, event, CASE WHEN outcome = 'escalated' THEN escalated_to END, "
+                "(SELECT count(*) FROM reviews WHERE hit_id = ?1) "
+                "FROM reviews WHERE hit_id = ?1 ORDER BY event DESC LIMIT 1) WHERE id = ?1",
+                (hit_id,),
+            )
+
+    # -- writing a review ------------------------------------------------------------------------
+    def review(
+        self, hit_id: str, outcome: str, note: str | None, by: str, escalated_to: str | None = None
+    ) -> dict[str, Any]:
+        """Add a review to the hit's trail (earlier ones are kept), in Redis, then index it."""
+        review = {
+            "outcome": outcome,
+            "note": note,
+            "by": by,
+            "time": time.time_ns() // 1_000_000,
+            "escalated_to": escalated_to if outcome == "escalated" else None,
+        }
+        fields = {k: "" if v is None else str(v) for k, v in review.items()}
+        with self.client.pipeline(transaction=True) as pipe:
+            pipe.hset(self.keys.hit_reviews, hit_id, json.dumps(review))
+            pipe.xadd(self.keys.hit_review_log, {"hit": hit_id, **fields})
+            pipe.execute()
+        self.catch_up()
+        return review
+
+    # -- reading ---------------------------------------------------------------------------------
+    def _fresh(self) -> sqlite3.Connection:
+        """The connection, after indexing what was shipped before this read: a chunk at most,
+        waiting a moment at most for the follower (see ``catch_up``)."""
+        self.catch_up(limit=CHUNK, wait=READ_WAIT)
+        return self._db()
+
+    @staticmethod
+    def _row(row: Sequence[Any]) -> IndexedHit:
+        stream_id, body, outcome, event, reviews = row[0], row[1], row[2], row[3], row[4]
+        review = None
+        if outcome is not None:
+            review = {"outcome": outcome, "event": event}
+        return IndexedHit(stream_id, json.loads(body), review, int(reviews))
+
+    def _with_reviews(self, db: sqlite3.Connection, rows: list[IndexedHit]) -> list[IndexedHit]:
+        events = [r.review["event"] for r in rows if r.review is not None]
+        if events:
+            marks = ",".join("?" * len(events))
+            query = f"SELECT event, {REVIEW_COLUMNS} FROM reviews WHERE event IN ({marks})"  # noqa: S608
+            found = {row[0]: _review(row[1:]) for row in db.execute(query, events)}
+            for r in rows:
+                if r.review is not None:
+                    r.review = found.get(r.review["event"])
+        return rows
+
+    def page(
+        self,
+        filt: HitFilter,
+        *,
+        limit: int,
+        before: str | None = None,
+        after: str | None = None,
+        oldest: bool = False,
+    ) -> IndexPage:
+        """A page of hits, newest first: the newest, those older than cursor `before`, those newer
+        than cursor `after`, or (`oldest`) the oldest; with the filter's total and position."""
+        db = self._fresh()
+        where, args = filt.where()
+        total = int(db.execute(f"SELECT count(*) FROM hits h WHERE {where}", args).fetchone()[0])  # noqa: S608
+        if oldest and not (before or after) and total % limit:
+            limit = total % limit  # the last page, as paging from the newest would have it
+        columns = (
+            "h.stream_id, (SELECT body FROM bodies b WHERE b.id = h.id), h.outcome, h.review_event, h.reviews"
+        )
+        bound, bound_args, order = "", [], "DESC"
+        b = parse_cursor(before) if before else None
+        a = parse_cursor(after) if after else None
+        if b is not None:
+            bound, bound_args = " AND (h.time, h.id) < (?, ?)", [*b]
+        elif a is not None:
+            bound, bound_args, order = " AND (h.time, h.id) > (?, ?)", [*a], "ASC"
+        elif oldest:
+            order = "ASC"
+        query = (
+            f"SELECT {columns} FROM hits h WHERE {where}{bound} "  # noqa: S608  # built from fixed parts
+            f"ORDER BY h.time {order}, h.id {order} LIMIT ?"
+        )
+        rows = [self._row(r) for r in db.execute(query, [*args, *bound_args, limit]).fetchall()]
+        if order == "ASC":
+            rows.reverse()
+        out = IndexPage(rows=self._with_reviews(db, rows))
+        out.total = total
+        if rows:
+            first = rows[0].record
+            out.newer = int(
+                db.execute(
+                    f"SELECT count(*) FROM hits h WHERE {where} AND (h.time, h.id) > (?, ?)",  # noqa: S608
+                    [*args, first["time"], first["id"]],
+                ).fetchone()[0]
+            )
+            has_older = out.newer + len(rows) < out.total
+            out.older_cursor = rows[-1].cursor if has_older else None
+            out.newer_cursor = rows[0].cursor if out.newer else None
+        return out
+
+    def count(self, filt: HitFilter) -> int:
+        db = self._fresh()
+        where, args = filt.where()
+        return int(db.execute(f"SELECT count(*) FROM hits h WHERE {where}", args).fetchone()[0])  # noqa: S608
+
+    def get(self, hit_id: str) -> IndexedHit | None:
+        db = self._db()
+        query = (
+            "SELECT h.stream_id, b.body, h.outcome, h.review_event, h.reviews "
+            "FROM hits h JOIN bodies b ON b.id = h.id WHERE h.id = ?"
+        )
+        row = db.execute(query, (hit_id,)).fetchone()
+        if row is None:  # shipped since the last catch-up?
+            db = self._fresh()
+            row = db.execute(query, (hit_id,)).fetchone()
+        return None if row is None else self._with_reviews(db, [self._row(row)])[0]
+
+    def trail(self, hit_id: str) -> list[dict[str, Any]]:
+        """Every review of the hit, oldest first."""
+        db = self._db()
+        query = f"SELECT {REVIEW_COLUMNS} FROM reviews WHERE hit_id = ? ORDER BY event"  # noqa: S608
+        return [_review(row) for row in db.execute(query, (hit_id,))]
+
+    def next_unreviewed(self, filt: HitFilter, before: str | None) -> str | None:
+        """The id of the newest unreviewed hit older than cursor `before` (else the newest one)."""
+        db = self._fresh()
+        where, args = HitFilter(**{**_fields(filt), "reviewed": False}).where()
+        b = parse_cursor(before) if before else None
+        for bound, extra in ((" AND (h.time, h.id) < (?, ?)", list(b or ())), ("", [])):
+            if bound and b is None:
+                continue
+            query = f"SELECT h.id FROM hits h WHERE {where}{bound} ORDER BY h.time DESC, h.id DESC LIMIT 1"  # noqa: S608
+            row = db.execute(query, [*args, *extra]).fetchone()
+            if row is not None:
+                return str(row[0])
+        return None
+
+    def counts(self, filt: HitFilter, column: str, limit: int | None = None) -> list[tuple[str, int]]:
+        """Hits per value of `column` (establishment, prisoner, reference, channel), most first."""
+        assert column in ("establishment", "prisoner", "reference", "channel", "kind", "strength")
+        db = self._fresh()
+        where, args = filt.where()
+        query = (
+            f"SELECT h.{column}, count(*) AS n FROM hits h WHERE {where} "  # noqa: S608
+            f"GROUP BY h.{column} ORDER BY n DESC, h.{column}"
+        )
+        if limit is not None:
+            query += f" LIMIT {int(limit)}"
+        return [(str(v), int(n)) for v, n in db.execute(query, args)]
+
+    def per_hour(self, filt: HitFilter) -> list[tuple[int, str, int]]:
+        """(hour start in ms, channel, hits): a local day is whole hours in every zone used here."""
+        db = self._fresh()
+        where, args = filt.where()
+        query = (
+            f"SELECT h.time / 3600000 AS hour, h.channel, count(*) FROM hits h WHERE {where} "  # noqa: S608
+            "GROUP BY hour, h.channel"
+        )
+        return [(int(hour) * 3_600_000, str(c), int(n)) for hour, c, n in db.execute(query, args)]
+
+    def relay(self, filt: HitFilter, *, limit: int, offset: int = 0) -> RelayPage:
+        """Requests on which two or more different prisoners made strong attempts (block-level
+        evidence; partial and weak matches never count), in the filter's time range, establishment,
+        channel, reference and prisoner: most prisoners first, then the latest attempt; a page of
+        `limit` from `offset`, with the whole set's totals."""
+        db = self._fresh()
+        sql = ["r.strength = 'strong'"]
+        args: list[Any] = []
+        for column, value in (
+            ("establishment", filt.establishment),
+            ("channel", filt.channel),
+            ("reference", filt.reference),
+            ("prisoner", filt.prisoner),
+        ):
+            if value is not None:
+                sql.append("r." + column + " = ?")
+                args.append(value)
+        if filt.since_ms is not None:
+            sql.append("r.time >= ?")
+            args.append(filt.since_ms)
+        if filt.until_ms is not None:
+            sql.append("r.time < ?")
+            args.append(filt.until_ms)
+        where = " AND ".join(sql)
+        flagged = (
+            "WITH pairs AS MATERIALIZED (SELECT r.reference, r.prisoner, count(*) AS n, "  # noqa: S608
+            f"max(r.time) AS last FROM refs r WHERE {where} GROUP BY r.reference, r.prisoner), "
+            "flagged AS MATERIALIZED (SELECT reference, count(*) AS people, sum(n) AS attempts, "
+            "max(last) AS latest FROM pairs GROUP BY reference HAVING count(*) >= 2) "
+        )
+        totals = (
+            "SELECT (SELECT count(*) FROM flagged), (SELECT coalesce(sum(attempts), 0) FROM flagged), "
+            "(SELECT count(DISTINCT prisoner) FROM pairs WHERE reference IN (SELECT reference FROM flagged))"
+        )
+        groups, attempts, prisoners = db.execute(flagged + totals, args).fetchone()
+        out = RelayPage(total_groups=int(groups), attempts=int(attempts), prisoners=int(prisoners))
+        ordered = (
+            "SELECT reference, attempts, latest FROM flagged "
+            "ORDER BY people DESC, latest DESC, reference LIMIT ? OFFSET ?"
+        )
+        shown = db.execute(flagged + ordered, [*args, limit, offset]).fetchall()
+        for reference, n, latest in shown:
+            query = (
+                "SELECT r.prisoner, count(*) AS n, min(r.time), max(r.time), "  # noqa: S608
+                f"group_concat(DISTINCT r.establishment) FROM refs r WHERE {where} AND r.reference = ? "
+                "GROUP BY r.prisoner ORDER BY n DESC, r.prisoner"
+            )
+            people = db.execute(query, [*args, reference]).fetchall()
+            places = sorted({code for row in people for code in str(row[4]).split(",")})
+            out.groups.append(
+                RelayGroup(
+                    str(reference),
+                    [(str(p), int(c), int(f), int(la)) for p, c, f, la, _ in people],
+                    places,
+                    int(n),
+                    int(latest),
+                )
+            )
+        return out
+
+    def by_reference(self, reference: str, limit: int = 10_000) -> list[dict[str, Any]]:
+        """Hits on `reference` (as the top match or any match), newest first (the case store's
+        breach links and hit pattern)."""
+        db = self._fresh()
+        rows = db.execute(
+            "SELECT h.id, h.stream_id, h.time, h.establishment, h.prisoner, h.channel, h.decision, h.relay "
+            "FROM refs r JOIN hits h ON h.id = r.id WHERE r.reference = ? "
+            "ORDER BY h.time DESC, h.id DESC LIMIT ?",
+            (reference, limit),
+        ).fetchall()
+        names = ("id", "stream_id", "time", "establishment", "prisoner", "channel", "decision", "relay")
+        return [{**dict(zip(names, row, strict=True)), "relay": bool(row[7])} for row in rows]
+
+    def iter_rows(self, filt: HitFilter, limit: int) -> Iterator[IndexedHit]:
+        """Up to `limit` hits, newest first, with their latest reviews (the CSV)."""
+        done = 0
+        before: str | None = None
+        while done < limit:
+            page = self.page(filt, limit=min(1000, limit - done), before=before)
+            yield from page.rows
+            done += len(page.rows)
+            if page.older_cursor is None:
+                return
+            before = page.older_cursor
+
+
+def _review(row: Sequence[Any]) -> dict[str, Any]:
+    outcome, note, by, at, escalated_to = row
+    return {"outcome": outcome, "note": note, "by": by, "time": at, "escalated_to": escalated_to}
+
+
+def _fields(filt: HitFilter) -> dict[str, Any]:
+    return {name: getattr(filt, name) for name in HitFilter.__dataclass_fields__}

@@ -1,0 +1,187 @@
+"""The hit index (cases.hitindex), the one reader of the hit log, on a real redis-server: pages by
+cursor in both directions return every wanted hit once, newest first, with the filter's total and
+position; the reference filter matches any of a hit's references; every review is kept (the trail)
+and the latest is filtered on; strong matches only in the relay evidence; a file built from another
+store is rebuilt; a hit shipped just before a read is in it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+
+from cases.hitindex import HitFilter, HitIndex, IndexedHit
+from gateway.hitlog.model import Hit
+from sync.keys import Keys
+
+KEYS = Keys("scan:")
+START_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z
+STEP_MS = 60_000
+
+
+def _hit(n: int) -> Hit:
+    """The n-th hit, a minute after the one before; establishments, channels and references vary."""
+    relay = n % 3 == 0
+    references = (
+        (("UPC-1", "phone", "strong", relay),)
+        if n % 4
+        else (("UPC-2", "phone", "strong", relay), ("UPC-1", "address", "weak", relay))
+    )
+    return Hit(
+        f"01J{n:023d}",
+        START_MS + n * STEP_MS,
+        ("HLI", "WDI")[n % 2],
+        f"A{n % 5:04d}BC",
+        ("call", "mail", "message")[n % 3],
+        "block",
+        references[0][0],
+        "phone",
+        relay,
+        "gw",
+        1,
+        references,
+    )
+
+
+HITS = [_hit(n) for n in range(60)]
+
+
+def _wants(f: HitFilter, h: Hit) -> bool:
+    return (
+        (f.establishment is None or h.establishment == f.establishment)
+        and (f.prisoner is None or h.prisoner == f.prisoner)
+        and (f.channel is None or h.channel == f.channel)
+        and (f.relay is None or h.relay == f.relay)
+        and (f.reference is None or f.reference in {m[0] for m in h.matches})
+        and (f.since_ms is None or h.time >= f.since_ms)
+        and (f.until_ms is None or h.time < f.until_ms)
+    )
+
+
+def ship(client: Any, keys: Keys, hits: list[Hit]) -> None:
+    for hit in hits:  # each hit shipped one second after it was recorded
+        sid = f"{hit.time + 1000}-0"
+        client.xadd(keys.hits, dict(zip(*[iter(hit.stream_fields())] * 2, strict=True)), id=sid)
+        client.hset(keys.hit_ids, hit.id, sid)
+
+
+@pytest.fixture
+def client(redis_url: str) -> Iterator[Any]:
+    c = redis.Redis.from_url(redis_url)
+    ship(c, KEYS, HITS)
+    yield c
+    c.close()
+
+
+@pytest.fixture
+def index(client: Any, tmp_path: Path) -> HitIndex:
+    return HitIndex(tmp_path / "hitindex.sqlite3", client, KEYS)
+
+
+def _records(rows: list[IndexedHit]) -> list[Hit]:
+    return [Hit.from_dict(r.record) for r in rows]
+
+
+FILTERS = [
+    HitFilter(),
+    HitFilter(establishment="WDI"),
+    HitFilter(reference="UPC-2"),
+    HitFilter(reference="UPC-1", relay=False),
+    HitFilter(channel="mail", prisoner="A0001BC"),
+    HitFilter(since_ms=START_MS + 20 * STEP_MS, until_ms=START_MS + 40 * STEP_MS),
+]
+
+
+@pytest.mark.parametrize("limit", [1000, 7, 1])
+@pytest.mark.parametrize("filt", FILTERS)
+def test_pages_return_every_wanted_hit_once_newest_first_with_totals(
+    index: HitIndex, filt: HitFilter, limit: int
+) -> None:
+    expected = [h for h in reversed(HITS) if _wants(filt, h)]
+    rows: list[IndexedHit] = []
+    before = None
+    while True:
+        page = index.page(filt, limit=limit, before=before)
+        assert page.total == len(expected) and page.newer == len(rows)
+        rows += page.rows
+        if page.older_cursor is None:
+            break
+        before = page.older_cursor
+    assert _records(rows) == expected
+    # And back again, newer page by newer page, from the oldest.
+    back: list[IndexedHit] = []
+    page = index.page(filt, limit=limit, oldest=True)
+    while True:
+        back = page.rows + back
+        if page.newer_cursor is None:
+            break
+        page = index.page(filt, limit=limit, after=page.newer_cursor)
+    assert _records(back) == expected
+
+
+def test_the_reference_filter_matches_any_of_a_hits_references(index: HitIndex) -> None:
+    page = index.page(HitFilter(reference="UPC-1"), limit=100)
+    assert page.total == 60  # every hit: UPC-1 is the top match or the second one
+    assert index.page(HitFilter(reference="UPC-3"), limit=100).total == 0
+    assert [h["id"] for h in index.by_reference("UPC-2")] == [
+        h.id for h in reversed(HITS) if h.reference == "UPC-2"
+    ]
+
+
+def test_every_review_is_kept_and_the_latest_is_filtered_on(index: HitIndex) -> None:
+    first = index.review(HITS[10].id, "false_positive", "wrong number: a taxi firm", "user:a")
+    index.review(HITS[10].id, "confirmed", None, "user:b")
+    index.review(HITS[30].id, "escalated", "police asked", "user:a", "user:c")
+    trail = index.trail(HITS[10].id)
+    assert [(r["outcome"], r["by"]) for r in trail] == [("false_positive", "user:a"), ("confirmed", "user:b")]
+    assert trail[0]["note"] == "wrong number: a taxi firm" and trail[0]["time"] == first["time"]
+    reviewed = index.page(HitFilter(reviewed=True), limit=10)
+    assert [r.id for r in reviewed.rows] == [HITS[30].id, HITS[10].id] and reviewed.rows[1].reviews == 2
+    assert reviewed.rows[1].review is not None and reviewed.rows[1].review["outcome"] == "confirmed"
+    assert index.page(HitFilter(outcome="false_positive"), limit=10).total == 0  # not the latest any more
+    assert [r.id for r in index.page(HitFilter(escalated_to="user:c"), limit=10).rows] == [HITS[30].id]
+    assert index.count(HitFilter(reviewed=False)) == 58
+    assert index.next_unreviewed(HitFilter(), None) == HITS[59].id
+    assert index.next_unreviewed(HitFilter(), f"{HITS[11].time}.{HITS[11].id}") == HITS[9].id
+
+
+def test_relay_counts_strong_matches_only(index: HitIndex) -> None:
+    found = index.relay(HitFilter(), limit=10)
+    assert [g.reference for g in found.groups] == ["UPC-1", "UPC-2"] and found.total_groups == 2
+    upc1 = found.groups[0]
+    assert upc1.attempts == sum(1 for h in HITS if h.reference == "UPC-1")  # weak second matches: no
+    assert sum(n for _, n, _, _ in upc1.prisoners) == upc1.attempts and len(upc1.prisoners) == 5
+    assert found.attempts == 60 and found.prisoners == 5
+    assert [g.reference for g in index.relay(HitFilter(), limit=1, offset=1).groups] == ["UPC-2"]
+
+
+def test_a_hit_shipped_just_before_a_read_is_in_it(index: HitIndex, client: Any) -> None:
+    assert index.count(HitFilter()) == 60
+    late = Hit.from_dict({**HITS[0].to_dict(), "id": "01K" + "0" * 23, "time": START_MS + 61 * STEP_MS})
+    ship(client, KEYS, [late])
+    assert index.page(HitFilter(), limit=1).rows[0].id == late.id
+    got = index.get(late.id)
+    assert got is not None and Hit.from_dict(got.record) == late
+
+
+def test_a_file_built_from_another_store_is_rebuilt(index: HitIndex, client: Any, tmp_path: Path) -> None:
+    assert index.count(HitFilter()) == 60
+    other = Keys("other:")
+    ship(client, other, HITS[:3])
+    again = HitIndex(tmp_path / "hitindex.sqlite3", client, other)
+    assert again.count(HitFilter()) == 3
+    client.delete(other.hits)  # a store restored from before these hits
+    assert HitIndex(tmp_path / "hitindex.sqlite3", client, other).count(HitFilter()) == 0
+
+
+def test_the_follower_thread_indexes_without_a_read(index: HitIndex) -> None:
+    index.start()
+    try:
+        assert index.caught_up.wait(10)
+        db = index._db()
+        assert db.execute("SELECT count(*) FROM hits").fetchone()[0] == 60
+    finally:
+        index.stop()

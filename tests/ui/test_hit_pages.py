@@ -1,0 +1,187 @@
+"""Issue 20's reproductions on the hit pages, in-process against a real redis-server: search by
+prisoner, links, totals and paging, local-time date filters, the relay rule, the review trail,
+escalation and bulk review, charts, and the CSV's integrity check (``nocontact hits verify``)."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+
+from gateway.cli import main
+from gateway.hitlog.model import Hit
+from gateway.ulid import new_ulid
+from sync.keys import Keys
+from tests.support.hit_seed import write_hits
+from tests.support.ui_site import csrf_of, signed_in_cookie
+
+LONDON_JULY_1 = int(dt.datetime(2026, 6, 30, 23, 0, tzinfo=dt.UTC).timestamp() * 1000)  # 00:00 BST
+
+
+def _hit(
+    t: int,
+    prisoner: str,
+    reference: str = "UPC-1",
+    *,
+    establishment: str = "HLI",
+    channel: str = "call",
+    matches: tuple[tuple[str, str, str, bool], ...] | None = None,
+) -> Hit:
+    kind = {"call": "phone", "mail": "address", "message": "email"}[channel]
+    matches = matches or ((reference, kind, "strong", prisoner != "A1234BC"),)
+    decision = "block" if matches[0][2] == "strong" else "hold"
+    return Hit(new_ulid(t), t, establishment, prisoner, channel, decision, matches[0][0], matches[0][1],
+               matches[0][3], "gw", 1, matches)  # fmt: skip
+
+
+def _ship(redis_url: str, hits: list[Hit]) -> None:
+    with redis.Redis.from_url(redis_url) as r:
+        write_hits(r, Keys(), sorted(hits, key=lambda h: h.time))
+
+
+def _prisoners(text: str) -> list[str]:
+    body = text.split("<tbody>", 1)[1].split("</tbody>", maxsplit=1)[0]
+    return re.findall(r'href="/ui/prisoners/([A-Z0-9]+)">', body)
+
+
+async def test_the_queue_searches_by_prisoner_links_and_counts(client: Any, redis_url: str) -> None:
+    now = dt.datetime.now(dt.UTC).timestamp() * 1000
+    hits = [_hit(int(now) - i * 60_000, ("A1234BC", "B2345CD", "C3456DE")[i % 3]) for i in range(120)]
+    _ship(redis_url, hits)
+    cookie = await signed_in_cookie(client, redis_url, "sec", "security", "HLI")
+    page = await client.get("/ui/hits?prisoner=b2345cd", headers=cookie)
+    text = await page.text()
+    assert page.status == 200
+    assert set(_prisoners(text)) == {"B2345CD"}  # the prisoner field is not ignored
+    assert re.search(r"<strong>40</strong> hits match; showing 1&ndash;40 \(page 1 of 1\)", text)
+    assert "<strong>40</strong> not reviewed" in text
+    assert 'href="/ui/hits?reference=UPC-1"' in text  # the reference links to its filtered view
+    assert "<td>phone</td>" in text and "<td>strong</td>" in text  # kind and strength on the queue
+    everything = await (await client.get("/ui/hits", headers=cookie)).text()
+    assert "page 1 of 3" in everything
+    oldest = re.search(r'<a href="([^"]+)">Oldest</a>', everything)
+    assert oldest is not None
+    last = await (await client.get(oldest.group(1).replace("&amp;", "&"), headers=cookie)).text()
+    assert "showing 101&ndash;120 (page 3 of 3)" in last
+    person = await (await client.get("/ui/prisoners/B2345CD", headers=cookie)).text()
+    assert "Everything B2345CD tried" in person and "<strong>40</strong> hits" in person and "UPC-1" in person
+
+
+async def test_dates_are_local_days_and_times_show_the_offset(client: Any, redis_url: str) -> None:
+    before_midnight = _hit(LONDON_JULY_1 - 30 * 60_000, "A1234BC")  # 30 June, 23:30 BST
+    after_midnight = _hit(LONDON_JULY_1 + 30 * 60_000, "A1234BC")  # 1 July, 00:30 BST (23:30 UTC)
+    _ship(redis_url, [before_midnight, after_midnight])
+    cookie = await signed_in_cookie(client, redis_url, "sec", "security", "HLI")
+    text = await (await client.get("/ui/hits?since=2026-07-01&until=2026-07-01", headers=cookie)).text()
+    assert after_midnight.id in text and before_midnight.id not in text
+    assert "2026-07-01 00:30:00 BST (UTC+01:00)" in text
+    jumped = await (await client.get("/ui/hits?jump=2026-06-30", headers=cookie)).text()
+    assert before_midnight.id in jumped and after_midnight.id not in jumped
+
+
+async def test_relay_counts_strong_matches_only_and_names_its_rule(client: Any, redis_url: str) -> None:
+    now = int(dt.datetime.now(dt.UTC).timestamp() * 1000)
+    neighbour = (("UPC-OTHER", "address", "strong", False), ("UPC-2", "address", "partial", True))
+    hits = [
+        _hit(now - 1000, "A1234BC", "UPC-1"),
+        _hit(now - 2000, "B2345CD", "UPC-1"),
+        _hit(now - 3000, "A1234BC", "UPC-2"),  # the named prisoner writes to 2 Acacia Avenue
+        _hit(now - 4000, "E5678FG", channel="mail", matches=neighbour),  # a letter to 1 Acacia Avenue
+        _hit(now - 40 * 86_400_000, "F6789GH", "UPC-3"),  # two prisoners on UPC-3, 40 days ago
+        _hit(now - 41 * 86_400_000, "G7890HJ", "UPC-3"),
+    ]
+    _ship(redis_url, hits)
+    cookie = await signed_in_cookie(client, redis_url, "sec", "security", "HLI")
+    text = await (await client.get("/ui/relay", headers=cookie)).text()
+    assert "Partial and weak matches" in text and "The last 30 days" in text
+    assert "UPC-1: 2 prisoners, 2 hits" in text
+    assert "UPC-2:" not in text and "E5678FG" not in text  # the neighbour's letter is no relay
+    assert "UPC-3" not in text  # outside the default 30 days
+    since = (dt.date.today() - dt.timedelta(days=60)).isoformat()
+    older = await (await client.get(f"/ui/relay?since={since}", headers=cookie)).text()
+    assert "UPC-3: 2 prisoners, 2 hits" in older
+    assert re.search(r"<strong>2</strong> requests tried by two or more prisoners", older)
+
+
+async def test_reviews_keep_their_trail_prefill_the_form_escalate_to_an_owner_and_go_in_bulk(
+    client: Any, redis_url: str
+) -> None:
+    now = int(dt.datetime.now(dt.UTC).timestamp() * 1000)
+    hits = [_hit(now - i * 1000, "B2345CD") for i in range(3)]
+    _ship(redis_url, hits)
+    cookie = await signed_in_cookie(client, redis_url, "sec", "security", "HLI")
+    lead = await signed_in_cookie(client, redis_url, "lead", "security", "HLI")
+    url = f"/ui/hits/{hits[0].id}"
+    token = await csrf_of(client, url, cookie)
+    form = {"csrf_token": token, "outcome": "false_positive", "note": "a taxi firm", "action": "review"}
+    assert (
+        await client.post(f"{url}/review", data=form, headers=cookie, allow_redirects=False)
+    ).status == 303
+    page = await (await client.get(url, headers=cookie)).text()
+    assert '<option value="false_positive" selected>' in page  # prefilled: not "Confirmed attempt"
+    assert ">a taxi firm</textarea>" in page
+    assert "B2345CD" in re.search(r"<h1>(.*?)</h1>", page, re.S).group(1)  # type: ignore[union-attr]
+    form = {"csrf_token": token, "outcome": "confirmed", "note": "police: it was her", "action": "review"}
+    await client.post(f"{url}/review", data=form, headers=cookie, allow_redirects=False)
+    form = {
+        "csrf_token": token,
+        "note": "for the police liaison",
+        "escalate_to": "lead",
+        "action": "escalate",
+    }
+    await client.post(f"{url}/review", data=form, headers=cookie, allow_redirects=False)
+    page = await (await client.get(url, headers=cookie)).text()
+    trail = page.split('class="trail"')[1].split("</table>")[0]
+    assert trail.count("<tr><td>") == 3 and "a taxi firm" in trail and "police: it was her" in trail
+    mine = await (await client.get("/ui/hits?escalated=me", headers=lead)).text()
+    assert hits[0].id in mine and hits[1].id not in mine
+    bulk = {"csrf_token": await csrf_of(client, "/ui/hits", cookie), "outcome": "no_action",
+            "note": "same call", "back": "/ui/hits"}  # fmt: skip
+    data = [*bulk.items(), ("hit", hits[1].id), ("hit", hits[2].id)]
+    done = await client.post("/ui/hits/bulk-review", data=data, headers=cookie, allow_redirects=False)
+    assert done.status == 303
+    left = await (await client.get("/ui/hits?reviewed=no", headers=cookie)).text()
+    assert "<strong>0</strong> hits match" in left
+
+
+async def test_charts_show_one_prison_without_a_place_chart_with_a_real_axis_and_tops(
+    client: Any, redis_url: str
+) -> None:
+    now = int(dt.datetime.now(dt.UTC).timestamp() * 1000)
+    _ship(redis_url, [_hit(now - i * 60_000, f"A{i % 4:04d}BC", f"UPC-{i % 3}") for i in range(37)])
+    cookie = await signed_in_cookie(client, redis_url, "sec", "security", "HLI")
+    text = await (await client.get("/ui/charts", headers=cookie)).text()
+    assert "Hits per establishment" not in text  # one prison: no one-bar chart
+    assert "Top prisoners" in text and "Top requests" in text and 'href="/ui/prisoners/A0000BC"' in text
+    ticks = re.findall(r'class="axis">(\d+)</text>', text)
+    assert len(ticks) >= 3  # more than 0 and the maximum
+    admin = await signed_in_cookie(client, redis_url, "root", "admin")
+    _ship(redis_url, [_hit(now, "A1234BC", establishment="WDI")])
+    assert "Hits per establishment" in await (await client.get("/ui/charts", headers=admin)).text()
+
+
+async def test_the_csv_has_strength_local_and_utc_times_and_a_verifiable_sha256(
+    client: Any, redis_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _ship(redis_url, [_hit(LONDON_JULY_1 + 60_000, "A1234BC")])
+    cookie = await signed_in_cookie(client, redis_url, "sec", "security", "HLI")
+    export = await client.get("/ui/hits.csv", headers=cookie)
+    body = await export.read()
+    rows = list(csv.reader(io.StringIO(body.decode())))
+    assert rows[0][0] == "# sha256" and len(rows[0][1]) == 64
+    record = dict(zip(rows[6], rows[7], strict=True))
+    assert record["strength"] == "strong"
+    assert record["time_local"] == "2026-07-01 00:01:00 BST (UTC+01:00)"
+    assert record["time_utc"] == "2026-06-30T23:01:00.000Z"
+    path = tmp_path / "export.csv"
+    path.write_bytes(body)
+    assert main(["hits", "verify", str(path)]) == 0
+    path.write_bytes(body.replace(b"A1234BC", b"A1234BD"))
+    assert main(["hits", "verify", str(path)]) == 1
+    assert "ALTERED" in capsys.readouterr().out
