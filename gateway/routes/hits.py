@@ -15,7 +15,7 @@ from aiohttp import web
 from gateway import validation as v
 from gateway.auth import Principal
 from gateway.hitlog.model import CHANNELS, MATCHES, OUTCOMES
-from gateway.hitlog.scan import CURSOR_RE, HitFilter, Row, get_evidence, get_hit, read_page, save_review
+from gateway.hits_read import CURSOR_RE, HitFilter, Row, get_evidence, get_hit, read_page, save_review
 from gateway.http import RUNTIME, api_handler, authorize, hit_index, json_response, off_loop, store_errors
 from gateway.ulid import ULID_RE
 from gateway.validation import ApiError

@@ -14,7 +14,7 @@ from aiohttp import web
 from markupsafe import Markup
 
 from gateway.hitlog.model import CHANNELS
-from gateway.hitlog.scan import HitFilter
+from gateway.hits_read import HitFilter
 from gateway.http import api_handler, hit_index, off_loop
 from gateway.ui.hitquery import DAY_MS, day_ms, local_day
 from gateway.ui.pages import VIEWER, page, render, zone_of

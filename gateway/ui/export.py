@@ -21,7 +21,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from gateway.hitlog.model import OUTCOMES
-from gateway.hitlog.scan import HitFilter, Row
+from gateway.hits_read import HitFilter, Row
 from gateway.ui.hitquery import describe
 from gateway.ui.pages import format_ms
 

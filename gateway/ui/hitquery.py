@@ -10,7 +10,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from gateway.hitlog.model import CHANNELS, MATCHES, OUTCOMES
-from gateway.hitlog.scan import HitFilter
+from gateway.hits_read import HitFilter
 from gateway.ui.pages import Viewer, zone
 from matcher.entries import ESTABLISHMENT_RE, PRISONER_RE, REFERENCE_RE
 

@@ -15,7 +15,7 @@ from aiohttp import web
 
 from gateway.hitlog.evidence import describe_which
 from gateway.hitlog.model import CHANNELS, OUTCOMES
-from gateway.hitlog.scan import (
+from gateway.hits_read import (
     CURSOR_RE,
     HitFilter,
     Row,

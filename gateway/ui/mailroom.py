@@ -18,7 +18,7 @@ from aiohttp import BodyPartReader, web
 from config import establishments
 from gateway.decided import current_index, record_decision
 from gateway.hitlog.model import OUTCOMES
-from gateway.hitlog.scan import HitFilter, Row, read_page, save_review
+from gateway.hits_read import HitFilter, Row, read_page, save_review
 from gateway.http import RUNTIME, StoreUnavailable, api_handler, hit_index
 from gateway.mailroom.errors import MailroomError
 from gateway.mailroom.pages import SUFFIXES

@@ -14,7 +14,7 @@ import redis
 
 from gateway.cli import main
 from gateway.hitlog.model import Hit
-from gateway.hitlog.scan import HitFilter, Row
+from gateway.hits_read import HitFilter, Row
 from gateway.ui import sessions
 from gateway.ui.charts import per_day_svg
 from gateway.ui.export import hits_csv
