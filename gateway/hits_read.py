@@ -9,7 +9,8 @@ from typing import Any
 
 import orjson
 
-from cases.hitindex import CURSOR_RE, HitFilter, HitIndex, IndexedHit
+from cases.hitindex import HitIndex
+from cases.hitrecords import CURSOR_RE, HitFilter, IndexedHit
 from gateway.hitlog.model import Hit
 from gateway.http import off_loop
 from sync.keys import Keys

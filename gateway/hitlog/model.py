@@ -9,7 +9,7 @@ from typing import Any
 
 import orjson
 
-from cases.hitindex import stream_record
+from cases.hitrecords import stream_record
 from gateway.ulid import new_ulid
 from matcher.decisions import Decision
 

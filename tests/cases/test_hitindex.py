@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 import redis
 
-from cases.hitindex import HitFilter, HitIndex, IndexedHit
+from cases.hitindex import HitIndex
+from cases.hitrecords import HitFilter, IndexedHit
 from gateway.hitlog.model import Hit
 from sync.keys import Keys
 

@@ -1,0 +1,222 @@
+"""The hit index's records and SQL (``cases.hitindex`` uses them): the schema, the Lua read of a
+stream chunk, a hit's record from its stream fields, the filter (as an SQL condition on ``hits h``
+whose values are always parameters), the cursor, and the shapes a read returns."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+CURSOR_RE = re.compile(r"([0-9]{1,15})\.([0-9A-Za-z]{1,40})")  # "time.id": where a page ends
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS hits (
+    id TEXT PRIMARY KEY,
+    stream_id TEXT NOT NULL,
+    time INTEGER NOT NULL,
+    establishment TEXT NOT NULL,
+    prisoner TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    decision TEXT NOT NULL,
+    reference TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    strength TEXT NOT NULL,
+    relay INTEGER NOT NULL,
+    outcome TEXT,
+    review_event TEXT,
+    escalated_to TEXT,
+    reviews INTEGER NOT NULL DEFAULT 0
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS hits_time ON hits(time);
+CREATE INDEX IF NOT EXISTS hits_establishment ON hits(establishment, time);
+CREATE INDEX IF NOT EXISTS hits_prisoner ON hits(prisoner, time);
+CREATE INDEX IF NOT EXISTS hits_unreviewed ON hits(establishment, time) WHERE outcome IS NULL;
+CREATE INDEX IF NOT EXISTS hits_escalated ON hits(escalated_to, time) WHERE escalated_to IS NOT NULL;
+CREATE TABLE IF NOT EXISTS bodies (id TEXT PRIMARY KEY, body TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS refs (
+    reference TEXT NOT NULL,
+    id TEXT NOT NULL,
+    time INTEGER NOT NULL,
+    establishment TEXT NOT NULL,
+    prisoner TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    strength TEXT NOT NULL,
+    PRIMARY KEY (reference, id)
+) WITHOUT ROWID;
+-- The relay analysis reads strong matches grouped by request and prisoner: in this order.
+CREATE INDEX IF NOT EXISTS refs_pairs ON refs(strength, reference, prisoner, time, establishment, channel);
+CREATE TABLE IF NOT EXISTS reviews (
+    event TEXT PRIMARY KEY,
+    hit_id TEXT NOT NULL,
+    time INTEGER NOT NULL,
+    by TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    note TEXT,
+    escalated_to TEXT
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS reviews_hit ON reviews(hit_id, event);
+CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+"""
+# KEYS: a stream. ARGV: exclusive start id, count. Each message as its id and its fields as one
+# JSON object: one reply element per message, not 25 (redis-py parses replies in Python).
+READ_LUA = """
+local rows = redis.call('XRANGE', KEYS[1], '(' .. ARGV[1], '+', 'COUNT', tonumber(ARGV[2]))
+local out = {}
+for _, row in ipairs(rows) do
+  local fields, t = row[2], {}
+  for j = 1, #fields, 2 do t[fields[j]] = fields[j + 1] end
+  out[#out + 1] = row[1]
+  out[#out + 1] = cjson.encode(t)
+end
+return out
+"""
+TABLES = ("hits", "bodies", "refs", "reviews", "meta")
+REVIEW_COLUMNS = "outcome, note, by, time, escalated_to"
+
+
+def text_of(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def sid_key(stream_id: str) -> tuple[int, int]:
+    ms, _, seq = stream_id.partition("-")
+    return int(ms), int(seq or 0)
+
+
+def stream_record(fields: Mapping[Any, Any]) -> dict[str, Any]:
+    """A hits-stream message's fields as the hit's record (``gateway.hitlog.model.Hit.to_dict``)."""
+    data = (
+        fields
+        if isinstance(next(iter(fields), ""), str)
+        else {text_of(k): text_of(v) for k, v in fields.items()}
+    )
+    return {
+        "id": data["id"],
+        "time": int(data["time"]),
+        "establishment": data["establishment"],
+        "prisoner": data["prisoner"],
+        "channel": data["channel"],
+        "decision": data["decision"],
+        "reference": data["reference"],
+        "kind": data["kind"],
+        "relay": data["relay"] == "1",
+        "gateway": data["gateway"],
+        "version": int(data["version"]),
+        "matches": orjson.loads(data["matches"]),
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class HitFilter:
+    """Which hits a reader wants; None is "any". Times are ms since the epoch, `until` exclusive.
+    `reference` matches a hit's top reference or any of its matches; `kind` and `strength` are the
+    top match's (the one the hit is filed under); `outcome` is a review outcome or "none"."""
+
+    establishment: str | None = None
+    prisoner: str | None = None
+    reference: str | None = None
+    channel: str | None = None
+    relay: bool | None = None
+    kind: str | None = None
+    strength: str | None = None
+    since_ms: int | None = None
+    until_ms: int | None = None
+    reviewed: bool | None = None
+    outcome: str | None = None
+    escalated_to: str | None = None
+
+    def where(self) -> tuple[str, list[Any]]:
+        """The SQL condition on ``hits h`` and its arguments (values are always parameters)."""
+        sql: list[str] = []
+        args: list[Any] = []
+        for column, value in (
+            ("establishment", self.establishment),
+            ("prisoner", self.prisoner),
+            ("channel", self.channel),
+            ("kind", self.kind),
+            ("strength", self.strength),
+            ("escalated_to", self.escalated_to),
+        ):
+            if value is not None:
+                sql.append("h." + column + " = ?")
+                args.append(value)
+        if self.relay is not None:
+            sql.append("h.relay = ?")
+            args.append(int(self.relay))
+        if self.reference is not None:
+            sql.append("h.id IN (SELECT id FROM refs WHERE reference = ?)")
+            args.append(self.reference)
+        if self.reviewed is not None:
+            sql.append("h.outcome IS NOT NULL" if self.reviewed else "h.outcome IS NULL")
+        if self.outcome == "none":
+            sql.append("h.outcome IS NULL")
+        elif self.outcome is not None:
+            sql.append("h.outcome = ?")
+            args.append(self.outcome)
+        if self.since_ms is not None:
+            sql.append("h.time >= ?")
+            args.append(self.since_ms)
+        if self.until_ms is not None:
+            sql.append("h.time < ?")
+            args.append(self.until_ms)
+        return (" AND ".join(sql) or "1"), args
+
+
+@dataclass(slots=True)
+class IndexedHit:
+    stream_id: str
+    record: dict[str, Any]  # the hit (``stream_record``)
+    review: dict[str, Any] | None  # the latest review: outcome, note, by, time, escalated_to
+    reviews: int = 0  # how many reviews it has had
+
+    @property
+    def id(self) -> str:
+        return str(self.record["id"])
+
+    @property
+    def cursor(self) -> str:
+        return f"{self.record['time']}.{self.record['id']}"
+
+
+@dataclass(slots=True)
+class IndexPage:
+    rows: list[IndexedHit] = field(default_factory=list)
+    total: int = 0  # hits matching the filter
+    newer: int = 0  # matching hits newer than this page's first
+    older_cursor: str | None = None  # the next (older) page starts after this; None: no older hit
+    newer_cursor: str | None = None  # the previous (newer) page ends before this; None: the newest
+
+
+@dataclass(slots=True)
+class RelayGroup:
+    reference: str
+    prisoners: list[tuple[str, int, int, int]]  # (prisoner, strong attempts, first ms, last ms), most first
+    establishments: list[str]
+    attempts: int
+    latest: int
+
+
+@dataclass(slots=True)
+class RelayPage:
+    groups: list[RelayGroup] = field(default_factory=list)
+    total_groups: int = 0
+    attempts: int = 0
+    prisoners: int = 0
+
+
+def parse_cursor(text: str) -> tuple[int, str] | None:
+    match = CURSOR_RE.fullmatch(text)
+    return None if match is None else (int(match.group(1)), match.group(2))
+
+
+def review_of(row: Sequence[Any]) -> dict[str, Any]:
+    outcome, note, by, at, escalated_to = row
+    return {"outcome": outcome, "note": note, "by": by, "time": at, "escalated_to": escalated_to}
+
+
+def fields_of(filt: HitFilter) -> dict[str, Any]:
+    return {name: getattr(filt, name) for name in HitFilter.__dataclass_fields__}
