@@ -63,7 +63,7 @@ ESTABLISHMENTS = ("HLI", "HMI", "LWI", "MDI", "WDI")
 @pytest.fixture(scope="module")
 def world(redis_server: RedisServer) -> Iterator[dict[str, Any]]:
     client = redis_server.client()
-    client.flushall()
+    client.flushall(asynchronous=True)
     Writer(client).initialise()
     blocked = list(entries(BLOCKED_ENTRIES, phones=4, addresses=1, seed=7))
     with gc_paused():
@@ -95,7 +95,7 @@ def world(redis_server: RedisServer) -> Iterator[dict[str, Any]]:
         store.put_many(batch)
     progress(f"contacts: {PRISONERS} lists written")
     yield {"client": client, "index": index, "blocked": blocked, "store": store}
-    client.flushall()
+    client.flushall(asynchronous=True)
 
 
 async def _ticked(work: Any, floor_s: float) -> dict[str, Any]:

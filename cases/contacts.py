@@ -181,9 +181,16 @@ class ContactStore:
 
     # -- the sweeper's queue ----------------------------------------------------------------------
     def dirty(self, count: int) -> list[tuple[str, str]]:
-        """Up to `count` lists written and not yet swept, with the version written."""
-        found = self.client.hscan(self.keys.contacts_dirty, 0, count=count)[1]
-        return [(_text(k), _text(v)) for k, v in found.items()][:count]
+        """Up to `count` lists written and not yet swept, with the version written. HSCAN from
+        the start, until it has found some or gone round: a scan step may return nothing while
+        marks remain (the buckets it visits were emptied by earlier sweeps)."""
+        found: dict[str, str] = {}
+        cursor = 0
+        while True:
+            cursor, page = self.client.hscan(self.keys.contacts_dirty, cursor, count=count)
+            found.update((_text(k), _text(v)) for k, v in page.items())
+            if len(found) >= count or int(cursor) == 0:
+                return list(found.items())[:count]
 
     def swept(self, marks: Iterable[tuple[str, str]]) -> None:
         """Each (list, version) swept: its mark removed unless it was written again since."""

@@ -30,7 +30,7 @@ from typing import Any, TextIO
 from cases import cli as cases_cli
 from cases.contact_tasks import CSV_COLUMNS as TASK_CSV
 from cases.contact_tasks import STATUSES, TaskStore, tasks_csv
-from cases.contacts import ContactStore, list_id
+from cases.contacts import ContactStore, list_id, split_list_id
 from cases.model import establishment_code, prison_number
 from config import establishments
 from matcher.contacts import Contact, TooManyContacts
@@ -38,6 +38,7 @@ from matcher.errors import ConfigError, ValidationError
 from matcher.profile import Profile
 from sync.importer import MAX_REPORTED, LineError, Progress
 
+WRITE_BATCH = 200  # lists per pipeline
 CSV_REQUIRED = ("establishment", "prisoner", "contact_id")
 CSV_COLUMNS = (*CSV_REQUIRED, "name", "relationship", "approved", "phones", "emails", "address", "postcode")
 TASK_COLUMNS = (*TASK_CSV[:6], "match", "status")  # the table; --csv writes every column
@@ -222,10 +223,10 @@ def _import(args: argparse.Namespace, lines: list[str], store: ContactStore, err
         return 1
     writing = Progress(err, len(checked), "contacts: writing")
     changed = 0
-    for done, (lid, contacts) in enumerate(checked, start=1):
-        establishment, _, prisoner = lid.partition(":")
-        changed += store.put(establishment, prisoner, contacts).changed
-        writing.update(done)
+    for start in range(0, len(checked), WRITE_BATCH):
+        batch = [(*split_list_id(lid), contacts) for lid, contacts in checked[start : start + WRITE_BATCH]]
+        changed += sum(w.changed for w in store.put_many(batch))
+        writing.update(start + len(batch))
     writing.done()
     err.write(
         f"contacts: {len(checked)} lists written ({changed} changed), {len(read.errors)} lines failed\n"

@@ -146,6 +146,7 @@ class Sweeper:
         total = SweepStats()
         for _ in range(max_rounds):
             stats = self.step(wait=False)
+            total.leased = total.leased or stats.leased
             total.changes += stats.changes
             total.lists += stats.lists
             total.opened += stats.opened

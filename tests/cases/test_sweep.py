@@ -200,3 +200,22 @@ def test_redis_dying_mid_sweep_loses_nothing(redis_server: RedisFactory) -> None
         [(f"B{i}111BB", "c0", "UPC-1", "open") for i in range(3)] + [("B9111BB", "c0", "UPC-2", "open")]
     )
     assert world.client.hget(KEYS.contacts_sweep, "version") == world.client.hget(KEYS.meta, "version")
+
+
+def test_marked_lists_are_found_after_the_first_buckets_are_swept(world: World) -> None:
+    """HSCAN from the start returns nothing once the buckets it visits first are empty (10 x
+    COUNT of them at most): the sweeper must keep scanning, or the remaining lists never sweep.
+    Found by bench_contacts (a full sweep stopped after 3,129 of 100,000 lists)."""
+    marks = {f"HLI:A{i:04d}BC": "1" for i in range(5000)}  # a hashtable encoding, 8,192 buckets
+    world.client.hset(KEYS.contacts_dirty, mapping=marks)
+    in_scan_order: list[str] = []
+    cursor = 0
+    while True:
+        cursor, page = world.client.hscan(KEYS.contacts_dirty, cursor, count=500)
+        in_scan_order += list(page)
+        if cursor == 0:
+            break
+    world.client.hdel(KEYS.contacts_dirty, *in_scan_order[:1000])  # the first ~1,600 buckets emptied
+    assert world.client.hscan(KEYS.contacts_dirty, 0, count=20)[1] == {}  # what one scan step sees
+    found = world.lists.dirty(20)
+    assert len(found) == 20 and all(lid in in_scan_order[1000:] for lid, _ in found)
