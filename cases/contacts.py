@@ -54,12 +54,26 @@ redis.call('HSET', KEYS[4], ARGV[2], 0)
 return 1
 """
 
-# KEYS: dirty; ARGV: list id, the version swept. A list written again since stays marked.
+# KEYS: dirty; ARGV: (list id, the version swept) pairs. A list written again since stays marked.
 _SWEPT = """
-if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then
-    return redis.call('HDEL', KEYS[1], ARGV[1])
+for i = 1, #ARGV, 2 do
+    if redis.call('HGET', KEYS[1], ARGV[i]) == ARGV[i + 1] then
+        redis.call('HDEL', KEYS[1], ARGV[i])
+    end
 end
 return 0
+"""
+
+# KEYS: lists; each one's version, record and updated, flat: one reply for a sweep's batch.
+_GET_MANY = """
+local out = {}
+for i = 1, #KEYS do
+    local found = redis.call('HMGET', KEYS[i], 'version', 'record', 'updated')
+    out[#out + 1] = found[1] or ''
+    out[#out + 1] = found[2] or ''
+    out[#out + 1] = found[3] or ''
+end
+return out
 """
 
 
@@ -104,6 +118,7 @@ class ContactStore:
         self._put = client.register_script(_PUT)
         self._delete = client.register_script(_DELETE)
         self._swept = client.register_script(_SWEPT)
+        self._get_many = client.register_script(_GET_MANY)
 
     def _list_keys(self, lid: str) -> list[str]:
         k = self.keys
@@ -157,13 +172,13 @@ class ContactStore:
         return found[0]
 
     def get_many(self, lids: Sequence[str]) -> list[ContactList | None]:
-        with self.client.pipeline(transaction=False) as pipe:
-            for lid in lids:
-                pipe.hmget(self.keys.contact_list(lid), "version", "record", "updated")
-            replies = pipe.execute()
+        if not lids:
+            return []
+        flat = self._get_many(keys=[self.keys.contact_list(lid) for lid in lids])
         out: list[ContactList | None] = []
-        for lid, (version, record, updated) in zip(lids, replies, strict=True):
-            if record is None:
+        for n, lid in enumerate(lids):
+            version, record, updated = flat[3 * n : 3 * n + 3]
+            if not record:
                 out.append(None)
                 continue
             establishment, prisoner = split_list_id(lid)
@@ -194,10 +209,9 @@ class ContactStore:
 
     def swept(self, marks: Iterable[tuple[str, str]]) -> None:
         """Each (list, version) swept: its mark removed unless it was written again since."""
-        with self.client.pipeline(transaction=False) as pipe:
-            for lid, version in marks:
-                self._swept(keys=[self.keys.contacts_dirty], args=[lid, version], client=pipe)
-            pipe.execute()
+        args = [part for mark in marks for part in mark]
+        if args:
+            self._swept(keys=[self.keys.contacts_dirty], args=args)
 
     def mark_all_dirty(self, batch: int = 5_000) -> int:
         """Every stored list marked to be swept again (a new epoch: every block may have changed),

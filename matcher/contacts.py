@@ -151,30 +151,40 @@ class ContactCheck:
 def check_contact(index: Index, establishment: str, prisoner: str, contact: Contact) -> ContactCheck:
     """The contact's identifiers screened for `prisoner` at `establishment`: block when any is a
     strong match, hold when any is partial (an address under the mail policy), else allow."""
-    phones = context_for(index.profile).phones
     found: list[ContactMatch] = []
-    for i, raw in enumerate(contact.phones):
-        try:
-            key = phones.key(raw)
-        except InvalidNumber:
-            continue  # validated at write time; a number unreadable here is not one that is blocked
-        if phones.is_protected(key):
-            continue  # an emergency, helpline or legal-advice number can never be blocked
-        for m in index.screen_message(establishment, prisoner, key).matches:
-            found.append(ContactMatch(m.reference, "phone", m.strength, i, m.relay))
+    if contact.phones:
+        phones = context_for(index.profile).phones
+        for i, raw in enumerate(contact.phones):
+            try:
+                key = phones.key(raw)
+            except InvalidNumber:
+                continue  # checked at write time; a number unreadable here is not one that is blocked
+            if phones.is_protected(key):
+                continue  # an emergency, helpline or legal-advice number can never be blocked
+            for m in index.key_matches("phone", key, establishment, prisoner):
+                found.append(ContactMatch(m.reference, "phone", m.strength, i, m.relay))
     for i, raw in enumerate(contact.emails):
-        for m in index.screen_message(establishment, prisoner, raw).matches:
-            found.append(ContactMatch(m.reference, "email", m.strength, i, m.relay))
+        try:
+            keys = email_norm.email_keys(raw).all()
+        except ValidationError:
+            continue
+        seen: set[str] = set()
+        for key in keys:
+            for m in index.key_matches("email", key, establishment, prisoner):
+                if m.reference not in seen:
+                    seen.add(m.reference)
+                    found.append(ContactMatch(m.reference, "email", m.strength, i, m.relay))
     for i, address in enumerate(contact.addresses):
         envelope = "\n".join((contact.name, *address.lines, address.postcode))
-        for m in index.screen_mail(establishment, prisoner, envelope).matches:
+        for m in index.screen_mail(establishment, prisoner, envelope, typed=True).matches:
             if m.kind == "address" and m.strength is not Strength.WEAK:
                 found.append(ContactMatch(m.reference, "address", m.strength, i, m.relay))
+    if not found:
+        return ContactCheck("allow", index.version)
     found.sort(key=lambda m: (_RANK[m.strength], m.relay, m.reference, m.kind, m.identifier_index))
-    decision = "allow"
-    if found:
-        decision = "block" if found[0].strength is Strength.STRONG else "hold"
-    return ContactCheck(decision, index.version, tuple(found))
+    return ContactCheck(
+        "block" if found[0].strength is Strength.STRONG else "hold", index.version, tuple(found)
+    )
 
 
 def identifier_keys(phones: PhoneNormaliser, contact: Contact, path: str) -> Iterator[str]:

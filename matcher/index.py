@@ -296,12 +296,19 @@ class Index:
         return Decision(Channel.MESSAGE, "block", self.version, order_matches(_dedupe(matches)))
 
     def screen_mail(
-        self, establishment: str, prisoner: str | None, envelope: str, content: str | None = None
+        self,
+        establishment: str,
+        prisoner: str | None,
+        envelope: str,
+        content: str | None = None,
+        *,
+        typed: bool = False,
     ) -> Decision:
         """allow | hold | block under the profile's mail policy. `prisoner` None: the sender is not
         known (every block applies; no exemption can, so an exempt letter is held). A letter the
         exact evidence does not block is looked at again for near evidence (matcher.near), which
-        may hold it; one whose address cannot be read at all is held (reason "unreadable")."""
+        may hold it; one whose address cannot be read at all is held (reason "unreadable").
+        `typed`: text typed, not read by OCR (a contact's address): exact evidence only."""
         prisoner = UNKNOWN_PRISONER if prisoner is None else normalise_prisoner(prisoner)
         envelope = envelope[:MAX_ENVELOPE]
         envelope_text = normalise_text(envelope, self._ctx.address_format)
@@ -322,7 +329,11 @@ class Index:
             matches += self._contact_matches(envelope, establishment, prisoner, None)
         except TooMuchToRead:
             over_limit = True
-        if self._ctx.address_format == "uk" and not any(m.strength is Strength.STRONG for m in matches):
+        if (
+            not typed
+            and self._ctx.address_format == "uk"
+            and not any(m.strength is Strength.STRONG for m in matches)
+        ):
             letter = without_return_address(envelope_text, ignore)
             near = near_scan(self._addresses, letter, found)
             if near:
@@ -343,6 +354,14 @@ class Index:
                 decision = "hold"
         reason = _reason(ordered[0]) if decision == "hold" else None
         return Decision(Channel.MAIL, decision, self.version, ordered, reason)
+
+    def key_matches(self, kind: str, key: str, establishment: str, prisoner: str) -> list[Match]:
+        """The blocks on one normalised phone (E.164) or email key for `prisoner` at
+        `establishment` (scope and exemptions applied): a contact's identifier, already keyed."""
+        postings = (self._phones if kind == "phone" else self._emails).get(key)
+        if postings is None:
+            return []
+        return _blocking(postings, establishment, normalise_prisoner(prisoner), key, kind)
 
     # ---- internals --------------------------------------------------------------------------
 
