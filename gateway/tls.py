@@ -46,8 +46,32 @@ def _load(context: ssl.SSLContext, files: TlsFiles) -> None:
         context.load_verify_locations(cafile=files.client_ca)
 
 
+# The most plaintext one TLS record carries (RFC 8446 5.1, RFC 5246 6.2.1): one SSL_read never
+# returns more.
+RECORD_PLAINTEXT = 16384
+
+
+class RecordSizedReads(ssl.SSLObject):
+    """The server's TLS connections as asyncio's and uvloop's SSL transports drive them (memory
+    BIOs), with reads asked for at most one record's plaintext.
+
+    Both transports read decrypted data with ``read(256 KiB)`` until the BIO is empty. Without a
+    buffer, ``SSLObject.read(n)`` allocates n bytes first and shrinks them to what it read: for a
+    300-byte request that is a 256 KiB block, above glibc's mmap threshold (which the serving
+    process fixes at 128 kB, sync.offloop.malloc), so an ``mmap``, a page fault, an ``mremap`` and
+    a ``munmap`` for every request (benchmarks/README.md, bench_tls). A record's worth comes from
+    the heap. Reading less than is available is always correct: the
+    transports read again while the BIO or the connection holds more."""
+
+    def read(self, len: int = 1024, buffer: Any = None) -> Any:
+        if buffer is None and len > RECORD_PLAINTEXT:
+            len = RECORD_PLAINTEXT
+        return super().read(len, buffer)
+
+
 def _blank(files: TlsFiles) -> ssl.SSLContext:
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.sslobject_class = RecordSizedReads
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     context.options |= ssl.OP_NO_COMPRESSION
     if files.client_ca is not None:

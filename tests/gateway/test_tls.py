@@ -6,21 +6,27 @@ fails the handshake; no certificate is allowed, for token clients)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import ssl
+import tracemalloc
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 from aiohttp import ClientError, ClientSession, web
 
-from gateway.tls import ServerTls, TlsFiles, certificate_fingerprint, peer_fingerprint
+from gateway.tls import RECORD_PLAINTEXT, ServerTls, TlsFiles, certificate_fingerprint, peer_fingerprint
 from matcher.errors import ConfigError
 from tests.support.certs import Pki, fingerprint
 
 
 async def whoami(request: web.Request) -> web.Response:
     return web.Response(text=peer_fingerprint(request.transport) or "-")
+
+
+async def digest(request: web.Request) -> web.Response:
+    return web.Response(text=hashlib.sha256(await request.read()).hexdigest())
 
 
 @pytest.fixture
@@ -31,6 +37,7 @@ def pki(tmp_path: Path) -> Pki:
 async def serve(tls: ServerTls) -> AsyncIterator[str]:
     app = web.Application()
     app.router.add_get("/", whoami)
+    app.router.add_post("/digest", digest)
     runner = web.AppRunner(app)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=tls.context)
@@ -114,3 +121,51 @@ def test_tls_options_go_together(pki: Pki) -> None:
         TlsFiles.from_options(None, None, pki.ca_file)
     with pytest.raises(ConfigError, match=r"gateway\.tls_cert"):
         ServerTls(TlsFiles(cert, pki.server()[1]))
+
+
+def connected_pair(tls: ServerTls, client: ssl.SSLContext) -> tuple[ssl.SSLObject, ssl.SSLObject]:
+    """(server, client) ends of one TLS connection over memory BIOs, handshake done; what one end
+    writes goes to the other by ``relay``."""
+    server_bios, client_bios = (ssl.MemoryBIO(), ssl.MemoryBIO()), (ssl.MemoryBIO(), ssl.MemoryBIO())
+    server = tls.context.wrap_bio(*server_bios, server_side=True)
+    peer = client.wrap_bio(*client_bios, server_hostname="localhost")
+    server._bios = server_bios  # type: ignore[attr-defined]
+    peer._bios = client_bios  # type: ignore[attr-defined]
+    for _ in range(5):
+        for end in (peer, server):
+            with contextlib.suppress(ssl.SSLWantReadError):
+                end.do_handshake()
+        relay(peer, server)
+        relay(server, peer)
+    return server, peer
+
+
+def relay(source: ssl.SSLObject, sink: ssl.SSLObject) -> None:
+    sink._bios[0].write(source._bios[1].read())  # type: ignore[attr-defined]
+
+
+def test_a_request_is_read_without_the_transports_256_kib_allocation(pki: Pki) -> None:
+    """asyncio's and uvloop's SSL transports read with read(256 KiB): SSLObject.read allocates
+    what it is asked for, then shrinks it. The server's SSL objects ask for one record at most."""
+    server, client = connected_pair(ServerTls(TlsFiles(*pki.server())), pki.client_context())
+    request = b"POST /v1/screen/call HTTP/1.1\r\n" + b"x" * 300
+    client.write(request)
+    relay(client, server)
+    tracemalloc.start()
+    try:
+        assert server.read(256 * 1024) == request
+        _size, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak <= 2 * RECORD_PLAINTEXT, peak
+
+
+async def test_a_body_of_many_records_arrives_whole(pki: Pki) -> None:
+    """Reading at most a record at a time, the transport still reads all of a large body."""
+    body = bytes(range(256)) * 2000  # 512,000 bytes: 32 records
+    async for url in serve(ServerTls(TlsFiles(*pki.server()))):
+        async with (
+            ClientSession() as session,
+            session.post(url + "digest", data=body, ssl=pki.client_context()) as answer,
+        ):
+            assert await answer.text() == hashlib.sha256(body).hexdigest()
