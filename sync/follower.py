@@ -43,9 +43,11 @@ from sync.metrics import SyncMetrics
 from sync.offloop.collector import gc_paused
 from sync.offloop.retire import Retirer
 from sync.offloop.workers import run_in_worker
+from sync.redis_url import StoreAddress
 from sync.served import Served
 from sync.settings import SyncSettings
 from sync.status import Backoff, SyncState, SyncStatus
+from sync.switchover import Switches
 
 log = logging.getLogger("nocontact.sync")
 
@@ -100,6 +102,20 @@ class Follower:
         self._refused = False  # the store's current cut was refused; wait for it to change
         self._said_unpublished = False  # "nothing published ... run `nocontact init`" is logged once
         self._backoff = Backoff(settings.backoff_initial, settings.backoff_max)  # reset by a good read
+        address = StoreAddress.parse(url)
+        # under Sentinel: a new primary announced ends the back-off (sync.switchover)
+        self._switches = (
+            Switches(
+                address,
+                backoff=Backoff(settings.backoff_initial, settings.backoff_max),
+                socket_timeout=settings.socket_timeout,
+                socket_connect_timeout=settings.connect_timeout,
+                decode_responses=True,
+                client_name=f"nocontact-{self.gateway_id}-switches",
+            )
+            if address.sentinel
+            else None
+        )
         self._retirer = Retirer()  # replaced indexes and read cuts are freed in bounded steps
         self._snapshots = SnapshotWriter(
             settings.snapshot_file,
@@ -147,6 +163,9 @@ class Follower:
         if self._heartbeat is not None:
             beat = self._heartbeat.run(self._client)
             self._tasks.append(asyncio.create_task(beat, name="nocontact-sync-heartbeat"))
+        if self._switches is not None:
+            listen = self._switches.run()
+            self._tasks.append(asyncio.create_task(listen, name="nocontact-sync-switches"))
         with contextlib.suppress(TimeoutError):
             await self.wait_for(lambda s: s.state is not SyncState.INITIALIZING, self.settings.initial_wait)
 
@@ -213,6 +232,7 @@ class Follower:
     async def _run(self) -> None:
         while True:
             assert self._client is not None and self._stream_client is not None
+            switches = self._switches.count if self._switches is not None else 0
             try:
                 await self._session(self._client)
             except (redis.RedisError, OSError, TimeoutError) as exc:
@@ -226,7 +246,17 @@ class Follower:
             with contextlib.suppress(redis.RedisError, OSError):
                 await self._client.connection_pool.disconnect()
                 await self._stream_client.connection_pool.disconnect()
-            await asyncio.sleep(self._backoff.next())
+            await self._back_off(switches)
+
+    async def _back_off(self, switches: int) -> None:
+        """Sleep the back-off's next delay before reconnecting; under Sentinel, only until a new
+        primary is announced (after the `switches`-th announcement), and then back off afresh."""
+        delay = self._backoff.next()
+        if self._switches is None:
+            await asyncio.sleep(delay)
+        elif await self._switches.sleep(delay, since=switches):
+            log.info("sync: a new primary was announced; reconnecting now")
+            self._backoff.reset()
 
     async def _session(self, client: AsyncRedis) -> None:
         reason = await self._reconcile(client)

@@ -156,3 +156,11 @@ def async_redis_client(url: str | StoreAddress, *, replica: bool = False, **opti
     if replica:
         return manager.slave_for(address.service, **node)
     return manager.master_for(address.service, **node)
+
+
+def sentinel_clients(address: StoreAddress, **options: Any) -> list[Any]:
+    """One asyncio client per sentinel of a Sentinel address (`options` as for the data nodes:
+    the timeouts, decoding, a client name), for listening to what the sentinels announce."""
+    sentinel = _sentinel_options(address, options)
+    extra = {k: v for k, v in options.items() if k in ("decode_responses", "client_name")}
+    return [aioredis.Redis(host=host, port=port, **sentinel, **extra) for host, port in address.sentinels]
