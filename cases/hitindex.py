@@ -299,7 +299,7 @@ class HitIndex:
         before: str | None = None,
         after: str | None = None,
         oldest: bool = False,
-    ) -> IndexPage:
+    ) -> IndexPage[IndexedHit]:
         """A page of hits, newest first: the newest, those older than cursor `before`, those newer
         than cursor `after`, or (`oldest`) the oldest; with the filter's total and position."""
         db = self._fresh()
@@ -326,7 +326,7 @@ class HitIndex:
         rows = [self._row(r) for r in db.execute(query, [*args, *bound_args, limit]).fetchall()]
         if order == "ASC":
             rows.reverse()
-        out = IndexPage(rows=self._with_reviews(db, rows))
+        out: IndexPage[IndexedHit] = IndexPage(rows=self._with_reviews(db, rows))
         out.total = total
         if rows:
             first = rows[0].record
@@ -407,23 +407,8 @@ class HitIndex:
         channel, reference and prisoner: most prisoners first, then the latest attempt; a page of
         `limit` from `offset`, with the whole set's totals."""
         db = self._fresh()
-        sql = ["r.strength = 'strong'"]
-        args: list[Any] = []
-        for column, value in (
-            ("establishment", filt.establishment),
-            ("channel", filt.channel),
-            ("reference", filt.reference),
-            ("prisoner", filt.prisoner),
-        ):
-            if value is not None:
-                sql.append("r." + column + " = ?")
-                args.append(value)
-        if filt.since_ms is not None:
-            sql.append("r.time >= ?")
-            args.append(filt.since_ms)
-        if filt.until_ms is not None:
-            sql.append("r.time < ?")
-            args.append(filt.until_ms)
+        sql, args = filt.condition("r", ("establishment", "channel", "reference", "prisoner"))
+        sql.append("r.strength = 'strong'")
         where = " AND ".join(sql)
         flagged = (
             "WITH pairs AS MATERIALIZED (SELECT r.reference, r.prisoner, count(*) AS n, "  # noqa: S608

@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import orjson
 
@@ -131,19 +131,9 @@ class HitFilter:
 
     def where(self) -> tuple[str, list[Any]]:
         """The SQL condition on ``hits h`` and its arguments (values are always parameters)."""
-        sql: list[str] = []
-        args: list[Any] = []
-        for column, value in (
-            ("establishment", self.establishment),
-            ("prisoner", self.prisoner),
-            ("channel", self.channel),
-            ("kind", self.kind),
-            ("strength", self.strength),
-            ("escalated_to", self.escalated_to),
-        ):
-            if value is not None:
-                sql.append("h." + column + " = ?")
-                args.append(value)
+        sql, args = self.condition(
+            "h", ("establishment", "prisoner", "channel", "kind", "strength", "escalated_to")
+        )
         if self.relay is not None:
             sql.append("h.relay = ?")
             args.append(int(self.relay))
@@ -157,13 +147,24 @@ class HitFilter:
         elif self.outcome is not None:
             sql.append("h.outcome = ?")
             args.append(self.outcome)
+        return (" AND ".join(sql) or "1"), args
+
+    def condition(self, alias: str, columns: Sequence[str]) -> tuple[list[str], list[Any]]:
+        """Equality on each of `columns` the filter sets, and its time range, on table `alias`."""
+        sql: list[str] = []
+        args: list[Any] = []
+        for column in columns:
+            value = getattr(self, column)
+            if value is not None:
+                sql.append(alias + "." + column + " = ?")
+                args.append(value)
         if self.since_ms is not None:
-            sql.append("h.time >= ?")
+            sql.append(alias + ".time >= ?")
             args.append(self.since_ms)
         if self.until_ms is not None:
-            sql.append("h.time < ?")
+            sql.append(alias + ".time < ?")
             args.append(self.until_ms)
-        return (" AND ".join(sql) or "1"), args
+        return sql, args
 
 
 @dataclass(slots=True)
@@ -182,9 +183,14 @@ class IndexedHit:
         return f"{self.record['time']}.{self.record['id']}"
 
 
+R = TypeVar("R")
+
+
 @dataclass(slots=True)
-class IndexPage:
-    rows: list[IndexedHit] = field(default_factory=list)
+class IndexPage(Generic[R]):
+    """A page of rows (``IndexedHit`` from the index; the gateway's readers map them to its own)."""
+
+    rows: list[R] = field(default_factory=list)
     total: int = 0  # hits matching the filter
     newer: int = 0  # matching hits newer than this page's first
     older_cursor: str | None = None  # the next (older) page starts after this; None: no older hit

@@ -4,13 +4,13 @@ each hit as a ``Hit``. Only how a filter is parsed from a request and a page is 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
 from cases.hitindex import HitIndex
-from cases.hitrecords import CURSOR_RE, HitFilter, IndexedHit
+from cases.hitrecords import CURSOR_RE, HitFilter, IndexedHit, IndexPage
 from gateway.hitlog.model import Hit
 from gateway.http import off_loop
 from sync.keys import Keys
@@ -30,13 +30,7 @@ class Row:
         return f"{self.hit.time}.{self.hit.id}"
 
 
-@dataclass(slots=True)
-class Page:
-    rows: list[Row] = field(default_factory=list)
-    total: int = 0  # hits matching the filter
-    newer: int = 0  # matching hits newer than this page
-    older_cursor: str | None = None  # None: nothing older is left
-    newer_cursor: str | None = None  # None: this page starts at the newest
+Page = IndexPage[Row]
 
 
 def row_of(indexed: IndexedHit) -> Row:
@@ -54,7 +48,7 @@ async def read_page(
 ) -> Page:
     """Hits matching `filt`, newest first: see ``HitIndex.page``."""
     found = await off_loop(index.page, filt, limit=limit, before=before, after=after, oldest=oldest)
-    return Page(
+    return IndexPage(
         [row_of(r) for r in found.rows], found.total, found.newer, found.older_cursor, found.newer_cursor
     )
 

@@ -157,12 +157,16 @@ async def _visible_hit(request: web.Request, hit_id: str) -> Row | None:
     return row
 
 
+def _not_found(request: web.Request) -> web.Response:
+    return error(request, 404, "Hit not found", NOT_FOUND)
+
+
 @page(*HIT_READERS)
 async def detail(request: web.Request) -> web.StreamResponse:
     viewer = request[VIEWER]
     row = await _visible_hit(request, request.match_info["id"])
     if row is None:
-        return error(request, 404, "Hit not found", NOT_FOUND)
+        return _not_found(request)
     client, keys = store_of(request), keys_of(request)
     index = hit_index(request)
     hit = row.hit
@@ -243,10 +247,10 @@ def _review_form(form: Any, viewer_id: str) -> tuple[str, str | None, str | None
 
 @page(*REVIEWERS)
 async def review(request: web.Request) -> web.StreamResponse:
-    viewer = request[VIEWER]
     row = await _visible_hit(request, request.match_info["id"])
     if row is None:
-        return error(request, 404, "Hit not found", NOT_FOUND)
+        return _not_found(request)
+    viewer = request[VIEWER]
     outcome, note, owner, problem = _review_form(request[FORM], viewer.actor_id)
     if problem is not None:
         title = "Not escalated" if outcome == "escalated" else "Review not saved"
@@ -269,7 +273,7 @@ async def bulk_review(request: web.Request) -> web.StreamResponse:
         return error(request, 400, "Review not saved", problem)
     rows = [await _visible_hit(request, hit_id) for hit_id in ids]
     if any(r is None for r in rows):
-        return error(request, 404, "Hit not found", NOT_FOUND)
+        return _not_found(request)
     for r in rows:
         assert r is not None
         await save_review(hit_index(request), r.hit.id, outcome, note, viewer.actor_id, owner)
