@@ -163,7 +163,12 @@ class Shipper:
             await self._refresh_backlog()
             if time.monotonic() - last_prune > 3600:
                 last_prune = time.monotonic()
-                await self.prune()
+                try:
+                    await self.prune()
+                except (RedisError, OSError) as exc:  # pruning waits for the next hour; shipping goes on
+                    log.warning(
+                        "shipper: cannot prune old evidence (%s); trying again later", type(exc).__name__
+                    )
             self.idle.set()
             try:
                 await asyncio.wait_for(self._wake.wait(), timeout=1.0)
