@@ -66,6 +66,30 @@ RATIOS: list[tuple[str, str, str]] = [
         "failover_enforced_on_all",
         "sentinel_down_after",
     ),
+    # hit pages over 100k hits (bench_hitpages.py): ms per page against GET /healthz, call p99 ratio
+    *(
+        (f"hit page {name} at 100k hits / GET /healthz", f"hitpages_{name}", "hitpages_healthz")
+        for name in (
+            "queue",
+            "queue_prisoner",
+            "queue_unreviewed_mail",
+            "queue_jump",
+            "prisoner",
+            "hit",
+            "relay",
+            "charts",
+        )
+    ),
+    (
+        "call p99 while three hit pages render / quiet call p99",
+        "hitpages_calls_pages_p99",
+        "hitpages_calls_quiet_p99",
+    ),
+    (
+        "call p50 while three hit pages render / quiet call p50",
+        "hitpages_calls_pages_p50",
+        "hitpages_calls_quiet_p50",
+    ),
     # many gateways (bench_fleet.py): authorised -> enforced, against one follower in the same run
     ("50 followers: enforced on all p50 / one follower's p50", "fleet50_all_p50", "fleet1_all_p50"),
     ("50 followers: enforced on all p99 / one follower's p99", "fleet50_all_p99", "fleet1_all_p99"),
