@@ -54,6 +54,9 @@ class Client:
         self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
         self.cookie = ""
 
+    def close(self) -> None:
+        self.conn.close()
+
     def get(self, path: str) -> tuple[int, bytes]:
         self.conn.request("GET", path, headers={"Cookie": self.cookie})
         response = self.conn.getresponse()
@@ -143,7 +146,10 @@ def test_each_page_at_100k(benchmark: Any, gateway: Gateway) -> None:
             p95 = statistics.quantiles(times, n=20)[18]
             record(f"hitpages_{name}", statistics.median(times) * 1e9, f"p95 {p95 * 1000:.1f} ms")
 
-    benchmark.pedantic(run, rounds=1, iterations=1)
+    try:
+        benchmark.pedantic(run, rounds=1, iterations=1)
+    finally:
+        client.close()
 
 
 def _calls(gateway: Gateway, token: str, n: int) -> list[float]:
@@ -183,9 +189,12 @@ def _call_latency(gateway: Gateway) -> None:
 
     def render(path: str) -> None:
         client = Client(gateway.port)
-        client.sign_in("root")
-        while not stop.is_set():
-            rendered.extend(_timed(client, path, 1))
+        try:
+            client.sign_in("root")
+            while not stop.is_set():
+                rendered.extend(_timed(client, path, 1))
+        finally:
+            client.close()
 
     threads = [threading.Thread(target=render, args=(p,)) for p in ("/ui/hits", "/ui/relay", "/ui/charts")]
     for t in threads:
