@@ -3,7 +3,8 @@
 nocontact case new request.json          nocontact case list [--prisoner N] [--establishment E]
 nocontact case show UPC-2026-000001      nocontact case overdue | reviews-due
 nocontact case send|authorise|reject|withdraw|revoke|release|review ID [--reason R]
-nocontact case transfer ID --to WDI      nocontact case exempt ID --prisoner P --identifier X --reason R
+nocontact case transfer ID --to WDI      nocontact case accept-transfer ID (the receiving prison's step)
+nocontact case exempt ID --prisoner P --identifier X --reason R
 nocontact case unexempt ID EX1 --reason R
 nocontact case breach ID --channel call --description D [--prisoner P] [--hit H]...
 nocontact case notice ID                 nocontact case live ID
@@ -93,7 +94,10 @@ def show(case: Case, now: dt.datetime) -> str:
         ],
         ["requester contact", r.requester.contact],
         ["prisoner", f"{case.prisoner_number or '(number unknown)'} {r.prisoner.name}"],
-        ["held at", case.establishment],
+        [
+            "held at",
+            case.establishment + (f" (transfer to {case.transfer_to} pending)" if case.transfer_to else ""),
+        ],
         ["scope", "all establishments" if case.scope is None else ", ".join(sorted(case.scope))],
         *([k, v] for k, v in case.deadlines(now).items()),
     ]
@@ -169,6 +173,9 @@ def register(subparsers: Any) -> None:
     p = sub.add_parser("transfer")
     p.add_argument("id")
     p.add_argument("--to", required=True, help="receiving establishment code")
+    p.add_argument("--reason")
+    p = sub.add_parser("accept-transfer", help="accept a recorded transfer: the receiving prison holds it")
+    p.add_argument("id")
     p.add_argument("--reason")
     p = sub.add_parser("exempt", help="add an exemption (legitimate contact the block would stop)")
     p.add_argument("id")
@@ -282,6 +289,8 @@ def _dispatch(args: argparse.Namespace, store: CaseStore, url: str, settings: An
             establishment=establishments.require(store.profile, args.to, "--to"),
             reason=args.reason,
         )
+    elif command == "accept-transfer":
+        case = store.act(args.id, Action.ACCEPT_TRANSFER, actor, reason=args.reason)
     elif command == "exempt":
         prisoner = establishments.prisoner_number(store.profile, args.prisoner, "--prisoner")
         exemption = Exemption(prisoner, args.identifier, args.reason, args.name)

@@ -80,6 +80,7 @@ def case_to_record(case: Case) -> dict[str, Any]:
         "closed_at": _time(case.closed_at),
         "exemptions": [{"id": e.id, **e.exemption.to_dict()} for e in case.exemptions],
         "breaches": [breach_to_dict(b) for b in case.breaches],
+        "transfer_to": case.transfer_to,
     }
 
 
@@ -133,6 +134,7 @@ def case_from_record(d: dict[str, Any], history: list[dict[str, Any]]) -> Case:
             for b in d["breaches"]
         ),
         history=tuple(history_from_dict(h) for h in history),
+        transfer_to=d.get("transfer_to"),  # absent from records written before two-step transfers
     )
 
 
@@ -168,6 +170,7 @@ def case_summary(case: Case, now: dt.datetime) -> dict[str, Any]:
         "consent": case.request.consent.value,
         "prisoner": case.prisoner_number,
         "establishment": case.establishment,
+        "transfer_to": case.transfer_to,
         "submitted_at": _time(case.submitted_at),
         **deadlines,
     }

@@ -181,6 +181,12 @@ class CaseStore:
         if before is not None and before.establishment != after.establishment:
             pipe.srem(k.cases_by_establishment(before.establishment), after.id)
         pipe.sadd(k.cases_by_establishment(after.establishment), after.id)
+        # A request being transferred is listed at the receiving prison too, which accepts it.
+        gone = before.transfer_to if before is not None else None
+        if gone is not None and gone not in (after.establishment, after.transfer_to):
+            pipe.srem(k.cases_by_establishment(gone), after.id)
+        if after.transfer_to is not None:
+            pipe.sadd(k.cases_by_establishment(after.transfer_to), after.id)
         if changes:
             self.writer.pipeline_apply(pipe, changes)
 
@@ -237,7 +243,12 @@ class CaseStore:
 
 
 def visible(case: Case, actor: Actor) -> bool:
-    """Casework sees every request; prison staff only those held at their establishment."""
+    """Casework sees every request; prison staff only those held at their establishment, and
+    those being transferred to it (so that it can accept them)."""
     if actor.role == workflow.Role.CASEWORK:
         return True
-    return actor.role == workflow.Role.PRISON and actor.establishment == case.establishment
+    return (
+        actor.role == workflow.Role.PRISON
+        and actor.establishment is not None
+        and actor.establishment in (case.establishment, case.transfer_to)
+    )

@@ -51,6 +51,7 @@ class Action(StrEnum):
     WITHDRAW = "withdraw"
     REVOKE = "revoke"
     TRANSFER = "transfer"
+    ACCEPT_TRANSFER = "accept_transfer"
     RELEASE = "release"
     REVIEW = "review"
     ADD_EXEMPTION = "add_exemption"
@@ -96,18 +97,21 @@ TRANSITIONS: MappingProxyType[tuple[State, Action], Rule] = MappingProxyType(
         (_S.SUBMITTED, _A.REJECT): Rule(_S.REJECTED, CASEWORK),
         (_S.SUBMITTED, _A.WITHDRAW): Rule(_S.WITHDRAWN, BOTH),
         (_S.SUBMITTED, _A.TRANSFER): Rule(_S.SUBMITTED, BOTH),
+        (_S.SUBMITTED, _A.ACCEPT_TRANSFER): Rule(_S.SUBMITTED, BOTH),
         (_S.SUBMITTED, _A.ADD_EXEMPTION): Rule(_S.SUBMITTED, BOTH),
         (_S.SUBMITTED, _A.REMOVE_EXEMPTION): Rule(_S.SUBMITTED, BOTH),
         (_S.SENT_TO_PRISON, _A.AUTHORISE): Rule(_S.AUTHORISED, BOTH),
         (_S.SENT_TO_PRISON, _A.REJECT): Rule(_S.REJECTED, BOTH),
         (_S.SENT_TO_PRISON, _A.WITHDRAW): Rule(_S.WITHDRAWN, BOTH),
         (_S.SENT_TO_PRISON, _A.TRANSFER): Rule(_S.SENT_TO_PRISON, BOTH),
+        (_S.SENT_TO_PRISON, _A.ACCEPT_TRANSFER): Rule(_S.SENT_TO_PRISON, BOTH),
         (_S.SENT_TO_PRISON, _A.ADD_EXEMPTION): Rule(_S.SENT_TO_PRISON, BOTH),
         (_S.SENT_TO_PRISON, _A.REMOVE_EXEMPTION): Rule(_S.SENT_TO_PRISON, BOTH),
         (_S.AUTHORISED, _A.REVOKE): Rule(_S.REVOKED, BOTH),
         (_S.AUTHORISED, _A.WITHDRAW): Rule(_S.WITHDRAWN, BOTH),
         (_S.AUTHORISED, _A.RELEASE): Rule(_S.RELEASED, BOTH),
         (_S.AUTHORISED, _A.TRANSFER): Rule(_S.AUTHORISED, BOTH),
+        (_S.AUTHORISED, _A.ACCEPT_TRANSFER): Rule(_S.AUTHORISED, BOTH),
         (_S.AUTHORISED, _A.REVIEW): Rule(_S.AUTHORISED, BOTH),
         (_S.AUTHORISED, _A.ADD_EXEMPTION): Rule(_S.AUTHORISED, BOTH),
         (_S.AUTHORISED, _A.REMOVE_EXEMPTION): Rule(_S.AUTHORISED, BOTH),
@@ -190,6 +194,7 @@ class Case:
     exemptions: tuple[CaseExemption, ...] = ()
     breaches: tuple[Breach, ...] = ()
     history: tuple[HistoryEntry, ...] = field(default=())
+    transfer_to: str | None = None  # a transfer recorded and not yet accepted by the receiving prison
 
     @property
     def final(self) -> bool:
@@ -261,7 +266,11 @@ def submit(case_id: str, request: Request, actor: Actor, at: dt.datetime, policy
 
 
 def allowed_actions(case: Case) -> list[Action]:
-    return [action for (state, action) in TRANSITIONS if state is case.state]
+    return [
+        action
+        for (state, action) in TRANSITIONS
+        if state is case.state and (action is not Action.ACCEPT_TRANSFER or case.transfer_to is not None)
+    ]
 
 
 def apply(
@@ -285,12 +294,13 @@ def apply(
     if rule is None:
         allowed = [a.value for a in allowed_actions(case)]
         raise InvalidTransition(case.state.value, action.value, allowed)
-    places = (
-        (case.establishment, establishment)
-        if action is Action.TRANSFER and establishment
-        else (case.establishment,)
-    )
-    check_actor(actor, rule.roles, tuple(p for p in places if p))
+    if action is Action.ACCEPT_TRANSFER:
+        if case.transfer_to is None:
+            raise InvalidTransition(case.state.value, action.value, [a.value for a in allowed_actions(case)])
+        # The receiving prison accepts a transfer; only the holding prison (or casework) records one.
+        check_actor(actor, rule.roles, (case.transfer_to,))
+    else:
+        check_actor(actor, rule.roles, (case.establishment,))
     reason = _reason(reason, required=action in REASON_REQUIRED)
     details: dict[str, str] = {}
     after = replace(case, state=rule.to)
@@ -306,7 +316,9 @@ def apply(
             after = replace(after, review_due=calendar.review_due(at, policy))
         details["prisoner"] = number
     elif action is Action.TRANSFER:
-        after = _transfer(case, after, at, policy, establishment, details)
+        after = _record_transfer(case, after, establishment, details)
+    elif action is Action.ACCEPT_TRANSFER:
+        after = _accept_transfer(case, after, at, policy, details)
     elif action is Action.REVIEW:
         next_review = calendar.review_due(at, policy) if case.request.needs_review else None
         after = replace(after, review_due=next_review)
@@ -328,24 +340,36 @@ def apply(
         after = replace(after, breaches=(*case.breaches, breach))
         details.update(breach=breach.id, channel=breach.channel, hits=str(len(breach.hits)))
     if rule.to in FINAL:
-        after = replace(after, closed_at=at)
+        after = replace(after, closed_at=at, transfer_to=None)
     entry = HistoryEntry(
         at, action, actor.id, actor.role, case.state, rule.to, reason, tuple(sorted(details.items()))
     )
     return replace(after, history=(*case.history, entry))
 
 
-def _transfer(
-    case: Case, after: Case, at: dt.datetime, policy: CasePolicy, to: str | None, details: dict[str, str]
-) -> Case:
+def _record_transfer(case: Case, after: Case, to: str | None, details: dict[str, str]) -> Case:
+    """The holding prison (or casework) records that the prisoner is moving to `to`. The request
+    stays where it is until the receiving prison accepts it; the block already covers `to` (it
+    follows the prisoner, and a wider block never lets a call through that a narrower one
+    stopped). Recorded again, the newer destination replaces the pending one."""
     if to is None:
         raise ValidationError("establishment", "required: the receiving establishment")
     if to == case.establishment:
         raise ValidationError("establishment", f"the prisoner is already at {to}")
-    # The block follows the prisoner; prisoners left behind can still relay, so the old
-    # establishment stays in an establishment-limited scope.
     scope = None if case.scope is None else case.scope | {to}
-    after = replace(after, establishment=to, scope=scope)
+    details.update({"from": case.establishment, "to": to})
+    return replace(after, transfer_to=to, scope=scope)
+
+
+def _accept_transfer(
+    case: Case, after: Case, at: dt.datetime, policy: CasePolicy, details: dict[str, str]
+) -> Case:
+    """The receiving prison accepts the transfer recorded to it: it now holds the request."""
+    to = case.transfer_to
+    assert to is not None  # apply() refuses an accept with no transfer pending
+    # Prisoners left behind can still relay, so the old establishment stays in a limited scope.
+    scope = None if case.scope is None else case.scope | {to}
+    after = replace(after, establishment=to, scope=scope, transfer_to=None)
     if case.state is State.SENT_TO_PRISON:
         # The receiving prison now holds the request: its clock starts on arrival.
         after = replace(after, sent_at=at, block_due=calendar.working_days_due(at, policy.block_working_days))

@@ -31,7 +31,7 @@ from matcher.errors import ValidationError
 T = TypeVar("T")
 CASE_ROLES = frozenset({"casework", "security"})
 LIMIT_REQUEST = 256 * 1024
-SIMPLE_ACTIONS = {action.value: action for action in (*STEPS, Action.TRANSFER)}
+SIMPLE_ACTIONS = {action.value: action for action in (*STEPS, Action.TRANSFER, Action.ACCEPT_TRANSFER)}
 ACTION_FIELDS = {
     Action.AUTHORISE: frozenset({"reason", "prisoner_number"}),
     Action.TRANSFER: frozenset({"reason", "establishment"}),
@@ -113,19 +113,17 @@ async def get_request(request: web.Request) -> web.Response:
 
 
 async def act(request: web.Request) -> web.Response:
+    """A step on a request. Whether the caller may see the request is checked before anything
+    else (its body, the action's rules): a request held at another prison is a 404 whatever the
+    body says. A transfer is recorded by casework or the holding prison and accepted
+    (``accept_transfer``) by the receiving prison, which sees the request from then on."""
     actor = await _actor(request)
     action = SIMPLE_ACTIONS.get(request.match_info["action"])
     if action is None:
         raise ApiError(404, "not_found", f"action: one of {sorted(SIMPLE_ACTIONS)}", "action")
+    await _visible_case(request, actor)
     body = await v.read_json(request, v.LIMIT_SMALL) if request.can_read_body else {}
     v.only(body, ACTION_FIELDS.get(action, frozenset({"reason"})))
-    receiving = (
-        action is Action.TRANSFER
-        and actor.establishment is not None
-        and (str(body.get("establishment", "")).strip().upper() == actor.establishment)
-    )
-    if not receiving:  # the receiving prison may record a transfer to it
-        await _visible_case(request, actor)
     kwargs: dict[str, Any] = {"reason": v.text(body, "reason", 5000, required=False)}
     profile = request.app[RUNTIME].profile
     try:

@@ -33,6 +33,9 @@ def test_case_handler_flow(redis_url: str, tmp_path: Path) -> None:
 
     code, out, _ = run(redis_url, "transfer", case_id, "--to", "wdi")
     assert code == 0
+    code, out, _ = run(redis_url, "show", case_id)
+    assert "HLI (transfer to WDI pending)" in out
+    assert run(redis_url, "accept-transfer", case_id)[0] == 0  # casework may accept for the prison
     code, out, _ = run(redis_url, "list", "--establishment", "WDI")
     lines = out.splitlines()
     assert lines[0].split()[:3] == ["id", "state", "pathway"]
@@ -46,6 +49,7 @@ def test_case_handler_flow(redis_url: str, tmp_path: Path) -> None:
         "send",
         "authorise",
         "transfer",
+        "accept_transfer",
     ]
 
     code, out, _ = run(redis_url, "notice", case_id)

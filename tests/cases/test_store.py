@@ -113,11 +113,17 @@ def test_refusals_write_nothing(store: CaseStore, client: redis.Redis) -> None:
 
 def test_transfer_moves_the_indexes_and_the_scope(store: CaseStore, client: redis.Redis) -> None:
     case_id = authorised(store, scope=["HLI"])
-    store.act(case_id, A.TRANSFER, CASEWORKER, establishment="WDI")
+    store.act(case_id, A.TRANSFER, HLI_STAFF, establishment="LWI")
+    store.act(case_id, A.TRANSFER, HLI_STAFF, establishment="WDI")  # the newer destination wins
+    # Recorded, not accepted: held at HLI, listed at WDI too (which accepts it), no longer at LWI.
+    assert [c.id for c in store.by_establishment("HLI")] == [case_id]
+    assert [c.id for c in store.by_establishment("WDI")] == [case_id]
+    assert store.by_establishment("LWI") == []
+    stored = entry_in_store(client, case_id)
+    assert stored is not None and stored.scope == frozenset({"HLI", "LWI", "WDI"})
+    store.act(case_id, A.ACCEPT_TRANSFER, WDI_STAFF)
     assert store.by_establishment("HLI") == []
     assert [c.id for c in store.by_establishment("WDI")] == [case_id]
-    stored = entry_in_store(client, case_id)
-    assert stored is not None and stored.scope == frozenset({"HLI", "WDI"})
     with pytest.raises(Forbidden):
         store.act(case_id, A.RELEASE, HLI_STAFF, reason="x")
     store.act(case_id, A.RELEASE, WDI_STAFF, reason="handed to COM J Bloggs, Hull PDU")
@@ -144,7 +150,8 @@ def test_listings(store: CaseStore, clock: Clock) -> None:
     clock.now = dt.datetime(2026, 4, 8, 9, tzinfo=dt.UTC)
     assert [c.id for c in store.overdue()] == [late.id]
     assert store.reviews_due() == []
-    store.act(no_consent, A.TRANSFER, CASEWORKER, establishment="WDI")  # review due 10 April
+    store.act(no_consent, A.TRANSFER, CASEWORKER, establishment="WDI")
+    store.act(no_consent, A.ACCEPT_TRANSFER, WDI_STAFF)  # review due 10 April
     clock.now = dt.datetime(2026, 4, 10, 9, tzinfo=dt.UTC)
     assert [c.id for c in store.reviews_due()] == [no_consent]
     store.act(no_consent, A.REVIEW, WDI_STAFF, reason="still necessary")

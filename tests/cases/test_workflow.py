@@ -32,18 +32,21 @@ EXPECTED: dict[tuple[State, Action], tuple[State, frozenset[str]]] = {
     (S.SUBMITTED, A.REJECT): (S.REJECTED, frozenset({C})),
     (S.SUBMITTED, A.WITHDRAW): (S.WITHDRAWN, frozenset({C, P})),
     (S.SUBMITTED, A.TRANSFER): (S.SUBMITTED, frozenset({C, P})),
+    (S.SUBMITTED, A.ACCEPT_TRANSFER): (S.SUBMITTED, frozenset({C, P})),
     (S.SUBMITTED, A.ADD_EXEMPTION): (S.SUBMITTED, frozenset({C, P})),
     (S.SUBMITTED, A.REMOVE_EXEMPTION): (S.SUBMITTED, frozenset({C, P})),
     (S.SENT_TO_PRISON, A.AUTHORISE): (S.AUTHORISED, frozenset({C, P})),
     (S.SENT_TO_PRISON, A.REJECT): (S.REJECTED, frozenset({C, P})),
     (S.SENT_TO_PRISON, A.WITHDRAW): (S.WITHDRAWN, frozenset({C, P})),
     (S.SENT_TO_PRISON, A.TRANSFER): (S.SENT_TO_PRISON, frozenset({C, P})),
+    (S.SENT_TO_PRISON, A.ACCEPT_TRANSFER): (S.SENT_TO_PRISON, frozenset({C, P})),
     (S.SENT_TO_PRISON, A.ADD_EXEMPTION): (S.SENT_TO_PRISON, frozenset({C, P})),
     (S.SENT_TO_PRISON, A.REMOVE_EXEMPTION): (S.SENT_TO_PRISON, frozenset({C, P})),
     (S.AUTHORISED, A.REVOKE): (S.REVOKED, frozenset({C, P})),
     (S.AUTHORISED, A.WITHDRAW): (S.WITHDRAWN, frozenset({C, P})),
     (S.AUTHORISED, A.RELEASE): (S.RELEASED, frozenset({C, P})),
     (S.AUTHORISED, A.TRANSFER): (S.AUTHORISED, frozenset({C, P})),
+    (S.AUTHORISED, A.ACCEPT_TRANSFER): (S.AUTHORISED, frozenset({C, P})),
     (S.AUTHORISED, A.REVIEW): (S.AUTHORISED, frozenset({C, P})),
     (S.AUTHORISED, A.ADD_EXEMPTION): (S.AUTHORISED, frozenset({C, P})),
     (S.AUTHORISED, A.REMOVE_EXEMPTION): (S.AUTHORISED, frozenset({C, P})),
@@ -89,8 +92,25 @@ def case_in(state: State) -> Case:
     return case
 
 
-def actor_for(role: str) -> Actor:
-    return CASEWORKER if role == C else HLI_STAFF
+def case_for(state: State, action: Action) -> Case:
+    """A case in `state` on which `action` can be tried: a transfer to WDI recorded for an accept."""
+    case = case_in(state)
+    if action is A.ACCEPT_TRANSFER and state not in FINAL:
+        case = apply(case, A.TRANSFER, CASEWORKER, at("2026-03-04"), POLICY, establishment="WDI")
+    return case
+
+
+def actor_for(role: str, action: Action | None = None) -> Actor:
+    """P: staff of the prison holding the request, or, to accept a transfer, of the receiving one."""
+    if role == C:
+        return CASEWORKER
+    return WDI_STAFF if action is A.ACCEPT_TRANSFER else HLI_STAFF
+
+
+def moved(case: Case, to: str, when: dt.datetime) -> Case:
+    """`case` transferred to `to` in two steps: recorded by casework, accepted by the receiving prison."""
+    recorded = apply(case, A.TRANSFER, CASEWORKER, when, POLICY, establishment=to)
+    return apply(recorded, A.ACCEPT_TRANSFER, Actor(f"sec-{to.lower()}", P, to), when, POLICY)
 
 
 ALLOWED = [(s, a, role) for (s, a), (_, roles) in EXPECTED.items() for role in sorted(roles)]
@@ -100,32 +120,38 @@ REFUSED_STATES = [(s, a) for s in State for a in ACTIONS if (s, a) not in EXPECT
 
 @pytest.mark.parametrize(("state", "action", "role"), ALLOWED)
 def test_allowed_transition(state: State, action: Action, role: str) -> None:
-    before = case_in(state)
-    after = apply(before, action, actor_for(role), WHEN, POLICY, **args_for(action))
+    before = case_for(state, action)
+    after = apply(before, action, actor_for(role, action), WHEN, POLICY, **args_for(action))
     assert after.state is EXPECTED[state, action][0]
     last = after.history[-1]
     assert after.history[:-1] == before.history  # append-only
     assert (last.action, last.from_state, last.to_state, last.at) == (action, state, after.state, WHEN)
-    assert (last.actor, last.role) == (actor_for(role).id, role)
+    assert (last.actor, last.role) == (actor_for(role, action).id, role)
     assert (after.closed_at is not None) is (after.state in FINAL)
 
 
 @pytest.mark.parametrize(("state", "action", "role"), REFUSED_ROLES)
 def test_role_refused(state: State, action: Action, role: str) -> None:
     with pytest.raises(Forbidden) as err:
-        apply(case_in(state), action, actor_for(role), WHEN, POLICY, **args_for(action))
+        apply(case_for(state, action), action, actor_for(role, action), WHEN, POLICY, **args_for(action))
     assert err.value.field == "role"
 
 
+LWI_STAFF = Actor("sec-lwi", P, "LWI")
+
+
 @pytest.mark.parametrize(("state", "action"), [(s, a) for (s, a) in EXPECTED])
-@pytest.mark.parametrize("actor", [DIALLER, ADMIN, WDI_STAFF, UNBOUND_SECURITY], ids=lambda a: a.id)
+@pytest.mark.parametrize(
+    "actor", [DIALLER, ADMIN, WDI_STAFF, LWI_STAFF, UNBOUND_SECURITY], ids=lambda a: a.id
+)
 def test_other_roles_and_other_prisons_refused(state: State, action: Action, actor: Actor) -> None:
-    case = case_in(state)
-    kwargs = args_for(action)
-    if action is A.TRANSFER:
-        kwargs = {"establishment": "LWI"}  # WDI staff are neither sending nor receiving
+    """Only the holding prison acts on a request (WDI, the receiving prison of the transfer in
+    args_for, cannot take it by recording it); only the receiving prison (WDI) accepts a transfer
+    (HLI, the holding prison, cannot)."""
+    if action is A.ACCEPT_TRANSFER and actor is WDI_STAFF:
+        actor = HLI_STAFF
     with pytest.raises(Forbidden):
-        apply(case, action, actor, WHEN, POLICY, **kwargs)
+        apply(case_for(state, action), action, actor, WHEN, POLICY, **args_for(action))
 
 
 @pytest.mark.parametrize(("state", "action"), REFUSED_STATES)
@@ -142,13 +168,35 @@ def test_every_final_state_allows_nothing() -> None:
         assert not [a for (s, a) in EXPECTED if s is state]
 
 
-def test_receiving_prison_may_record_a_transfer() -> None:
-    after = apply(case_in(S.AUTHORISED), A.TRANSFER, WDI_STAFF, WHEN, POLICY, establishment="WDI")
-    assert after.establishment == "WDI"
+def test_a_transfer_is_recorded_by_the_holding_prison_and_accepted_by_the_receiving_one() -> None:
+    case = case_in(S.AUTHORISED)
+    with pytest.raises(Forbidden):  # the receiving prison cannot take a request (issue 16 item 1)
+        apply(case, A.TRANSFER, WDI_STAFF, WHEN, POLICY, establishment="WDI")
+    recorded = apply(case, A.TRANSFER, HLI_STAFF, WHEN, POLICY, establishment="WDI")
+    assert (recorded.establishment, recorded.transfer_to) == ("HLI", "WDI")
+    with pytest.raises(Forbidden):  # until it is accepted, WDI acts on nothing else
+        apply(recorded, A.REVIEW, WDI_STAFF, WHEN, POLICY, reason="x")
+    with pytest.raises(Forbidden):  # and the holding prison cannot accept for it
+        apply(recorded, A.ACCEPT_TRANSFER, HLI_STAFF, WHEN, POLICY)
+    accepted = apply(recorded, A.ACCEPT_TRANSFER, WDI_STAFF, WHEN, POLICY)
+    assert (accepted.establishment, accepted.transfer_to) == ("WDI", None)
+    assert [h.action for h in accepted.history[-2:]] == [A.TRANSFER, A.ACCEPT_TRANSFER]
+    assert dict(accepted.history[-1].details) == {"from": "HLI", "to": "WDI"}
     # ...and from then on only WDI staff act on it at prison level.
     with pytest.raises(Forbidden):
-        apply(after, A.REVIEW, HLI_STAFF, WHEN, POLICY, reason="x")
-    apply(after, A.REVIEW, WDI_STAFF, WHEN, POLICY, reason="x")
+        apply(accepted, A.REVIEW, HLI_STAFF, WHEN, POLICY, reason="x")
+    apply(accepted, A.REVIEW, WDI_STAFF, WHEN, POLICY, reason="x")
+
+
+def test_accept_needs_a_recorded_transfer_and_a_final_state_drops_it() -> None:
+    with pytest.raises(InvalidTransition) as err:
+        apply(case_in(S.AUTHORISED), A.ACCEPT_TRANSFER, CASEWORKER, WHEN, POLICY)
+    assert A.ACCEPT_TRANSFER.value not in err.value.allowed
+    recorded = apply(case_in(S.AUTHORISED), A.TRANSFER, CASEWORKER, WHEN, POLICY, establishment="WDI")
+    again = apply(recorded, A.TRANSFER, HLI_STAFF, WHEN, POLICY, establishment="LWI")  # the newer wins
+    assert again.transfer_to == "LWI"
+    closed = apply(again, A.RELEASE, HLI_STAFF, WHEN, POLICY, reason="released")
+    assert closed.transfer_to is None
 
 
 def test_submit_roles() -> None:
@@ -159,7 +207,9 @@ def test_submit_roles() -> None:
             submit("UPC-2026-000009", request, actor, WHEN, POLICY)
 
 
-@pytest.mark.parametrize("action", sorted(a for a in ACTIONS if a not in {A.SEND, A.AUTHORISE, A.TRANSFER}))
+@pytest.mark.parametrize(
+    "action", sorted(a for a in ACTIONS if a not in {A.SEND, A.AUTHORISE, A.TRANSFER, A.ACCEPT_TRANSFER})
+)
 def test_reason_required(action: Action) -> None:
     state = next(s for (s, a) in EXPECTED if a is action)
     kwargs = {**args_for(action), "reason": "  "}
@@ -244,9 +294,9 @@ def test_review_dates_for_no_consent_requests() -> None:
     assert case.review_due == dt.date(2026, 6, 1)  # 3 March + 90 days
     assert not case.review_is_due(at("2026-05-29")) and case.review_is_due(at("2026-06-01"))
     # A transfer brings the review forward to two working days after it (Easter in the way).
-    moved = apply(case, A.TRANSFER, CASEWORKER, at("2026-04-02"), POLICY, establishment="WDI")
-    assert moved.review_due == dt.date(2026, 4, 8)
-    reviewed = apply(moved, A.REVIEW, WDI_STAFF, at("2026-04-08"), POLICY, reason="still needed")
+    there = moved(case, "WDI", at("2026-04-02"))
+    assert there.review_due == dt.date(2026, 4, 8)
+    reviewed = apply(there, A.REVIEW, WDI_STAFF, at("2026-04-08"), POLICY, reason="still needed")
     assert reviewed.review_due == dt.date(2026, 7, 7)
     assert reviewed.deadlines(at("2026-07-08"))["review_overdue"] is True
 
@@ -254,13 +304,15 @@ def test_review_dates_for_no_consent_requests() -> None:
 def test_consent_requests_have_no_reviews() -> None:
     case = case_in(S.AUTHORISED)
     assert case.review_due is None
-    assert apply(case, A.TRANSFER, CASEWORKER, WHEN, POLICY, establishment="WDI").review_due is None
+    assert moved(case, "WDI", WHEN).review_due is None
 
 
 def test_transfer_before_authorisation_restarts_the_prison_clock() -> None:
     case = apply(new_case(when="2026-03-02"), A.SEND, CASEWORKER, at("2026-03-02"), POLICY)
-    moved = apply(case, A.TRANSFER, CASEWORKER, at("2026-03-04"), POLICY, establishment="WDI")
-    assert (moved.establishment, moved.block_due) == ("WDI", dt.date(2026, 3, 6))
+    recorded = apply(case, A.TRANSFER, CASEWORKER, at("2026-03-03"), POLICY, establishment="WDI")
+    assert (recorded.establishment, recorded.block_due) == ("HLI", case.block_due)  # not there yet
+    there = apply(recorded, A.ACCEPT_TRANSFER, WDI_STAFF, at("2026-03-04"), POLICY)
+    assert (there.establishment, there.block_due) == ("WDI", dt.date(2026, 3, 6))
 
 
 # -- the entry and the blocklist ------------------------------------------------------------------
@@ -270,9 +322,11 @@ def test_transfer_scope_follows_the_prisoner() -> None:
     case = case_in(S.AUTHORISED)
     assert apply(case, A.TRANSFER, CASEWORKER, WHEN, POLICY, establishment="WDI").scope is None
     scoped = dataclasses.replace(case, scope=frozenset({"HLI"}))
-    moved = apply(scoped, A.TRANSFER, CASEWORKER, WHEN, POLICY, establishment="WDI")
-    assert moved.entry().scope == frozenset({"HLI", "WDI"})
-    assert entry_change(scoped, moved) == "upsert"
+    recorded = apply(scoped, A.TRANSFER, CASEWORKER, WHEN, POLICY, establishment="WDI")
+    assert recorded.entry().scope == frozenset({"HLI", "WDI"})  # the block covers WDI from the record
+    assert entry_change(scoped, recorded) == "upsert"
+    accepted = apply(recorded, A.ACCEPT_TRANSFER, WDI_STAFF, WHEN, POLICY)
+    assert entry_change(recorded, accepted) is None
     assert entry_change(case, apply(case, A.TRANSFER, CASEWORKER, WHEN, POLICY, establishment="WDI")) is None
 
 

@@ -14,6 +14,7 @@ from aiohttp.test_utils import TestClient
 
 from gateway.app import create_app
 from gateway.http import RUNTIME
+from gateway.routes.requests import SIMPLE_ACTIONS
 from gateway.settings import GatewaySettings
 from sync.keys import Keys
 from sync.settings import SyncSettings
@@ -107,10 +108,14 @@ async def test_transfer_and_release_end_to_end(api: Api) -> None:
     assert await api.screen("HLI") == "block"
     assert await api.screen("WDI") == "allow"  # scope: HLI only, so far
 
-    # Transfer to WDI: the block follows the prisoner.
-    status, body = await api.call("wdi", "POST", f"/v1/requests/{case_id}/transfer", {"establishment": "WDI"})
+    # Transfer to WDI, recorded by HLI and accepted by WDI: the block follows the prisoner.
+    status, body = await api.call("hli", "POST", f"/v1/requests/{case_id}/transfer", {"establishment": "WDI"})
     assert status == 200, body
-    assert body["scope"] == ["HLI", "WDI"] and body["establishment"] == "WDI"
+    assert body["scope"] == ["HLI", "WDI"] and body["establishment"] == "HLI" and body["transfer_to"] == "WDI"
+    assert (await api.call("wdi", "GET", f"/v1/requests/{case_id}"))[0] == 200  # WDI sees what comes
+    status, body = await api.call("wdi", "POST", f"/v1/requests/{case_id}/accept_transfer", {})
+    assert status == 200, body
+    assert body["establishment"] == "WDI" and body["transfer_to"] is None
     await until(lambda: api.live(case_id))
     await until(lambda: _decided(api, "WDI", "block"))
     assert await api.screen("HLI") == "block"  # prisoners left behind may relay
@@ -132,8 +137,9 @@ async def test_transfer_and_release_end_to_end(api: Api) -> None:
     status, body = await api.call("cw", "POST", f"/v1/requests/{case_id}/revoke", {"reason": "x"})
     assert status == 409 and body["error"] == "invalid_transition" and body["allowed"] == []
     status, body = await api.call("cw", "GET", f"/v1/requests/{case_id}")
-    assert [h["action"] for h in body["history"]] == ["submit", "send", "authorise", "transfer", "release"]
-    assert body["history"][3]["details"] == {"from": "HLI", "to": "WDI"}
+    actions = [h["action"] for h in body["history"]]
+    assert actions == ["submit", "send", "authorise", "transfer", "accept_transfer", "release"]
+    assert body["history"][3]["details"] == body["history"][4]["details"] == {"from": "HLI", "to": "WDI"}
 
 
 async def _decided(api: Api, establishment: str, decision: str) -> bool:
@@ -237,3 +243,98 @@ async def test_listings(api: Api) -> None:
     assert status == 200 and body == {"requests": []}
     assert (await api.call("cw", "GET", "/v1/requests/UPC-2026-999999"))[0] == 404
     assert (await api.call("cw", "GET", "/v1/requests/nonsense"))[1]["field"] == "id"
+
+
+# -- issue 16 item 1: no one acts on a request outside their prison ------------------------------
+
+
+def _case_calls(transfer_to: str) -> list[tuple[str, str, dict[str, Any] | None]]:
+    """Every route that names a request: (method, path after /v1/requests/{id}, body)."""
+    simple = {
+        "authorise": {"prisoner_number": "A1234BC"},
+        "transfer": {"establishment": transfer_to},
+        "accept_transfer": {},
+    }
+    return [
+        ("GET", "", None),
+        ("GET", "/notice", None),
+        ("GET", "/live", None),
+        ("GET", "/breaches", None),
+        ("POST", "/breaches", {"channel": "call", "description": "calls"}),
+        ("POST", "/exemptions", {"prisoner": "B2345CD", "identifier": "07700 900999", "reason": "x"}),
+        ("POST", "/exemptions/EX1/remove", {"reason": "x"}),
+        *[("POST", f"/{action}", simple.get(action, {"reason": "x"})) for action in sorted(SIMPLE_ACTIONS)],
+    ]
+
+
+async def _authorised(api: Api) -> str:
+    status, created = await api.call("cw", "POST", "/v1/requests", request_data())
+    assert status == 201, created
+    case_id = str(created["id"])
+    assert (await api.call("cw", "POST", f"/v1/requests/{case_id}/send", {}))[0] == 200
+    assert (await api.call("cw", "POST", f"/v1/requests/{case_id}/authorise", {}))[0] == 200
+    return case_id
+
+
+async def test_a_token_of_another_prison_cannot_take_over_a_request(api: Api) -> None:
+    """Reproduction: a security token bound to WDI got 404 on a request held at HLI, yet
+    ``transfer {"establishment": "WDI"}`` answered 200 with the full view, then ``withdraw`` 200,
+    and the victim's number was allowed again everywhere."""
+    case_id = await _authorised(api)
+    await until(lambda: _decided(api, "HLI", "block"))
+    assert (await api.call("wdi", "GET", f"/v1/requests/{case_id}"))[0] == 404
+    status, body = await api.call("wdi", "POST", f"/v1/requests/{case_id}/transfer", {"establishment": "WDI"})
+    assert status == 404 and body == {
+        "error": "not_found",
+        "detail": f"id: no request {case_id}",
+        "field": "id",
+    }
+    status, body = await api.call("wdi", "POST", f"/v1/requests/{case_id}/withdraw", {"reason": "x"})
+    assert status == 404 and PHONE not in str(body)
+    status, body = await api.call("cw", "GET", f"/v1/requests/{case_id}")
+    assert body["state"] == "authorised" and body["establishment"] == "HLI" and body["transfer_to"] is None
+    assert [h["action"] for h in body["history"]] == ["submit", "send", "authorise"]
+    for code in ("HLI", "WDI", "LWI"):
+        assert await api.screen(code) == "block"
+
+
+async def test_every_case_action_by_every_caller_at_its_own_and_another_prison(api: Api) -> None:
+    """Each route that names a request, for each kind of caller: another prison's staff get 404
+    (whatever the body says) and change nothing; other roles get 403; casework and the holding
+    prison's staff reach the workflow (its answer may be 409 for this state, never 403 or 404)."""
+    case_id = await _authorised(api)
+    _, before = await api.call("cw", "GET", f"/v1/requests/{case_id}")
+    refused = {"wdi": 404, "sec-any": 403, "dial-HLI": 403, "dial-WDI": 403, "admin": 403}
+    for who, expected in refused.items():
+        for method, path, body in _case_calls("WDI"):
+            status, answer = await api.call(who, method, f"/v1/requests/{case_id}{path}", body)
+            assert status == expected, (who, method, path, status, answer)
+            assert PHONE not in str(answer) and NAME not in str(answer)
+    assert (await api.call("cw", "GET", f"/v1/requests/{case_id}"))[1] == before  # nothing changed
+    for who in ("cw", "hli"):
+        for method, path, body in _case_calls("LWI"):
+            fresh = await _authorised(api)
+            if path == "/exemptions/EX1/remove":
+                exemption = {"prisoner": "B2345CD", "identifier": "07700 900999", "reason": "x"}
+                assert (await api.call("cw", "POST", f"/v1/requests/{fresh}/exemptions", exemption))[0] == 201
+            status, answer = await api.call(who, method, f"/v1/requests/{fresh}{path}", body)
+            assert status in (200, 201, 409), (who, method, path, status, answer)
+            assert status != 409 or path in ("/send", "/authorise", "/reject", "/accept_transfer"), answer
+
+
+async def test_the_receiving_prison_accepts_a_transfer_and_never_records_one(api: Api) -> None:
+    case_id = await _authorised(api)
+    # WDI may neither take the request nor accept a transfer that was never recorded.
+    assert (await api.call("wdi", "POST", f"/v1/requests/{case_id}/accept_transfer", {}))[0] == 404
+    status, body = await api.call("hli", "POST", f"/v1/requests/{case_id}/accept_transfer", {})
+    assert status == 409 and "accept_transfer" not in body["allowed"]
+    status, body = await api.call("hli", "POST", f"/v1/requests/{case_id}/transfer", {"establishment": "WDI"})
+    assert status == 200 and body["transfer_to"] == "WDI"
+    status, body = await api.call("wdi", "GET", "/v1/requests")  # listed where it is going
+    assert [r["id"] for r in body["requests"]] == [case_id]
+    assert (await api.call("wdi", "POST", f"/v1/requests/{case_id}/withdraw", {"reason": "x"}))[0] == 403
+    assert (await api.call("hli", "POST", f"/v1/requests/{case_id}/accept_transfer", {}))[0] == 403
+    assert (await api.call("wdi", "POST", f"/v1/requests/{case_id}/accept_transfer", {}))[0] == 200
+    assert (await api.call("hli", "GET", f"/v1/requests/{case_id}"))[0] == 404
+    status, body = await api.call("cw", "GET", f"/v1/requests/{case_id}")
+    assert body["state"] == "authorised" and body["establishment"] == "WDI"
