@@ -294,4 +294,8 @@ def bearer(header: str | None) -> str | None:
             return None
     elif scheme != "bearer":
         return None
+    try:  # header bytes that are not UTF-8 arrive surrogate-escaped: no token of ours has them
+        credentials.encode()
+    except UnicodeEncodeError:
+        return None
     return credentials or None

@@ -5,6 +5,7 @@ into gmail), so "Jane.Doe+x@googlemail.com" and "janedoe@gmail.com" meet."""
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -12,7 +13,7 @@ from email_validator import EmailNotValidError, validate_email
 
 from matcher.errors import InvalidEmail, TooMuchToRead
 
-NORMALISER_VERSION = "emails-1"
+NORMALISER_VERSION = "emails-2"  # 2: local parts NFKC-folded
 MAX_LENGTH = 254
 GMAIL_DOMAINS = frozenset({"gmail.com", "googlemail.com"})
 
@@ -59,7 +60,9 @@ def _email_keys(raw: str) -> EmailKeys:
         valid = validate_email(text, check_deliverability=False)
     except EmailNotValidError as exc:
         raise InvalidEmail("email", f"not a valid email address ({exc})") from None
-    local = valid.local_part.lower()
+    # NFKC as the phone digits and the domain (IDNA) are folded: a fullwidth or compatibility
+    # form of a blocked local part (U+FF2A "Ｊ" for "J") is the same address.
+    local = unicodedata.normalize("NFKC", valid.local_part).lower()
     domain = (valid.ascii_domain or valid.domain).lower()
     exact = f"{local}@{domain}"
     canonical_local = local.split("+", 1)[0] or local

@@ -14,7 +14,7 @@ import redis
 
 from config import establishments
 from gateway.settings import GatewaySettings
-from gateway.ui.users import UI_ROLES, add_user, list_users, set_disabled
+from gateway.ui.users import UI_ROLES, add_user, list_users, set_disabled, set_role
 from matcher.errors import ConfigError
 from sync.embedded import EmbeddedRedis
 from sync.redis_url import redis_client, unreachable
@@ -33,8 +33,12 @@ def register(sub: Any) -> None:
     actions.add_parser("list", help="list accounts (no password hashes)")
     disable = actions.add_parser("disable", help="disable an account (its sessions stop at once)")
     disable.add_argument("username")
-    enable = actions.add_parser("enable", help="enable a disabled account")
+    enable = actions.add_parser("enable", help="enable a disabled account (its old sessions stay over)")
     enable.add_argument("username")
+    role = actions.add_parser("role", help="change an account's role (its sessions stop at once)")
+    role.add_argument("username")
+    role.add_argument("--role", required=True, choices=UI_ROLES)
+    role.add_argument("--establishment", help="the establishment a security or mailroom account is bound to")
     user.set_defaults(handler=run_user)
 
 
@@ -95,6 +99,17 @@ def run_user(args: argparse.Namespace) -> int:
                 for u in list_users(client, keys):
                     state = "disabled" if u.disabled else "active"
                     print(f"{u.username}\t{u.role}\t{u.establishment or '-'}\t{state}")
+            elif args.action == "role":
+                try:
+                    establishment = establishments.option(args.config, args.establishment)
+                    changed = set_role(client, keys, args.username.strip().lower(), args.role, establishment)
+                except ValueError as exc:
+                    print(f"nocontact user: {exc}", file=sys.stderr)
+                    return 2
+                if changed is None:
+                    print(f"nocontact user: no account {args.username}", file=sys.stderr)
+                    return 1
+                print(f"changed {changed.label}; its sessions have ended")
             else:
                 if not set_disabled(client, keys, args.username.strip().lower(), args.action == "disable"):
                     print(f"nocontact user: no account {args.username}", file=sys.stderr)

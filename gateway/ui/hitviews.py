@@ -13,6 +13,9 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
+from cases.codec import case_from_record
+from cases.store import visible
+from cases.workflow import Actor
 from gateway.hitlog.evidence import describe_which
 from gateway.hitlog.model import CHANNELS, OUTCOMES
 from gateway.hits_read import (
@@ -41,6 +44,7 @@ from gateway.ui.hitquery import (
 from gateway.ui.pages import (
     FORM,
     VIEWER,
+    Viewer,
     error,
     format_ms,
     keys_of,
@@ -176,7 +180,7 @@ async def detail(request: web.Request) -> web.StreamResponse:
         limit=PAGE_SIZE,
         before=row.cursor,
     )
-    case = await request_summary(client, keys, hit.reference)
+    case = await request_summary(client, keys, hit.reference, viewer)
     evidence = await get_evidence(client, keys, hit.id)
     trail = await off_loop(index.trail, hit.id)
     current = trail[-1] if trail else None
@@ -404,22 +408,27 @@ async def csv_export(request: web.Request) -> web.StreamResponse:
     )
 
 
-async def request_summary(client: Any, keys: Keys, reference: str) -> dict[str, Any] | None:
+async def request_summary(client: Any, keys: Keys, reference: str, viewer: Viewer) -> dict[str, Any] | None:
     """The case behind a reference, as much as a hit page shows: no protected or requester details.
-    None when the entry was loaded directly (``PUT /v1/entries``, import) rather than by a case."""
+    None when the entry was loaded directly (``PUT /v1/entries``, import) rather than by a case;
+    ``{"hidden": True}`` when the API would not show `viewer` that request (``cases.store.visible``:
+    casework, and the staff of the prison holding it)."""
     import orjson
 
     raw = await client.get(keys.case(reference))
     if raw is None:
         return None
-    record = orjson.loads(raw)
+    case = case_from_record(orjson.loads(raw), [])
+    if not visible(case, Actor(viewer.actor_id, viewer.role, viewer.establishment)):
+        return {"hidden": True}
     return {
-        "id": record.get("id", reference),
-        "pathway": record.get("request", {}).get("pathway"),
-        "state": record.get("state"),
-        "establishment": record.get("establishment"),
-        "prisoner": record.get("prisoner_number"),
-        "protected_count": len(record.get("request", {}).get("protected", [])),
+        "hidden": False,
+        "id": case.id,
+        "pathway": case.request.pathway.value,
+        "state": case.state.value,
+        "establishment": case.establishment,
+        "prisoner": case.prisoner_number,
+        "protected_count": len(case.request.protected),
     }
 
 

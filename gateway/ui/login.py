@@ -49,8 +49,10 @@ def insecure(request: web.Request) -> bool:
 
 
 def _safe_next(target: str | None) -> str | None:
-    """Only a path on this site under /ui/ (no scheme, host or protocol-relative URL)."""
-    if not target:
+    """Only a path on this site under /ui/ (no scheme, host or protocol-relative URL), printable
+    ASCII without spaces or backslashes: a control character (CR, LF) in a Location header would
+    drop the answer, and its session cookie with it. Anything else: None (the queue)."""
+    if not target or len(target) > 2048 or not all("!" <= c <= "~" and c != "\\" for c in target):
         return None
     parts = urlsplit(target)
     if parts.scheme or parts.netloc or not target.startswith("/ui/") or target.startswith("//"):

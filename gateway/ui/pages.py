@@ -177,7 +177,7 @@ async def current_viewer(request: web.Request) -> Viewer | None:
     if session is None:
         return None
     user = await get_user(client, keys, session.username)
-    if user is None or user.disabled:
+    if user is None or user.disabled or session.started < user.sessions_from:
         return None
     return Viewer(user, session)
 

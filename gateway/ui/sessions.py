@@ -57,7 +57,8 @@ async def start(client: Any, keys: Keys, username: str, response: web.StreamResp
 
 async def load(client: Any, keys: Keys, request: web.Request) -> Session | None:
     session_id = request.cookies.get(SESSION_COOKIE)
-    if not session_id or len(session_id) > 128:
+    # A session id is URL-safe base64; cookie bytes that are not UTF-8 arrive surrogate-escaped.
+    if not session_id or len(session_id) > 128 or not session_id.isascii():
         return None
     digest = _digest(session_id)
     raw = await client.get(keys.ui_session(digest))
@@ -78,7 +79,14 @@ async def end(client: Any, keys: Keys, session: Session | None, response: web.St
 
 
 def tokens_match(expected: str | None, given: Any) -> bool:
-    if not expected or not isinstance(given, str) or not given:
+    """Our tokens are URL-safe base64: anything else (a cookie or form value that was not UTF-8
+    arrives surrogate-escaped) matches nothing."""
+    if (
+        not expected
+        or not isinstance(given, str)
+        or not given
+        or not (expected.isascii() and given.isascii())
+    ):
         return False
     return hmac.compare_digest(expected.encode(), given.encode())
 

@@ -38,6 +38,9 @@ class User:
     password_hash: str
     disabled: bool = False
     created: int = 0
+    # Sessions started before this time (epoch seconds) are over: set when the account is disabled
+    # or its role changes, so enabling it again does not bring an old cookie back.
+    sessions_from: float = 0.0
 
     def to_json(self) -> bytes:
         return orjson.dumps(
@@ -48,6 +51,7 @@ class User:
                 "password_hash": self.password_hash,
                 "disabled": self.disabled,
                 "created": self.created,
+                "sessions_from": self.sessions_from,
             }
         )
 
@@ -61,6 +65,7 @@ class User:
             str(d["password_hash"]),
             bool(d.get("disabled", False)),
             int(d.get("created", 0)),
+            float(d.get("sessions_from", 0.0)),
         )
 
     @property
@@ -133,11 +138,28 @@ def list_users(client: Any, keys: Keys) -> list[User]:
 
 
 def set_disabled(client: Any, keys: Keys, username: str, disabled: bool = True) -> bool:
+    """Disable (or enable) an account; disabling ends every session it has, for good."""
     raw = client.hget(keys.ui_users, username)
     if raw is None:
         return False
-    client.hset(keys.ui_users, username, replace(User.from_json(raw), disabled=disabled).to_json())
+    user = replace(User.from_json(raw), disabled=disabled)
+    if disabled:
+        user = replace(user, sessions_from=time.time())
+    client.hset(keys.ui_users, username, user.to_json())
     return True
+
+
+def set_role(client: Any, keys: Keys, username: str, role: str, establishment: str | None) -> User | None:
+    """Give an account another role (and binding); its sessions end at once. None: no account."""
+    raw = client.hget(keys.ui_users, username)
+    if raw is None:
+        return None
+    problem = check_account(username, role, establishment)
+    if problem:
+        raise ValueError(problem)
+    user = replace(User.from_json(raw), role=role, establishment=establishment, sessions_from=time.time())
+    client.hset(keys.ui_users, username, user.to_json())
+    return user
 
 
 # -- the gateway's side ---------------------------------------------------------------------------

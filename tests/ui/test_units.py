@@ -148,6 +148,24 @@ async def test_a_disabled_account_is_signed_out_at_once(client: Any, redis_url: 
     assert gone.status == 303 and gone.headers["Location"].startswith("/ui/login")
 
 
+async def test_disabling_or_changing_the_role_ends_sessions_for_good(client: Any, redis_url: str) -> None:
+    """Reproduction: disable, then enable, and the old cookie worked again."""
+    from gateway.ui.users import set_disabled, set_role
+
+    cookie = await signed_in_cookie(client, redis_url, "sec-a", "admin")
+    assert (await client.get("/ui/hits", headers=cookie, allow_redirects=False)).status == 200
+    with redis.Redis.from_url(redis_url) as r:
+        assert set_disabled(r, Keys(), "sec-a") and set_disabled(r, Keys(), "sec-a", disabled=False)
+    gone = await client.get("/ui/hits", headers=cookie, allow_redirects=False)
+    assert gone.status == 303 and gone.headers["Location"].startswith("/ui/login")
+    cookie = await signed_in_cookie(client, redis_url, "sec-b", "admin")
+    with redis.Redis.from_url(redis_url) as r:
+        changed = set_role(r, Keys(), "sec-b", "security", "HLI")
+        assert changed is not None and changed.role == "security"
+    gone = await client.get("/ui/hits", headers=cookie, allow_redirects=False)
+    assert gone.status == 303 and gone.headers["Location"].startswith("/ui/login")
+
+
 async def test_case_page_says_when_an_authorised_block_is_missing_from_the_store(
     client: Any,
     auth: Any,
@@ -205,3 +223,31 @@ def test_times_are_shown_in_local_time_with_the_offset() -> None:
     assert format_ms(summer) == "2026-07-01 15:00:00 BST (UTC+01:00)"
     assert format_ms(summer - 181 * 86_400_000) == "2026-01-01 14:00:00 GMT (UTC+00:00)"
     assert format_ms(summer, zone("UTC")) == "2026-07-01 14:00:00 UTC (UTC+00:00)"
+
+
+async def test_a_hit_page_shows_a_request_summary_only_to_whom_the_api_shows_the_request(
+    client: Any, auth: Any, redis_url: str
+) -> None:
+    """Reproduction: the hit page showed another prison's request summary (pathway, state,
+    holding prison, prisoner) that the API rightly hid from that prison's staff."""
+    casework = await auth("casework")
+    created = await (await client.post("/v1/requests", json=request_data(), headers=casework)).json()
+    case_id = created["id"]  # held at HLI, naming prisoner A1234BC, scope all
+    for action in ("send", "authorise"):
+        assert (
+            await client.post(f"/v1/requests/{case_id}/{action}", json={}, headers=casework)
+        ).status == 200
+    hit = Hit("01J" + "7" * 23, 1_767_225_600_000, "WDI", "C3456DE", "call", "block", case_id,
+              "phone", True, "gw", 1, ((case_id, "phone", "strong", True),))  # fmt: skip
+    with redis.Redis.from_url(redis_url) as r:
+        stream_id = r.xadd(Keys().hits, dict(zip(*[iter(hit.stream_fields())] * 2, strict=True)))
+        r.hset(Keys().hit_ids, hit.id, stream_id)  # as the shipper records it
+    wdi = await signed_in_cookie(client, redis_url, "sec-wdi", "security", "WDI")
+    page = await client.get(f"/ui/hits/{hit.id}", headers=wdi)
+    text = await page.text()
+    assert page.status == 200 and case_id in text  # the hit, at WDI, is WDI's to see
+    assert "held at another prison" in text
+    assert "held at HLI" not in text and "A1234BC" not in text and "pathway" not in text
+    cw = await signed_in_cookie(client, redis_url, "cw", "casework")
+    text = await (await client.get(f"/ui/hits/{hit.id}", headers=cw)).text()
+    assert "held at HLI" in text and "naming prisoner A1234BC" in text
