@@ -50,3 +50,18 @@ class Busy(CaseError):
 
     def __str__(self) -> str:
         return "id: the request is being changed by someone else; nothing was written, retry"
+
+
+class ReferenceTaken(CaseError):
+    """The request's block would replace an entry it did not write: one loaded directly under the
+    request's id. Nothing was written; the entry stays as it was."""
+
+    def __init__(self, case_id: str) -> None:
+        super().__init__(case_id)
+        self.case_id = case_id
+
+    def __str__(self) -> str:
+        return (
+            f"id: an entry loaded directly already holds the reference {self.case_id}; the request's "
+            "block would replace it: move that entry to another reference first"
+        )

@@ -20,10 +20,10 @@ import redis
 from cases import workflow
 from cases.calendar import CasePolicy
 from cases.codec import case_from_record, case_to_record, history_to_dict
-from cases.errors import Busy, NotFound
+from cases.errors import Busy, NotFound, ReferenceTaken
 from cases.hitindex import HitIndex
 from cases.model import Request, check_identifiers
-from cases.workflow import Action, Actor, Breach, Case, entry_change
+from cases.workflow import Action, Actor, Breach, Case, State, entry_change
 from matcher.errors import ValidationError
 from matcher.index import NORMALISER_VERSIONS, check_entry
 from matcher.profile import Profile
@@ -35,6 +35,7 @@ from sync.writer import Change, Writer
 log = logging.getLogger("nocontact.cases")
 
 MAX_RETRIES = 20
+MAX_ID_SKIPS = 10_000  # request ids skipped because an entry loaded directly holds them
 MAX_HITS = 20_000  # hits on one request read, newest first, when linking a breach
 MAX_LINKED = 200
 
@@ -123,9 +124,7 @@ class CaseStore:
     def create(self, request: Request, actor: Actor) -> Case:
         check_identifiers(request, self.profile)
         now = self.clock()
-        year = now.year
-        number = int(self.client.hincrby(self.keys.case_seq, str(year), 1))
-        case = workflow.submit(f"UPC-{year}-{number:06d}", request, actor, now, self.policy)
+        case = workflow.submit(self._new_id(now.year), request, actor, now, self.policy)
         with self.client.pipeline(transaction=True) as pipe:
             pipe.watch(self.keys.case(case.id))
             if pipe.exists(self.keys.case(case.id)):
@@ -136,6 +135,17 @@ class CaseStore:
         self.writer.acknowledge()
         log.info("cases: %s submitted (by %s)", case.id, actor.id)
         return case
+
+    def _new_id(self, year: int) -> str:
+        """The next request id of `year` that no entry uses yet: entries loaded directly may carry
+        ids of this shape (the README's first example is ``UPC-2026-000001``), and a request's
+        block is written under its id."""
+        for _ in range(MAX_ID_SKIPS):
+            number = int(self.client.hincrby(self.keys.case_seq, str(year), 1))
+            case_id = f"UPC-{year}-{number:06d}"
+            if not self.client.hexists(self.keys.entries, case_id):
+                return case_id
+        raise Busy()
 
     def act(self, case_id: str, action: Action, actor: Actor, **kwargs: Any) -> Case:
         """Take `action` on the request atomically; the blocklist follows in the same transaction."""
@@ -154,6 +164,11 @@ class CaseStore:
                         check_identifiers(after.request, self.profile, exemptions)
                     change = entry_change(before, after)
                     changes: list[Change] = []
+                    if change == "upsert" and before.state is not State.AUTHORISED:
+                        # Its id names an entry it did not write (loaded directly): never replaced.
+                        pipe.watch(self.keys.entries)
+                        if pipe.hexists(self.keys.entries, case_id):
+                            raise ReferenceTaken(case_id)
                     if change == "upsert":
                         changes.append((OP_UPSERT, after.entry()))
                     elif change == "remove":

@@ -169,6 +169,7 @@ async def _tokens_ctx(app: web.Application) -> AsyncIterator[None]:
         admin_token=runtime.settings.admin_token,
         refresh=runtime.settings.token_refresh,
         cache_file=runtime.settings.token_cache_file,
+        block_s=runtime.settings.sync.socket_timeout / 2,
     )
     await runtime.tokens.start()
     yield

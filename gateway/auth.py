@@ -140,11 +140,26 @@ def list_tokens(client: Any, keys: Keys) -> list[Principal]:
     return sorted((p for p in found if p is not None), key=lambda p: (p.role, p.id))
 
 
+TOKEN_ID_RE = re.compile(r"[0-9a-f]{12}")  # secrets.token_hex(6)
+TOKEN_CHANGES_KEPT = 10_000  # revocations kept in the stream (approximately)
+
+
 def revoke_token(client: Any, keys: Keys, token_id: str) -> bool:
+    """Remove the token (or certificate binding) with this id, and say so on the token-change
+    stream in the same transaction: every gateway reading it drops the token at once
+    (``TokenCache``), not at its next table refresh."""
     for digest, raw in client.hgetall(keys.tokens).items():
         principal = _principal(raw)
         if principal is not None and principal.id == token_id:
-            client.hdel(keys.tokens, digest)
+            with client.pipeline(transaction=True) as pipe:
+                pipe.hdel(keys.tokens, digest)
+                pipe.xadd(
+                    keys.token_changes,
+                    {"op": "revoke", "field": digest},
+                    maxlen=TOKEN_CHANGES_KEPT,
+                    approximate=True,
+                )
+                pipe.execute()
             return True
     return False
 
@@ -165,8 +180,10 @@ class TokenCache:
         admin_token: str | None = None,
         refresh: float = 2.0,
         cache_file: Path | None = None,
+        block_s: float = 1.0,
     ) -> None:
         self.client = client
+        self.block_s = block_s  # XREAD BLOCK of the revocation watcher (under the socket timeout)
         self.keys = keys
         self.refresh = refresh
         self.cache_file = cache_file
@@ -179,6 +196,9 @@ class TokenCache:
         # dict lookup without a method call. A new dict on every table reload: look it up each time.
         self.headers: dict[str, Principal] = {}
         self._task: asyncio.Task[None] | None = None
+        self._watch: asyncio.Task[None] | None = None
+        self.revoked = 0  # revocations read from the token-change stream (tests, metrics)
+        self._since: Any = None  # the token-change stream's id the watcher reads after
 
     def known(self, header: str) -> Principal | None:
         """The principal of an Authorization header that was looked up successfully since the
@@ -258,6 +278,38 @@ class TokenCache:
         self._tokens, self.headers, self._cached = table, {}, records
         log.warning("auth: Redis unreachable; %d tokens from the token cache file meanwhile", len(table))
 
+    def forget(self, field: str) -> None:
+        """Drop one token (by its table field) at once: a new table without it and no remembered
+        headers, so that a lookup still in flight cannot put it back (``_entry``)."""
+        field = field.decode() if isinstance(field, bytes) else field
+        self._tokens = {k: p for k, p in self._tokens.items() if k != field}
+        self.headers = {}
+
+    async def _watch_revocations(self) -> None:
+        """Read the token-change stream as it grows (XREAD BLOCK): a token revoked anywhere stops
+        working here within a round trip. From the stream's end at start (the table read at start
+        already lacks what was revoked before); after an outage, the next table refresh covers
+        what was missed."""
+        last: Any = self._since
+        block_ms = max(1, min(1000, int(self.block_s * 1000)))
+        while True:
+            try:
+                if last is None:  # from the stream's end: the table read at start lacks the rest
+                    newest = await self.client.xrevrange(self.keys.token_changes, count=1)
+                    last = newest[0][0] if newest else "0-0"
+                replies = await self.client.xread({self.keys.token_changes: last}, block=block_ms, count=100)
+            except (RedisError, OSError):  # meanwhile the table refresh still drops revoked tokens
+                await asyncio.sleep(self.refresh)
+                last = None
+                continue
+            for _stream, messages in replies or []:
+                for message_id, fields in messages:
+                    last = message_id
+                    field = fields.get(b"field", fields.get("field"))
+                    if field is not None:
+                        self.forget(field)
+                        self.revoked += 1
+
     async def _refresh_loop(self) -> None:
         while True:
             await asyncio.sleep(self.refresh)
@@ -266,17 +318,24 @@ class TokenCache:
                 await self.reload()
 
     async def start(self) -> None:
+        try:  # the stream's end before the table is read: no revocation falls between the two
+            newest = await self.client.xrevrange(self.keys.token_changes, count=1)
+            self._since = newest[0][0] if newest else "0-0"
+        except (RedisError, OSError):
+            self._since = None
         try:
             await self.reload()
         except (RedisError, OSError):
             self._load_cache_file()
         self._task = asyncio.create_task(self._refresh_loop(), name="nocontact-tokens")
+        self._watch = asyncio.create_task(self._watch_revocations(), name="nocontact-token-changes")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        for task in (self._task, self._watch):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
 
 
 def bearer(header: str | None) -> str | None:

@@ -13,7 +13,7 @@ from gateway import check_cli, serve
 from gateway.mailroom import cli as mailroom_cli
 from gateway.ui import cli as ui_cli
 from gateway.ui import export
-from sync import importer, init_cli
+from sync import entries, importer, init_cli
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -29,6 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
         export,
         mailroom_cli,
         importer,
+        entries,
     ):
         command.register(sub)
     return parser

@@ -32,6 +32,7 @@ from sync.datadir import DataDirLock
 from sync.embedded import EmbeddedRedis
 from sync.errors import SyncError
 from sync.init_cli import initialise
+from sync.private import PRIVATE_UMASK, ExposedDataDir, check_data_dir
 from sync.redis_url import redis_client, unreachable
 from sync.writer import Writer
 
@@ -149,6 +150,9 @@ def _start_embedded(settings: GatewaySettings) -> tuple[Any, str]:
     return server, url
 
 
+MIN_ADMIN_TOKEN = 32  # characters: a token from the environment is a password nothing rate-limits
+
+
 def _bootstrap_admin(settings: GatewaySettings, url: str) -> None:
     if settings.admin_token:
         print("nocontact: admin token: the value of NOCONTACT_ADMIN_TOKEN", flush=True)
@@ -192,7 +196,20 @@ def run_serve(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"nocontact serve: {exc}", file=sys.stderr)
         return 2
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    if settings.admin_token is not None and 0 < len(settings.admin_token) < MIN_ADMIN_TOKEN:
+        print(
+            f"nocontact serve: NOCONTACT_ADMIN_TOKEN is {len(settings.admin_token)} characters; an admin "
+            f"token must be at least {MIN_ADMIN_TOKEN} (e.g. `python3 -c 'import secrets; "
+            "print(secrets.token_urlsafe(32))'`), or leave it unset and serve prints a generated one",
+            file=sys.stderr,
+        )
+        return 2
+    os.umask(PRIVATE_UMASK)  # the data directory's files hold victims' details: the owner's alone
+    try:
+        check_data_dir(settings.data_dir)
+    except ExposedDataDir as exc:
+        print(f"nocontact serve: {exc}", file=sys.stderr)
+        return 2
     lock = DataDirLock(settings.data_dir)
     try:
         lock.acquire()

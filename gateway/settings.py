@@ -37,7 +37,8 @@ class GatewaySettings:
     max_data_age: float = setting(30.0, env="NOCONTACT_MAX_DATA_AGE")
     stale_policy: str = setting("serve", env="NOCONTACT_STALE_POLICY")
     admin_token: str | None = setting(None, env="NOCONTACT_ADMIN_TOKEN")
-    token_refresh: float = 2.0  # seconds between token-cache refreshes (revocations take this long)
+    # seconds between token-cache refreshes (a backstop: revocations arrive on the token-change stream)
+    token_refresh: float = 2.0
     ship_batch: int = 200
     ship_retry_max: float = 5.0
     # Seconds the shipper waits after a hit wakes it, so hits close together ship as one batch.

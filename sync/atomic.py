@@ -8,10 +8,13 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
+from sync.private import FILE_MODE, make_private_dir
 
-def atomic_write(path: Path, parts: Iterable[bytes], *, mode: int = 0o666) -> None:
-    """Write `parts` to `path` atomically; a new file is created with `mode` (less the umask)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+
+def atomic_write(path: Path, parts: Iterable[bytes], *, mode: int = FILE_MODE) -> None:
+    """Write `parts` to `path` atomically; a new file is created with `mode` (less the umask):
+    by default the owner's alone, as everything in the data directory is (``sync.private``)."""
+    make_private_dir(path.parent)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)

@@ -13,6 +13,7 @@ from pathlib import Path
 from types import TracebackType
 
 from sync.errors import DataDirInUse
+from sync.private import make_private_dir
 
 LOCK_NAME = "serve.lock"
 
@@ -24,7 +25,7 @@ class DataDirLock:
 
     def acquire(self) -> DataDirLock:
         """Take the lock, or raise DataDirInUse naming the process that holds it."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        make_private_dir(self.path.parent)  # the data directory is the owner's alone (sync.private)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -28,6 +28,7 @@ import redis
 
 from sync.datadir import DataDirLock
 from sync.errors import EmbeddedRedisError
+from sync.private import PRIVATE_UMASK, make_private_dir
 from sync.redis_url import redis_client
 
 log = logging.getLogger("nocontact.sync")
@@ -118,8 +119,7 @@ class EmbeddedRedis:
         stopped and a new one started."""
         if len(str(self.socket_path)) > MAX_SOCKET_PATH:
             raise EmbeddedRedisError(f"socket path too long for a unix socket: {self.socket_path}")
-        self.directory.mkdir(parents=True, exist_ok=True)
-        self.directory.chmod(0o700)
+        make_private_dir(self.directory)  # and the data directory above it, when missing
         if self.socket_path.exists() and self._ping():
             if adopt:
                 log.info("sync: embedded redis already running at %s; attaching", self.socket_path)
@@ -150,10 +150,12 @@ class EmbeddedRedis:
             "--pidfile",
             str(self.directory / "redis.pid"),
         ]
+        # Its append-only files hold every entry: created the owner's alone (umask).
         self.process = subprocess.Popen(
             args,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            umask=PRIVATE_UMASK,
             # one prctl system call in the child, its function resolved before the fork
             preexec_fn=_dies_with(os.getpid()),  # noqa: PLW1509
         )

@@ -18,9 +18,10 @@ Layout (P = prefix):
 - ``P hit_evidence``    hash: hit id -> what was tried (JSON; gateway.hitlog.evidence), pruned
 - ``P hit_evidence_times`` sorted set: hit id -> its time (ms), for the evidence's retention
 - ``P tokens``          hash: sha256 of an API token -> principal record (tokens are stored hashed)
+- ``P token_changes``   stream: one message per revoked token (its hash), read by every gateway
 - ``P ui:users``        hash: web UI user name -> account record (argon2 password hash, role, ...)
 - ``P ui:session:H``    string with a TTL: one signed-in web session, H = sha256 of the cookie value
-- ``P ui:failures:U``   counter with a TTL: recent failed sign-ins for user name U
+- ``P ui:signin:K``     hash with a TTL: sign-in attempts and back-off for K (``user:NAME``, ``addr:IP``)
 - ``P contacts:list:L``  string: one prisoner's social contacts list (JSON), L = ``EST:PRISONER``
 - ``P contacts:held:L``  set: the normalised identifiers list L holds (``p:``/``e:``/``a:`` + key)
 - ``P contacts:ident:I`` set: the lists holding identifier I (a new block's sweep reads these)
@@ -111,6 +112,10 @@ class Keys:
     def tokens(self) -> str:
         return f"{self.prefix}tokens"
 
+    @property
+    def token_changes(self) -> str:
+        return f"{self.prefix}token_changes"
+
     # -- cases (UPC requests and their workflow) ------------------------------------------------
     def case(self, case_id: str) -> str:
         return f"{self.prefix}case:{case_id}"
@@ -140,8 +145,8 @@ class Keys:
     def ui_session(self, digest: str) -> str:
         return f"{self.prefix}ui:session:{digest}"
 
-    def ui_failures(self, username: str) -> str:
-        return f"{self.prefix}ui:failures:{username}"
+    def ui_signin(self, kind: str, name: str) -> str:
+        return f"{self.prefix}ui:signin:{kind}:{name}"
 
     # -- social contacts (cases.contacts) and their removal tasks -------------------------------
     def contact_list(self, list_id: str) -> str:

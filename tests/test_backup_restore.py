@@ -128,7 +128,8 @@ def test_a_store_restored_from_backups_serves_the_same_blocks_and_hits(
 
         # A fresh gateway (no snapshot file) on the restored store, its spool restored too.
         after = Gateway(tmp_path / "after", free_port(), env={"NOCONTACT_REDIS_URL": from_rdb.url})
-        after.data_dir.mkdir(parents=True)
+        after.data_dir.mkdir(parents=True, mode=0o700)  # as the README says: the service user's alone
+        after.data_dir.chmod(0o700)
         shutil.copyfile(backup / "hits.sqlite3", after.data_dir / "hits.sqlite3")
         after.start()
         try:

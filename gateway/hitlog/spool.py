@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 import orjson
 
 from gateway.hitlog.model import Hit
+from sync.private import create_private, make_private_dir
 
 log = logging.getLogger("nocontact.gateway.hits")
 
@@ -51,7 +52,8 @@ class Spool:
         self.commits = 0  # transactions committed (tests: group commit)
 
     def open(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        make_private_dir(self.path.parent)
+        create_private(self.path)  # SQLite gives its -wal and -shm files the database file's mode
         db = self._connect()  # fail here, not in the thread, if the file is unusable
         self._thread = threading.Thread(target=self._run, args=(db,), name="nocontact-spool", daemon=True)
         self._thread.start()

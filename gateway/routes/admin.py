@@ -9,7 +9,7 @@ from aiohttp import web
 
 from config import establishments
 from gateway import validation as v
-from gateway.auth import ROLES, check_grant
+from gateway.auth import ROLES, TOKEN_ID_RE, check_grant, revoke_token
 from gateway.http import (
     RUNTIME,
     STORE_DOWN,
@@ -24,6 +24,7 @@ from gateway.validation import ApiError
 from matcher.entries import REFERENCE_RE, Entry
 from matcher.errors import ValidationError
 from matcher.index import check_entry
+from sync.entries import MAX_PAGE, get_entry, owner_of, page_entries
 from sync.writer import Writer
 
 ENTRY_ROLES = frozenset({"casework", "admin"})
@@ -38,6 +39,53 @@ def _reference(request: web.Request) -> str:
     return reference
 
 
+async def _not_owned_by_a_request(runtime: Runtime, reference: str) -> None:
+    """409 when `reference` is a request's: its entry changes only through the request's workflow
+    (a PUT or DELETE here would change the block while the request says otherwise)."""
+    assert runtime.store_sync is not None
+    owner = await off_loop(owner_of, runtime.store_sync, runtime.settings.sync.keys, reference)
+    if owner is not None:
+        raise ApiError(
+            409,
+            "owned_by_request",
+            f"reference: {reference} belongs to request {owner}; change it through the request "
+            f"(/v1/requests/{owner}/...), not here",
+            "reference",
+            extra={"request": owner},
+        )
+
+
+async def get_entry_route(request: web.Request) -> web.Response:
+    """One entry in full (casework and admin: they see the protected people's details) and the
+    request that owns it, if one does."""
+    await authorize(request, ENTRY_ROLES)
+    reference = _reference(request)
+    runtime = request.app[RUNTIME]
+    assert runtime.store_sync is not None
+    found = await off_loop(get_entry, runtime.store_sync, runtime.settings.sync.keys, reference)
+    if found is None:
+        raise ApiError(404, "not_found", f"reference: no entry {reference}", "reference")
+    return json_response(found.to_dict())
+
+
+async def list_entries(request: web.Request) -> web.Response:
+    """A page of entries (their shape, not the protected people's details: ``GET
+    /v1/entries/{reference}`` has those), about `limit` at a time, and the cursor of the next."""
+    await authorize(request, ENTRY_ROLES)
+    query = request.query
+    v.query_only(query, frozenset({"cursor", "limit"}))
+    cursor = v.query_int(query, "cursor", 0, 0, 10**12 - 1)
+    limit = v.query_int(query, "limit", 100, 1, MAX_PAGE)
+    runtime = request.app[RUNTIME]
+    assert runtime.store_sync is not None
+    rows, following = await off_loop(
+        page_entries, runtime.store_sync, runtime.settings.sync.keys, cursor, limit
+    )
+    return json_response(
+        {"entries": [row.summary() for row in rows], "next": str(following) if following else None}
+    )
+
+
 async def put_entry(request: web.Request) -> web.Response:
     await authorize(request, ENTRY_ROLES)
     reference = _reference(request)
@@ -47,6 +95,7 @@ async def put_entry(request: web.Request) -> web.Response:
     entry = Entry.from_dict(body)  # ValidationError names the field -> 400
     runtime = request.app[RUNTIME]
     establishments.entry(runtime.profile, body)  # scope codes registered, prison numbers well formed
+    await _not_owned_by_a_request(runtime, reference)
     try:
         result = await off_loop(writer_for(runtime).upsert, entry)  # validate() runs check_entry first
     except ValidationError as exc:  # the index names fields "REFERENCE: path"; the URL has the reference
@@ -58,6 +107,7 @@ async def delete_entry(request: web.Request) -> web.Response:
     await authorize(request, ENTRY_ROLES)
     reference = _reference(request)
     runtime = request.app[RUNTIME]
+    await _not_owned_by_a_request(runtime, reference)
     result = await off_loop(writer_for(runtime).remove, reference)
     if not result.changed:
         raise ApiError(404, "not_found", f"reference: no active entry {reference}", "reference")
@@ -83,6 +133,20 @@ async def create_token(request: web.Request) -> web.Response:
     return json_response({"token": token, **principal.to_dict()}, status=201)
 
 
+async def revoke_token_route(request: web.Request) -> web.Response:
+    """Revoke a token (or a certificate's binding) by its id: every gateway stops accepting it
+    within a round trip of the token-change stream (``gateway.auth.TokenCache``)."""
+    await authorize(request, TOKEN_ROLES)
+    token_id = request.match_info["id"]
+    if not TOKEN_ID_RE.fullmatch(token_id):
+        raise v.invalid("id", "a token id: 12 lower-case hex digits")
+    runtime = request.app[RUNTIME]
+    assert runtime.store_sync is not None
+    if not await off_loop(revoke_token, runtime.store_sync, runtime.settings.sync.keys, token_id):
+        raise ApiError(404, "not_found", f"id: no token {token_id}", "id")
+    return json_response({"id": token_id, "revoked": True})
+
+
 async def token_self(request: web.Request) -> web.Response:
     """Who the asking token is: `nocontact mailroom` takes its establishment from the binding."""
     principal = await authorize(request, frozenset(ROLES))
@@ -101,7 +165,10 @@ def writer_for(runtime: Runtime) -> Writer:
 
 
 def setup(app: web.Application) -> None:
+    app.router.add_get("/v1/entries", api_handler(list_entries))
+    app.router.add_get("/v1/entries/{reference}", api_handler(get_entry_route))
     app.router.add_put("/v1/entries/{reference}", api_handler(put_entry))
     app.router.add_delete("/v1/entries/{reference}", api_handler(delete_entry))
     app.router.add_post("/v1/tokens", api_handler(create_token))
+    app.router.add_delete("/v1/tokens/{id}", api_handler(revoke_token_route))
     app.router.add_get("/v1/tokens/self", api_handler(token_self))

@@ -11,6 +11,7 @@ from gateway.auth import ROLES
 from gateway.hitlog.model import CHANNELS, OUTCOMES
 from gateway.http import api_handler, json_response
 from gateway.routes import openapi_contacts, openapi_requests
+from gateway.routes.openapi_entries import ENTRY_SCHEMAS, ENTRY_SUMMARY
 from matcher.decisions import REASONS
 
 
@@ -28,6 +29,8 @@ def _errors(*codes: int) -> dict[str, Any]:
         401: "Missing, unknown or revoked bearer token",
         403: "Role or establishment binding forbids it",
         404: "Not found",
+        409: "Conflict: the entry belongs to a request (`owned_by_request`, naming it in `request`), or the "
+        "request's state does not allow the action",
         413: "Body larger than this endpoint's limit",
         415: "A scan (image, PDF or form upload) sent where its OCR text belongs: the detail names the fix",
         503: "Not ready, stale data under the `refuse` policy, or a store/hit log outage (fail safe)",
@@ -227,21 +230,75 @@ def document() -> dict[str, Any]:
             "/v1/screen/message": screen_op(
                 "Screen a message", "messaging, admin", message["request"], message["answer"], v.LIMIT_MESSAGE
             ),
+            "/v1/entries": {
+                "get": {
+                    "summary": "A page of entries: their shape and owner, no protected person's details "
+                    "(roles: casework, admin)",
+                    "parameters": [
+                        {
+                            "name": "cursor",
+                            "in": "query",
+                            "required": False,
+                            "schema": {"type": "string", "pattern": "^[0-9]{1,12}$"},
+                            "description": "`next` of the previous page",
+                        },
+                        {
+                            "name": "limit",
+                            "in": "query",
+                            "required": False,
+                            "schema": {"type": "integer", "minimum": 1, "maximum": 500, "default": 100},
+                        },
+                    ],
+                    "responses": {
+                        "200": {
+                            "description": "About `limit` entries (Redis HSCAN), and the next page's cursor",
+                            **_json(
+                                {
+                                    "type": "object",
+                                    "properties": {
+                                        "entries": {"type": "array", "items": ENTRY_SUMMARY},
+                                        "next": {"type": ["string", "null"]},
+                                    },
+                                }
+                            ),
+                        },
+                        **_errors(400, 401, 403, 503),
+                    },
+                }
+            },
             "/v1/entries/{reference}": {
                 "parameters": [reference_param],
+                "get": {
+                    "summary": "One entry in full, and the request that owns it (roles: casework, admin)",
+                    "responses": {
+                        "200": {
+                            "description": "The entry; `request` is null for an entry loaded directly",
+                            **_json(
+                                {
+                                    "type": "object",
+                                    "properties": {
+                                        "entry": _ref("Entry"),
+                                        "request": {"type": ["string", "null"]},
+                                    },
+                                }
+                            ),
+                        },
+                        **_errors(400, 401, 403, 404, 503),
+                    },
+                },
                 "put": {
                     "summary": "Upsert an active entry (roles: casework, admin)",
                     "requestBody": {"required": True, **_json(_ref("Entry"))},
                     "responses": {
                         "200": {"description": "Written", **_json(written)},
-                        **_errors(400, 401, 403, 413, 503),
+                        **_errors(400, 401, 403, 409, 413, 503),
                     },
                 },
                 "delete": {
                     "summary": "Remove an entry (roles: casework, admin)",
                     "responses": {
                         "200": {"description": "Removed", **_json(written)},
-                        **_errors(400, 401, 403, 404, 503),
+                        **_errors(400, 401, 403, 404, 409, 503),
                     },
                 },
             },
@@ -267,6 +324,32 @@ def document() -> dict[str, Any]:
                             ),
                         },
                         **_errors(400, 401, 403, 503),
+                    },
+                }
+            },
+            "/v1/tokens/{id}": {
+                "delete": {
+                    "summary": "Revoke a token or certificate binding by id; every gateway drops it as the "
+                    "revocation arrives on the token-change stream (role: admin)",
+                    "parameters": [
+                        {
+                            "name": "id",
+                            "in": "path",
+                            "required": True,
+                            "schema": {"type": "string", "pattern": "^[0-9a-f]{12}$"},
+                        },
+                    ],
+                    "responses": {
+                        "200": {
+                            "description": "Revoked",
+                            **_json(
+                                {
+                                    "type": "object",
+                                    "properties": {"id": {"type": "string"}, "revoked": {"const": True}},
+                                }
+                            ),
+                        },
+                        **_errors(400, 401, 403, 404, 503),
                     },
                 }
             },
@@ -376,58 +459,6 @@ def document() -> dict[str, Any]:
     doc["paths"].update(openapi_requests.paths())
     doc["paths"].update(openapi_contacts.paths())
     return doc
-
-
-ADDRESS = {
-    "type": "object",
-    "additionalProperties": False,
-    "required": ["lines", "postcode"],
-    "properties": {
-        "lines": {
-            "type": "array",
-            "minItems": 1,
-            "maxItems": 8,
-            "items": {"type": "string", "maxLength": 200},
-        },
-        "postcode": {"type": "string", "maxLength": 16},
-    },
-}
-ENTRY_SCHEMAS: dict[str, Any] = {
-    "ProtectedPerson": {
-        "type": "object",
-        "additionalProperties": False,
-        "description": "At least one phone, email or address",
-        "properties": {
-            "name": {"type": "string", "maxLength": 200},
-            "phones": {"type": "array", "maxItems": 50, "items": {"type": "string", "maxLength": 64}},
-            "emails": {"type": "array", "maxItems": 50, "items": {"type": "string", "maxLength": 254}},
-            "addresses": {"type": "array", "maxItems": 20, "items": ADDRESS},
-        },
-    },
-    "Entry": {
-        "type": "object",
-        "additionalProperties": False,
-        "required": ["reference", "prisoner", "protected"],
-        "properties": {
-            "reference": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9._:/-]{0,63}$"},
-            "prisoner": {"type": "string", "example": "A1234BC"},
-            "scope": {"oneOf": [{"const": "all"}, {"type": "array", "items": {"type": "string"}}]},
-            "protected": {"type": "array", "minItems": 1, "maxItems": 20, "items": _ref("ProtectedPerson")},
-            "exemptions": {"type": "array", "maxItems": 100, "items": _ref("Exemption")},
-        },
-    },
-    "Exemption": {
-        "type": "object",
-        "additionalProperties": False,
-        "required": ["prisoner", "identifier", "reason"],
-        "properties": {
-            "prisoner": {"type": "string"},
-            "identifier": {"type": "string", "description": "phone, email, or an address with its postcode"},
-            "reason": {"type": "string"},
-            "name": {"type": "string", "description": "only letters naming this person (close relative)"},
-        },
-    },
-}
 
 
 async def openapi(request: web.Request) -> web.Response:

@@ -16,7 +16,7 @@ from aiohttp import web
 
 from cases.codec import breach_to_dict, case_summary, case_view
 from cases.contact_tasks import still_to_remove
-from cases.errors import Busy, Forbidden, InvalidTransition, NotFound
+from cases.errors import Busy, Forbidden, InvalidTransition, NotFound, ReferenceTaken
 from cases.model import Request, case_id, establishment_code, prison_number
 from cases.notice import prisoner_notice
 from cases.store import visible
@@ -57,6 +57,8 @@ async def _run(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         raise ApiError(404, "not_found", str(exc), "id") from None
     except Busy as exc:
         raise ApiError(409, "conflict", str(exc), "id") from None
+    except ReferenceTaken as exc:
+        raise ApiError(409, "reference_in_use", str(exc), "id") from None
     except ValidationError as exc:
         raise v.invalid(exc.field, exc.detail) from None
 

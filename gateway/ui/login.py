@@ -1,18 +1,20 @@
-"""Sign in and sign out. Failed sign-ins are counted per user name; after ``MAX_FAILURES`` within
-``LOCKOUT`` seconds the account refuses sign-in until the window passes. Neither the password nor
-whether the user name exists is ever revealed or logged."""
+"""Sign in and sign out. Every attempt is counted before its password is checked, per user name
+and per client address, with a doubling back-off past a few free ones (``gateway.ui.throttle``);
+argon2 runs on its own bounded threads. Neither the password nor whether the user name exists is
+ever revealed or logged."""
 
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import replace
 from urllib.parse import urlsplit
 
 from aiohttp import web
 from redis.exceptions import RedisError
 
-from gateway.http import api_handler, off_loop
-from gateway.ui import sessions
+from gateway.http import api_handler
+from gateway.ui import sessions, throttle
 from gateway.ui.pages import (
     VIEWER,
     current_viewer,
@@ -25,13 +27,12 @@ from gateway.ui.pages import (
     secure,
     store_of,
 )
+from gateway.ui.throttle import PASSWORDS, PasswordWorkBusy, SignInLimits
 from gateway.ui.users import UI_ROLES, get_user, hash_password, needs_rehash, save_user, verify_password
 from gateway.validation import within_body_deadline
 
 log = logging.getLogger("nocontact.gateway.ui")
 
-MAX_FAILURES = 10
-LOCKOUT = 15 * 60
 LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "[::1]", "::1"})
 NOT_HTTPS = (
     "This page was not reached over HTTPS, so your browser would not keep the sign-in cookie. Use "
@@ -101,28 +102,23 @@ async def login(request: web.Request) -> web.StreamResponse:
     username = str(form.get("username", "")).strip().lower()[:64]
     password = str(form.get("password", ""))
     client, keys = store_of(request), keys_of(request)
+    address = request.remote or "unknown"
+    limits = SignInLimits(client, keys, throttle.now_ms)
     try:
-        failures = int(await client.get(keys.ui_failures(username)) or 0) if username else 0
+        wait = await limits.attempt(username, address)
+        if wait > 0:
+            log.info("ui: sign-in refused: backing off")
+            message = f"Too many failed attempts: try again in {max(1, math.ceil(wait))} seconds."
+            return _form(request, 429, message, username=username)
         user = await get_user(client, keys, username) if username else None
-        ok = await off_loop(verify_password, user, password)
-        if failures >= MAX_FAILURES:
-            ok = False
+        ok = await PASSWORDS.run(verify_password, user, password)
         if not ok or user is None or user.disabled:
-            if username:
-                async with client.pipeline(transaction=True) as pipe:
-                    pipe.incr(keys.ui_failures(username))
-                    pipe.expire(keys.ui_failures(username), LOCKOUT)
-                    await pipe.execute()
             log.info("ui: sign-in refused")
-            message = (
-                "Too many failed attempts: try again in 15 minutes, or ask an administrator."
-                if failures >= MAX_FAILURES
-                else "The user name or password is not right."
-            )
-            return _form(request, 401, message, username=username)
-        await client.delete(keys.ui_failures(username))
+            return _form(request, 401, "The user name or password is not right.", username=username)
+        await limits.succeeded(username, address)
         if needs_rehash(user):
-            await save_user(client, keys, replace(user, password_hash=hash_password(password)))
+            rehashed = await PASSWORDS.run(hash_password, password)
+            await save_user(client, keys, replace(user, password_hash=rehashed))
         response = redirect(_safe_next(str(form.get("next", ""))) or home_of(user.role))
         old = await sessions.load(client, keys, request)
         if old is not None:
@@ -133,6 +129,9 @@ async def login(request: web.Request) -> web.StreamResponse:
         return response
     except (RedisError, OSError):
         return error(request, 503, "Store unavailable", "Sign-in is unavailable just now.")
+    except PasswordWorkBusy:
+        log.warning("ui: sign-in refused: too many sign-ins at once")
+        return _form(request, 503, "Too many people are signing in at once: try again in a moment.")
 
 
 @page(*UI_ROLES)

@@ -15,7 +15,7 @@ from matcher.entries import Entry
 from matcher.index import Index
 from sync.settings import SyncSettings
 
-ADMIN = "test-admin-token"
+ADMIN = "test-admin-token-of-at-least-32-chars"  # serve refuses a shorter NOCONTACT_ADMIN_TOKEN
 ENTRIES: list[dict[str, Any]] = [
     {
         "reference": "UPC-1",

@@ -1,0 +1,116 @@
+"""Issue 16 item 6: a token is revoked through the API (or the CLI) and every gateway drops it as
+the revocation arrives on the token-change stream, not at a table refresh. Two gateways in
+process on one real Redis, their table refresh set to an hour so only the stream can do it."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from gateway.app import create_app
+from gateway.http import RUNTIME
+from gateway.settings import GatewaySettings
+from gateway.source import StaticSource
+from sync.settings import SyncSettings
+from tests.support.gateway_data import ADMIN, build_index
+from tests.support.gateway_process import Gateway, request
+from tests.support.processes import clean_env, free_port
+
+CALL = {"establishment": "HLI", "prisoner": "A1234BC", "number": "07700 900999"}
+ADMIN_H = {"Authorization": f"Bearer {ADMIN}"}
+
+
+def _settings(tmp_path: Path, redis_url: str, name: str) -> GatewaySettings:
+    sync = SyncSettings(redis_url=redis_url, data_dir=tmp_path / name, gateway_id=name)
+    return GatewaySettings(sync=sync, admin_token=ADMIN, token_refresh=3600.0, access_log=False)
+
+
+async def _until(probe: Any) -> None:
+    for _ in range(1000):  # a bound on the wait, not a measurement
+        if await probe():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("not reached")
+
+
+async def test_a_token_revoked_through_the_api_stops_on_every_gateway(
+    aiohttp_client: Any, tmp_path: Path, redis_url: str
+) -> None:
+    """Reproduction: revocation waited for a 2 s table refresh and was CLI-only."""
+    one = await aiohttp_client(
+        create_app(_settings(tmp_path, redis_url, "gw-1"), source=StaticSource(build_index()))
+    )
+    two = await aiohttp_client(
+        create_app(_settings(tmp_path, redis_url, "gw-2"), source=StaticSource(build_index()))
+    )
+    resp = await one.post("/v1/tokens", json={"role": "dialler", "establishment": "HLI"}, headers=ADMIN_H)
+    made = await resp.json()
+    dialler = {"Authorization": f"Bearer {made['token']}"}
+    for gateway in (one, two):  # each has looked the token up and remembers its header
+        assert (await gateway.post("/v1/screen/call", json=CALL, headers=dialler)).status == 200
+    resp = await two.delete(f"/v1/tokens/{made['id']}", headers=dialler)
+    assert resp.status == 403  # only admin revokes
+    resp = await two.delete(f"/v1/tokens/{made['id']}", headers=ADMIN_H)
+    assert resp.status == 200 and await resp.json() == {"id": made["id"], "revoked": True}
+    for gateway in (one, two):
+        tokens = gateway.app[RUNTIME].tokens
+
+        async def read(tokens: Any = tokens) -> bool:
+            return bool(tokens.revoked >= 1)
+
+        await _until(read)
+        resp = await gateway.post("/v1/screen/call", json=CALL, headers=dialler)
+        assert resp.status == 401
+    resp = await one.delete(f"/v1/tokens/{made['id']}", headers=ADMIN_H)
+    assert resp.status == 404 and (await resp.json())["field"] == "id"
+    assert (await one.delete("/v1/tokens/nonsense", headers=ADMIN_H)).status == 400
+
+
+def test_serve_refuses_a_short_admin_token(tmp_path: Path) -> None:
+    """Reproduction: NOCONTACT_ADMIN_TOKEN=a was accepted."""
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "gateway.cli",
+            "serve",
+            "--port",
+            str(free_port()),
+            "--data-dir",
+            str(tmp_path / "d"),
+        ],
+        env=clean_env(NOCONTACT_ADMIN_TOKEN="a"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2 and "at least 32" in done.stderr and "NOCONTACT_ADMIN_TOKEN" in done.stderr
+    assert not (tmp_path / "d").exists()  # refused before anything was made
+
+
+def test_the_cli_revocation_reaches_a_running_gateway_at_once(tmp_path: Path) -> None:
+    deployment = tmp_path / "site.toml"
+    deployment.write_text("[gateway]\ntoken_refresh = 3600\n")
+    gateway = Gateway(tmp_path / "data", free_port(), args=["--config", str(deployment)])
+    try:
+        gateway.start()
+        status, made = request(
+            gateway.port, "POST", "/v1/tokens", {"role": "dialler", "establishment": "HLI"}
+        )
+        assert status == 201
+        assert request(gateway.port, "POST", "/v1/screen/call", CALL, made["token"])[0] == 200
+        done = gateway.cli("token", "revoke", made["id"])
+        assert done.returncode == 0, done.stderr
+        for _ in range(500):  # a bound on the wait: with an hour's refresh only the stream can do it
+            if request(gateway.port, "POST", "/v1/screen/call", CALL, made["token"])[0] == 401:
+                break
+            time.sleep(0.01)
+        else:
+            raise AssertionError("the revoked token still works")
+    finally:
+        gateway.close()
