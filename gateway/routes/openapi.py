@@ -38,7 +38,15 @@ def _errors(*codes: int) -> dict[str, Any]:
     return {str(c): {"description": meaning[c], **_json(_ref("Error"))} for c in codes}
 
 
-ESTABLISHMENT = {"type": "string", "pattern": "^[A-Za-z0-9]{2,8}$", "example": "HLI"}
+ESTABLISHMENT = {
+    "type": "string",
+    "pattern": "^[A-Za-z0-9]{2,8}$",
+    "example": "HLI",
+    "description": "An establishment code the deployment knows (the profile's establishments and the "
+    "deployment file's); any other is a 400 naming the field",
+}
+NONBLANK = "\\S"  # at least one character that is not white space (a blank string is refused)
+REFERENCE = {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9._:/-]{0,63}$", "example": "UPC-2026-000123"}
 PRISONER = {"type": "string", "maxLength": 40, "example": "A1234BC"}
 MATCH = {
     "type": "object",
@@ -99,7 +107,7 @@ def document() -> dict[str, Any]:
                 "description": "The envelope's OCR text. Blank when OCR read nothing: the letter is held "
                 "(reason `unreadable`), never allowed.",
             },
-            "content": {"type": "string", "maxLength": v.MAX_CONTENT},
+            "content": {"type": "string", "minLength": 1, "maxLength": v.MAX_CONTENT, "pattern": NONBLANK},
         },
         v.LIMIT_MAIL,
         ["allow", "hold", "block"],
@@ -123,8 +131,14 @@ def document() -> dict[str, Any]:
     message = _screen(
         ["establishment", "prisoner", "to"],
         {
-            "to": {"type": "string", "maxLength": v.MAX_TO, "description": "email address or phone number"},
-            "content": {"type": "string", "maxLength": v.MAX_CONTENT},
+            "to": {
+                "type": "string",
+                "minLength": 1,
+                "maxLength": v.MAX_TO,
+                "pattern": NONBLANK,
+                "description": "email address or phone number",
+            },
+            "content": {"type": "string", "minLength": 1, "maxLength": v.MAX_CONTENT, "pattern": NONBLANK},
         },
         v.LIMIT_MESSAGE,
         ["allow", "block"],
@@ -136,7 +150,13 @@ def document() -> dict[str, Any]:
         "properties": {
             "establishment": ESTABLISHMENT,
             "prisoner": PRISONER,
-            "number": {"type": "string", "maxLength": v.MAX_NUMBER, "example": "9 07700 900123"},
+            "number": {
+                "type": "string",
+                "minLength": 1,
+                "maxLength": v.MAX_NUMBER,
+                "pattern": NONBLANK,
+                "example": "9 07700 900123",
+            },
         },
     }
 
@@ -191,7 +211,7 @@ def document() -> dict[str, Any]:
             ("limit", {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}),
         ]
     ]
-    reference_param = {"name": "reference", "in": "path", "required": True, "schema": {"type": "string"}}
+    reference_param = {"name": "reference", "in": "path", "required": True, "schema": REFERENCE}
     written = {
         "type": "object",
         "properties": {
@@ -312,7 +332,15 @@ def document() -> dict[str, Any]:
                                 "type": "object",
                                 "additionalProperties": False,
                                 "required": ["role"],
-                                "properties": {"role": {"enum": list(ROLES)}, "establishment": ESTABLISHMENT},
+                                "properties": {
+                                    "role": {"enum": list(ROLES)},
+                                    "establishment": {
+                                        **ESTABLISHMENT,
+                                        "type": ["string", "null"],
+                                        "description": "Screening and security tokens only; null or "
+                                        "absent: not bound",
+                                    },
+                                },
                             }
                         ),
                     },

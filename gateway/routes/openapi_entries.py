@@ -5,6 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
+CODE = {"type": "string", "pattern": "^[A-Za-z0-9]{2,8}$"}
+SCOPE = {
+    "oneOf": [{"const": "all"}, {"type": "array", "minItems": 1, "items": CODE}],
+    "description": "`all`, or codes the deployment knows (any other is a 400 naming `scope[i]`)",
+}
+
 
 def _ref(name: str) -> dict[str, str]:
     return {"$ref": f"#/components/schemas/{name}"}
@@ -58,7 +64,7 @@ ENTRY_SCHEMAS: dict[str, Any] = {
         "properties": {
             "reference": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9._:/-]{0,63}$"},
             "prisoner": {"type": "string", "example": "A1234BC"},
-            "scope": {"oneOf": [{"const": "all"}, {"type": "array", "items": {"type": "string"}}]},
+            "scope": SCOPE,
             "protected": {"type": "array", "minItems": 1, "maxItems": 20, "items": _ref("ProtectedPerson")},
             "exemptions": {"type": "array", "maxItems": 100, "items": _ref("Exemption")},
         },

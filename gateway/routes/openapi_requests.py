@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from gateway.routes.openapi_entries import SCOPE
 from gateway.routes.requests import SIMPLE_ACTIONS
 
 ROLES = "casework; security bound to the establishment holding the prisoner"
@@ -22,6 +23,7 @@ def _errors(*codes: int) -> dict[str, Any]:
         403: "Role or establishment forbids it",
         404: "No such request (or not visible to this token)",
         409: "Not allowed from the request's state (`allowed` lists what is), or a concurrent change",
+        413: "Body larger than this endpoint's limit",
         503: "The store is unavailable",
     }
     return {str(c): {"description": meaning[c], **_json(ERROR)} for c in codes}
@@ -33,7 +35,7 @@ def _path_id() -> list[dict[str, Any]]:
             "name": "id",
             "in": "path",
             "required": True,
-            "schema": {"type": "string", "example": "UPC-2026-000123"},
+            "schema": {"type": "string", "pattern": "^UPC-[0-9]{4}-[0-9]{6,}$", "example": "UPC-2026-000123"},
         }
     ]
 
@@ -44,7 +46,7 @@ def _op(
     body: dict[str, Any] | None = None,
     ok: str = "200",
     params: list[Any] | None = None,
-    errors: tuple[int, ...] = (400, 401, 403, 404, 409, 503),
+    errors: tuple[int, ...] = (400, 401, 403, 404, 409, 413, 503),
 ) -> dict[str, Any]:
     op: dict[str, Any] = {
         "summary": summary,
@@ -84,7 +86,7 @@ REQUEST = {
             "properties": {k: {"type": "string"} for k in ("number", "name", "establishment")},
         },
         "protected": {"type": "array", "items": {"$ref": "#/components/schemas/ProtectedPerson"}},
-        "scope": {"oneOf": [{"const": "all"}, {"type": "array", "items": {"type": "string"}}]},
+        "scope": SCOPE,
     },
 }
 REASON = {"type": "object", "additionalProperties": False, "properties": {"reason": TEXT}}
@@ -148,7 +150,12 @@ def paths() -> dict[str, Any]:
                 body=REASON,
                 params=[
                     *_path_id(),
-                    {"name": "exemption", "in": "path", "required": True, "schema": {"type": "string"}},
+                    {
+                        "name": "exemption",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"type": "string", "pattern": "^EX[0-9]+$"},
+                    },
                 ],
             ),
         },
