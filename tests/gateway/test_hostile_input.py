@@ -18,6 +18,7 @@ from gateway.ui.users import add_user
 from matcher.emails import email_keys
 from sync.keys import Keys
 from tests.support.gateway_data import ADMIN
+from tests.support.ui_site import post_sign_in
 
 PASSWORD = "correct horse battery staple"
 ADMIN_H = {"Authorization": f"Bearer {ADMIN}"}
@@ -101,14 +102,7 @@ async def test_control_characters_in_next_send_the_user_to_the_queue(
         add_user(r, Keys(), "sec-hli", "security", "HLI", PASSWORD)
     page = await client.get("/ui/login", params={"next": target})
     assert page.status == 200 and 'name="next" value=""' in await page.text()
-    token = await _signin_form(client)
-    form = {"csrf_token": token, "username": "sec-hli", "password": PASSWORD, "next": target}
-    signed_in = await client.post(
-        "/ui/login",
-        data=form,
-        allow_redirects=False,
-        headers={"Cookie": f"{sessions.SIGNIN_COOKIE}={token}"},
-    )
+    signed_in = await post_sign_in(client, "sec-hli", PASSWORD, next=target)
     assert signed_in.status == 303 and signed_in.headers["Location"] == "/ui/hits"
     assert sessions.SESSION_COOKIE in signed_in.cookies
 

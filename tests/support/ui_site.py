@@ -147,14 +147,20 @@ async def signed_in_cookie(
     through the real form as a new account."""
     with redis.Redis.from_url(redis_url) as r:
         add_user(r, Keys(), username, role, establishment, PASSWORD)
+    signed_in = await post_sign_in(app_client, username, PASSWORD)
+    assert signed_in.status == 303
+    return {"Cookie": f"{sessions.SESSION_COOKIE}={signed_in.cookies[sessions.SESSION_COOKIE].value}"}
+
+
+async def post_sign_in(app_client: Any, username: str, password: str, **fields: str) -> Any:
+    """The sign-in form of an in-process app filled in and posted as a browser would (its CSRF
+    token in the form and the cookie); the answer, redirects not followed."""
     page = await app_client.get("/ui/login")
     token = re.search(r'name="csrf_token" value="([^"]+)"', await page.text())
     assert token
-    form = {"csrf_token": token.group(1), "username": username, "password": PASSWORD}
+    form = {"csrf_token": token.group(1), "username": username, "password": password, **fields}
     cookie = {"Cookie": f"{sessions.SIGNIN_COOKIE}={token.group(1)}"}
-    signed_in = await app_client.post("/ui/login", data=form, allow_redirects=False, headers=cookie)
-    assert signed_in.status == 303
-    return {"Cookie": f"{sessions.SESSION_COOKIE}={signed_in.cookies[sessions.SESSION_COOKIE].value}"}
+    return await app_client.post("/ui/login", data=form, allow_redirects=False, headers=cookie)
 
 
 async def csrf_of(app_client: Any, path: str, cookie: dict[str, str]) -> str:

@@ -8,17 +8,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib
-import re
 import threading
 from typing import Any
 
 import pytest
 import redis
 
-from gateway.ui import login, sessions
+from gateway.ui import login
 from gateway.ui.users import add_user
 from sync.keys import Keys
 from tests.support.gateway_data import ADMIN
+from tests.support.ui_site import post_sign_in
 
 PASSWORD = "correct horse battery staple"
 ENTRY = {
@@ -64,13 +64,7 @@ def checks(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 
 async def sign_in(client: Any, username: str, password: str) -> int:
-    page = await client.get("/ui/login")
-    token = re.search(r'name="csrf_token" value="([^"]+)"', await page.text())
-    assert token
-    headers = {"Cookie": f"{sessions.SIGNIN_COOKIE}={token.group(1)}"}
-    form = {"csrf_token": token.group(1), "username": username, "password": password}
-    resp = await client.post("/ui/login", data=form, allow_redirects=False, headers=headers)
-    return resp.status
+    return int((await post_sign_in(client, username, password)).status)
 
 
 async def test_a_burst_of_guesses_gets_no_further_than_the_free_attempts(
