@@ -1,5 +1,5 @@
-"""The follower's last-good snapshot file: read for a cold start, written again after swaps (at most
-every ``snapshot_min_interval`` seconds, in a worker thread). ``sync.snapshot`` is its format."""
+"""The follower's last-good snapshot file: read for a cold start, written again after swaps (once
+they pause for ``snapshot_min_interval`` seconds, in a worker thread). ``sync.snapshot`` is its format."""
 
 from __future__ import annotations
 
@@ -23,6 +23,9 @@ if TYPE_CHECKING:
     from matcher.index import Index
 
 SETTLE_MAX = 10.0  # seconds a background snapshot write waits for the follower to settle (retirement)
+# A write waits for the swaps to pause, but at most this many min_intervals after the first swap
+# it has not written.
+PAUSE_WAIT_MAX = 15
 
 log = logging.getLogger("nocontact.sync")
 
@@ -57,8 +60,14 @@ class SnapshotState:
 
 
 class SnapshotWriter:
-    """Writes the follower's state after swaps, at most every `min_interval` seconds, in a worker
-    thread (the index is immutable, so walking it there is safe); the last swap is always written."""
+    """Writes the follower's state after swaps, in a worker thread (the index is immutable, so
+    walking it there is safe); the last swap is always written.
+
+    A write waits until the swaps pause for `min_interval` seconds (at most PAUSE_WAIT_MAX
+    intervals): while changes stream in, each a swap, rewriting the whole file every interval
+    was the follower's largest cost per change after the change itself, and the gateways of a
+    fleet, swapping the same change at the same moment, all rewrote it at once. A cold start
+    catches up from the change stream whatever the file's age."""
 
     def __init__(
         self,
@@ -76,9 +85,11 @@ class SnapshotWriter:
         self.on_written = on_written
         self.settle = settle  # awaited before each background write
         self._dirty = asyncio.Event()
+        self._swapped_at = 0.0  # time.monotonic() of the last swap
         self._lock = asyncio.Lock()
 
     def dirty(self) -> None:
+        self._swapped_at = time.monotonic()
         self._dirty.set()
 
     def clean(self) -> None:
@@ -87,6 +98,7 @@ class SnapshotWriter:
     async def run(self) -> None:
         while True:
             await self._dirty.wait()
+            await self._pause()
             if self.settle is not None:
                 with contextlib.suppress(TimeoutError):  # then written anyway: a file late is worse
                     await asyncio.wait_for(self.settle(), SETTLE_MAX)
@@ -95,6 +107,12 @@ class SnapshotWriter:
             # A write of a big list costs seconds of GIL-holding work, and rewrites back to back
             # slowed bursts of changes down: never spend more than a fifth of the time writing.
             await asyncio.sleep(max(self.min_interval, 4 * (time.monotonic() - started)))
+
+    async def _pause(self) -> None:
+        """Until no swap for `min_interval` seconds, or PAUSE_WAIT_MAX intervals from now."""
+        give_up = time.monotonic() + PAUSE_WAIT_MAX * self.min_interval
+        while (wait := min(self._swapped_at + self.min_interval, give_up) - time.monotonic()) > 0:
+            await asyncio.sleep(wait)
 
     async def flush(self) -> None:
         if self._dirty.is_set():

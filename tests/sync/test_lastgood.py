@@ -50,3 +50,36 @@ async def test_a_missing_or_rejected_file_is_none_and_says_why(
     path.write_bytes(path.read_bytes()[:-5])
     assert await read_last_good(path) is None
     assert "sync: snapshot file rejected" in caplog.text
+
+
+async def test_a_stream_of_swaps_is_written_once_it_pauses(tmp_path: Path, profile: Profile) -> None:
+    """Swaps closer together than min_interval (a stream of changes) are not written one interval
+    after another: the file is written once, after they pause, with the last of them."""
+    versions = iter(range(1, 1000))
+    state = SnapshotState(Index.build(entries(3), profile, version=0), "e1", "1-0")
+    written: list[int] = []
+    path = tmp_path / "snapshot.jsonl"
+
+    def latest() -> SnapshotState:
+        return state
+
+    def on_written() -> None:
+        snapshot = read_snapshot(path)
+        assert snapshot is not None
+        written.append(snapshot.version)
+
+    writer = SnapshotWriter(path, latest, 1.0, {}, on_written=on_written)
+    running = asyncio.create_task(writer.run())
+    try:
+        for _ in range(30):  # 1.5 s of swaps 50 ms apart
+            state = SnapshotState(Index.build(entries(3), profile, version=next(versions)), "e1", "1-0")
+            writer.dirty()
+            await asyncio.sleep(0.05)
+        assert written == []
+        last = state.index.version
+        while not written:
+            await asyncio.sleep(0.05)
+        assert written == [last]
+    finally:
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
