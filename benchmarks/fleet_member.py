@@ -1,5 +1,7 @@
 """One gateway's follower for benchmarks/bench_fleet.py, in its own process: sync.follower.Follower
-with production SyncSettings (heartbeat, snapshot file, watchdog), printing one line per swap,
+with production SyncSettings (heartbeat, snapshot file, watchdog), on the loop and with the tuning
+of a ``nocontact serve`` worker (gateway.worker: uvloop, the 0.5 ms switch interval, the fixed mmap
+threshold), printing one line per swap,
 ``VERSION MONOTONIC_NS``, on stdout. CLOCK_MONOTONIC is one clock for every process on the host, so
 the parent subtracts its own reading from ours.
 
@@ -15,6 +17,7 @@ import time
 from pathlib import Path
 
 from config import load_profile
+from gateway.worker import new_event_loop, tune_process
 from sync.follower import Follower, FollowerHooks
 from sync.settings import SyncSettings
 from sync.status import SyncStatus
@@ -39,8 +42,11 @@ async def follow(url: str, gateway_id: str, data_dir: Path) -> None:
 def main() -> int:
     url, gateway_id, data_dir = sys.argv[1], sys.argv[2], Path(sys.argv[3])
     data_dir.mkdir(parents=True, exist_ok=True)
+    tune_process()
+    loop = new_event_loop()
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(follow(url, gateway_id, data_dir))
+        loop.run_until_complete(follow(url, gateway_id, data_dir))
+    loop.close()
     return 0
 
 
