@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
+from typing import Any
 
 import redis
 
@@ -50,6 +51,7 @@ class Heartbeat:
         self.ttl_ms = int(ttl * 1000)
         self._failing = False
         self._nudged = asyncio.Event()
+        self._script: tuple[AsyncRedis, Any] | None = None  # BEAT_LUA registered with a client
 
     def nudge(self) -> None:
         """Beat now rather than at the next interval: the served version changed, and "enforced
@@ -72,8 +74,9 @@ class Heartbeat:
         ]
 
     async def beat(self, client: AsyncRedis) -> None:
-        script = client.register_script(BEAT_LUA)
-        await script(
+        if self._script is None or self._script[0] is not client:
+            self._script = (client, client.register_script(BEAT_LUA))
+        await self._script[1](
             keys=[self.keys.gateways, self.keys.gateway(self.gateway_id)],
             args=[self.gateway_id, self.ttl_ms, *self._fields()],
         )
@@ -91,7 +94,8 @@ class Heartbeat:
                     log.warning("sync: heartbeat failed (gateway=%s): %s", self.gateway_id, kind)
                 self._failing = True
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._nudged.wait(), self.interval)
+                async with asyncio.timeout(self.interval):  # no task per wait, as wait_for makes
+                    await self._nudged.wait()
             self._nudged.clear()
 
     async def leave(self, client: AsyncRedis) -> None:
