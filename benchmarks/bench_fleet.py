@@ -294,7 +294,7 @@ async def _live(store: RedisServer) -> tuple[int, int]:
     client = aioredis.Redis.from_url(store.url, decode_responses=True)
     fleet_store = FleetStore(client, Keys())
     version = int(await client.hget(Keys().meta, "version") or 0)
-    _now, reports = await fleet_store.live_gateways()
+    reports = (await fleet_store.live_gateways()).gateways
     await client.aclose()
     return len(reports), sum(1 for r in reports if r.version == version)
 
