@@ -9,8 +9,12 @@ nocontact contacts import FILE [--format jsonl|csv]
         establishment,prisoner,contact_id,name,relationship,approved,phones,emails,address,postcode
     one row per contact (a contact's further addresses: more rows with its contact_id); phones
     and emails separated by ";", an address's lines by "|"; approved is true/false (default true).
-    Every bad line is reported as ``line N: FIELD: problem``; the good lists are written and the
-    command exits 1 if any line failed (``--strict``: nothing is written unless every line is good).
+    Every bad line is reported as ``line N: FIELD: problem``; a list with a bad line (in CSV, any
+    of its rows) is not written, the stored copy stays as it was; the good lists are written and
+    the command exits 1 if any line failed (``--strict``: nothing is written unless every line is
+    good). A CSV row whose establishment or prisoner cannot be read belongs to no list it can
+    name: the rest of the file is still written, so use ``--strict`` if such a row may be one of
+    a list's contacts.
 
 nocontact contacts tasks [--establishment E] [--prisoner P] [--reference R] [--status S] [--csv]
     The removal tasks, oldest first (a table, or CSV).
@@ -33,7 +37,7 @@ from cases.contact_tasks import STATUSES, TaskStore, tasks_csv
 from cases.contacts import ContactStore, list_id, split_list_id
 from cases.model import establishment_code, prison_number
 from config import establishments
-from matcher.contacts import Contact, TooManyContacts
+from matcher.contacts import Contact
 from matcher.errors import ConfigError, ValidationError
 from matcher.profile import Profile
 from sync.importer import MAX_REPORTED, LineError, Progress
@@ -98,11 +102,16 @@ def read_csv(lines: Iterable[str], profile: Profile) -> Lists:
     by_contact: dict[tuple[str, str], dict[str, Any]] = {}
     for row in reader:
         number = reader.line_num
+        lid = None
         try:
             lid = _place(profile, row.get("establishment"), row.get("prisoner"))
             contact = _csv_contact(row, by_contact.get((lid, row.get("contact_id") or "")))
         except ValidationError as exc:
             out.errors.append(LineError(number, exc.field, exc.detail))
+            if lid is not None:
+                # as in JSONL: the stored list stays as it was, rather than being replaced by one
+                # lacking this contact (the sweep would close its open tasks as "removed")
+                out.bad.add(lid)
             continue
         key = (lid, contact["id"])
         if key not in by_contact:
@@ -204,15 +213,15 @@ def _import(args: argparse.Namespace, lines: list[str], store: ContactStore, err
     fmt = args.format or ("csv" if str(args.file).lower().endswith(".csv") else "jsonl")
     read = read_csv(lines, store.profile) if fmt == "csv" else read_jsonl(lines, store.profile)
     checked: list[tuple[str, tuple[Contact, ...]]] = []
+    kept_out = len(read.bad)
     for lid, (number, raw) in read.found.items():
         if lid in read.bad:
             continue
         try:
             checked.append((lid, store.parse(raw)))
-        except TooManyContacts as exc:
+        except ValidationError as exc:  # TooManyContacts too
             read.errors.append(LineError(number, exc.field, exc.detail))
-        except ValidationError as exc:
-            read.errors.append(LineError(number, exc.field, exc.detail))
+            kept_out += 1
     read.errors.sort(key=lambda e: e.line)
     for error in read.errors[:MAX_REPORTED]:
         err.write(f"{error}\n")
@@ -228,8 +237,10 @@ def _import(args: argparse.Namespace, lines: list[str], store: ContactStore, err
         changed += sum(w.changed for w in store.put_many(batch))
         writing.update(start + len(batch))
     writing.done()
+    not_written = f"; {kept_out} lists with a bad line not written (kept as stored)" if kept_out else ""
     err.write(
-        f"contacts: {len(checked)} lists written ({changed} changed), {len(read.errors)} lines failed\n"
+        f"contacts: {len(checked)} lists written ({changed} changed), {len(read.errors)} lines failed"
+        f"{not_written}\n"
     )
     return 1 if read.errors else 0
 
