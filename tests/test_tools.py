@@ -56,3 +56,12 @@ def test_every_package_a_test_or_benchmark_names_is_installed_by_dev() -> None:
     }
     assert {"chromium", "prometheus", "wrk"} <= named
     assert named <= listed, f"not in ./dev's package lists: {sorted(named - listed)}"
+
+
+def test_every_font_package_the_envelopes_need_is_installed_by_dev() -> None:
+    # The mailroom tests render envelopes in these fonts and skip without them: a font package
+    # missing from ./dev's list skipped 56 OCR tests on a fresh machine with nothing failing.
+    from tests.support.envelopes import FONT_PACKAGES
+
+    missing = set(FONT_PACKAGES.values()) - _dev_list("TEST_PACKAGES")
+    assert not missing, f"not in ./dev's TEST_PACKAGES: {sorted(missing)}"
