@@ -21,11 +21,16 @@ from gateway.mailroom.errors import MailroomError
 log = logging.getLogger("nocontact.mailroom.pool")
 
 _engine: Any = None  # one per worker process, opened by _start
+_unusable: str | None = None  # why _start could not open it (a library not installed)
 NICE = 19  # the workers' priority below the serving process where SCHED_IDLE is not to be had
 
 
+class OcrUnavailable(MailroomError):
+    """The worker cannot open its OCR engine (the gateway host lacks the mailroom extra)."""
+
+
 def _start(engine: str) -> None:
-    global _engine  # noqa: PLW0603 - the worker's one engine, opened once per process
+    global _engine, _unusable  # noqa: PLW0603 - the worker's one engine, opened once per process
     os.environ["OMP_THREAD_LIMIT"] = "1"  # tesseract's own threads: one core per worker
     # A letter can wait a moment; a call being screened cannot: the worker runs only on CPU time
     # nothing else wants (SCHED_IDLE), or where Linux's policy is missing, niced well down.
@@ -35,11 +40,18 @@ def _start(engine: str) -> None:
         os.nice(NICE)
     from gateway.mailroom.ocr import open_engine
 
-    _engine = open_engine(engine, threads=1)
+    # An initializer that raises breaks the whole pool, and the parent then knows only that "a
+    # worker stopped": the reason is kept and said for each upload instead.
+    try:
+        _engine = open_engine(engine, threads=1)
+    except MailroomError as exc:
+        _unusable = str(exc)
 
 
 def read_upload(data: bytes, suffix: str) -> dict[str, Any]:
     """Runs in a worker: the uploaded file read (every page), as plain data for the parent."""
+    if _unusable is not None:
+        raise OcrUnavailable(f"the gateway cannot read scans: {_unusable} on the gateway host")
     from gateway.mailroom.reading import read_file
 
     with tempfile.TemporaryDirectory(prefix="nocontact-upload-") as tmp:
@@ -84,6 +96,10 @@ class OcrPool:
             log.error("an OCR worker died; the pool starts again with the next upload")
             self.close()
             raise MailroomError("the OCR worker stopped while reading this upload") from None
+        except OcrUnavailable as exc:
+            log.error("%s", exc)
+            self.close()  # the next upload starts workers again: they see an extra installed since
+            raise
 
     def close(self) -> None:
         if self._executor is not None:

@@ -4,6 +4,7 @@ never loads an OCR library, before or after reading."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -45,3 +46,48 @@ def test_uploads_are_read_in_worker_processes_and_never_in_the_serving_one(tmp_p
     from gateway.mailroom.ocr import OCR_MODULES
 
     assert not set(found["modules"]) & set(OCR_MODULES)
+
+
+# A gateway host without the mailroom extra: in the worker (a spawned interpreter with the same
+# PYTHONPATH), `import rapidocr_onnxruntime` fails as it does where the package is not installed.
+MISSING = 'raise ImportError("No module named \'rapidocr_onnxruntime\'", name="rapidocr_onnxruntime")\n'
+WITHOUT_EXTRA = """
+import asyncio, json
+from gateway.mailroom.errors import MailroomError
+from gateway.mailroom.pool import OcrPool
+
+async def main():
+    pool = OcrPool("rapidocr", workers=1)
+    said = []
+    try:
+        for _ in range(2):  # the first upload and the next: each is told, neither kills the pool
+            try:
+                await pool.read(b"\\x89PNG\\r\\n\\x1a\\n", ".png")
+            except MailroomError as exc:
+                said.append(str(exc))
+    finally:
+        pool.close()
+    return said
+
+print(json.dumps(asyncio.run(main())))
+"""
+
+
+def test_a_gateway_without_the_mailroom_extra_says_which_extra_to_install(tmp_path: Path) -> None:
+    shadow = tmp_path / "shadow" / "rapidocr_onnxruntime"
+    shadow.mkdir(parents=True)
+    (shadow / "__init__.py").write_text(MISSING)
+    env = {**os.environ, "PYTHONPATH": str(shadow.parent)}
+    done = subprocess.run(
+        [sys.executable, "-c", WITHOUT_EXTRA],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env=env,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    said = json.loads(done.stdout)
+    assert len(said) == 2 and said[0] == said[1], said
+    assert said[0].startswith("the gateway cannot read scans: "), said
+    assert "(rapidocr_onnxruntime): pip install 'nocontact[mailroom]' on the gateway host" in said[0], said
