@@ -114,7 +114,9 @@ def stream_record(fields: Mapping[Any, Any]) -> dict[str, Any]:
 class HitFilter:
     """Which hits a reader wants; None is "any". Times are ms since the epoch, `until` exclusive.
     `reference` matches a hit's top reference or any of its matches; `kind` and `strength` are the
-    top match's (the one the hit is filed under); `outcome` is a review outcome or "none"."""
+    top match's (the one the hit is filed under), or with a `reference` the match on that
+    reference's (a letter strong on its own request and partial on a neighbour's is no strong hit
+    on the neighbour's); `outcome` is a review outcome or "none"."""
 
     establishment: str | None = None
     prisoner: str | None = None
@@ -131,15 +133,19 @@ class HitFilter:
 
     def where(self) -> tuple[str, list[Any]]:
         """The SQL condition on ``hits h`` and its arguments (values are always parameters)."""
-        sql, args = self.condition(
-            "h", ("establishment", "prisoner", "channel", "kind", "strength", "escalated_to")
-        )
+        on_top = ("kind", "strength") if self.reference is None else ()
+        sql, args = self.condition("h", ("establishment", "prisoner", "channel", *on_top, "escalated_to"))
         if self.relay is not None:
             sql.append("h.relay = ?")
             args.append(int(self.relay))
         if self.reference is not None:
-            sql.append("h.id IN (SELECT id FROM refs WHERE reference = ?)")
+            match = "h.id IN (SELECT r.id FROM refs r WHERE r.reference = ?"
             args.append(self.reference)
+            for column in ("kind", "strength"):
+                if getattr(self, column) is not None:
+                    match += f" AND r.{column} = ?"
+                    args.append(getattr(self, column))
+            sql.append(match + ")")
         if self.reviewed is not None:
             sql.append("h.outcome IS NOT NULL" if self.reviewed else "h.outcome IS NULL")
         if self.outcome == "none":

@@ -194,6 +194,7 @@ def document() -> dict[str, Any]:
         "reviews": {"type": "integer", "description": "how many reviews (the trail)"},
     }
     hit = {"type": "object", "properties": hit_properties}
+    kind_strength = "the top match's; with `reference`, the match on that reference's"
     params = [
         {"name": name, "in": "query", "required": False, "schema": schema}
         for name, schema in [
@@ -202,8 +203,8 @@ def document() -> dict[str, Any]:
             ("reference", {"type": "string"}),
             ("channel", {"enum": list(CHANNELS)}),
             ("match", {"enum": ["primary", "relay"]}),
-            ("kind", {"enum": ["phone", "email", "address"]}),
-            ("strength", {"enum": ["strong", "partial", "weak"]}),
+            ("kind", {"enum": ["phone", "email", "address"], "description": kind_strength}),
+            ("strength", {"enum": ["strong", "partial", "weak"], "description": kind_strength}),
             ("review", {"enum": ["none", *OUTCOMES]}),
             ("since", {"type": "string", "description": "ms since the epoch or ISO 8601 with offset"}),
             ("until", {"type": "string", "description": "ms since the epoch or ISO 8601 with offset"}),

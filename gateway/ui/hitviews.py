@@ -180,6 +180,10 @@ async def detail(request: web.Request) -> web.StreamResponse:
         limit=PAGE_SIZE,
         before=row.cursor,
     )
+    # As the relay analysis counts them: prisoners with a strong match on this request (a letter
+    # to the house next door, partial on it, is no attempt on it).
+    strong = HitFilter(establishment=viewer.establishment, reference=hit.reference, strength="strong")
+    tried = await off_loop(index.counts, strong, "prisoner")
     case = await request_summary(client, keys, hit.reference, viewer)
     evidence = await get_evidence(client, keys, hit.id)
     trail = await off_loop(index.trail, hit.id)
@@ -194,9 +198,9 @@ async def detail(request: web.Request) -> web.StreamResponse:
             # The details tried go to security and admin only; every reader sees which identifier.
             "evidence": evidence if viewer.sees_attempt else None,
             "which": describe_which(evidence.get("which") if evidence else None) or hit.kind,
-            "earlier": earlier.rows,
+            "earlier": [(r, _strength_on(r, hit.reference)) for r in earlier.rows],
             "earlier_total": earlier.total,
-            "earlier_prisoners": sorted({r.hit.prisoner for r in earlier.rows} - {hit.prisoner}),
+            "other_prisoners": sorted(p for p, _ in tried if p != hit.prisoner),
             "outcomes": OUTCOMES,
             "trail": trail,
             "current": current,
@@ -204,6 +208,11 @@ async def detail(request: web.Request) -> web.StreamResponse:
             "next_unreviewed": _link("/ui/hits/next-unreviewed", {"after_hit": hit.id}),
         },
     )
+
+
+def _strength_on(row: Row, reference: str) -> str:
+    """How strongly `row`'s hit matched `reference` (not necessarily the request it is filed under)."""
+    return next((m[2] for m in row.hit.matches if m[0] == reference), row.hit.strength)
 
 
 @page(*HIT_READERS)

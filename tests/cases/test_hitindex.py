@@ -159,6 +159,21 @@ def test_relay_counts_strong_matches_only(index: HitIndex) -> None:
     assert [g.reference for g in index.relay(HitFilter(), limit=1, offset=1).groups] == ["UPC-2"]
 
 
+def test_strength_with_a_reference_is_the_strength_of_the_match_on_that_reference(index: HitIndex) -> None:
+    """Every fourth hit is strong on UPC-2 (its top match) and weak on UPC-1: with the reference,
+    the strength filter tests the match on UPC-1, as the relay analysis does."""
+    strong_on_1 = [h.id for h in HITS if h.reference == "UPC-1"]
+    weak_on_1 = [h.id for h in HITS if h.reference == "UPC-2"]
+    found = index.page(HitFilter(reference="UPC-1", strength="strong"), limit=100)
+    assert sorted(r.id for r in found.rows) == sorted(strong_on_1)
+    assert index.count(HitFilter(reference="UPC-1", strength="weak")) == len(weak_on_1)
+    assert index.count(HitFilter(reference="UPC-1", strength="weak", kind="address")) == len(weak_on_1)
+    assert index.count(HitFilter(reference="UPC-1", strength="weak", kind="phone")) == 0
+    assert index.count(HitFilter(strength="strong")) == 60  # without a reference: the top match's
+    strong = index.counts(HitFilter(reference="UPC-1", strength="strong"), "prisoner")
+    assert sum(n for _, n in strong) == index.relay(HitFilter(reference="UPC-1"), limit=1).attempts
+
+
 def test_a_hit_shipped_just_before_a_read_is_in_it(index: HitIndex, client: Any) -> None:
     assert index.count(HitFilter()) == 60
     late = Hit.from_dict({**HITS[0].to_dict(), "id": "01K" + "0" * 23, "time": START_MS + 61 * STEP_MS})

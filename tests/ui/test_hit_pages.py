@@ -109,6 +109,33 @@ async def test_relay_counts_strong_matches_only_and_names_its_rule(client: Any, 
     assert re.search(r"<strong>2</strong> requests tried by two or more prisoners", older)
 
 
+async def test_a_partial_match_is_no_attempt_on_the_hit_page_or_behind_the_relay_link(
+    client: Any, redis_url: str
+) -> None:
+    """The neighbour's letter (strong on its own request, partial on UPC-2) is not another prisoner
+    trying UPC-2 on the hit page, nor one of UPC-2's strong hits in the queue the relay page links."""
+    now = int(dt.datetime.now(dt.UTC).timestamp() * 1000)
+    neighbour = (("UPC-OTHER", "address", "strong", False), ("UPC-2", "address", "partial", True))
+    hits = [
+        _hit(now - 1000, "A1234BC", "UPC-2"),  # the named prisoner writes to 2 Acacia Avenue
+        _hit(now - 2000, "E5678FG", channel="mail", matches=neighbour),  # a letter to 1 Acacia Avenue
+        _hit(now - 3000, "B2345CD", "UPC-2"),
+        _hit(now - 4000, "C3456DE", "UPC-2"),
+    ]
+    _ship(redis_url, hits)
+    cookie = await signed_in_cookie(client, redis_url, "sec", "security", "HLI")
+    page = await (await client.get(f"/ui/hits/{hits[0].id}", headers=cookie)).text()
+    others = re.search(r"Other prisoners have tried this request:</strong> ([^<.]*)\.", page)
+    assert others is not None and others.group(1) == "B2345CD, C3456DE"
+    relay = await (await client.get("/ui/relay", headers=cookie)).text()
+    assert "UPC-2: 3 prisoners, 3 hits" in relay
+    link = re.search(r'<a href="([^"]+)">See these hits in the queue</a>', relay)
+    assert link is not None
+    queue = await (await client.get(link.group(1).replace("&amp;", "&"), headers=cookie)).text()
+    assert sorted(_prisoners(queue)) == ["A1234BC", "B2345CD", "C3456DE"]
+    assert "<strong>3</strong> hits match" in queue
+
+
 async def test_reviews_keep_their_trail_prefill_the_form_escalate_to_an_owner_and_go_in_bulk(
     client: Any, redis_url: str
 ) -> None:
