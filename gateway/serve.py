@@ -29,7 +29,7 @@ from gateway.tls import ServerTls, certificate_fingerprint
 from gateway.worker import new_event_loop, run_worker_app, tune_process
 from matcher.errors import ConfigError
 from sync.datadir import DataDirLock
-from sync.embedded import EmbeddedRedis
+from sync.embedded import EmbeddedRedis, attached_url
 from sync.errors import SyncError
 from sync.init_cli import initialise
 from sync.private import PRIVATE_UMASK, ExposedDataDir, check_data_dir
@@ -100,13 +100,8 @@ def run_token(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"nocontact token: {exc}", file=sys.stderr)
         return 2
-    url = settings.sync.redis_url or EmbeddedRedis(settings.data_dir).running_url()
+    url = attached_url("token", settings.sync.redis_url, settings.data_dir)
     if url is None:
-        print(
-            "nocontact token: no Redis: set NOCONTACT_REDIS_URL, or start `nocontact serve` (embedded Redis) "
-            "with the same --data-dir first",
-            file=sys.stderr,
-        )
         return 2
     client = redis_client(url, socket_timeout=5, socket_connect_timeout=2)
     keys = settings.sync.keys
@@ -136,7 +131,7 @@ def run_token(args: argparse.Namespace) -> int:
             print(f"revoked {args.id}")
     except (redis.RedisError, OSError) as exc:
         print(f"nocontact token: {unreachable(url, exc)}", file=sys.stderr)
-        return 1
+        return 2
     return 0
 
 

@@ -196,6 +196,20 @@ class EmbeddedRedis:
         self.stop()
 
 
+def attached_url(command: str, redis_url: str | None, data_dir: Path) -> str | None:
+    """The store a command that only reads or edits tables uses: `redis_url`, else the running
+    ``nocontact serve``'s embedded Redis under `data_dir`. None, with one line on stderr naming
+    the fix, when there is neither."""
+    url = redis_url or EmbeddedRedis(data_dir).running_url()
+    if url is None:
+        print(
+            f"nocontact {command}: no Redis: set NOCONTACT_REDIS_URL, or start `nocontact serve` "
+            "(embedded Redis) with the same --data-dir first",
+            file=sys.stderr,
+        )
+    return url
+
+
 @contextlib.contextmanager
 def store_url(redis_url: str | None, data_dir: Path) -> Iterator[str]:
     """The store a command line tool writes to: `redis_url`, else the embedded Redis under

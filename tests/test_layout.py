@@ -10,14 +10,30 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _imported(path: Path) -> set[str]:
+def _imported(path: Path, root: Path = ROOT) -> set[str]:
+    """The modules `path` imports, relative imports resolved against its package under `root`
+    (`from .conftest import x` in tests/ui/ is tests.ui.conftest), and each name imported from a
+    package as a possible module (`from tests import test_x`)."""
+    package = list(path.relative_to(root).parent.parts)
     found: set[str] = set()
     for node in ast.walk(ast.parse(path.read_text(), str(path))):
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-            found.add(node.module)
+        elif isinstance(node, ast.ImportFrom):
+            base = package[: len(package) - node.level + 1] if node.level else []
+            module = ".".join([*base, *([node.module] if node.module else [])])
+            if module:
+                found.add(module)
+                found.update(f"{module}.{alias.name}" for alias in node.names)
     return found
+
+
+def test_relative_imports_are_resolved(tmp_path: Path) -> None:
+    module = tmp_path / "tests" / "ui" / "test_x.py"
+    module.parent.mkdir(parents=True)
+    module.write_text("from .conftest import site\nfrom .. import test_y\nfrom tests.support import a\n")
+    found = _imported(module, tmp_path)
+    assert {"tests.ui.conftest", "tests.test_y", "tests.support.a"} <= found
 
 
 def _is_test_module(module: str) -> bool:

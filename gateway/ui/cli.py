@@ -16,7 +16,7 @@ from config import establishments
 from gateway.settings import GatewaySettings
 from gateway.ui.users import UI_ROLES, add_user, list_users, set_disabled, set_role
 from matcher.errors import ConfigError
-from sync.embedded import EmbeddedRedis
+from sync.embedded import attached_url
 from sync.redis_url import redis_client, unreachable
 
 
@@ -63,13 +63,8 @@ def run_user(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"nocontact user: {exc}", file=sys.stderr)
         return 2
-    url = settings.sync.redis_url or EmbeddedRedis(settings.data_dir).running_url()
+    url = attached_url("user", settings.sync.redis_url, settings.data_dir)
     if url is None:
-        print(
-            "nocontact user: no Redis: set NOCONTACT_REDIS_URL, or start `nocontact serve` (embedded "
-            "Redis) with the same --data-dir first",
-            file=sys.stderr,
-        )
         return 2
     keys = settings.sync.keys
     try:
@@ -117,5 +112,5 @@ def run_user(args: argparse.Namespace) -> int:
                 print(f"{args.action}d {args.username}")
     except (redis.RedisError, OSError) as exc:
         print(f"nocontact user: {unreachable(url, exc)}", file=sys.stderr)
-        return 1
+        return 2
     return 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -71,3 +72,30 @@ def test_token_cli(redis_url: str, monkeypatch: Any, capsys: Any, tmp_path: Path
     assert main(["token", "revoke", principal.id]) == 0
     assert main(["token", "revoke", principal.id]) == 1
     assert client.hlen(keys.tokens) == 0
+
+
+@pytest.mark.parametrize("command", [["token", "list"], ["user", "list"]])
+def test_table_commands_with_redis_unreachable_exit_2_in_one_line(
+    command: list[str], monkeypatch: Any, capsys: Any, tmp_path: Path
+) -> None:
+    # The README promises exit status 2 and one line naming the store for an unreachable Redis.
+    with socket.socket() as free:  # a port nothing listens on
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]
+    monkeypatch.setenv("NOCONTACT_REDIS_URL", f"redis://127.0.0.1:{port}/0")
+    monkeypatch.setenv("NOCONTACT_DATA_DIR", str(tmp_path))
+    assert main(command) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"nocontact {command[0]}: ") and err.count("\n") == 1
+    assert f"127.0.0.1:{port}" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("command", [["token", "list"], ["user", "list"]])
+def test_table_commands_with_no_store_say_how_to_get_one(
+    command: list[str], monkeypatch: Any, capsys: Any, tmp_path: Path
+) -> None:
+    monkeypatch.delenv("NOCONTACT_REDIS_URL", raising=False)
+    monkeypatch.setenv("NOCONTACT_DATA_DIR", str(tmp_path))
+    assert main(command) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"nocontact {command[0]}: no Redis: set NOCONTACT_REDIS_URL")
