@@ -12,6 +12,7 @@ import pytest
 from gateway.app import create_app
 from gateway.settings import GatewaySettings
 from gateway.source import StaticSource
+from gateway.ui import sessions
 from sync.settings import SyncSettings
 from tests.support.case_data import request_data
 from tests.support.gateway_data import ADMIN, build_index
@@ -52,6 +53,10 @@ async def down(redis_server: RedisFactory, tmp_path: Path, aiohttp_client: Any) 
         ("GET", "/v1/requests", None, "casework"),
         ("GET", "/v1/requests/UPC-2026-000001", None, "casework"),
         ("GET", "/v1/requests/overdue", None, "casework"),
+        ("PUT", "/v1/contacts/HLI/A1234BC", {"contacts": []}, "admin"),
+        ("GET", "/v1/contacts/HLI/A1234BC", None, "admin"),
+        ("DELETE", "/v1/contacts/HLI/A1234BC", None, "admin"),
+        ("GET", "/v1/contact-tasks", None, "admin"),
     ],
 )
 async def test_store_outage_is_a_503_naming_the_store(
@@ -69,3 +74,19 @@ async def test_screening_answers_through_a_store_outage(down: tuple[Any, dict[st
     client, _ = down
     resp = await client.post("/v1/screen/call", json=CALL, headers=ADMIN_H)
     assert resp.status == 200 and (await resp.json())["decision"] == "allow"
+
+
+@pytest.mark.parametrize(
+    "path", ["/ui/", "/ui/login", "/ui/hits", "/ui/cases", "/ui/contacts", "/ui/charts", "/ui/mailroom"]
+)
+async def test_the_pages_answer_store_unavailable_to_a_signed_in_viewer(
+    down: tuple[Any, dict[str, str]], path: str
+) -> None:
+    # A session cookie makes every page look the viewer up in the store: with Redis gone that is
+    # the "store unavailable" page (503, HTML), never a 500 or a sign-in form that cannot work.
+    client, _ = down
+    cookie = {sessions.SESSION_COOKIE: "a" * 43}
+    resp = await client.get(path, cookies=cookie, allow_redirects=False)
+    body = await resp.text()
+    assert resp.status == 503, (resp.status, body[:300])
+    assert resp.content_type == "text/html" and "Store unavailable" in body, body[:300]
