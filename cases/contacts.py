@@ -14,6 +14,7 @@ import orjson
 
 from matcher.compiled import context_for
 from matcher.contacts import Contact, contacts_from_list, identifier_keys
+from matcher.errors import ValidationError
 from matcher.profile import Profile
 from sync.client import SyncRedis
 from sync.keys import Keys
@@ -54,6 +55,21 @@ redis.call('HSET', KEYS[4], ARGV[2], 0)
 return 1
 """
 
+# KEYS: list, held; ARGV: identifier key prefix, list id, the version read, then the identifiers.
+# The index of a list re-keyed in a new form; a list written since (so keyed by then) is left.
+_REINDEX = """
+if redis.call('HGET', KEYS[1], 'version') ~= ARGV[3] then return 0 end
+for _, ident in ipairs(redis.call('SMEMBERS', KEYS[2])) do
+    redis.call('SREM', ARGV[1] .. ident, ARGV[2])
+end
+redis.call('DEL', KEYS[2])
+for i = 4, #ARGV do
+    redis.call('SADD', ARGV[1] .. ARGV[i], ARGV[2])
+    redis.call('SADD', KEYS[2], ARGV[i])
+end
+return 1
+"""
+
 # KEYS: dirty; ARGV: (list id, the version swept) pairs. A list written again since stays marked.
 _SWEPT = """
 for i = 1, #ARGV, 2 do
@@ -75,6 +91,11 @@ for i = 1, #KEYS do
 end
 return out
 """
+
+
+# The form of the identifier -> lists index (matcher.contacts.identifier_keys): 2 added address
+# phrases. The sweeper re-keys every list when the stored form differs (ContactStore.reindex).
+IDENT_FORM = "2"
 
 
 def list_id(establishment: str, prisoner: str) -> str:
@@ -119,6 +140,7 @@ class ContactStore:
         self._delete = client.register_script(_DELETE)
         self._swept = client.register_script(_SWEPT)
         self._get_many = client.register_script(_GET_MANY)
+        self._reindex = client.register_script(_REINDEX)
 
     def _list_keys(self, lid: str) -> list[str]:
         k = self.keys
@@ -135,22 +157,29 @@ class ContactStore:
     def readable(self, contact: Contact, path: str) -> None:
         """ValidationError naming ``path.phones[j]`` or ``path.emails[j]`` when a number or an
         email address cannot be read (a list holding it could never be checked)."""
-        for _ in identifier_keys(context_for(self.profile).phones, contact, path):
+        for _ in identifier_keys(
+            context_for(self.profile).phones, contact, path, self.profile.address_format
+        ):
             pass
 
     def put(self, establishment: str, prisoner: str, contacts: Sequence[Contact]) -> Written:
         return self.put_many([(establishment, prisoner, contacts)])[0]
 
+    def _held(self, contacts: Sequence[Contact]) -> list[str]:
+        phones = context_for(self.profile).phones
+        address_format = self.profile.address_format
+        held: dict[str, None] = {}
+        for i, contact in enumerate(contacts):
+            held.update(dict.fromkeys(identifier_keys(phones, contact, f"contacts[{i}]", address_format)))
+        return list(held)
+
     def put_many(self, lists: Sequence[tuple[str, str, Sequence[Contact]]]) -> list[Written]:
         """Each list written whole (one script each), in one pipeline."""
-        phones = context_for(self.profile).phones
         updated = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
         with self.client.pipeline(transaction=False) as pipe:
             for establishment, prisoner, contacts in lists:
                 lid = list_id(establishment, prisoner)
-                held: dict[str, None] = {}
-                for i, contact in enumerate(contacts):
-                    held.update(dict.fromkeys(identifier_keys(phones, contact, f"contacts[{i}]")))
+                held = self._held(contacts)
                 record = orjson.dumps([c.to_dict() for c in contacts]).decode()
                 self._put(
                     keys=self._list_keys(lid),
@@ -185,6 +214,30 @@ class ContactStore:
             contacts = tuple(Contact.from_stored(c) for c in orjson.loads(record))
             out.append(ContactList(establishment, prisoner, int(version), _text(updated), contacts))
         return out
+
+    def reindex(self, batch: int = 500) -> int:
+        """Every stored list's identifiers keyed again in the current form (``IDENT_FORM``), each
+        list by one script that leaves a list written meanwhile alone. Returns the lists re-keyed."""
+        done = 0
+        cursor = 0
+        while True:
+            cursor, members = self.client.sscan(self.keys.contact_lists, cursor, count=batch)
+            lids = [_text(m) for m in members]
+            with self.client.pipeline(transaction=False) as pipe:
+                for lid, lst in zip(lids, self.get_many(lids), strict=True):
+                    try:
+                        held = [] if lst is None else self._held(lst.contacts)
+                    except ValidationError:  # unreadable under today's profile: keep its old keys
+                        continue
+                    if lst is not None:
+                        self._reindex(
+                            keys=self._list_keys(lid)[:2],
+                            args=[self.keys.contact_ident_prefix, lid, lst.version, *held],
+                            client=pipe,
+                        )
+                done += sum(int(r) for r in pipe.execute())
+            if int(cursor) == 0:
+                return done
 
     def lists_holding(self, identifiers: Iterable[str]) -> set[str]:
         idents = list(identifiers)

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cases.contact_tasks import NO_LONGER_NEEDED, OPEN, REMOVED, NewTask, TaskStore
-from cases.contacts import ContactList, ContactStore, list_id
+from cases.contacts import IDENT_FORM, ContactList, ContactStore, list_id
 from matcher.contacts import check_contact, entry_identifiers
 from matcher.entries import Entry
 from matcher.errors import ValidationError
@@ -163,6 +163,14 @@ class Sweeper:
         raw = self.client.hgetall(self.keys.contacts_sweep)
         if raw:
             m = {_text(k): _text(v) for k, v in raw.items()}
+            if m.get("form", "1") != IDENT_FORM:
+                # lists keyed in an older form: a new block's sweep could miss them (before form
+                # 2, a contact whose postcode is mistyped), so key them again and sweep them all
+                log.info("sweep: identifier index form %s -> %s: every list re-keyed and swept",
+                         m.get("form", "1"), IDENT_FORM)  # fmt: skip
+                self.lists.reindex()
+                self.lists.mark_all_dirty()
+                self.client.hset(self.keys.contacts_sweep, "form", IDENT_FORM)
             return Progress(m["epoch"], int(m["version"]), m["stream_id"], m.get("prune") == "1")
         # First run: start at the store's head; lists written before are swept as lists.
         with self.client.pipeline(transaction=True) as pipe:
@@ -175,7 +183,7 @@ class Sweeper:
             _text(tail[0][0]) if tail else "0-0",
         )
         self.lists.mark_all_dirty()
-        self.client.hset(self.keys.contacts_sweep, mapping=progress.to_mapping())
+        self.client.hset(self.keys.contacts_sweep, mapping={**progress.to_mapping(), "form": IDENT_FORM})
         return progress
 
     # -- changes ------------------------------------------------------------------------------------

@@ -85,7 +85,26 @@ def parse_address(
     canonical = canonical_postcode(postcode)
     if canonical is None:
         raise InvalidAddress(f"{field}.postcode", "not a valid UK postcode")
-    compact = canonical.replace(" ", "")
+    return _parse_uk(lines, canonical, field)
+
+
+def parse_typed_address(
+    lines: Sequence[str], postcode: str, address_format: str = "uk"
+) -> ParsedAddress | None:
+    """A typed address (a prisoner's contact) parsed as a blocked one is, whatever its postcode:
+    mistyped or unreadable, it is None (the lines still give the phrases a letter is scanned
+    for). None when the lines name neither a house number nor a house name."""
+    try:
+        if address_format == "us":
+            fields = us_addresses.parse_us_address(lines, postcode, "address", require_zip=False)
+            return ParsedAddress(**fields)
+        return _parse_uk(lines, canonical_postcode(postcode), "address")
+    except InvalidAddress:
+        return None
+
+
+def _parse_uk(lines: Sequence[str], canonical: str | None, field: str) -> ParsedAddress:
+    compact = "" if canonical is None else canonical.replace(" ", "")
     parts: list[tuple[list[str], str]] = []
     for line in lines:
         for part in _PARTS.split(line):

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from matcher import emails as email_norm
+from matcher.address_parse import parse_typed_address
+from matcher.addresses import address_phrases
 from matcher.compiled import context_for
 from matcher.decisions import Strength
 from matcher.entries import MAX_ADDRESSES, MAX_PER_KIND, PostalAddress
@@ -21,6 +23,7 @@ from matcher.errors import InvalidNumber, ValidationError
 from matcher.index import Index
 from matcher.phones import PhoneNormaliser
 from matcher.postcodes import canonical_postcode
+from matcher.us_addresses import canonical_zip
 
 MAX_CONTACTS = 1_000
 CONTACT_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/-]{0,63}")
@@ -187,10 +190,12 @@ def check_contact(index: Index, establishment: str, prisoner: str, contact: Cont
     )
 
 
-def identifier_keys(phones: PhoneNormaliser, contact: Contact, path: str) -> Iterator[str]:
+def identifier_keys(
+    phones: PhoneNormaliser, contact: Contact, path: str, address_format: str = "uk"
+) -> Iterator[str]:
     """The normalised identifiers of one contact, for the identifier -> lists index: phone keys
-    (E.164), both email keys and canonical postcodes, each tagged with its kind. Raises
-    ValidationError naming the field of a number or email that cannot be read."""
+    (E.164), both email keys, and each address's ``address_keys``, each tagged with its kind.
+    Raises ValidationError naming the field of a number or email that cannot be read."""
     for i, raw in enumerate(contact.phones):
         try:
             key = phones.key(raw)
@@ -202,21 +207,34 @@ def identifier_keys(phones: PhoneNormaliser, contact: Contact, path: str) -> Ite
         for key in email_norm.email_keys(raw, f"{path}.emails[{i}]").all():
             yield f"e:{key}"
     for address in contact.addresses:
-        postcode = canonical_postcode(address.postcode)
-        if postcode is not None:
-            yield f"a:{postcode}"
+        yield from address_keys(address, address_format)
+
+
+def address_keys(address: PostalAddress, address_format: str) -> list[str]:
+    """How a new block's sweep finds an address: its canonical postcode (``a:HU1 2AB``) and the
+    phrases a letter to it holds (``ap:14 HIGH ST``, ``ap:IVY HOUSE``), parsed as the blocklist
+    parses its own addresses. The check before approval finds a blocked address by either
+    (``AddressIndex.scan``), so a contact whose postcode is mistyped or unreadable is still found
+    by its phrase. The same function keys a contact's address and a blocked one."""
+    keys: list[str] = []
+    postcode = (canonical_zip if address_format == "us" else canonical_postcode)(address.postcode)
+    if postcode is not None:
+        keys.append(f"a:{postcode}")
+    parsed = parse_typed_address(address.lines, address.postcode, address_format)
+    if parsed is not None:
+        keys += (f"ap:{phrase}" for phrase in address_phrases(parsed))
+    return keys
 
 
 def entry_identifiers(index: Index) -> set[str]:
     """The identifiers of every entry in `index` (built from the entries a change brings), in
     ``identifier_keys``' form: which lists a new block's sweep has to look at."""
     found: set[str] = set()
+    address_format = index.profile.address_format
     for entry, (phone_keys, email_keys) in index.entries_with_keys():
         found.update(f"p:{key}" for key in phone_keys)
         found.update(f"e:{key}" for key in email_keys)
         for person in entry.protected:
             for address in person.addresses:
-                postcode = canonical_postcode(address.postcode)
-                if postcode is not None:
-                    found.add(f"a:{postcode}")
+                found.update(address_keys(address, address_format))
     return found

@@ -62,10 +62,13 @@ def zips_in_words(words: Sequence[str]) -> set[str]:
     return found
 
 
-def parse_us_address(lines: Sequence[str], postcode: str, field: str) -> dict[str, str | None]:
-    """The ParsedAddress fields of a blocked US address."""
+def parse_us_address(
+    lines: Sequence[str], postcode: str, field: str, *, require_zip: bool = True
+) -> dict[str, str | None]:
+    """The ParsedAddress fields of a blocked US address (`require_zip` False: a typed one, whose
+    ZIP may be unreadable; its postcode is then None)."""
     zip_code = canonical_zip(postcode)
-    if zip_code is None:
+    if zip_code is None and require_zip:
         raise InvalidAddress(f"{field}.postcode", "not a valid US ZIP code")
     text = ", ".join(line for line in lines if line.strip())
     labels: dict[str, str] = {}

@@ -22,12 +22,15 @@ Layout (P = prefix):
 - ``P ui:users``        hash: web UI user name -> account record (argon2 password hash, role, ...)
 - ``P ui:session:H``    string with a TTL: one signed-in web session, H = sha256 of the cookie value
 - ``P ui:signin:K``     hash with a TTL: sign-in attempts and back-off for K (``user:NAME``, ``addr:IP``)
-- ``P contacts:list:L``  string: one prisoner's social contacts list (JSON), L = ``EST:PRISONER``
-- ``P contacts:held:L``  set: the normalised identifiers list L holds (``p:``/``e:``/``a:`` + key)
+- ``P contacts:list:L``  hash: one prisoner's social contacts list (record JSON, version, updated),
+  L = ``EST:PRISONER``
+- ``P contacts:held:L``  set: the normalised identifiers list L holds (``p:``/``e:``/``a:``/``ap:``
+  + key; ``ap:`` an address phrase, "14 HIGH ST")
 - ``P contacts:ident:I`` set: the lists holding identifier I (a new block's sweep reads these)
 - ``P contacts:lists``   set: every stored list L
 - ``P contacts:dirty``   hash: list L -> its version, written and not yet swept
-- ``P contacts:sweep``   hash: the sweeper's durable progress (epoch, version, stream id)
+- ``P contacts:sweep``   hash: the sweeper's durable progress (epoch, version, stream id, and the
+  form of the identifier index, ``cases.contacts.IDENT_FORM``)
 - ``P contacts:sweeper`` string with a TTL: the gateway holding the sweep lease
 - ``P ctasks``           hash: removal task id -> task JSON
 - ``P ctasks:est:E``     sorted set: establishment E's task ids by creation (ms)

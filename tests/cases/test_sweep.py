@@ -15,7 +15,7 @@ from cases.contact_tasks import TaskStore
 from cases.contacts import ContactStore
 from cases.sweep import Sweeper, SweepHooks
 from config import load_profile
-from matcher.contacts import contacts_from_list
+from matcher.contacts import check_contact, contacts_from_list
 from matcher.entries import Entry
 from matcher.index import Index
 from sync.changes import decode_entry
@@ -219,3 +219,59 @@ def test_marked_lists_are_found_after_the_first_buckets_are_swept(world: World) 
     assert world.client.hscan(KEYS.contacts_dirty, 0, count=20)[1] == {}  # what one scan step sees
     found = world.lists.dirty(20)
     assert len(found) == 20 and all(lid in in_scan_order[1000:] for lid, _ in found)
+
+
+BLOCKED_AT = {"lines": ["14 High Street", "Hull"], "postcode": "HU1 2AB"}
+
+
+def _at(postcode: str, town: str = "Hull") -> Any:
+    address = {"lines": ["14 High Street", town], "postcode": postcode}
+    return contacts_from_list([{"id": "c0", "name": "Pat", "addresses": [address], "approved": True}])
+
+
+def test_a_new_block_at_an_address_finds_lists_whose_postcode_is_mistyped_or_unreadable(world: World) -> None:
+    """The check before approval finds a blocked address by its "14 HIGH ST" phrase as well as its
+    postcode, so it holds a contact whose postcode is mistyped or unreadable; the sweep looked lists
+    up by postcode only, and such a contact got no task when the block went live."""
+    postcodes = {"B1111BB": "HU1 2AB", "C2222CC": "HU1 2AX", "D3333DD": "HU1 2A", "E4444EE": "n/a"}
+    for prisoner, postcode in postcodes.items():
+        world.lists.put("HLI", prisoner, _at(postcode))
+    world.lists.put("HLI", "F5555FF", _at("LS1 1AA", town="Leeds"))  # another town's 14 High Street
+    sweeper = world.sweeper()
+    sweeper.run_until_idle()
+    protected = [{"name": "Jane Smith", "addresses": [BLOCKED_AT]}]
+    world.writer.upsert(_entry("UPC-1", protected=protected))
+    stats = sweeper.run_until_idle()
+    assert stats.changes == 1 and stats.lists == 0  # found by the incremental sweep, not a list write
+    live = world.live()
+    decisions = {
+        lst.prisoner: check_contact(live, "HLI", lst.prisoner, lst.contacts[0]).decision
+        for lst in world.lists.get_many([f"HLI:{p}" for p in [*postcodes, "F5555FF"]])
+        if lst is not None
+    }
+    assert decisions == {"B1111BB": "block", "C2222CC": "hold", "D3333DD": "hold", "E4444EE": "hold",
+                         "F5555FF": "allow"}  # fmt: skip
+    tasks = {t["prisoner"]: (t["kind"], t["strength"], t["status"]) for t in world.tasks.search(limit=100)[0]}
+    assert tasks == {
+        "B1111BB": ("address", "strong", "open"),
+        "C2222CC": ("address", "partial", "open"),
+        "D3333DD": ("address", "partial", "open"),
+        "E4444EE": ("address", "partial", "open"),
+    }
+
+
+def test_lists_keyed_before_address_phrases_are_keyed_again_and_swept(world: World) -> None:
+    """An index written before form 2 holds postcodes only: the sweeper re-keys every list once
+    and sweeps them all, so a block that went live meanwhile still gets its tasks."""
+    lid, phrase = "HLI:C2222CC", "ap:14 HIGH ST"
+    world.lists.put("HLI", "C2222CC", _at("HU1 2AX"))
+    world.sweeper().run_until_idle()
+    assert world.lists.lists_holding([phrase]) == {lid}
+    world.client.srem(KEYS.contact_ident_prefix + phrase, lid)  # as form 1 wrote it
+    world.client.srem(KEYS.contact_held(lid), phrase)
+    world.client.hdel(KEYS.contacts_sweep, "form")
+    world.writer.upsert(_entry("UPC-1", protected=[{"name": "Jane Smith", "addresses": [BLOCKED_AT]}]))
+    world.sweeper().run_until_idle()
+    assert world.lists.lists_holding([phrase]) == {lid}
+    assert world.statuses() == [("C2222CC", "c0", "UPC-1", "open")]
+    assert world.client.hget(KEYS.contacts_sweep, "form") == "2"
