@@ -68,6 +68,7 @@ def read_upload(data: bytes, suffix: str) -> dict[str, Any]:
         "prisoner": reading.prisoner,
         "pages": len(reading.pages),
         "lines": [line.text for page in reading.pages for line in page.lines],
+        "page_of": [at for at, page in enumerate(reading.pages) for _ in page.lines],  # each line's side
     }
 
 

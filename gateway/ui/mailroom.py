@@ -1,8 +1,9 @@
 """The mailroom page (``/ui/mailroom``) for mailroom accounts: upload or photograph an envelope and
 see the decision, the OCR text and the lines that matched; and the day's held letters, to release
 or confirm. An upload is read by OCR worker processes (gateway.mailroom.pool), never in this
-process and never on the event loop; the letter is then screened and its hit recorded exactly as
-``POST /v1/screen/mail`` does (gateway.decided)."""
+process and never on the event loop; the letter is then screened, and its lines marked, in the
+screening thread (gateway.mailroom.marked), and its hit recorded exactly as ``POST /v1/screen/mail``
+does (gateway.decided)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from gateway.hitlog.model import OUTCOMES
 from gateway.hits_read import HitFilter, Row, read_page, save_review
 from gateway.http import RUNTIME, StoreUnavailable, api_handler, hit_index
 from gateway.mailroom.errors import MailroomError
+from gateway.mailroom.marked import screen_upload
 from gateway.mailroom.pages import SUFFIXES
 from gateway.mailroom.pool import OcrPool
 from gateway.ui import sessions
@@ -37,8 +39,7 @@ from gateway.ui.pages import (
 )
 from gateway.ulid import ULID_RE
 from gateway.validation import ApiError, within_body_deadline
-from matcher.decisions import REASONS, UNKNOWN_PRISONER, Decision
-from matcher.index import Index
+from matcher.decisions import REASONS, UNKNOWN_PRISONER
 
 log = logging.getLogger("nocontact.gateway.ui.mailroom")
 
@@ -46,29 +47,8 @@ MAILROOM = ("mailroom", "admin")
 OCR_POOL = web.AppKey("ocr_pool", OcrPool)
 MAX_UPLOAD = 25 * 1024 * 1024  # a phone's photo is a few MB; a scanner's PDF of one envelope less
 ACTIONS = {"release": "false_positive", "confirm": "confirmed"}  # the held letter -> the hit's review
-RANK = {"allow": 0, "hold": 1, "block": 2}
 SHIP_WAIT = 3.0  # seconds a page waits for a letter it just held to reach the shared hit log
 HELD_LIMIT = 500  # mail hits of one day shown at most (a large prison holds a few dozen letters)
-
-
-def matched_lines(index: Index, establishment: str, prisoner: str | None, lines: list[str]) -> list[bool]:
-    """For each OCR line, whether the decision rests on it: on its own it matches one of the
-    requests the whole letter matched, or without it the letter would go more easily. Shown to the
-    officer holding the envelope, who reads every line of it anyway; no protected detail comes from
-    the blocklist."""
-    whole = index.screen_mail(establishment, prisoner, "\n".join(lines))
-    if not whole.matches:
-        return [False] * len(lines)
-    references = {m.reference for m in whole.matches}
-    marked = []
-    for at, line in enumerate(lines):
-        alone = index.screen_mail(establishment, prisoner, line)
-        without = index.screen_mail(establishment, prisoner, "\n".join(lines[:at] + lines[at + 1 :]))
-        marked.append(
-            any(m.reference in references for m in alone.matches)
-            or RANK[without.decision] < RANK[whole.decision]
-        )
-    return marked
 
 
 @page(*MAILROOM)
@@ -173,11 +153,15 @@ async def _screened(
         return error(request, 400, "Envelope not read", f"{reading['error']}. Scan or photograph it again.")
     prisoner = typed or reading["prisoner"]
     index, stale = current_index(runtime)
-    decision: Decision = index.screen_mail(establishment, prisoner, reading["text"])
+    lines = list(reading["lines"])
+    # The letter screened and its lines marked in the screening thread: a dozen screens of it
+    # would stall the calls on the event loop by milliseconds at a large blocklist.
+    decision, marks, _ = await runtime.off_loop_screening(
+        screen_upload, index, establishment, prisoner, lines, list(reading["page_of"])
+    )
     hit_id = await record_decision(
         runtime, decision, establishment, prisoner or UNKNOWN_PRISONER, index=index, attempt=reading["text"]
     )
-    lines = list(reading["lines"])
     result = {
         "decision": decision.decision,
         "reason": decision.reason,
@@ -186,7 +170,7 @@ async def _screened(
         "stale": stale,
         "prisoner": prisoner,
         "prisoner_from": "typed" if typed else "scan" if prisoner else "unknown",
-        "lines": list(zip(lines, matched_lines(index, establishment, prisoner, lines), strict=True)),
+        "lines": list(zip(lines, marks, strict=True)),
         "confidence": round(100 * reading["confidence"]),
         "engine": reading["engine"],
     }
