@@ -202,8 +202,8 @@ class CaseStore:
             pipe.srem(k.cases_by_establishment(gone), after.id)
         if after.transfer_to is not None:
             pipe.sadd(k.cases_by_establishment(after.transfer_to), after.id)
-        if changes:
-            self.writer.pipeline_apply(pipe, changes)
+        if changes:  # the request's own entry: the writer's guard on requests' entries is not for it
+            self.writer.pipeline_apply(pipe, changes, by_request=True)
 
     # -- breaches and the hit log -----------------------------------------------------------
     def report_breach(

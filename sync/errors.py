@@ -32,6 +32,21 @@ class ConcurrentChange(SyncError):
         return f"the store changed during the republish (began at {self.expected}, now {self.found}); retry"
 
 
+class OwnedByRequest(SyncError):
+    """A write (outside the request workflow) named entries that requests own: their blocks change
+    only through the requests. Nothing in the write was applied."""
+
+    def __init__(self, references: tuple[str, ...]) -> None:
+        super().__init__(references)
+        self.references = references
+
+    def __str__(self) -> str:
+        return (
+            f"{', '.join(self.references)}: owned by a request (the request of that id); "
+            "change a request's block through the request, not here; nothing was written"
+        )
+
+
 class NotReplicated(SyncError):
     """A write is in the primary but WAIT did not see it on enough replicas in time: it is not
     acknowledged (a failover now could lose it). Look before retrying: it may well be there."""

@@ -22,7 +22,7 @@ from matcher.index import NORMALISER_VERSIONS
 from sync.changes import OP_REMOVE, OP_UPSERT, encode_entry
 from sync.client import SyncRedis
 from sync.cut import shrink_refusal
-from sync.errors import ConcurrentChange, NotReplicated, ShrinkRefused
+from sync.errors import ConcurrentChange, NotReplicated, OwnedByRequest, ShrinkRefused
 from sync.keys import Keys
 from sync.settings import SyncSettings
 
@@ -52,8 +52,11 @@ local function idcount(raw)
 end
 """
 
-# KEYS: meta, entries, changes, versions
+# KEYS: meta, entries, changes, versions, then (unless the request workflow writes its own entry)
+#       the request record key of each change's reference, in order
 # ARGV: maxlen, candidate epoch, normalisers JSON, then (op, reference, payload) triples
+# A change naming a request's reference refuses the whole script before anything is written: the
+# ownership check and the write are one atomic step (no request can take the id in between).
 APPLY_LUA = (
     _TIME_MS
     + _IDCOUNT
@@ -61,6 +64,13 @@ APPLY_LUA = (
 local meta, entries, changes, versions = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 for i = 4, #ARGV, 3 do
   if ARGV[i] ~= 'upsert' and ARGV[i] ~= 'remove' then return redis.error_reply('ERR unknown op') end
+end
+if #KEYS > 4 then
+  local owned = {}
+  for i = 4, #ARGV, 3 do
+    if redis.call('EXISTS', KEYS[4 + (i - 1) / 3]) == 1 then owned[#owned + 1] = ARGV[i + 1] end
+  end
+  if #owned > 0 then return redis.error_reply('OWNED ' .. table.concat(owned, ' ')) end
 end
 local epoch = redis.call('HGET', meta, 'epoch')
 if not epoch then
@@ -173,6 +183,12 @@ def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
+def owned_refusal(exc: redis.ResponseError) -> OwnedByRequest | None:
+    """The apply script's refusal of references that requests own, or None for another error."""
+    text = str(exc)
+    return OwnedByRequest(tuple(text.split()[1:])) if text.startswith("OWNED ") else None
+
+
 class _Staging:
     """A republish's staging hash being filled, with its counts."""
 
@@ -200,7 +216,8 @@ class Writer:
     ``matcher.index.check_entry`` bound to a profile) runs on every entry before it is written, so
     followers never meet an entry they cannot index. With `replicas`, each write returns only once
     WAIT sees it on that many replicas, else raises NotReplicated: an acknowledged block survives
-    the primary's loss."""
+    the primary's loss. A request's entry is written only by the request's workflow: any other
+    write naming it is refused, in the same script, with OwnedByRequest."""
 
     def __init__(
         self,
@@ -253,22 +270,37 @@ class Writer:
         """All of `entries` in one atomic script: one version and one stream message each."""
         return self.apply([(OP_UPSERT, e) for e in entries])
 
-    def apply(self, changes: Sequence[Change]) -> list[WriteResult]:
-        """Upserts and removals, in order, as one atomic script."""
+    def apply(self, changes: Sequence[Change], *, by_request: bool = False) -> list[WriteResult]:
+        """Upserts and removals, in order, as one atomic script. A change naming a request's
+        reference refuses them all (OwnedByRequest, nothing written) unless `by_request`: the
+        request workflow writing its own entry (``cases.store``)."""
         if not changes:
             return []
-        results = self.results(self._apply(keys=self._apply_keys(), args=self._apply_args(changes)))
+        keys = self._apply_keys(changes, by_request)
+        try:
+            reply = self._apply(keys=keys, args=self._apply_args(changes))
+        except redis.ResponseError as exc:
+            refusal = owned_refusal(exc)
+            if refusal is None:
+                raise
+            raise refusal from None
+        results = self.results(reply)
         self.acknowledge()
         return results
 
-    def pipeline_apply(self, pipe: Any, changes: Sequence[Change]) -> None:
-        """Queue `changes` on `pipe` as one script call; read its reply with `results`, and call
-        `acknowledge` once the pipeline has run."""
-        self._apply(keys=self._apply_keys(), args=self._apply_args(changes), client=pipe)
+    def pipeline_apply(self, pipe: Any, changes: Sequence[Change], *, by_request: bool = False) -> None:
+        """Queue `changes` on `pipe` as one script call (refused as `apply` says); read its reply
+        with `results`, and call `acknowledge` once the pipeline has run."""
+        keys = self._apply_keys(changes, by_request)
+        self._apply(keys=keys, args=self._apply_args(changes), client=pipe)
 
     @staticmethod
     def results(reply: Any) -> list[WriteResult]:
-        """Read the reply of an apply script (e.g. one queued with `pipeline_apply`)."""
+        """Read the reply of an apply script (e.g. one queued with `pipeline_apply`). A refusal
+        read from a pipeline (``execute(raise_on_error=False)``) is raised: OwnedByRequest or the
+        Redis error."""
+        if isinstance(reply, redis.ResponseError):
+            raise owned_refusal(reply) or reply
         epoch = _text(reply[0])
         return [WriteResult(epoch, int(v), _text(sid) if int(v) else None) for v, sid in reply[1]]
 
@@ -359,9 +391,12 @@ class Writer:
     def meta(self) -> dict[str, str]:
         return {_text(f): _text(v) for f, v in self.client.hgetall(self.keys.meta).items()}
 
-    def _apply_keys(self) -> list[str]:
+    def _apply_keys(self, changes: Sequence[Change], by_request: bool) -> list[str]:
         k = self.keys
-        return [k.meta, k.entries, k.changes, k.versions]
+        keys = [k.meta, k.entries, k.changes, k.versions]
+        if not by_request:
+            keys += [k.case(item.reference if isinstance(item, Entry) else item) for _, item in changes]
+        return keys
 
     def _apply_args(self, changes: Sequence[Change]) -> list[str | int]:
         args: list[str | int] = [self.stream_max_len, uuid.uuid4().hex, self.normalisers_json]

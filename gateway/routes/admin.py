@@ -24,7 +24,8 @@ from gateway.validation import ApiError
 from matcher.entries import REFERENCE_RE, Entry
 from matcher.errors import ValidationError
 from matcher.index import check_entry
-from sync.entries import MAX_PAGE, get_entry, owner_of, page_entries
+from sync.entries import MAX_PAGE, get_entry, page_entries
+from sync.errors import OwnedByRequest
 from sync.writer import Writer
 
 ENTRY_ROLES = frozenset({"casework", "admin"})
@@ -39,20 +40,20 @@ def _reference(request: web.Request) -> str:
     return reference
 
 
-async def _not_owned_by_a_request(runtime: Runtime, reference: str) -> None:
-    """409 when `reference` is a request's: its entry changes only through the request's workflow
-    (a PUT or DELETE here would change the block while the request says otherwise)."""
-    assert runtime.store_sync is not None
-    owner = await off_loop(owner_of, runtime.store_sync, runtime.settings.sync.keys, reference)
-    if owner is not None:
-        raise ApiError(
-            409,
-            "owned_by_request",
-            f"reference: {reference} belongs to request {owner}; change it through the request "
-            f"(/v1/requests/{owner}/...), not here",
-            "reference",
-            extra={"request": owner},
-        )
+def _owned_by_a_request(exc: OwnedByRequest) -> ApiError:
+    """409: the reference is a request's, and its entry changes only through the request's workflow
+    (a PUT or DELETE here would change the block while the request says otherwise). The writer's
+    script checks this and writes in one step, so a request taking the id meanwhile is never
+    overwritten."""
+    owner = exc.references[0]
+    return ApiError(
+        409,
+        "owned_by_request",
+        f"reference: {owner} belongs to request {owner}; change it through the request "
+        f"(/v1/requests/{owner}/...), not here",
+        "reference",
+        extra={"request": owner},
+    )
 
 
 async def get_entry_route(request: web.Request) -> web.Response:
@@ -95,11 +96,12 @@ async def put_entry(request: web.Request) -> web.Response:
     entry = Entry.from_dict(body)  # ValidationError names the field -> 400
     runtime = request.app[RUNTIME]
     establishments.entry(runtime.profile, body)  # scope codes registered, prison numbers well formed
-    await _not_owned_by_a_request(runtime, reference)
     try:
         result = await off_loop(writer_for(runtime).upsert, entry)  # validate() runs check_entry first
     except ValidationError as exc:  # the index names fields "REFERENCE: path"; the URL has the reference
         raise v.invalid(exc.field.removeprefix(f"{reference}: "), exc.detail) from None
+    except OwnedByRequest as exc:
+        raise _owned_by_a_request(exc) from None
     return json_response({"reference": reference, "version": result.version, "epoch": result.epoch})
 
 
@@ -107,8 +109,10 @@ async def delete_entry(request: web.Request) -> web.Response:
     await authorize(request, ENTRY_ROLES)
     reference = _reference(request)
     runtime = request.app[RUNTIME]
-    await _not_owned_by_a_request(runtime, reference)
-    result = await off_loop(writer_for(runtime).remove, reference)
+    try:
+        result = await off_loop(writer_for(runtime).remove, reference)
+    except OwnedByRequest as exc:
+        raise _owned_by_a_request(exc) from None
     if not result.changed:
         raise ApiError(404, "not_found", f"reference: no active entry {reference}", "reference")
     return json_response({"reference": reference, "version": result.version, "epoch": result.epoch})

@@ -6,18 +6,23 @@ directly (intake skips ids in use; authorising onto one is a 409); entries can b
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
 import redis
 
+from cases.workflow import Action
 from gateway.cli import main
 from gateway.http import RUNTIME
 from matcher.entries import Entry
+from matcher.index import check_entry
+from sync.changes import OP_UPSERT
 from sync.keys import Keys
-from sync.writer import Writer
-from tests.support.case_data import PHONE, request_data
+from sync.writer import Change, Writer, WriteResult
+from tests.support.case_data import CASEWORKER, PHONE, make_request, request_data
 from tests.support.gateway_data import ADMIN, TokenFactory
 
 ADMIN_H = {"Authorization": f"Bearer {ADMIN}"}
@@ -65,9 +70,13 @@ async def test_a_request_is_never_authorised_onto_an_entry_it_did_not_write(
     resp = await client.post("/v1/requests", json=request_data(), headers=casework)
     case_id = (await resp.json())["id"]
     assert (await client.post(f"/v1/requests/{case_id}/send", json={}, headers=casework)).status == 200
-    # An import (or another gateway's write) got there first under the request's id.
+    # An import (or another gateway's write) got there first under the request's id: it landed
+    # between intake choosing the id and recording the request, when the writer's guard saw no
+    # request yet (by_request=True stands in for that moment).
     store = client.app[RUNTIME].store_sync
-    Writer(store).upsert(Entry.from_dict({**README_ENTRY, "reference": case_id}))
+    Writer(store).apply(
+        [(OP_UPSERT, Entry.from_dict({**README_ENTRY, "reference": case_id}))], by_request=True
+    )
     resp = await client.post(f"/v1/requests/{case_id}/authorise", json={}, headers=casework)
     body = await resp.json()
     assert resp.status == 409 and body["error"] == "reference_in_use" and body["field"] == "id", body
@@ -100,6 +109,52 @@ async def test_a_requests_entry_is_changed_only_through_the_request(
         "send",
         "authorise",
     ]
+
+
+class RequestFirst(Writer):
+    """A writer whose first write is overtaken: just before it reaches Redis, a request is created,
+    sent and authorised (as on another gateway, or by another caseworker) under the reference the
+    write names. This is the moment between a PUT's or DELETE's ownership check and its write."""
+
+    def __init__(self, *args: Any, cases: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.cases = cases
+        self.request_id: str | None = None
+
+    def apply(self, changes: Sequence[Change], **kwargs: Any) -> list[WriteResult]:
+        if self.request_id is None:
+            case = self.cases.create(make_request(), CASEWORKER)
+            for action in (Action.SEND, Action.AUTHORISE):
+                self.cases.act(case.id, action, CASEWORKER)
+            self.request_id = case.id
+        return super().apply(changes, **kwargs)
+
+
+@pytest.mark.parametrize("method", ["PUT", "DELETE"])
+async def test_a_request_authorised_between_the_check_and_the_write_is_not_overwritten(
+    client: Any, auth: TokenFactory, method: str
+) -> None:
+    """Reproduction (audit of issue 16, gap 3): the route checked the owner, then wrote. A request
+    created and authorised in between under the same id had its block replaced (PUT) or lifted
+    (DELETE), while it said authorised."""
+    runtime = client.app[RUNTIME]
+    runtime.writer = RequestFirst(
+        runtime.store_sync,
+        keys=runtime.settings.sync.keys,
+        validate=functools.partial(check_entry, profile=runtime.profile),
+        cases=runtime.cases.store,
+    )
+    reference = f"UPC-{YEAR}-000001"  # the id the first request gets
+    body = {**README_ENTRY, "reference": reference} if method == "PUT" else None
+    resp = await client.request(method, f"/v1/entries/{reference}", json=body, headers=ADMIN_H)
+    answer = await resp.json()
+    assert runtime.writer.request_id == reference
+    assert resp.status == 409 and answer["error"] == "owned_by_request", answer
+    assert answer["request"] == reference and "900123" not in str(answer) and "Jane" not in str(answer)
+    stored = _stored(client, reference)
+    assert stored is not None and stored["protected"][0]["phones"] == [PHONE]  # the request's block
+    view = await (await client.get(f"/v1/requests/{reference}", headers=await auth("casework"))).json()
+    assert view["state"] == "authorised"
 
 
 async def test_entries_can_be_read_back_by_casework_and_admin_only(client: Any, auth: TokenFactory) -> None:

@@ -7,7 +7,7 @@ import pytest
 import redis
 
 from sync.changes import OP_REMOVE, OP_UPSERT, decode_entry, parse_change
-from sync.errors import ConcurrentChange, NotReplicated, UnparsableChange
+from sync.errors import ConcurrentChange, NotReplicated, OwnedByRequest, UnparsableChange
 from sync.writer import Writer
 from tests.support.redis_server import RedisFactory
 from tests.support.sync_data import KEYS, entries, make_entry
@@ -188,3 +188,31 @@ def test_a_write_is_acknowledged_only_once_a_replica_holds_it(redis_server: Redi
             written = Writer(client, keys=KEYS, replicas=1, wait_ms=5000).upsert(make_entry(2))
             assert written.changed
             assert follower.hexists(KEYS.entries, make_entry(2).reference)  # WAIT returned: it is there
+
+
+def test_a_requests_entry_is_refused_in_the_same_script_that_writes(
+    writer: Writer, client: redis.Redis
+) -> None:
+    """The ownership check and the write are one script: a batch naming a reference that a request
+    holds (its record under that id) writes nothing at all, and says which reference."""
+    mine, theirs = make_entry(1), make_entry(2)
+    writer.upsert(theirs)
+    client.set(KEYS.case(theirs.reference), "{}")  # a request now holds that id
+    before = (writer.meta(), client.hgetall(KEYS.entries), client.xlen(KEYS.changes))
+    for changes in (
+        [(OP_UPSERT, mine), (OP_UPSERT, make_entry(2, prisoner="B2345CD"))],
+        [(OP_UPSERT, mine), (OP_REMOVE, theirs.reference)],
+    ):
+        with pytest.raises(OwnedByRequest) as refused:
+            writer.apply(changes)
+        assert refused.value.references == (theirs.reference,)
+        assert "Person" not in str(refused.value) and "07700" not in str(refused.value)
+        assert (writer.meta(), client.hgetall(KEYS.entries), client.xlen(KEYS.changes)) == before
+    pipe = client.pipeline(transaction=False)
+    writer.pipeline_apply(pipe, [(OP_REMOVE, theirs.reference)])
+    [reply] = pipe.execute(raise_on_error=False)
+    with pytest.raises(OwnedByRequest):
+        writer.results(reply)
+    # the request's workflow writes its own entry
+    [result] = writer.apply([(OP_REMOVE, theirs.reference)], by_request=True)
+    assert result.changed and not client.hexists(KEYS.entries, theirs.reference)
