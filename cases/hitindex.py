@@ -43,6 +43,7 @@ from cases.hitrecords import (
     stream_record,
     text_of,
 )
+from cases.hitupgrade import migrate_reviews
 from sync.keys import Keys
 
 log = logging.getLogger("nocontact.hitindex")
@@ -66,6 +67,7 @@ class HitIndex:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._checked = False
+        self._migrated = False
         self.caught_up = threading.Event()  # set after the first complete catch-up
         self._read = client.register_script(READ_LUA)
 
@@ -105,6 +107,9 @@ class HitIndex:
         while not self._stop.is_set():
             try:
                 self.catch_up()
+                if not self._migrated:
+                    migrate_reviews(self)  # reviews saved before the review trail (an upgrade)
+                    self._migrated = True
                 self.caught_up.set()
                 delay = 0.1
                 db = self._db()
@@ -264,6 +269,18 @@ class HitIndex:
             pipe.execute()
         self.catch_up()
         return review
+
+    def migrate_reviews(self) -> int:
+        return migrate_reviews(self)
+
+    def reviewed(self, hit_ids: Sequence[str]) -> tuple[str, set[str]]:
+        """The last trail record indexed, and those of `hit_ids` with a review indexed by then."""
+        with self._write:
+            db = self._db()
+            marks = ",".join("?" * len(hit_ids))
+            query = f"SELECT DISTINCT hit_id FROM reviews WHERE hit_id IN ({marks})"  # noqa: S608
+            found = {str(row[0]) for row in db.execute(query, list(hit_ids))}
+            return self._meta(db, "reviews_last") or "0-0", found
 
     # -- reading ---------------------------------------------------------------------------------
     def _fresh(self) -> sqlite3.Connection:

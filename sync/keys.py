@@ -13,7 +13,7 @@ Layout (P = prefix):
 - ``P gateway:ID``      hash: one gateway's heartbeat (state, epoch, version), with a TTL
 - ``P hits``            stream: blocked attempts shipped by the gateways' spools
 - ``P hit_ids``         hash: hit id -> its stream id in ``P hits`` (idempotent shipping, lookup)
-- ``P hit_reviews``     hash: hit id -> review record (the latest)
+- ``P hit_reviews``     hash: hit id -> review record (the latest; before the trail, the only one)
 - ``P hit_review_log``  stream: every review of every hit, in order (the review trail)
 - ``P hit_evidence``    hash: hit id -> what was tried (JSON; gateway.hitlog.evidence), pruned
 - ``P hit_evidence_times`` sorted set: hit id -> its time (ms), for the evidence's retention

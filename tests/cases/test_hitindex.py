@@ -1,11 +1,14 @@
 """The hit index (cases.hitindex), the one reader of the hit log, on a real redis-server: pages by
 cursor in both directions return every wanted hit once, newest first, with the filter's total and
 position; the reference filter matches any of a hit's references; every review is kept (the trail)
-and the latest is filtered on; strong matches only in the relay evidence; a file built from another
-store is rebuilt; a hit shipped just before a read is in it."""
+and the latest is filtered on; reviews saved before the trail existed are brought into it once;
+strong matches only in the relay evidence; a file built from another store is rebuilt; a hit
+shipped just before a read is in it."""
 
 from __future__ import annotations
 
+import json
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -147,6 +150,57 @@ def test_every_review_is_kept_and_the_latest_is_filtered_on(index: HitIndex) -> 
     assert index.count(HitFilter(reviewed=False)) == 58
     assert index.next_unreviewed(HitFilter(), None) == HITS[59].id
     assert index.next_unreviewed(HitFilter(), f"{HITS[11].time}.{HITS[11].id}") == HITS[9].id
+
+
+def test_reviews_saved_before_the_review_trail_are_brought_into_it_once(
+    index: HitIndex, client: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Before the index (31f3531) a review was the latest only, in the hit_reviews hash: after an
+    upgrade those hits must not show unreviewed with their notes hidden."""
+    old = {
+        HITS[5].id: {
+            "outcome": "false_positive",
+            "note": "taxi firm",
+            "by": "user:a",
+            "time": START_MS + 1,
+        },
+        HITS[7].id: {"outcome": "confirmed", "note": None, "by": "user:b", "time": START_MS + 2},
+        HITS[8].id: {"outcome": "escalated", "note": "police", "by": "user:b", "time": START_MS + 3},
+    }
+    client.hset(KEYS.hit_reviews, mapping={k: json.dumps(v) for k, v in old.items()})
+    client.hset(KEYS.hit_reviews, HITS[6].id, b"{not json")
+    index.review(HITS[9].id, "confirmed", "after the upgrade", "user:c")  # hash and trail: not again
+    assert index.count(HitFilter(reviewed=True)) == 1
+    with caplog.at_level(logging.INFO, logger="nocontact.hitindex"):
+        assert index.migrate_reviews() == 3
+    assert "3 reviews saved before the review trail" in caplog.text and "1 unreadable" in caplog.text
+    assert "taxi firm" not in caplog.text
+    assert index.trail(HITS[5].id) == [
+        {"outcome": "false_positive", "note": "taxi firm", "by": "user:a", "time": START_MS + 1}
+        | {"escalated_to": None}
+    ]
+    reviewed = index.page(HitFilter(reviewed=True), limit=10)
+    assert sorted(r.id for r in reviewed.rows) == sorted([HITS[5].id, HITS[7].id, HITS[8].id, HITS[9].id])
+    assert index.get(HITS[7].id).review["outcome"] == "confirmed"  # type: ignore[union-attr]
+    assert index.trail(HITS[9].id)[0]["note"] == "after the upgrade" and len(index.trail(HITS[9].id)) == 1
+    assert index.migrate_reviews() == 0  # idempotent
+    other = HitIndex(tmp_path / "other.sqlite3", client, KEYS)  # another gateway's index, at its start
+    other.start()
+    try:
+        assert other.caught_up.wait(30)
+    finally:
+        other.stop()
+    assert other.migrate_reviews() == 0 and client.xlen(KEYS.hit_review_log) == 4
+    assert [len(other.trail(h.id)) for h in HITS[5:10]] == [1, 0, 1, 1, 1]
+    fresh = HitIndex(tmp_path / "fresh.sqlite3", client, KEYS)
+    client.delete(KEYS.hit_review_log)  # a store upgraded with no trail yet: migrated at start
+    client.hset(KEYS.hit_reviews, HITS[9].id, json.dumps({**old[HITS[5].id], "note": "old"}))
+    fresh.start()
+    try:
+        assert fresh.caught_up.wait(30)
+    finally:
+        fresh.stop()
+    assert fresh.count(HitFilter(reviewed=True)) == 4 and fresh.trail(HITS[9].id)[0]["note"] == "old"
 
 
 def test_relay_counts_strong_matches_only(index: HitIndex) -> None:
