@@ -34,12 +34,20 @@ STATUSES = (OPEN, REMOVED, KEPT, NO_LONGER_NEEDED)
 MAX_REASON = 1_000
 
 # KEYS: tasks, est zset, open zset, ref set, list set, establishments; ARGV: id, JSON, created ms,
-# establishment. 1: written (new or opened again), 0: already open or kept.
+# establishment, list version ('' for none). 1: written (new or opened again), 0: already open
+# (its list_version moved to the version the match is seen in now) or kept.
 _ENSURE = """
 local current = redis.call('HGET', KEYS[1], ARGV[1])
 if current then
-    local status = cjson.decode(current)['status']
-    if status == 'open' or status == 'kept' then return 0 end
+    local task = cjson.decode(current)
+    if task['status'] == 'kept' then return 0 end
+    if task['status'] == 'open' then
+        if ARGV[5] ~= '' and task['list_version'] ~= tonumber(ARGV[5]) then
+            task['list_version'] = tonumber(ARGV[5])
+            redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(task))
+        end
+        return 0
+    end
 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
@@ -86,6 +94,7 @@ class NewTask:
     strength: str
     identifier_index: int
     relay: bool
+    list_version: int | None = None  # the list's version the match is found in (kept up to date)
 
     @property
     def id(self) -> str:
@@ -104,6 +113,7 @@ class NewTask:
             "match": "relay" if self.relay else "primary",
             "status": OPEN,
             "created": created,
+            "list_version": self.list_version,
         }
 
 
@@ -143,7 +153,13 @@ class TaskStore:
                     k.contact_tasks_by_list(list_id(task.establishment, task.prisoner)),
                     k.contact_task_establishments,
                 ],
-                args=[task.id, orjson.dumps(task.record(created)), ms, task.establishment],
+                args=[
+                    task.id,
+                    orjson.dumps(task.record(created)),
+                    ms,
+                    task.establishment,
+                    "" if task.list_version is None else task.list_version,
+                ],
                 client=pipe,
             )
         if own:

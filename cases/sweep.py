@@ -19,6 +19,7 @@ lease lapses.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import time
 from collections.abc import Callable, Iterable
@@ -284,7 +285,8 @@ class Sweeper:
             opened, gone = self._list_tasks(index, lst, tasks[lid])
             new += opened
             for task in gone:
-                (removed if index.entry(task["reference"]) is not None else ended).append(task)
+                live = index.entry(task["reference"]) is not None
+                (removed if live and _written_since(lst, task) else ended).append(task)
         # tasks first, then the marks: a sweep dying in between repeats this batch, idempotently
         self.tasks.ensure(new)
         stats.opened += len(new)
@@ -301,8 +303,9 @@ class Sweeper:
         self, index: Index, lst: ContactList | None, current: list[dict[str, Any]]
     ) -> tuple[list[NewTask], list[dict[str, Any]]]:
         """One list (None: deleted) against the whole live index: the tasks it needs, and its open
-        tasks it no longer matches (closed as ``removed`` when their block is still live, else
-        ``no_longer_needed``)."""
+        tasks it no longer matches (closed as ``removed`` when their block is still live and the
+        list was written since the task opened, else ``no_longer_needed``: the block changed, as
+        a full sweep after a new epoch finds when scope narrowed or an exemption was added)."""
         matched: set[str] = set()
         new: list[NewTask] = []
         if lst is not None:
@@ -348,7 +351,21 @@ def _task(lst: ContactList, contact_id: str, match: Any) -> NewTask:
         match.strength.value,
         match.identifier_index,
         match.relay,
+        lst.version,
     )
+
+
+def _written_since(lst: ContactList | None, task: dict[str, Any]) -> bool:
+    """Whether the prison wrote (or deleted) the list after `task` opened: only then can a match
+    that is gone have been taken off the list."""
+    if lst is None:
+        return True
+    opened_at = task.get("list_version")
+    if opened_at is not None:
+        return bool(lst.version != opened_at)  # != : a list deleted and written again restarts at 1
+    # a task written before list_version was recorded: the list's write time against its creation
+    updated = dt.datetime.fromisoformat(lst.updated)
+    return updated >= dt.datetime.fromisoformat(task["created"]).replace(microsecond=0)
 
 
 def _text(value: Any) -> str:

@@ -55,6 +55,11 @@ TASK = {
         "closed": {"type": "string", "format": "date-time"},
         "closed_by": {"type": "string"},
         "reason": {"type": "string"},
+        "list_version": {
+            "type": ["integer", "null"],
+            "description": "the list's version the match was last seen in: a sweep closes the task as "
+            "removed only if the list was written since, else as no_longer_needed",
+        },
     },
 }
 TASK_ROLES = "contacts and security bound to the establishment, casework, admin"

@@ -275,3 +275,48 @@ def test_lists_keyed_before_address_phrases_are_keyed_again_and_swept(world: Wor
     assert world.lists.lists_holding([phrase]) == {lid}
     assert world.statuses() == [("C2222CC", "c0", "UPC-1", "open")]
     assert world.client.hget(KEYS.contacts_sweep, "form") == "2"
+
+
+def test_a_republish_that_narrows_a_block_closes_its_tasks_as_no_longer_needed(world: World) -> None:
+    """A new epoch (``import --replace``) sweeps every list again. A task whose list is unchanged
+    but whose block no longer applies there (scope narrowed, an exemption) was closed as
+    "removed", which says the prison took the contact off; only a list written since the task
+    opened can have removed it."""
+    world.lists.put("HLI", "B1111BB", _contacts(PHONE))
+    world.lists.put("HLI", "E5555EE", _contacts(PHONE))
+    world.lists.put("MDI", "C2222CC", _contacts(PHONE))
+    world.lists.put("MDI", "F6666FF", _contacts(PHONE))
+    world.lists.put("WDI", "D3333DD", _contacts("01632 960002"))
+    sweeper = world.sweeper()
+    sweeper.run_until_idle()
+    world.writer.upsert(_entry("UPC-1", scope=["HLI", "MDI"]))
+    world.writer.upsert(_entry("UPC-2", phone="01632 960002"))
+    sweeper.run_until_idle()
+    assert [s[3] for s in world.statuses()] == ["open"] * 5
+    exempt = [{"prisoner": "F6666FF", "identifier": PHONE, "reason": "shared household number"}]
+    world.writer.republish([_entry("UPC-1", scope=["HLI"], exemptions=exempt)], allow_shrink=True)
+    world.lists.put("HLI", "E5555EE", _contacts("01632 960001"))  # the prison took it off
+    sweeper.run_until_idle()
+    assert world.statuses() == [
+        ("B1111BB", "c0", "UPC-1", "open"),
+        ("C2222CC", "c0", "UPC-1", "no_longer_needed"),  # out of scope now
+        ("D3333DD", "c0", "UPC-2", "no_longer_needed"),  # its block is gone
+        ("E5555EE", "c0", "UPC-1", "removed"),
+        ("F6666FF", "c0", "UPC-1", "no_longer_needed"),  # exempt now
+    ]
+
+
+def test_a_list_written_again_with_the_match_still_on_it_has_not_removed_it(world: World) -> None:
+    """The task remembers the last version of its list the match was seen in: a list written
+    again for another contact, then a block narrowed by a republish, is no removal."""
+    world.lists.put("MDI", "C2222CC", _contacts(PHONE))
+    sweeper = world.sweeper()
+    sweeper.run_until_idle()
+    world.writer.upsert(_entry("UPC-1", scope=["HLI", "MDI"]))
+    sweeper.run_until_idle()
+    world.lists.put("MDI", "C2222CC", _contacts(PHONE, "01632 960001"))
+    sweeper.run_until_idle()
+    assert world.tasks.search(limit=10)[0][0]["list_version"] == 2
+    world.writer.republish([_entry("UPC-1", scope=["HLI"])], allow_shrink=True)
+    sweeper.run_until_idle()
+    assert world.statuses() == [("C2222CC", "c0", "UPC-1", "no_longer_needed")]
