@@ -38,6 +38,8 @@ Layout (P = prefix):
 - ``P ctasks:ref:R``     set: the task ids of entry R
 - ``P ctasks:list:L``    set: the task ids of list L
 - ``P ctasks:establishments`` set: the establishments that have tasks
+- ``P mailroom:held:DAY`` hash with a TTL: letters the mailroom page held with no hit on DAY (the
+  configured zone's date, YYYY-MM-DD), id -> record JSON (gateway.ui.mailroom_held)
 """
 
 from __future__ import annotations
@@ -197,3 +199,6 @@ class Keys:
     @property
     def contact_task_establishments(self) -> str:
         return f"{self.prefix}ctasks:establishments"
+
+    def mailroom_held(self, day: str) -> str:
+        return f"{self.prefix}mailroom:held:{day}"

@@ -19,23 +19,25 @@ from aiohttp import BodyPartReader, web
 from config import establishments
 from gateway.decided import current_index, record_decision
 from gateway.hitlog.model import OUTCOMES
-from gateway.hits_read import HitFilter, Row, read_page, save_review
 from gateway.http import RUNTIME, StoreUnavailable, api_handler, hit_index
 from gateway.mailroom.errors import MailroomError
 from gateway.mailroom.marked import screen_upload
 from gateway.mailroom.pages import SUFFIXES
 from gateway.mailroom.pool import OcrPool
-from gateway.ui import sessions
-from gateway.ui.hitquery import DAY_MS
+from gateway.ui import mailroom_held, sessions
+from gateway.ui.mailroom_held import Held
 from gateway.ui.pages import (
     FORM,
     VIEWER,
     current_viewer,
     error,
+    keys_of,
     page,
     redirect,
     render,
     secure,
+    store_of,
+    zone_of,
 )
 from gateway.ulid import ULID_RE
 from gateway.validation import ApiError, within_body_deadline
@@ -48,7 +50,6 @@ OCR_POOL = web.AppKey("ocr_pool", OcrPool)
 MAX_UPLOAD = 25 * 1024 * 1024  # a phone's photo is a few MB; a scanner's PDF of one envelope less
 ACTIONS = {"release": "false_positive", "confirm": "confirmed"}  # the held letter -> the hit's review
 SHIP_WAIT = 3.0  # seconds a page waits for a letter it just held to reach the shared hit log
-HELD_LIMIT = 500  # mail hits of one day shown at most (a large prison holds a few dozen letters)
 
 
 @page(*MAILROOM)
@@ -56,15 +57,16 @@ async def mailroom_page(request: web.Request) -> web.StreamResponse:
     return await _render(request, None)
 
 
-async def held_today(request: web.Request) -> list[Row]:
-    """The letters held today (UTC) for the viewer's prison (every prison's for an admin)."""
-    today = int(time.time() * 1000) // DAY_MS * DAY_MS
-    found = await read_page(
+async def held_today(request: web.Request) -> list[Held]:
+    """The letters held today (the configured zone's day) for the viewer's prison (every prison's
+    for an admin), with a hit or without one."""
+    return await mailroom_held.held_today(
         hit_index(request),
-        HitFilter(establishment=request[VIEWER].establishment, channel="mail", since_ms=today),
-        limit=HELD_LIMIT,
+        store_of(request),
+        keys_of(request),
+        zone_of(request),
+        request[VIEWER].establishment,
     )
-    return [row for row in found.rows if row.hit.decision == "hold"]
 
 
 async def _render(
@@ -74,9 +76,7 @@ async def _render(
     rows = await held_today(request)
     deadline = time.monotonic() + SHIP_WAIT
     while (
-        wait_for is not None
-        and not any(row.hit.id == wait_for for row in rows)
-        and time.monotonic() < deadline
+        wait_for is not None and not any(row.id == wait_for for row in rows) and time.monotonic() < deadline
     ):
         await asyncio.sleep(0.05)
         rows = await held_today(request)
@@ -174,6 +174,15 @@ async def _screened(
         "confidence": round(100 * reading["confidence"]),
         "engine": reading["engine"],
     }
+    if decision.decision == "hold" and hit_id is None:  # no request matched: the page keeps it
+        await mailroom_held.record_unmatched(
+            store_of(request),
+            keys_of(request),
+            zone_of(request),
+            establishment,
+            prisoner,
+            decision.reason,
+        )
     log.info("mailroom page: %s screened (%s)", decision.decision, establishment)
     if hit_id is not None and runtime.shipper is not None:
         runtime.shipper.flush()  # so that a letter just held is in the day's list below
@@ -220,10 +229,20 @@ async def decide_held(request: web.Request) -> web.StreamResponse:
     action = str(form.get("action", ""))
     if not ULID_RE.fullmatch(hit_id) or action not in ACTIONS:
         return error(request, 400, "Not saved", "Choose release or confirm for a held letter.")
-    if not any(row.hit.id == hit_id for row in await held_today(request)):
+    held = next((row for row in await held_today(request) if row.id == hit_id), None)
+    if held is None:
         return error(request, 404, "Letter not found", "There is no such held letter today for your prison.")
     note = "released by the mailroom" if action == "release" else "confirmed by the mailroom: withheld"
-    await save_review(hit_index(request), hit_id, ACTIONS[action], note, viewer.actor_id)
+    await mailroom_held.decide(
+        hit_index(request),
+        store_of(request),
+        keys_of(request),
+        zone_of(request),
+        held,
+        ACTIONS[action],
+        note,
+        viewer.actor_id,
+    )
     return redirect(f"/ui/mailroom?done={action}")
 
 
