@@ -1,6 +1,7 @@
 """The mailroom page in Debian's chromium against `nocontact serve`: a mailroom account (made with
 `nocontact user add --role mailroom`) uploads rendered envelopes, reads each decision with the
-lines that matched, and releases a held letter. The OCR runs in the gateway's worker processes."""
+lines that matched, releases a held letter and confirms others (one with no request matched).
+The OCR runs in the gateway's worker processes."""
 
 from __future__ import annotations
 
@@ -71,6 +72,33 @@ def test_the_mailroom_screens_an_envelope_and_releases_a_held_letter(
     assert (hit["decision"], hit["prisoner"]) == ("hold", "C3456DE")
     assert (hit["review"]["outcome"], hit["review"]["by"]) == ("false_positive", "user:post-hli")
     shot(page, "mailroom-04-released")
+
+    page.get_by_label("Sender's prison number").fill("D4567EF")  # the same flat again: confirmed
+    upload(page, scan(tmp_path / "other-flat-2.png", OTHER_FLAT))
+    waiting = (
+        page.get_by_role("table", name="2 letters held today").get_by_role("row").filter(has_text="Waiting")
+    )
+    assert "D4567EF" in waiting.inner_text()
+    waiting.get_by_role("button", name="Confirm").click()
+    page.wait_for_load_state()
+    assert "Confirmed: the letter is withheld" in page.get_by_role("status").inner_text()
+    rows = page.get_by_role("table", name="2 letters held today").inner_text().lower()
+    assert "waiting" not in rows and "confirmed attempt" in rows and "false positive" in rows
+    confirmed = {h["prisoner"]: h for h in mail_site.hits("UPC-2026-000102")}["D4567EF"]
+    assert (confirmed["review"]["outcome"], confirmed["review"]["by"]) == ("confirmed", "user:post-hli")
+
+    page.get_by_label("Sender's prison number").fill("E5678FG")  # no address to read: no hit
+    upload(page, scan(tmp_path / "unreadable.png", ("Ms K Taylor", "By hand"), sender="none"))
+    assert "decision: hold for a person" in page.locator("section.result").inner_text().lower()
+    waiting = (
+        page.get_by_role("table", name="3 letters held today").get_by_role("row").filter(has_text="Waiting")
+    )
+    assert "E5678FG" in waiting.inner_text() and "address block cannot be read" in waiting.inner_text()
+    waiting.get_by_role("button", name="Confirm").click()
+    page.wait_for_load_state()
+    assert "Confirmed: the letter is withheld" in page.get_by_role("status").inner_text()
+    assert "waiting" not in page.get_by_role("table", name="3 letters held today").inner_text().lower()
+    shot(page, "mailroom-05-confirmed")
 
 
 def test_other_roles_cannot_open_the_mailroom_and_the_mailroom_cannot_open_the_hit_queue(
