@@ -33,7 +33,7 @@ REASONS = {
     "unreadable": "the address block cannot be read (no postcode, no house number): a person reads it",
     "near": "the evidence is near, not exact (OCR-damaged handwriting): a person compares",
     "unknown_prisoner": "the sender is not known and an exemption lets one prisoner write here",
-    "over_limit": "more candidate email addresses than are screened automatically: a person reads it",
+    "over_limit": "more candidate numbers or emails than are screened automatically: a person reads it",
 }
 UNKNOWN_PRISONER = ""  # the prisoner of a letter whose sender is not known (matcher.index)
 

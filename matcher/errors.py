@@ -33,8 +33,9 @@ class InvalidAddress(ValidationError):
 
 class TooMuchToRead(Exception):
     """A text holds more candidate numbers or email addresses than are screened automatically
-    (``matcher.emails.MAX_TEXT_CANDIDATES``, ``matcher.phones.TEXT_MAX_CANDIDATES``): its work is
-    bounded, and a letter that would exceed it is held for a person instead."""
+    (``matcher.emails.MAX_TEXT_CANDIDATES``, ``matcher.phones.TEXT_MAX_CANDIDATES`` and
+    ``TEXT_SLOW_BUDGET``): its work is bounded, and a text that would exceed it is never screened
+    in part. A letter is held for a person (reason "over_limit"), a message blocked."""
 
     def __init__(self, what: str, limit: int) -> None:
         super().__init__(what, limit)

@@ -338,7 +338,7 @@ class Index:
             near = near_scan(self._addresses, letter, found)
             if near:
                 matches += self._address_matches(near, envelope_text, establishment, prisoner, cap=None)
-            if not matches and not readable(letter):
+            if not matches and not over_limit and not readable(letter):
                 return Decision(Channel.MAIL, "hold", self.version, (), "unreadable")
         if over_limit and not any(m.strength is Strength.STRONG for m in matches):
             return Decision(Channel.MAIL, "hold", self.version, order_matches(_dedupe(matches)), "over_limit")

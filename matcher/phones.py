@@ -25,7 +25,7 @@ from collections.abc import Callable, Sequence
 import phonenumbers
 from phonenumbers import NumberParseException, PhoneNumberFormat
 
-from matcher.errors import ConfigError, InvalidNumber, UnblockableNumber
+from matcher.errors import ConfigError, InvalidNumber, TooMuchToRead, UnblockableNumber
 from matcher.profile import PhoneRules
 
 NORMALISER_VERSION = "phones-1"
@@ -39,9 +39,10 @@ MAX_REREADS = 4
 # find_in_text: a written number has at most this many digit groups and digits
 # ("1470 9 00 44 (0) 7911 123 456"); one text costs at most TEXT_MAX_CANDIDATES candidate
 # strings, of which at most TEXT_SLOW_BUDGET may miss the fast path (each a phonenumbers parse).
+# A text that needs more is TooMuchToRead (held for a person), never screened in part.
 TEXT_MAX_GROUPS = 8
 TEXT_MAX_DIGITS = 22
-TEXT_MAX_CANDIDATES = 50_000
+TEXT_MAX_CANDIDATES = 10_000
 TEXT_SLOW_BUDGET = 2_000
 
 _FAST_SEPARATORS = b" -./()\t"
@@ -252,7 +253,9 @@ class PhoneNormaliser:
         """Keys of the numbers written in `text`. Every run of digits and layout characters is
         cut into candidates at its group boundaries (up to TEXT_MAX_GROUPS groups and between
         min_blockable_digits and TEXT_MAX_DIGITS digits), so a number survives neighbours such as
-        "ring 07911 123456 2 times"; keys that read no real number are harmless lookups."""
+        "ring 07911 123456 2 times"; keys that read no real number are harmless lookups.
+        TooMuchToRead when the text holds more than TEXT_MAX_CANDIDATES candidates, or more than
+        TEXT_SLOW_BUDGET that only phonenumbers reads: a number past either would go unread."""
         if not self.has_enough_digits(text):  # most envelopes and many letters
             return []
         keys: dict[str, None] = {}
@@ -280,10 +283,12 @@ class PhoneNormaliser:
                         if candidate in tried:
                             continue
                         if len(tried) >= TEXT_MAX_CANDIDATES:
-                            return list(keys)
+                            raise TooMuchToRead("numbers", TEXT_MAX_CANDIDATES)
                         tried.add(candidate)
                         found = self.fast_key(candidate)
-                        if found is None and slow_left > 0:
+                        if found is None:
+                            if not slow_left:
+                                raise TooMuchToRead("numbers only phonenumbers reads", TEXT_SLOW_BUDGET)
                             slow_left -= 1
                             result = self._cached_slow(candidate)
                             if isinstance(result, str):

@@ -23,6 +23,7 @@ from matcher.index import Index
 from sync.cut import NOTHING_PUBLISHED
 from tests.support.gateway_data import ADMIN
 from tests.support.gateway_process import Gateway
+from tests.support.hostile import digit_groups
 from tests.support.processes import clean_env, free_port
 from tests.support.redis_server import RedisFactory, RedisServer
 
@@ -324,6 +325,43 @@ def test_a_hostile_letter_is_held_for_a_person_with_bounded_work(
     status, answer = gateway.http("POST", "/v1/screen/message", message, messaging)
     assert status == 200 and answer["decision"] == "block", answer  # a message cannot be held
     assert gateway.http("POST", "/v1/screen/call", CALL)[1]["decision"] == "allow"
+
+
+def test_padding_never_lets_a_blocked_number_through(tmp_path: Path, gateways: list[Gateway]) -> None:
+    # The audit of issue 17 (gap 1): digit groups before a blocked number ended the phone scan at
+    # its cap, and the letter was allowed, the message sent.
+    gateway = Gateway(tmp_path / "data", free_port())
+    gateways.append(gateway.start())
+    abroad = "+353 87 123 4567"  # read by phonenumbers only, past its budget
+    entry = {**ENTRY, "protected": [{"name": "Jane Smith", "phones": ["07700 900123", abroad]}]}
+    assert gateway.http("PUT", "/v1/entries/UPC-2026-000001", entry)[0] == 200
+    until(lambda: gateway.http("POST", "/v1/screen/call", CALL)[1]["decision"] == "block", "not enforced")
+    mailroom, messaging = gateway.token("mailroom", "HLI"), gateway.token("messaging", "HLI")
+    envelope = "Mr P Jones, 1 Park Road, Leeds LS1 1AA"
+    padded = {
+        "digit groups, then the number": digit_groups(150_000) + " Ring me on 07700 900123",
+        "the number, then digit groups": "Ring me on 07700 900123 " + digit_groups(150_000),
+        "a number only phonenumbers reads after the groups": digit_groups(3_600) + f" Ring me on {abroad}",
+    }
+    for what, content in padded.items():
+        letter = {"establishment": "HLI", "prisoner": "A1234BC", "envelope": envelope, "content": content}
+        status, held = gateway.http("POST", "/v1/screen/mail", letter, mailroom)
+        assert status == 200, held
+        assert (held["decision"], held["reason"], held["matches"]) == ("hold", "over_limit", []), what
+        message = {**letter, "to": "friend@example.com"}
+        del message["envelope"]
+        status, blocked = gateway.http("POST", "/v1/screen/message", message, messaging)
+        assert status == 200, blocked
+        assert (blocked["decision"], blocked["matches"]) == ("block", []), what
+        assert "reason" not in blocked  # the message answer's shape is unchanged (OpenAPI)
+    in_envelope = {
+        "establishment": "HLI",
+        "prisoner": "A1234BC",
+        "envelope": f"{envelope}\n{digit_groups(3_900 - len(envelope))} {abroad}",
+    }
+    status, held = gateway.http("POST", "/v1/screen/mail", in_envelope, mailroom)
+    assert (status, held["decision"], held["reason"]) == (200, "hold", "over_limit"), held
+    assert "900123" not in gateway.text() and "123 4567" not in gateway.text()  # nothing of the victim
 
 
 async def test_long_letters_are_screened_off_the_event_loop(
