@@ -233,9 +233,11 @@ class HitIndex:
         rows = []
         for sid, fields in messages:
             data = {text_of(k): text_of(v) for k, v in fields.items()}
+            owner = data.get("escalated_to", "").strip().lower()  # the API once kept the name as given
+            owner = owner if not owner or owner.startswith("user:") else f"user:{owner}"
             rows.append(
                 (sid, data["hit"], int(data["time"]), data["by"], data["outcome"], data.get("note") or None,
-                 data.get("escalated_to") or None)
+                 owner or None)
             )  # fmt: skip
         db.executemany("INSERT OR IGNORE INTO reviews VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
         self._latest(db, sorted({r[1] for r in rows}))

@@ -17,6 +17,7 @@ from gateway.auth import Principal
 from gateway.hitlog.model import CHANNELS, MATCHES, OUTCOMES
 from gateway.hits_read import CURSOR_RE, HitFilter, Row, get_evidence, get_hit, read_page, save_review
 from gateway.http import RUNTIME, api_handler, authorize, hit_index, json_response, off_loop, store_errors
+from gateway.ui.users import escalation_owner
 from gateway.ulid import ULID_RE
 from gateway.validation import ApiError
 from matcher.entries import ESTABLISHMENT_RE, PRISONER_RE, REFERENCE_RE
@@ -151,7 +152,20 @@ async def review_hit(request: web.Request) -> web.Response:
     escalated_to = v.text(body, "escalated_to", 64, required=False)
     if escalated_to is not None and outcome != "escalated":
         raise v.invalid("escalated_to", "only an escalated review has an owner")
+    if escalated_to is None and outcome == "escalated":
+        raise v.invalid(
+            "escalated_to", "an escalation needs an owner: the user name of a security or admin account"
+        )
     row = await _visible(request, principal)
+    if escalated_to is not None:
+        runtime = request.app[RUNTIME]
+        with store_errors():
+            owner, problem = await escalation_owner(
+                runtime.store, runtime.settings.sync.keys, escalated_to, [row.hit.establishment]
+            )
+        if owner is None:
+            raise v.invalid("escalated_to", str(problem))
+        escalated_to = owner
     review = await save_review(hit_index(request), row.hit.id, outcome, note, principal.id, escalated_to)
     return json_response({"id": hit_id, "review": review})
 

@@ -459,7 +459,13 @@ def document() -> dict[str, Any]:
                                 "properties": {
                                     "outcome": {"enum": list(OUTCOMES)},
                                     "note": {"type": "string", "maxLength": 2000},
-                                    "escalated_to": {"type": "string", "maxLength": 64},
+                                    "escalated_to": {
+                                        "type": "string",
+                                        "maxLength": 64,
+                                        "description": "required with outcome escalated: the user "
+                                        "name of an enabled security account at the hit's "
+                                        "establishment, or of an admin; stored as user:NAME",
+                                    },
                                 },
                             }
                         ),

@@ -54,6 +54,7 @@ from gateway.ui.pages import (
     store_of,
     zone_of,
 )
+from gateway.ui.users import escalation_owner
 from gateway.ulid import ULID_RE
 from matcher.entries import PRISONER_RE
 from sync.keys import Keys
@@ -235,8 +236,8 @@ async def next_unreviewed(request: web.Request) -> web.StreamResponse:
     return redirect(f"/ui/hits/{found}")
 
 
-def _review_form(form: Any, viewer_id: str) -> tuple[str, str | None, str | None, str | None]:
-    """(outcome, note, escalated_to, problem) from a review form."""
+def _review_form(form: Any, viewer_name: str) -> tuple[str, str | None, str | None, str | None]:
+    """(outcome, note, the owner's user name when escalated, problem) from a review form."""
     escalate = form.get("action") == "escalate"
     outcome = "escalated" if escalate else str(form.get("outcome", ""))
     note = str(form.get("note", "")).strip()
@@ -247,15 +248,17 @@ def _review_form(form: Any, viewer_id: str) -> tuple[str, str | None, str | None
         return outcome, None, None, f"The note is limited to {MAX_NOTE} characters."
     if outcome == "escalated" and not note:
         return outcome, None, None, "Say in the note why the hit is escalated."
-    escalated_to = None
-    if outcome == "escalated":
-        escalated_to = f"user:{owner}" if owner else viewer_id
-        if (
-            len(escalated_to) > 64
-            or not escalated_to[5:].replace("-", "").replace("_", "").replace(".", "").isalnum()
-        ):
-            return outcome, None, None, "Escalate to: a user name (letters, digits, - _ .)."
-    return outcome, note or None, escalated_to, None
+    return outcome, note or None, (owner or viewer_name) if outcome == "escalated" else None, None
+
+
+async def _owner(request: web.Request, name: str | None, rows: list[Row]) -> tuple[str | None, str | None]:
+    """(``user:NAME``, None) for an escalation's owner who can see every one of `rows`, (None,
+    None) when not escalated, or (None, the form's error)."""
+    if name is None:
+        return None, None
+    places = [r.hit.establishment for r in rows]
+    owner, problem = await escalation_owner(store_of(request), keys_of(request), name, places)
+    return owner, None if owner is not None else f"Escalate to: {problem}."
 
 
 @page(*REVIEWERS)
@@ -264,7 +267,10 @@ async def review(request: web.Request) -> web.StreamResponse:
     if row is None:
         return _not_found(request)
     viewer = request[VIEWER]
-    outcome, note, owner, problem = _review_form(request[FORM], viewer.actor_id)
+    outcome, note, name, problem = _review_form(request[FORM], viewer.user.username)
+    owner = None
+    if problem is None:
+        owner, problem = await _owner(request, name, [row])
     if problem is not None:
         title = "Not escalated" if outcome == "escalated" else "Review not saved"
         return error(request, 400, title, problem)
@@ -281,14 +287,17 @@ async def bulk_review(request: web.Request) -> web.StreamResponse:
         return error(request, 400, "Review not saved", "Tick the hits to review first.")
     if len(ids) > MAX_BULK:
         return error(request, 400, "Review not saved", f"At most {MAX_BULK} hits at once.")
-    outcome, note, owner, problem = _review_form(form, viewer.actor_id)
+    outcome, note, name, problem = _review_form(form, viewer.user.username)
     if problem is not None:
         return error(request, 400, "Review not saved", problem)
-    rows = [await _visible_hit(request, hit_id) for hit_id in ids]
-    if any(r is None for r in rows):
+    found = [await _visible_hit(request, hit_id) for hit_id in ids]
+    rows = [r for r in found if r is not None]
+    if len(rows) < len(found):
         return _not_found(request)
+    owner, problem = await _owner(request, name, rows)
+    if problem is not None:
+        return error(request, 400, "Review not saved", problem)
     for r in rows:
-        assert r is not None
         await save_review(hit_index(request), r.hit.id, outcome, note, viewer.actor_id, owner)
     back = str(form.get("back", "/ui/hits"))
     if not back.startswith("/ui/hits") or "\\" in back or "//" in back:

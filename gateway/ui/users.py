@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -21,6 +22,7 @@ from sync.keys import Keys
 
 UI_ROLES = ("security", "mailroom", "casework", "admin")
 BOUND_ROLES = ("security", "mailroom")  # accounts that work for one establishment
+OWNER_ROLES = ("security", "admin")  # who may own an escalated hit (the roles that review hits)
 USERNAME_RE = re.compile(r"[a-z0-9][a-z0-9._-]{1,63}")
 MIN_PASSWORD = 12
 MAX_PASSWORD = 1024
@@ -170,3 +172,25 @@ async def get_user(client: Any, keys: Keys, username: str) -> User | None:
 
 async def save_user(client: Any, keys: Keys, user: User) -> None:
     await client.hset(keys.ui_users, user.username, user.to_json())
+
+
+async def escalation_owner(
+    client: Any, keys: Keys, name: str, establishments: Iterable[str]
+) -> tuple[str | None, str | None]:
+    """The one stored form of an escalation's owner, ``user:NAME``, for the pages and the API alike
+    (``?escalated=me`` reads it), with None; or None and what is wrong: the owner must be an
+    enabled security or admin account that sees hits at each of `establishments`."""
+    username = name.strip().lower().removeprefix("user:")
+    if not USERNAME_RE.fullmatch(username):
+        return None, "a user name (2-64 lower-case letters, digits and . _ -)"
+    user = await get_user(client, keys, username)
+    if user is None:
+        return None, f"there is no account named {username}"
+    if user.disabled:
+        return None, f"the account {username} is disabled"
+    if user.role not in OWNER_ROLES:
+        return None, f"{username} is a {user.role} account; escalate to a security or admin account"
+    others = sorted({e for e in establishments if user.establishment not in (None, e)})
+    if others:
+        return None, f"{username} works at {user.establishment} and cannot see hits at {', '.join(others)}"
+    return f"user:{username}", None

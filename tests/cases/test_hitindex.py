@@ -150,6 +150,9 @@ def test_every_review_is_kept_and_the_latest_is_filtered_on(index: HitIndex) -> 
     assert index.count(HitFilter(reviewed=False)) == 58
     assert index.next_unreviewed(HitFilter(), None) == HITS[59].id
     assert index.next_unreviewed(HitFilter(), f"{HITS[11].time}.{HITS[11].id}") == HITS[9].id
+    fields = {"hit": HITS[31].id, "outcome": "escalated", "note": "", "by": "tok", "time": "1"}
+    index.client.xadd(KEYS.hit_review_log, {**fields, "escalated_to": "Lead"})  # as the API once stored it
+    assert [r.id for r in index.page(HitFilter(escalated_to="user:lead"), limit=10).rows] == [HITS[31].id]
 
 
 def test_reviews_saved_before_the_review_trail_are_brought_into_it_once(

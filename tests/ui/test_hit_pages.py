@@ -177,6 +177,52 @@ async def test_reviews_keep_their_trail_prefill_the_form_escalate_to_an_owner_an
     assert "<strong>0</strong> hits match" in left
 
 
+async def test_an_escalation_goes_to_a_real_account_in_one_form_from_the_api_and_the_page(
+    client: Any, redis_url: str, auth: Any
+) -> None:
+    now = int(dt.datetime.now(dt.UTC).timestamp() * 1000)
+    hits = [_hit(now - i * 1000, "B2345CD") for i in range(3)]
+    _ship(redis_url, hits)
+    cookie = await signed_in_cookie(client, redis_url, "sec", "security", "HLI")
+    lead = await signed_in_cookie(client, redis_url, "lead", "security", "HLI")
+    await signed_in_cookie(client, redis_url, "casey", "casework")
+    await signed_in_cookie(client, redis_url, "far", "security", "WDI")
+    security = await auth("security", "HLI")
+    url = f"/v1/hits/{hits[0].id}/review"
+    done = await client.post(
+        url, json={"outcome": "escalated", "note": "police", "escalated_to": "lead"}, headers=security
+    )
+    assert done.status == 200 and (await done.json())["review"]["escalated_to"] == "user:lead"
+    mine = await (await client.get("/ui/hits?escalated=me", headers=lead)).text()
+    assert hits[0].id in mine  # an API escalation is in the owner's "escalated to me"
+    for owner, why in (
+        ("nobody", "no account"),
+        ("casey", "casework"),
+        ("far", "WDI"),
+        ("Not a name!", "user name"),
+        (None, "owner"),
+    ):
+        body = {"outcome": "escalated", "note": "police", **({"escalated_to": owner} if owner else {})}
+        refused = await client.post(f"/v1/hits/{hits[1].id}/review", json=body, headers=security)
+        answer = await refused.json()
+        assert refused.status == 400 and answer["field"] == "escalated_to", answer
+        assert why in answer["detail"], answer
+    token = await csrf_of(client, f"/ui/hits/{hits[1].id}", cookie)
+    for owner, why in (("nobody", "no account"), ("casey", "casework"), ("far", "WDI")):
+        form = {"csrf_token": token, "note": "police", "escalate_to": owner, "action": "escalate"}
+        page = await client.post(f"/ui/hits/{hits[1].id}/review", data=form, headers=cookie)
+        assert page.status == 400 and why in await page.text() and "Escalate to" in await page.text()
+    form = {"csrf_token": token, "note": "police", "escalate_to": "lead", "action": "escalate"}
+    page = await client.post(
+        f"/ui/hits/{hits[1].id}/review", data=form, headers=cookie, allow_redirects=False
+    )
+    assert page.status == 303
+    trail = (await (await client.get(f"/v1/hits/{hits[1].id}", headers=security)).json())["reviews"]
+    assert [r["escalated_to"] for r in trail] == ["user:lead"]  # the refused ones left nothing
+    mine = await (await client.get("/ui/hits?escalated=me", headers=lead)).text()
+    assert hits[0].id in mine and hits[1].id in mine and hits[2].id not in mine
+
+
 async def test_charts_show_one_prison_without_a_place_chart_with_a_real_axis_and_tops(
     client: Any, redis_url: str
 ) -> None:
