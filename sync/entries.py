@@ -1,6 +1,6 @@
 """Reading the blocklist's entries back, with their owner: an entry a request authorised (its
-reference is the request's id, and the request's record is beside it) is that request's, changed
-only through the request's workflow; any other was loaded directly (``PUT /v1/entries``,
+reference is the request's id, and the request's record is beside it: ``sync.owners``) is that
+request's, changed only through the request's workflow; any other was loaded directly (``PUT /v1/entries``,
 ``nocontact import``). ``GET /v1/entries[/{reference}]`` and ``nocontact entries list|show``
 read through here."""
 
@@ -46,11 +46,6 @@ class StoredEntry:
     def to_dict(self) -> dict[str, Any]:
         """The whole entry (for casework and admin only) and its owner."""
         return {"entry": self.entry.to_dict(), "request": self.request}
-
-
-def owner_of(client: Any, keys: Keys, reference: str) -> str | None:
-    """The request that owns `reference` (a request's record under that id), or None."""
-    return reference if client.exists(keys.case(reference)) else None
 
 
 def get_entry(client: Any, keys: Keys, reference: str) -> StoredEntry | None:

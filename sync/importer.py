@@ -9,7 +9,11 @@ under the profile), and every bad line is reported on stderr as ``line N: FIELD:
 - ``--replace`` republishes the whole blocklist from the file (a new epoch); it implies
   ``--strict``. An empty list, or one more than ``[sync] max_shrink`` shorter than the store's, is
   refused before anything is published (exit 1, saying why) unless ``--allow-shrink`` licenses it:
-  the gateways would refuse it and keep serving the old list.
+  the gateways would refuse it and keep serving the old list. The entries requests own are kept
+  (they change only through their requests, which still say authorised), and the count is said.
+- A line whose reference is a request's id (``sync.owners``) would replace that request's block
+  behind its back: the whole import is refused before anything is written (exit 1), naming the
+  lines and references. Take those lines out; a request's block changes through the request.
 
 Writes are batched: ``--batch`` entries per atomic script (one version and one stream message
 each), several scripts per pipeline round trip. Progress goes to stderr.
@@ -35,7 +39,8 @@ from matcher.profile import Profile
 from sync.changes import OP_UPSERT
 from sync.client import sync_client
 from sync.embedded import store_url
-from sync.errors import ShrinkRefused, SyncError
+from sync.errors import OwnedByRequest, ShrinkRefused, SyncError
+from sync.owners import owned
 from sync.settings import SyncSettings
 from sync.writer import Writer
 
@@ -58,6 +63,24 @@ class Parsed:
     entries: list[Entry] = field(default_factory=list)
     errors: list[LineError] = field(default_factory=list)
     lines: int = 0
+    line_of: dict[str, int] = field(default_factory=dict)  # reference -> its line
+
+
+OWNED_ADVICE = (
+    "A request's block changes only through the request (POST /v1/requests/ID/..., the web UI or "
+    "`nocontact case`): take these lines out of the file; the requests' blocks stay as they are"
+)
+
+
+def report_owned(err: TextIO, refusal: OwnedByRequest, line_of: dict[str, int], *, loaded: str) -> None:
+    """``line N: reference: R belongs to request R`` per line (references only, never the
+    entry's details), then what was loaded and what to do instead."""
+    lines = sorted((line_of.get(reference, 0), reference) for reference in refusal.references)
+    for number, reference in lines[:MAX_REPORTED]:
+        err.write(f"line {number}: reference: {reference} belongs to request {reference}\n")
+    if len(lines) > MAX_REPORTED:
+        err.write(f"... and {len(lines) - MAX_REPORTED} more lines naming requests' entries\n")
+    err.write(f"import: {len(lines)} lines name requests' entries; {loaded}. {OWNED_ADVICE}\n")
 
 
 class EntryChecker:
@@ -155,6 +178,7 @@ def parse_lines(
             continue
         first_seen[entry.reference] = number
         numbered.append((number, entry))
+    parsed.line_of = first_seen
     for start in range(0, len(numbered), checker.BATCH):
         batch = numbered[start : start + checker.BATCH]
         bad = checker.check_many([entry for _, entry in batch])
@@ -185,9 +209,16 @@ def load(
         chunk = entries[start : start + step]
         for i in range(0, len(chunk), batch):
             writer.pipeline_apply(pipe, [(OP_UPSERT, e) for e in chunk[i : i + batch]])
-        for reply in pipe.execute():
-            results = writer.results(reply)
+        refused: list[str] = []
+        for reply in pipe.execute(raise_on_error=False):
+            try:
+                results = writer.results(reply)
+            except OwnedByRequest as exc:  # a request took the id after the check: that batch wrote nothing
+                refused += exc.references
+                continue
             version = max([version, *(r.version for r in results)])
+        if refused:
+            raise OwnedByRequest(tuple(refused))
         done += len(chunk)
         if progress is not None:
             progress(done)
@@ -274,11 +305,26 @@ def run(args: argparse.Namespace, *, stderr: TextIO | None = None) -> int:
                     result = writer.republish(
                         parsed.entries, allow_shrink=args.allow_shrink, batch=args.batch
                     )
-                    version = result.version
+                    version, kept = result.version, result.kept
                 else:
+                    taken = owned(client, settings.keys, (e.reference for e in parsed.entries))
+                    if taken:
+                        report_owned(
+                            err, OwnedByRequest(tuple(taken)), parsed.line_of, loaded="nothing loaded"
+                        )
+                        return 1
                     writing = Progress(err, len(parsed.entries), "import: writing")
-                    version = load(writer, parsed.entries, batch=args.batch, progress=writing.update)
+                    try:
+                        version = load(writer, parsed.entries, batch=args.batch, progress=writing.update)
+                    except OwnedByRequest as exc:  # the writer's own check, atomic with each batch
+                        writing.done()
+                        loaded = "the batches holding them were not loaded, others may have been"
+                        report_owned(err, exc, parsed.line_of, loaded=loaded)
+                        return 1
                     writing.done()
+    except OwnedByRequest as exc:  # --replace: nothing was published
+        report_owned(err, exc, parsed.line_of, loaded="nothing published (--replace)")
+        return 1
     except ShrinkRefused as exc:
         err.write(f"import: {exc}. If the list is meant to be this short, pass --allow-shrink.\n")
         return 1
@@ -293,4 +339,6 @@ def run(args: argparse.Namespace, *, stderr: TextIO | None = None) -> int:
         f"import: {len(parsed.entries)} entries loaded, {len(parsed.errors)} lines failed, "
         f"store version {version} ({elapsed:.1f}s)\n"
     )
+    if args.replace:
+        err.write(f"import: {kept} requests' entries kept (they change only through their requests)\n")
     return 1 if parsed.errors else 0

@@ -19,11 +19,12 @@ import redis
 
 from matcher.entries import Entry
 from matcher.index import NORMALISER_VERSIONS
-from sync.changes import OP_REMOVE, OP_UPSERT, encode_entry
+from sync.changes import OP_REMOVE, OP_UPSERT, decode_entry, encode_entry
 from sync.client import SyncRedis
 from sync.cut import shrink_refusal
 from sync.errors import ConcurrentChange, NotReplicated, OwnedByRequest, ShrinkRefused
 from sync.keys import Keys
+from sync.owners import owned, owned_entries
 from sync.settings import SyncSettings
 
 log = logging.getLogger("nocontact.sync")
@@ -170,6 +171,7 @@ class WriteResult:
     epoch: str
     version: int
     stream_id: str | None
+    kept: int = 0  # a republish: the requests' entries it kept from the old list (``sync.owners``)
 
     @property
     def changed(self) -> bool:
@@ -202,12 +204,15 @@ class _Staging:
     def add(self, entry: Entry) -> tuple[str, str]:
         if self.validate is not None:
             self.validate(entry)
+        return self.add_encoded(entry, encode_entry(entry))
+
+    def add_encoded(self, entry: Entry, payload: str) -> tuple[str, str]:
         if entry.reference in self.seen:
             raise ValueError(f"reference {entry.reference} appears twice in the republish")
         self.seen.add(entry.reference)
         self.count += 1
         self.identifiers += entry.identifier_count()
-        return entry.reference, encode_entry(entry)
+        return entry.reference, payload
 
 
 class Writer:
@@ -317,13 +322,16 @@ class Writer:
     def republish(
         self, entries: Iterable[Entry], *, allow_shrink: bool = False, batch: int = 1000, guard: bool = True
     ) -> WriteResult:
-        """Replace the whole blocklist with `entries` under a new epoch. `allow_shrink` tells the
-        followers that an empty or much smaller list is intended. Raises ConcurrentChange, having
-        swapped nothing in, when another write landed meanwhile (nothing is lost: retry), and
-        ShrinkRefused, having published nothing, when the followers' guard would refuse the new
-        list (``sync.cut.shrink_refusal`` against the store's entries) and `allow_shrink` is not set.
-        `guard=False` publishes it all the same, leaving the followers' own guard to refuse it (the
-        tests of that guard: a store restored from an old backup meets it the same way)."""
+        """Replace the whole blocklist with `entries` under a new epoch, keeping every entry a
+        request owns (``sync.owners``: those change only through their requests, which still say
+        authorised; ``WriteResult.kept`` counts them). `allow_shrink` tells the followers that an
+        empty or much smaller list is intended. Raises, having published nothing: OwnedByRequest
+        when `entries` names a request's reference; ConcurrentChange when another write landed
+        meanwhile (nothing is lost: retry); ShrinkRefused when the followers' guard would refuse
+        the new list (``sync.cut.shrink_refusal`` against the store's entries) and `allow_shrink`
+        is not set. `guard=False` publishes it all the same, leaving the followers' own guard to
+        refuse it (the tests of that guard: a store restored from an old backup meets it the same
+        way)."""
         with self.client.pipeline(transaction=True) as pipe:
             pipe.hmget(self.keys.meta, ["epoch", "version"])
             pipe.hlen(self.keys.entries)
@@ -331,6 +339,9 @@ class Writer:
         expected = f"{_text(start[0] or '')}/{_text(start[1] or '')}"
         # A store with nothing published has no list to shrink; an empty one is still refused.
         live_entries = int(live) if start[0] else None
+        # Read after `expected`: a request's write since then (authorising, withdrawing, an
+        # exemption) moves the version, and the swap refuses to publish a list that missed it.
+        kept = owned_entries(self.client, self.keys)
         staging = _Staging(self.keys, self.validate)
         pipe = self.client.pipeline(transaction=False)
         try:
@@ -339,6 +350,13 @@ class Writer:
                 if staging.count % batch == 0:
                     pipe.expire(staging.key, STAGING_TTL_S)
                     pipe.execute()
+            pipe.expire(staging.key, STAGING_TTL_S)
+            pipe.execute()
+            taken = owned(self.client, self.keys, staging.seen)
+            if taken:
+                raise OwnedByRequest(tuple(sorted(taken)))
+            for raw in kept.values():
+                pipe.hset(staging.key, *staging.add_encoded(decode_entry(raw), _text(raw)))
             pipe.expire(staging.key, STAGING_TTL_S)
             pipe.execute()
         except BaseException:
@@ -371,13 +389,14 @@ class Writer:
             raise
         self.acknowledge()
         log.info(
-            "sync: republished (epoch=%s version=%s entries=%d allow_shrink=%s)",
+            "sync: republished (epoch=%s version=%s entries=%d kept=%d allow_shrink=%s)",
             epoch,
             int(version),
             staging.count,
+            len(kept),
             allow_shrink,
         )
-        return WriteResult(epoch, int(version), _text(stream_id))
+        return WriteResult(epoch, int(version), _text(stream_id), len(kept))
 
     def acknowledge(self) -> None:
         """Return once `replicas` replicas hold every write this client made; NotReplicated if they

@@ -11,6 +11,9 @@ import redis
 
 from gateway.cli import main
 from sync.embedded import EmbeddedRedis
+from sync.errors import OwnedByRequest
+from sync.importer import load
+from sync.writer import Writer
 from tests.support.sync_data import KEYS, PREFIX, make_entry, phone
 
 
@@ -114,3 +117,15 @@ def test_import_into_the_embedded_redis_survives_its_restart(tmp_path: Path, cap
         assert embedded.owned
         assert c.hlen(KEYS.entries) == 3 and c.config_get("appendonly")["appendonly"] == "yes"
     assert embedded.process is None and not embedded.socket_path.exists()
+
+
+def test_a_batch_naming_a_requests_id_writes_nothing_and_says_which(client) -> None:
+    """The import checks owners before writing; a request that takes an id after that check meets
+    the writer's own check, atomic with each batch: that batch writes nothing, and load says so."""
+    wanted = [make_entry(i) for i in range(4)]
+    client.set(KEYS.case(wanted[2].reference), "{}")  # a request took this id after the check
+    writer = Writer(client, keys=KEYS)
+    with pytest.raises(OwnedByRequest) as refused:
+        load(writer, wanted, batch=2)
+    assert refused.value.references == (wanted[2].reference,)
+    assert sorted(client.hkeys(KEYS.entries)) == [wanted[0].reference, wanted[1].reference]

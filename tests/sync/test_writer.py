@@ -216,3 +216,20 @@ def test_a_requests_entry_is_refused_in_the_same_script_that_writes(
     # the request's workflow writes its own entry
     [result] = writer.apply([(OP_REMOVE, theirs.reference)], by_request=True)
     assert result.changed and not client.hexists(KEYS.entries, theirs.reference)
+
+
+def test_a_republish_keeps_the_requests_entries_and_never_replaces_one(
+    writer: Writer, client: redis.Redis
+) -> None:
+    theirs = make_entry(1)
+    writer.upsert_many([theirs, make_entry(2), make_entry(3)])
+    client.set(KEYS.case(theirs.reference), "{}")  # a request holds UPC-000001
+    before = writer.meta()
+    with pytest.raises(OwnedByRequest) as refused:
+        writer.republish([make_entry(4), make_entry(1, prisoner="B2345CD")])
+    assert refused.value.references == (theirs.reference,)
+    assert writer.meta() == before and not client.keys(KEYS.staging("*"))  # nothing published
+    result = writer.republish([make_entry(4), make_entry(5)])
+    assert result.kept == 1 and writer.meta()["entries"] == "3"
+    assert sorted(client.hkeys(KEYS.entries)) == [theirs.reference, "UPC-000004", "UPC-000005"]
+    assert decode_entry(client.hget(KEYS.entries, theirs.reference)) == theirs
