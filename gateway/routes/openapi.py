@@ -7,12 +7,13 @@ from typing import Any
 from aiohttp import web
 
 from gateway import validation as v
-from gateway.auth import ROLES
 from gateway.hitlog.model import CHANNELS, OUTCOMES
-from gateway.http import api_handler, json_response
-from gateway.routes import openapi_contacts, openapi_requests
-from gateway.routes.openapi_entries import ENTRY_SCHEMAS, ENTRY_SUMMARY
+from gateway.http import RUNTIME, api_handler, json_response
+from gateway.routes import openapi_contacts, openapi_requests, openapi_rules, openapi_tokens
+from gateway.routes.openapi_entries import ENTRY_SUMMARY, entry_schemas
+from gateway.ulid import ULID_RE
 from matcher.decisions import REASONS
+from matcher.profile import Profile
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -38,16 +39,14 @@ def _errors(*codes: int) -> dict[str, Any]:
     return {str(c): {"description": meaning[c], **_json(_ref("Error"))} for c in codes}
 
 
-ESTABLISHMENT = {
+ESTABLISHMENT = {  # a filter: any code of this shape (a body's code is one of the registry's)
     "type": "string",
     "pattern": "^[A-Za-z0-9]{2,8}$",
     "example": "HLI",
-    "description": "An establishment code the deployment knows (the profile's establishments and the "
-    "deployment file's); any other is a 400 naming the field",
 }
 NONBLANK = "\\S"  # at least one character that is not white space (a blank string is refused)
 REFERENCE = {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9._:/-]{0,63}$", "example": "UPC-2026-000123"}
-PRISONER = {"type": "string", "maxLength": 40, "example": "A1234BC"}
+PRISONER = {"type": "string", "maxLength": 40, "example": "A1234BC"}  # a filter, as ESTABLISHMENT
 MATCH = {
     "type": "object",
     "required": ["reference", "kind", "strength"],
@@ -57,11 +56,6 @@ MATCH = {
         "strength": {"enum": ["strong", "partial", "weak"]},
     },
 }
-PRINCIPAL = {  # a token as the API shows it, never the token itself
-    "id": {"type": "string"},
-    "role": {"type": "string"},
-    "establishment": {"type": ["string", "null"]},
-}
 SCREEN_COMMON = {
     "hit_id": {"type": ["string", "null"], "description": "ULID of the hit recorded for a non-allow answer"},
     "version": {"type": "integer", "description": "Store version of the index that answered"},
@@ -69,12 +63,14 @@ SCREEN_COMMON = {
 }
 
 
-def _screen(required: list[str], extra: dict[str, Any], limit: int, decisions: list[str]) -> dict[str, Any]:
+def _screen(
+    place: dict[str, Any], required: list[str], extra: dict[str, Any], limit: int, decisions: list[str]
+) -> dict[str, Any]:
     request = {
         "type": "object",
         "additionalProperties": False,
         "required": required,
-        "properties": {"establishment": ESTABLISHMENT, "prisoner": PRISONER, **extra},
+        "properties": place | extra,
     }
     answer = {
         "type": "object",
@@ -88,7 +84,19 @@ def _screen(required: list[str], extra: dict[str, Any], limit: int, decisions: l
     return {"request": request, "answer": answer, "limit": limit}
 
 
-def document() -> dict[str, Any]:
+HIT_ID = {
+    "name": "id",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string", "pattern": f"^{ULID_RE.pattern}$"},
+}
+
+
+def document(profile: Profile) -> dict[str, Any]:
+    place = {
+        "establishment": openapi_rules.establishment(profile),
+        "prisoner": openapi_rules.prisoner(profile),
+    }
     call_answer = {
         "type": "object",
         "required": ["decision", "reference", "hit_id", "version"],
@@ -99,6 +107,7 @@ def document() -> dict[str, Any]:
         },
     }
     mail = _screen(
+        place,
         ["establishment", "prisoner", "envelope"],
         {
             "envelope": {
@@ -113,9 +122,8 @@ def document() -> dict[str, Any]:
         ["allow", "hold", "block"],
     )
     mail["request"]["properties"]["prisoner"] = {
+        **place["prisoner"],
         "type": ["string", "null"],
-        "maxLength": 40,
-        "example": "A1234BC",
         "description": "The sender's prison number; null when the letter does not say who sent it. An "
         "unknown sender is screened against every block in the establishment's scope, and no exemption "
         "applies: a letter an exemption would let through for some prisoner is held (reason "
@@ -129,6 +137,7 @@ def document() -> dict[str, Any]:
         + ". Null otherwise (the matches say why).",
     }
     message = _screen(
+        place,
         ["establishment", "prisoner", "to"],
         {
             "to": {
@@ -148,8 +157,7 @@ def document() -> dict[str, Any]:
         "additionalProperties": False,
         "required": ["establishment", "prisoner", "number"],
         "properties": {
-            "establishment": ESTABLISHMENT,
-            "prisoner": PRISONER,
+            **place,
             "number": {
                 "type": "string",
                 "minLength": 1,
@@ -237,7 +245,7 @@ def document() -> dict[str, Any]:
                         "field": {"type": "string"},
                     },
                 },
-                **ENTRY_SCHEMAS,
+                **entry_schemas(profile),
             },
         },
         "security": [{"bearer": []}],
@@ -323,77 +331,7 @@ def document() -> dict[str, Any]:
                     },
                 },
             },
-            "/v1/tokens": {
-                "post": {
-                    "summary": "Create an API token (role: admin)",
-                    "requestBody": {
-                        "required": True,
-                        **_json(
-                            {
-                                "type": "object",
-                                "additionalProperties": False,
-                                "required": ["role"],
-                                "properties": {
-                                    "role": {"enum": list(ROLES)},
-                                    "establishment": {
-                                        **ESTABLISHMENT,
-                                        "type": ["string", "null"],
-                                        "description": "Screening and security tokens only; null or "
-                                        "absent: not bound",
-                                    },
-                                },
-                            }
-                        ),
-                    },
-                    "responses": {
-                        "201": {
-                            "description": "The token, shown once",
-                            **_json(
-                                {"type": "object", "properties": {"token": {"type": "string"}, **PRINCIPAL}}
-                            ),
-                        },
-                        **_errors(400, 401, 403, 503),
-                    },
-                }
-            },
-            "/v1/tokens/{id}": {
-                "delete": {
-                    "summary": "Revoke a token or certificate binding by id; every gateway drops it as the "
-                    "revocation arrives on the token-change stream (role: admin)",
-                    "parameters": [
-                        {
-                            "name": "id",
-                            "in": "path",
-                            "required": True,
-                            "schema": {"type": "string", "pattern": "^[0-9a-f]{12}$"},
-                        },
-                    ],
-                    "responses": {
-                        "200": {
-                            "description": "Revoked",
-                            **_json(
-                                {
-                                    "type": "object",
-                                    "properties": {"id": {"type": "string"}, "revoked": {"const": True}},
-                                }
-                            ),
-                        },
-                        **_errors(400, 401, 403, 404, 503),
-                    },
-                }
-            },
-            "/v1/tokens/self": {
-                "get": {
-                    "summary": "The role and establishment binding of the token that asks (any role)",
-                    "responses": {
-                        "200": {
-                            "description": "Who this token is (never the token itself)",
-                            **_json({"type": "object", "properties": PRINCIPAL}),
-                        },
-                        **_errors(401, 503),
-                    },
-                }
-            },
+            **openapi_tokens.paths(profile),
             "/v1/hits": {
                 "get": {
                     "summary": "Hits, newest first (roles: security, admin)",
@@ -422,9 +360,7 @@ def document() -> dict[str, Any]:
             "/v1/hits/{id}": {
                 "get": {
                     "summary": "One hit, what was tried (evidence) and every review (roles: security, admin)",
-                    "parameters": [
-                        {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
-                    ],
+                    "parameters": [HIT_ID],
                     "responses": {
                         "200": {
                             "description": "The hit",
@@ -446,9 +382,7 @@ def document() -> dict[str, Any]:
             "/v1/hits/{id}/review": {
                 "post": {
                     "summary": "Review a hit (roles: security, admin)",
-                    "parameters": [
-                        {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
-                    ],
+                    "parameters": [HIT_ID],
                     "requestBody": {
                         "required": True,
                         **_json(
@@ -491,13 +425,14 @@ def document() -> dict[str, Any]:
             "/v1/openapi.json": {"get": {"summary": "This document", "security": [], "responses": plain}},
         },
     }
-    doc["paths"].update(openapi_requests.paths())
-    doc["paths"].update(openapi_contacts.paths())
+    doc["paths"].update(openapi_requests.paths(profile))
+    doc["paths"].update(openapi_contacts.paths(profile))
+    openapi_rules.with_body_statuses(doc["paths"], _ref("Error"))
     return doc
 
 
 async def openapi(request: web.Request) -> web.Response:
-    return json_response(document())
+    return json_response(document(request.app[RUNTIME].profile))
 
 
 def setup(app: web.Application) -> None:

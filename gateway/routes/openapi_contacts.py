@@ -6,9 +6,12 @@ from __future__ import annotations
 from typing import Any
 
 from cases.contact_tasks import MAX_REASON, STATUSES
+from gateway.routes import openapi_rules
 from gateway.routes.openapi_requests import _errors, _json
 from matcher.contacts import MAX_CONTACTS
+from matcher.profile import Profile
 
+# Filters of the task listing: any code or number of this shape (cases.model)
 ESTABLISHMENT = {"type": "string", "pattern": "^[A-Za-z0-9]{2,8}$", "example": "HLI"}
 PRISONER = {"type": "string", "maxLength": 40, "example": "A1234BC"}
 STRINGS = {"type": "array", "maxItems": 50, "items": {"type": "string", "minLength": 1}}
@@ -82,7 +85,7 @@ def _close(summary: str, reason_required: bool) -> dict[str, Any]:
         **({"required": ["reason"]} if reason_required else {}),
     }
     return {
-        "parameters": [_path("id", {"type": "string", "pattern": "^ct_"})],
+        "parameters": [_path("id", {"type": "string", "pattern": "^ct_", "maxLength": 64})],
         "post": {
             "summary": summary,
             "requestBody": {"required": reason_required, **_json(body)},
@@ -94,7 +97,8 @@ def _close(summary: str, reason_required: bool) -> dict[str, Any]:
     }
 
 
-def paths() -> dict[str, Any]:
+def paths(profile: Profile) -> dict[str, Any]:
+    establishment, prisoner = openapi_rules.establishment(profile), openapi_rules.prisoner(profile)
     written = {
         "type": "object",
         "properties": {
@@ -114,12 +118,12 @@ def paths() -> dict[str, Any]:
             "identifier_index": {"type": "integer"},
         },
     }
-    too_many = {"413": {"description": f"More than {MAX_CONTACTS} contacts", **_json({"type": "object"})}}
     return {
         "/v1/contacts/{establishment}/{prisoner}": {
-            "parameters": [_path("establishment", ESTABLISHMENT), _path("prisoner", PRISONER)],
+            "parameters": [_path("establishment", establishment), _path("prisoner", prisoner)],
             "put": {
-                "summary": f"Write a prisoner's whole social contacts list (roles: {LIST_ROLES})",
+                "summary": f"Write a prisoner's whole social contacts list, at most {MAX_CONTACTS} contacts "
+                f"(roles: {LIST_ROLES})",
                 "requestBody": {
                     "required": True,
                     **_json(
@@ -129,8 +133,8 @@ def paths() -> dict[str, Any]:
                             "required": ["contacts"],
                             "properties": {
                                 "contacts": {"type": "array", "maxItems": MAX_CONTACTS, "items": CONTACT},
-                                "establishment": ESTABLISHMENT,
-                                "prisoner": PRISONER,
+                                "establishment": establishment,
+                                "prisoner": prisoner,
                             },
                         }
                     ),
@@ -138,7 +142,6 @@ def paths() -> dict[str, Any]:
                 "responses": {
                     "200": {"description": "Written (swept for removal tasks)", **_json(written)},
                     **_errors(400, 401, 403, 503),
-                    **too_many,
                 },
             },
             "get": {
@@ -167,8 +170,8 @@ def paths() -> dict[str, Any]:
                             "additionalProperties": False,
                             "required": ["establishment", "prisoner", "contact"],
                             "properties": {
-                                "establishment": ESTABLISHMENT,
-                                "prisoner": PRISONER,
+                                "establishment": establishment,
+                                "prisoner": prisoner,
                                 "contact": CONTACT,
                             },
                         }

@@ -5,11 +5,18 @@ from __future__ import annotations
 
 from typing import Any
 
-CODE = {"type": "string", "pattern": "^[A-Za-z0-9]{2,8}$"}
-SCOPE = {
-    "oneOf": [{"const": "all"}, {"type": "array", "minItems": 1, "items": CODE}],
-    "description": "`all`, or codes the deployment knows (any other is a 400 naming `scope[i]`)",
-}
+from gateway.routes import openapi_rules
+from matcher.profile import Profile
+
+
+def scope(profile: Profile) -> dict[str, Any]:
+    return {
+        "oneOf": [
+            {"const": "all"},
+            {"type": "array", "minItems": 1, "items": openapi_rules.establishment(profile)},
+        ],
+        "description": "`all`, or codes of the deployment's registry (any other is a 400 naming `scope[i]`)",
+    }
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -45,39 +52,52 @@ ADDRESS = {
         "postcode": {"type": "string", "maxLength": 16},
     },
 }
-ENTRY_SCHEMAS: dict[str, Any] = {
-    "ProtectedPerson": {
-        "type": "object",
-        "additionalProperties": False,
-        "description": "At least one phone, email or address",
-        "properties": {
-            "name": {"type": "string", "maxLength": 200},
-            "phones": {"type": "array", "maxItems": 50, "items": {"type": "string", "maxLength": 64}},
-            "emails": {"type": "array", "maxItems": 50, "items": {"type": "string", "maxLength": 254}},
-            "addresses": {"type": "array", "maxItems": 20, "items": ADDRESS},
+
+
+def entry_schemas(profile: Profile) -> dict[str, Any]:
+    """The components ``Entry``, ``ProtectedPerson`` and ``Exemption``, with the deployment's
+    registry and prison-number pattern (``openapi_rules``)."""
+    return {
+        "ProtectedPerson": {
+            "type": "object",
+            "additionalProperties": False,
+            "description": "At least one phone, email or address",
+            "properties": {
+                "name": {"type": "string", "maxLength": 200},
+                "phones": {"type": "array", "maxItems": 50, "items": {"type": "string", "maxLength": 64}},
+                "emails": {"type": "array", "maxItems": 50, "items": {"type": "string", "maxLength": 254}},
+                "addresses": {"type": "array", "maxItems": 20, "items": ADDRESS},
+            },
         },
-    },
-    "Entry": {
-        "type": "object",
-        "additionalProperties": False,
-        "required": ["reference", "prisoner", "protected"],
-        "properties": {
-            "reference": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9._:/-]{0,63}$"},
-            "prisoner": {"type": "string", "example": "A1234BC"},
-            "scope": SCOPE,
-            "protected": {"type": "array", "minItems": 1, "maxItems": 20, "items": _ref("ProtectedPerson")},
-            "exemptions": {"type": "array", "maxItems": 100, "items": _ref("Exemption")},
+        "Entry": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["reference", "prisoner", "protected"],
+            "properties": {
+                "reference": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9._:/-]{0,63}$"},
+                "prisoner": openapi_rules.prisoner(profile),
+                "scope": scope(profile),
+                "protected": {
+                    "type": "array",
+                    "minItems": 1,
+                    "maxItems": 20,
+                    "items": _ref("ProtectedPerson"),
+                },
+                "exemptions": {"type": "array", "maxItems": 100, "items": _ref("Exemption")},
+            },
         },
-    },
-    "Exemption": {
-        "type": "object",
-        "additionalProperties": False,
-        "required": ["prisoner", "identifier", "reason"],
-        "properties": {
-            "prisoner": {"type": "string"},
-            "identifier": {"type": "string", "description": "phone, email, or an address with its postcode"},
-            "reason": {"type": "string"},
-            "name": {"type": "string", "description": "only letters naming this person (close relative)"},
+        "Exemption": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["prisoner", "identifier", "reason"],
+            "properties": {
+                "prisoner": openapi_rules.prisoner(profile),
+                "identifier": {
+                    "type": "string",
+                    "description": "phone, email, or an address with its postcode",
+                },
+                "reason": {"type": "string"},
+                "name": {"type": "string", "description": "only letters naming this person (close relative)"},
+            },
         },
-    },
-}
+    }

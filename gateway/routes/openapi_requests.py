@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway.routes.openapi_entries import SCOPE
+from gateway.routes import openapi_rules
+from gateway.routes.openapi_entries import scope
 from gateway.routes.requests import SIMPLE_ACTIONS
+from matcher.profile import Profile
 
 ROLES = "casework; security bound to the establishment holding the prisoner"
 ERROR = {"$ref": "#/components/schemas/Error"}
@@ -63,36 +65,48 @@ def _op(
     return op
 
 
-REQUEST = {
-    "type": "object",
-    "additionalProperties": False,
-    "required": ["pathway", "consent", "requester", "prisoner", "protected"],
-    "properties": {
-        "pathway": {
-            "type": "integer",
-            "minimum": 1,
-            "maximum": 4,
-            "description": "1 victim of the offence; 2 direct request; 3 third party with consent; "
-            "4 information, intelligence or risk",
+def _request(profile: Profile) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["pathway", "consent", "requester", "prisoner", "protected"],
+        "properties": {
+            "pathway": {
+                "type": "integer",
+                "minimum": 1,
+                "maximum": 4,
+                "description": "1 victim of the offence; 2 direct request; 3 third party with consent; "
+                "4 information, intelligence or risk",
+            },
+            "consent": {"enum": ["given", "not_given", "unknown"]},
+            "rationale": {
+                **TEXT,
+                "type": ["string", "null"],
+                "description": "Required without consent and on pathway 4",
+            },
+            "requester": {
+                "type": "object",
+                "properties": {k: {"type": "string"} for k in ("name", "organisation", "role", "contact")},
+            },
+            "prisoner": {
+                "type": "object",
+                "required": ["establishment"],
+                "properties": {
+                    "number": openapi_rules.prisoner(profile),
+                    "name": {"type": "string"},
+                    "establishment": openapi_rules.establishment(profile),
+                },
+            },
+            "protected": {"type": "array", "items": {"$ref": "#/components/schemas/ProtectedPerson"}},
+            "scope": scope(profile),
         },
-        "consent": {"enum": ["given", "not_given", "unknown"]},
-        "rationale": {**TEXT, "description": "Required without consent and on pathway 4"},
-        "requester": {
-            "type": "object",
-            "properties": {k: {"type": "string"} for k in ("name", "organisation", "role", "contact")},
-        },
-        "prisoner": {
-            "type": "object",
-            "properties": {k: {"type": "string"} for k in ("number", "name", "establishment")},
-        },
-        "protected": {"type": "array", "items": {"$ref": "#/components/schemas/ProtectedPerson"}},
-        "scope": SCOPE,
-    },
-}
+    }
+
+
 REASON = {"type": "object", "additionalProperties": False, "properties": {"reason": TEXT}}
 
 
-def paths() -> dict[str, Any]:
+def paths(profile: Profile) -> dict[str, Any]:
     listing = [
         {"name": n, "in": "query", "required": False, "schema": {"type": "string"}}
         for n in ("prisoner", "establishment", "state")
@@ -101,7 +115,10 @@ def paths() -> dict[str, Any]:
     return {
         "/v1/requests": {
             "post": _op(
-                "Record a no-contact request (intake)", body=REQUEST, ok="201", errors=(400, 401, 403, 503)
+                "Record a no-contact request (intake)",
+                body=_request(profile),
+                ok="201",
+                errors=(400, 401, 403, 503),
             ),
             "get": _op(
                 "Requests by prisoner, establishment or state", params=listing, errors=(400, 401, 403, 503)
@@ -172,8 +189,8 @@ def paths() -> dict[str, Any]:
                     "type": "object",
                     "properties": {
                         "reason": TEXT,
-                        "prisoner_number": {"type": "string"},
-                        "establishment": {"type": "string"},
+                        "prisoner_number": openapi_rules.prisoner(profile),
+                        "establishment": openapi_rules.establishment(profile),
                     },
                 },
             ),
