@@ -98,21 +98,25 @@ async def within_body_deadline(request: web.Request, reading: Awaitable[T]) -> T
         raise BodyTimeout(seconds) from None
 
 
+def body_too_large(limit: int) -> ApiError:
+    return ApiError(413, "body_too_large", f"body: at most {limit} bytes on this endpoint")
+
+
 async def read_json(request: web.Request, limit: int) -> dict[str, Any]:
     length = request.content_length
     if length is not None and length > limit:
-        raise ApiError(413, "body_too_large", f"body: at most {limit} bytes on this endpoint")
+        raise body_too_large(limit)
     try:
         raw = await within_body_deadline(request, request.read())
     except web.HTTPRequestEntityTooLarge:
-        raise ApiError(413, "body_too_large", f"body: at most {limit} bytes on this endpoint") from None
+        raise body_too_large(limit) from None
     return parse_json(raw, limit)
 
 
 def parse_json(raw: bytes, limit: int) -> dict[str, Any]:
     """A body already read, with read_json's checks and errors."""
     if len(raw) > limit:
-        raise ApiError(413, "body_too_large", f"body: at most {limit} bytes on this endpoint")
+        raise body_too_large(limit)
     if not raw:
         raise ApiError(400, "invalid_json", "body: a JSON object is required")
     try:

@@ -16,7 +16,7 @@ from time import perf_counter
 from typing import Any
 
 import orjson
-from aiohttp import hdrs, web
+from aiohttp import StreamReader, hdrs, web
 from multidict import CIMultiDict
 
 from gateway import validation as v
@@ -25,6 +25,7 @@ from gateway.auth import Principal
 from gateway.decided import current_index, record_decision, unavailable
 from gateway.fastpath import Fields, buffered, taken
 from gateway.http import RUNTIME, Runtime, authorize, bound_to, error_response, finish_request
+from gateway.mailroom.pages import kind_of
 from gateway.validation import ApiError
 from matcher.decisions import UNKNOWN_PRISONER, Decision
 from matcher.index import Index
@@ -186,10 +187,11 @@ class Screening:
         target: tuple[str, int],
         screen: Callable[[Index, str, str | None, str, str | None], Decision],
         letter: bool = False,
+        raw: bytes | None = None,
     ) -> web.Response:
         """Mail and messages: a required target (envelope or recipient) and optional content. A
         `letter` (mail) may have a null prisoner (the sender is not known) and a blank envelope
-        (OCR read nothing), and its answer says why it is held."""
+        (OCR read nothing), and its answer says why it is held. `raw`: the body, read already."""
         started = time.perf_counter()
         runtime = self.runtime
         principal: Principal | None = None
@@ -197,7 +199,7 @@ class Screening:
             principal = self._known(request, roles)
             if principal is None:
                 principal = await authorize(request, roles)
-            body = buffered(request, limit)
+            body = buffered(request, limit) if raw is None else v.parse_json(raw, limit)
             if body is None:  # an empty object is a body too
                 body = await v.read_json(request, limit)
             check = self.fields
@@ -245,9 +247,15 @@ class Screening:
         return self._finish(path, started, response, principal)
 
     async def mail(self, request: web.Request) -> web.Response:
-        if request.content_type.startswith(_NOT_TEXT):
-            response = error_response(_SCAN_SENT)
-            return self._finish(MAIL_PATH, time.perf_counter(), response, None)
+        raw = None
+        if request.content_type != "application/json":  # `curl -d`, a form, a scan, bytes
+            started = time.perf_counter()
+            principal: Principal | None = None
+            try:
+                principal = self._known(request, MAIL_ROLES) or await authorize(request, MAIL_ROLES)
+                raw = await _not_a_scan(request, v.LIMIT_MAIL)
+            except Exception as exc:
+                return self._finish(MAIL_PATH, started, error_response(exc), principal)
         return await self._text(
             request,
             MAIL_PATH,
@@ -257,6 +265,7 @@ class Screening:
             ("envelope", v.MAX_ENVELOPE),
             _mail,
             letter=True,
+            raw=raw,
         )
 
     async def message(self, request: web.Request) -> web.Response:
@@ -265,8 +274,10 @@ class Screening:
         )
 
 
-# A scan sent where its OCR text belongs: images, PDFs and form uploads.
+# A scan sent where its OCR text belongs: images, PDFs and form uploads by their type; under any
+# other type that is not JSON's, by the body's first bytes (gateway.mailroom.pages).
 _NOT_TEXT = ("image/", "application/pdf", "multipart/")
+_MAGIC_BYTES = 8
 _SCAN_SENT = ApiError(
     415,
     "unsupported_media_type",
@@ -275,6 +286,34 @@ _SCAN_SENT = ApiError(
     "`nocontact mailroom scan FILE` (or the mailroom page, /ui/mailroom), which reads it and sends the text",
     "body",
 )
+
+
+async def _not_a_scan(request: web.Request, limit: int) -> bytes:
+    """The body of a letter sent with a type other than JSON's (`curl -d` sends a form's), read
+    whole; ApiError 415 for a scan, by its type or its first bytes (`curl --data-binary @scan.png`,
+    application/octet-stream), and 413 for a body over `limit` bytes that is not one."""
+    if request.content_type.startswith(_NOT_TEXT):
+        raise _SCAN_SENT
+    head = await v.within_body_deadline(request, _read_up_to(request.content, _MAGIC_BYTES))
+    if kind_of(head) is not None:
+        raise _SCAN_SENT
+    length = request.content_length
+    if length is not None and length > limit:
+        raise v.body_too_large(limit)
+    return head + await v.within_body_deadline(request, _read_up_to(request.content, limit + 1 - len(head)))
+
+
+async def _read_up_to(content: StreamReader, size: int) -> bytes:
+    """At most `size` bytes of the body: fewer only at its end."""
+    chunks: list[bytes] = []
+    got = 0
+    while got < size:
+        chunk = await content.read(size - got)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        got += len(chunk)
+    return b"".join(chunks)
 
 
 def _plain_answer(body: bytes) -> web.Response:

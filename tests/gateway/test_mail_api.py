@@ -3,6 +3,7 @@ read, why a letter is held, and a scan sent where its text belongs (415, naming 
 
 from __future__ import annotations
 
+import io
 import sqlite3
 from typing import Any
 
@@ -79,6 +80,54 @@ async def test_a_scan_posted_as_the_body_is_415_naming_the_fix(client: Any, auth
         assert resp.status == 415, body
         assert body["error"] == "unsupported_media_type" and body["field"] == "body"
         assert "OCR text as JSON" in body["detail"] and "nocontact mailroom scan" in body["detail"]
+
+
+SCANS = {
+    "png": PNG,
+    "jpeg": b"\xff\xd8\xff\xe0\x00\x10JFIF\x00",
+    "tiff": b"II*\x00\x08\x00\x00\x00",
+    "pdf": b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n",
+}
+
+
+async def test_a_scan_sent_as_bytes_or_a_form_is_415_by_its_first_bytes(
+    client: Any, auth: TokenFactory
+) -> None:
+    """`curl --data-binary @scan.png` sends x-www-form-urlencoded; other clients octet-stream or no
+    type at all: the scan is known by its first bytes, whatever its size (not 400 invalid_json or
+    413), once the token is known."""
+    mailroom = await auth("mailroom")
+    types = ("application/x-www-form-urlencoded", "application/octet-stream", "text/plain")
+    for content_type in types:
+        for kind, head in SCANS.items():
+            for body in (head + bytes(200), head + bytes(2 * 1024 * 1024)):
+                resp = await client.post(
+                    "/v1/screen/mail",
+                    data=io.BytesIO(body),
+                    headers={**mailroom, "Content-Type": content_type},
+                )
+                answer = await resp.json()
+                assert (resp.status, answer["error"]) == (415, "unsupported_media_type"), (content_type, kind)
+                assert "nocontact mailroom scan" in answer["detail"] and answer["field"] == "body"
+    resp = await client.post(
+        "/v1/screen/mail", data=PNG, headers={"Content-Type": "application/octet-stream"}
+    )
+    assert resp.status == 401  # no token: told that first
+    letter = (
+        b'{"establishment": "HLI", "prisoner": "A1234BC", "envelope": "Mr P Jones\\n4 Park Road\\nLeeds"}'
+    )
+    for content_type in types:  # `curl -d '{...}'`: JSON under another type is still screened
+        resp = await client.post(
+            "/v1/screen/mail", data=letter, headers={**mailroom, "Content-Type": content_type}
+        )
+        assert resp.status == 200 and (await resp.json())["decision"] == "allow", await resp.text()
+    for body, status in ((b"not json", 400), (b"x" * (2 * 1024 * 1024), 413)):
+        resp = await client.post(
+            "/v1/screen/mail",
+            data=io.BytesIO(body),
+            headers={**mailroom, "Content-Type": "application/octet-stream"},
+        )
+        assert resp.status == status, await resp.text()
 
 
 async def test_a_token_says_whom_it_belongs_to(client: Any, auth: TokenFactory) -> None:
