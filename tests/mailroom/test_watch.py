@@ -17,7 +17,11 @@ from pathlib import Path
 import pytest
 
 from gateway.mailroom.journal import Journal, Pending, digest_of
-from tests.support.mailroom_site import BLOCKED, FLAT, NEIGHBOUR, OTHER_FLAT, Site, scan
+from sync.cut import NOTHING_PUBLISHED
+from tests.support.gateway_process import Gateway
+from tests.support.mailroom_site import BLOCKED, ENTRIES, FLAT, NEIGHBOUR, OTHER_FLAT, Site, scan
+from tests.support.processes import clean_env, free_port
+from tests.support.redis_server import RedisFactory
 
 
 class Watch:
@@ -176,3 +180,49 @@ def test_watch_on_a_terminal_shows_its_progress_and_once_stops_when_the_folder_i
     assert done.stdout.startswith("neighbour.png: ALLOW")
     assert b"\r1 filed, 0 waiting, 0 in the folder; watching" in shown
     assert filed(watch) == {"neighbour.png": "allow"}
+
+
+def test_watch_keeps_scans_while_the_gateway_answers_503_not_ready(
+    tmp_path: Path, redis_server: RedisFactory
+) -> None:
+    """A gateway that is up but has no blocklist yet (a fresh Redis nobody has run `nocontact
+    init` on) answers 503 not_ready: the scans wait in the folder, none is allowed, and each is
+    filed once the gateway is ready."""
+    store = redis_server()
+    gateway = Gateway(tmp_path / "data", free_port(), env={"NOCONTACT_REDIS_URL": store.url}).start()
+    watcher = Watch(
+        Site(gateway, gateway.token("mailroom", "HLI")), tmp_path / "in", tmp_path / "out", tmp_path / "w.log"
+    )
+    try:
+        watcher.in_dir.mkdir()
+        scan(watcher.in_dir / "blocked.png", BLOCKED)
+        scan(watcher.in_dir / "neighbour.png", NEIGHBOUR)
+        watcher.start()
+        until(lambda: "503 not_ready" in watcher.text(), "the gateway's 503 not_ready noticed", watcher)
+        assert NOTHING_PUBLISHED in watcher.text()
+        time.sleep(1.0)  # more tries while it is not ready
+        assert {p.name for p in watcher.in_dir.iterdir()} == {"blocked.png", "neighbour.png"}
+        assert filed(watcher) == {}  # nothing allowed on a guess
+
+        command = [sys.executable, "-m", "gateway.cli", "init", "--data-dir", str(tmp_path / "cli")]
+        done = subprocess.run(
+            command,
+            env=clean_env(NOCONTACT_REDIS_URL=store.url),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        for entry in ENTRIES:
+            status, body = gateway.http("PUT", f"/v1/entries/{entry['reference']}", entry)
+            assert status == 200, body
+        until(lambda: len(filed(watcher)) == 2, "both scans filed once ready", watcher)
+        assert filed(watcher) == {"blocked.png": "block", "neighbour.png": "allow"}
+        assert "gateway answers again" in watcher.text()
+        assert watcher.stop() == 0
+    finally:
+        if watcher.process is not None and watcher.process.poll() is None:
+            watcher.process.kill()
+            watcher.process.wait(10)
+        gateway.close()
