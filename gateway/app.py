@@ -4,10 +4,14 @@ at import time, and each worker process gets its own after a fork."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import functools
+import logging
 import os
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -31,11 +35,16 @@ from gateway.routes import admin, contacts, health, hits, openapi, requests, scr
 from gateway.settings import GatewaySettings
 from gateway.source import IndexSource
 from gateway.ui import setup_ui
+from gateway.workermetrics import FLUSH_EVERY, WorkerMetrics
 from matcher.index import check_entry
 from matcher.profile import Profile
 from sync.redis_url import async_redis_client, redis_client
 from sync.store import FleetStore
 from sync.writer import Writer
+
+log = logging.getLogger("nocontact.gateway")
+
+SHIP_ON_STOP = 3.0  # seconds a stopping worker spends shipping its spool before keeping the rest
 
 SourceFactory = Callable[[GatewaySettings, Profile, CollectorRegistry], IndexSource]
 
@@ -64,13 +73,15 @@ def create_app(
     source: IndexSource | None = None,
     source_factory: SourceFactory | None = None,
     profile: Profile | None = None,
+    metrics_dir: Path | None = None,
 ) -> web.Application:
     """The gateway. `source` (tests, offline) or `source_factory` supplies the index; by default
     sync's follower is started per process. Redis is `settings.sync.redis_url` (required here:
-    serve starts the embedded server and fills it in)."""
+    serve starts the embedded server and fills it in). `metrics_dir`: one of ``serve --workers N``'s
+    workers, whose /metrics merges them all (gateway.workermetrics)."""
     if profile is None:
         profile = load_profile(settings.config_file)
-    metrics = Metrics()
+    metrics = Metrics(None if metrics_dir is None else WorkerMetrics(metrics_dir))
     if source is None:
         source = (source_factory or default_source)(settings, profile, metrics.registry)
     # Only a deployment behind a trusted TLS proxy pays for the header check on every request.
@@ -82,6 +93,7 @@ def create_app(
     metrics.watch(source, lambda: runtime.shipper, settings.max_data_age)
     app[RUNTIME] = runtime
     app[validation.BODY_TIMEOUT] = settings.body_timeout
+    app.cleanup_ctx.append(_worker_metrics_ctx)  # first in, last out: a worker's final counts
     app.cleanup_ctx.append(_redis_ctx)
     app.cleanup_ctx.append(_source_ctx)
     app.cleanup_ctx.append(_spool_ctx)
@@ -107,6 +119,31 @@ def _redis_options(runtime: Runtime) -> dict[str, Any]:
     if sync.redis_url is None:
         raise RuntimeError("settings.sync.redis_url is required (serve starts the embedded Redis)")
     return {"socket_timeout": sync.socket_timeout, "socket_connect_timeout": sync.connect_timeout}
+
+
+async def _worker_metrics_ctx(app: web.Application) -> AsyncIterator[None]:
+    """One of several workers writes its metrics for the others every FLUSH_EVERY seconds, and a
+    last time once everything else has stopped (the spool's last shipping counted)."""
+    metrics = app[RUNTIME].metrics
+    task = None if metrics.shared is None else asyncio.create_task(_write_metrics(metrics))
+    yield
+    if task is not None and metrics.shared is not None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        metrics.shared.write(metrics.registry)
+
+
+async def _write_metrics(metrics: Metrics) -> None:
+    shared = metrics.shared
+    assert shared is not None
+    loop = asyncio.get_running_loop()
+    while True:
+        await asyncio.sleep(FLUSH_EVERY)
+        try:
+            await loop.run_in_executor(None, shared.store, shared.snapshot(metrics.registry))
+        except Exception:
+            log.exception("worker %d: metrics not written for the other workers", os.getpid())
 
 
 async def _redis_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -147,6 +184,21 @@ async def _spool_ctx(app: web.Application) -> AsyncIterator[None]:
     runtime.shipper.start()
     yield
     await runtime.shipper.stop()
+    shipped, kept = await runtime.shipper.ship_remaining(SHIP_ON_STOP)
+    fields = {"pid": os.getpid(), "shipped": shipped, "kept": kept}
+    if kept:
+        log.warning(
+            "worker %d: spool: %d hit(s) shipped, %d kept in %s for the next start to ship",
+            os.getpid(),
+            shipped,
+            kept,
+            settings.spool_file,
+            extra={"fields": fields},
+        )
+    else:
+        log.info(
+            "worker %d: spool: %d hit(s) shipped; none left", os.getpid(), shipped, extra={"fields": fields}
+        )
     runtime.spool.close()
 
 

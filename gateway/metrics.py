@@ -1,10 +1,12 @@
 """Prometheus metrics, one registry per app. The request path only bumps plain ints (request and
 decision counters, latency histogram buckets): no locks, no label lookups. That is safe because
 they are updated and read on the event loop's thread only; a Collector turns them into metric
-families at scrape time. Sync and spool gauges are read at scrape time too."""
+families at scrape time. Sync and spool gauges are read at scrape time too. Under ``serve --workers
+N`` a scrape shows every worker's metrics merged (gateway.workermetrics)."""
 
 from __future__ import annotations
 
+import asyncio
 from bisect import bisect_left
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -15,6 +17,7 @@ from prometheus_client.registry import Collector
 
 from gateway.hitlog.shipper import Shipper
 from gateway.source import STATES, IndexSource
+from gateway.workermetrics import WorkerMetrics
 
 LATENCY_BUCKETS = (0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -45,8 +48,9 @@ class LatencyHistogram:
 
 
 class Metrics:
-    def __init__(self) -> None:
+    def __init__(self, shared: WorkerMetrics | None = None) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
+        self.shared = shared  # one of several workers: written to a file, merged with the others
         # (endpoint, method, status) -> requests answered
         self.requests: dict[tuple[str, str, int], int] = {}
         # endpoint -> its latency histogram
@@ -91,7 +95,17 @@ class Metrics:
         self.registry.register(_StateCollector(source, shipper, max_age))
 
     def render(self) -> bytes:
+        if self.shared is not None:
+            return self.shared.render(self.shared.snapshot(self.registry))
         return generate_latest(self.registry)
+
+    async def exposition(self) -> bytes:
+        """/metrics's body. One of several workers collects on the loop, then merges the workers'
+        files in a thread (tens of milliseconds that must not stall the loop)."""
+        if self.shared is None:
+            return generate_latest(self.registry)
+        families = self.shared.snapshot(self.registry)
+        return await asyncio.get_running_loop().run_in_executor(None, self.shared.render, families)
 
 
 class _TrafficCollector(Collector):

@@ -2,17 +2,15 @@
 
 serve: with no Redis URL it starts the embedded Redis (sync.embedded) under the data directory.
 With ``--workers N`` the parent binds the listening socket, starts the embedded Redis once, then
-forks N workers that accept on the shared socket; each worker builds its own app (follower,
-spool thread, shipper) after the fork. Prints where it listens and how to get a token; never a
+keeps N workers accepting on the shared socket (gateway.supervisor: restarts, SIGTERM, SIGHUP);
+their /metrics is one (gateway.workermetrics). Prints where it listens and how to get a token; never a
 victim's details."""
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import logging
 import os
-import signal
 import socket
 import sys
 from pathlib import Path
@@ -21,12 +19,13 @@ from typing import Any
 import redis
 
 from config import establishments
-from gateway.app import create_app
+from gateway import workermetrics
 from gateway.auth import ROLES, bind_certificate, create_token, list_tokens, revoke_token
 from gateway.logs import setup_logging
 from gateway.settings import GatewaySettings
+from gateway.supervisor import Supervisor, run_worker
 from gateway.tls import ServerTls, certificate_fingerprint
-from gateway.worker import new_event_loop, run_worker_app, tune_process
+from gateway.worker import tune_process
 from matcher.errors import ConfigError
 from sync.datadir import DataDirLock
 from sync.embedded import EmbeddedRedis, attached_url
@@ -247,7 +246,7 @@ def _serve(
             flush=True,
         )
         if settings.workers == 1:
-            _worker(settings, sock, tls)
+            run_worker(settings, sock, tls)
         else:
             _supervise(settings, sock, tls)
     except SyncError as exc:  # the embedded Redis would not start
@@ -257,6 +256,16 @@ def _serve(
         if embedded is not None:
             embedded.stop()
     return 0
+
+
+def _supervise(settings: GatewaySettings, sock: socket.socket, tls: ServerTls | None) -> None:
+    metrics_dir = workermetrics.prepare(settings.data_dir)
+    Supervisor(
+        settings.workers,
+        lambda: run_worker(settings, sock, tls, metrics_dir),
+        sock=sock,
+        on_exit=lambda pid: workermetrics.retire(metrics_dir, pid),
+    ).run()
 
 
 def _listen(host: str, port: int) -> socket.socket:
@@ -271,54 +280,3 @@ def _listen(host: str, port: int) -> socket.socket:
     sock.listen(1024)
     sock.set_inheritable(True)
     return sock
-
-
-def _worker(settings: GatewaySettings, sock: socket.socket, tls: ServerTls | None) -> None:
-    loop = new_event_loop()
-    if tls is not None:
-        loop.add_signal_handler(signal.SIGHUP, tls.reload)  # certificate rotation: each worker its own
-        # A SIGHUP that reached this worker before the handler above was installed was ignored (the
-        # supervisor ignores it across the fork): pick up a rotation made in that window now.
-        tls.reload_if_changed()
-    run_worker_app(create_app(settings), sock, loop, ssl_context=None if tls is None else tls.context)
-
-
-def _supervise(settings: GatewaySettings, sock: socket.socket, tls: ServerTls | None) -> None:
-    children: list[int] = []
-    # Until a worker has installed its own SIGHUP handler, a `systemctl reload` must not kill it (the
-    # default action) nor run the supervisor's handler in it: ignored across the fork.
-    signal.signal(signal.SIGHUP, signal.SIG_IGN)
-    for _ in range(settings.workers):
-        pid = os.fork()
-        if pid == 0:  # pragma: no cover - runs in the child
-            code = 0
-            try:
-                signal.signal(signal.SIGTERM, signal.SIG_DFL)
-                _worker(settings, sock, tls)
-            except BaseException:
-                code = 1
-            os._exit(code)
-        children.append(pid)
-
-    def forward(signum: int, _frame: Any) -> None:
-        for child in children:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(child, signal.SIGINT)
-
-    def reload(signum: int, _frame: Any) -> None:
-        for child in children:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(child, signal.SIGHUP)
-
-    signal.signal(signal.SIGTERM, forward)
-    signal.signal(signal.SIGINT, forward)
-    signal.signal(signal.SIGHUP, reload)
-    for child in children:
-        while True:
-            try:
-                os.waitpid(child, 0)
-                break
-            except InterruptedError:
-                continue
-            except ChildProcessError:
-                break

@@ -110,6 +110,17 @@ class Shipper:
                 await self._task
             self._task = None
 
+    async def ship_remaining(self, within: float) -> tuple[int, int]:
+        """On the way out, after stop(): ship what is pending for at most `within` seconds. Returns
+        (hits shipped now, hits left in the spool, shipped at the next start)."""
+        shipped = 0
+        with contextlib.suppress(TimeoutError, RedisError, OSError):
+            async with asyncio.timeout(within):
+                while sent := await self.ship_once():
+                    shipped += sent
+        await self._refresh_backlog()
+        return shipped, self.backlog
+
     async def ship_once(self) -> int:
         """Ship one batch; returns how many hits it held (0: nothing pending). Raises RedisError."""
         hits = await self.spool.pending(self.batch)

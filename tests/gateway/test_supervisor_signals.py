@@ -16,24 +16,21 @@ from tests.support.certs import Pki
 # Workers that stand still where a real worker is still building its app: after the fork, before
 # the SIGHUP handler. Each leaves a file when it starts and another if it lives to finish.
 SUPERVISOR = """
-import os, socket, sys, time
+import os, sys, time
 from pathlib import Path
-import gateway.serve as serve
-from gateway.settings import GatewaySettings
+from gateway.supervisor import Supervisor
 
 here = Path(sys.argv[1])
 
-def worker(settings, sock, tls):
+def worker():
     (here / f"started-{os.getpid()}").touch()
     while not (here / "go").exists():
         time.sleep(0.01)
     (here / f"finished-{os.getpid()}").touch()
+    while True:  # serving, until the supervisor's SIGTERM
+        time.sleep(1)
 
-serve._worker = worker
-sock = socket.socket()
-sock.bind(("127.0.0.1", 0))
-sock.listen()
-serve._supervise(GatewaySettings(workers=2), sock, None)
+Supervisor(2, worker).run()
 """
 
 
@@ -59,6 +56,8 @@ def test_a_reload_during_worker_start_up_does_not_kill_the_worker(tmp_path: Path
         supervisor.send_signal(signal.SIGHUP)  # forwarded to both workers, mid start-up
         time.sleep(0.3)
         (tmp_path / "go").touch()
+        wait_for(lambda: len(list(tmp_path.glob("finished-*"))) == 2, "both workers went on")
+        supervisor.send_signal(signal.SIGTERM)
         assert supervisor.wait(timeout=20) == 0
     finally:
         supervisor.kill()
