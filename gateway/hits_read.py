@@ -46,8 +46,14 @@ async def read_page(
     after: str | None = None,
     oldest: bool = False,
 ) -> Page:
-    """Hits matching `filt`, newest first: see ``HitIndex.page``."""
-    found = await off_loop(index.page, filt, limit=limit, before=before, after=after, oldest=oldest)
+    """Hits matching `filt`, newest first: see ``HitIndex.page``. Read and made ``Row``s off the
+    event loop."""
+    return await off_loop(page_of, index, filt, limit=limit, before=before, after=after, oldest=oldest)
+
+
+def page_of(index: HitIndex, filt: HitFilter, **where: Any) -> Page:
+    """``HitIndex.page`` as ``Row``s (synchronous: for a worker thread)."""
+    found = index.page(filt, **where)
     return IndexPage(
         [row_of(r) for r in found.rows], found.total, found.newer, found.older_cursor, found.newer_cursor
     )
@@ -55,7 +61,11 @@ async def read_page(
 
 async def get_hit(index: HitIndex, hit_id: str) -> Row | None:
     """One hit by id with its latest review; None until its gateway has shipped it."""
-    found = await off_loop(index.get, hit_id)
+    return await off_loop(_hit_of, index, hit_id)
+
+
+def _hit_of(index: HitIndex, hit_id: str) -> Row | None:
+    found = index.get(hit_id)
     return None if found is None else row_of(found)
 
 

@@ -142,9 +142,16 @@ async def off_loop(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     """``fn(*args, **kwargs)`` in the default executor, for blocking work (the synchronous Redis
     clients, password hashing) that must not stall the event loop; store errors as
     ``store_errors``."""
-    call = functools.partial(fn, *args, **kwargs)
     with store_errors(f"{STORE_DOWN}; nothing was written"):
-        return await asyncio.get_running_loop().run_in_executor(None, call)
+        return await in_worker(fn, *args, **kwargs)
+
+
+async def in_worker(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """``fn(*args, **kwargs)`` in the default executor (the threads ``off_loop`` uses), for work
+    that is only CPU: rendering a page, building a CSV or a chart. The loop that answers calls
+    waits for none of it (it still shares the GIL, which the switch interval bounds)."""
+    call = functools.partial(fn, *args, **kwargs)
+    return await asyncio.get_running_loop().run_in_executor(None, call)
 
 
 async def authorize(request: web.Request, roles: frozenset[str]) -> Principal:

@@ -9,15 +9,18 @@ from __future__ import annotations
 import datetime as dt
 from collections import Counter
 from html import escape
+from typing import Any
+from zoneinfo import ZoneInfo
 
 from aiohttp import web
 from markupsafe import Markup
 
+from cases.hitindex import HitIndex
 from gateway.hitlog.model import CHANNELS
 from gateway.hits_read import HitFilter
 from gateway.http import api_handler, hit_index, off_loop
 from gateway.ui.hitquery import DAY_MS, day_ms, local_day
-from gateway.ui.pages import VIEWER, page, render, zone_of
+from gateway.ui.pages import VIEWER, page, render_off, zone_of
 
 DEFAULT_DAYS = 30
 MAX_DAYS = 366
@@ -148,40 +151,39 @@ async def charts(request: web.Request) -> web.StreamResponse:
     today = local_day(int(dt.datetime.now(dt.UTC).timestamp() * 1000), tz)
     first = today - dt.timedelta(days=days_wanted - 1)
     filt = HitFilter(establishment=viewer.establishment, since_ms=day_ms(first, tz))
-    index = hit_index(request)
     days = [first + dt.timedelta(days=i) for i in range(days_wanted)]
+    shown = await off_loop(_charts, hit_index(request), filt, days, tz)
+    return await render_off(
+        request,
+        "charts.html",
+        {"days": days_wanted, "first": first, "today": today, "problems": problems, **shown},
+        status=400 if problems else 200,
+    )
+
+
+def _charts(index: HitIndex, filt: HitFilter, days: list[dt.date], tz: ZoneInfo) -> dict[str, Any]:
+    """The counts, the SVGs and the tables of the charts page (in a worker thread)."""
     per_day: Counter[tuple[dt.date, str]] = Counter()
-    for hour_ms, channel, n in await off_loop(index.per_hour, filt):
+    for hour_ms, channel, n in index.per_hour(filt):
         per_day[(local_day(hour_ms, tz), channel)] += n
-    places = await off_loop(index.counts, filt, "establishment")
-    top_prisoners = await off_loop(index.counts, filt, "prisoner", TOP)
-    top_requests = await off_loop(index.counts, filt, "reference", TOP)
+    places = index.counts(filt, "establishment")
     table = [
         (d, [per_day.get((d, c), 0) for c in CHANNELS])
         for d in reversed(days)
         if any(per_day.get((d, c), 0) for c in CHANNELS)
     ]
-    return render(
-        request,
-        "charts.html",
-        {
-            "days": days_wanted,
-            "first": first,
-            "today": today,
-            "problems": problems,
-            "total": sum(per_day.values()),
-            "per_day_svg": per_day_svg(days, dict(per_day)),
-            # One bar is no comparison: the chart is for an account that sees several prisons.
-            "per_place_svg": per_establishment_svg(places) if len(places) > 1 else None,
-            "table": table,
-            "places": places,
-            "top_prisoners": top_prisoners,
-            "top_requests": top_requests,
-            "channels": CHANNELS,
-            "day_ms": DAY_MS,
-        },
-        status=400 if problems else 200,
-    )
+    return {
+        "total": sum(per_day.values()),
+        "per_day_svg": per_day_svg(days, dict(per_day)),
+        # One bar is no comparison: the chart is for an account that sees several prisons.
+        "per_place_svg": per_establishment_svg(places) if len(places) > 1 else None,
+        "table": table,
+        "places": places,
+        "top_prisoners": index.counts(filt, "prisoner", TOP),
+        "top_requests": index.counts(filt, "reference", TOP),
+        "channels": CHANNELS,
+        "day_ms": DAY_MS,
+    }
 
 
 def setup(app: web.Application) -> None:

@@ -10,10 +10,13 @@ import datetime as dt
 from collections import defaultdict
 from typing import Any
 from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
 from cases.codec import case_from_record
+from cases.hitindex import HitIndex
+from cases.hitrecords import RelayPage
 from cases.store import visible
 from cases.workflow import Actor
 from gateway.hitlog.evidence import describe_which
@@ -51,6 +54,7 @@ from gateway.ui.pages import (
     page,
     redirect,
     render,
+    render_off,
     store_of,
     zone_of,
 )
@@ -116,7 +120,7 @@ async def queue(request: web.Request) -> web.StreamResponse:
     unreviewed = await off_loop(index.count, HitFilter(**{**_as_dict(filt), "reviewed": False}))
     query = filter_query(filt, tz)
     first = found.newer + 1 if found.rows else 0
-    return render(
+    return await render_off(
         request,
         "hits.html",
         {
@@ -189,7 +193,7 @@ async def detail(request: web.Request) -> web.StreamResponse:
     evidence = await get_evidence(client, keys, hit.id)
     trail = await off_loop(index.trail, hit.id)
     current = trail[-1] if trail else None
-    return render(
+    return await render_off(
         request,
         "hit.html",
         {
@@ -320,10 +324,8 @@ async def prisoner_page(request: web.Request) -> web.StreamResponse:
     requests = await off_loop(index.counts, filt, "reference")
     channels = await off_loop(index.counts, filt, "channel")
     places = await off_loop(index.counts, filt, "establishment")
-    months: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(CHANNELS, 0))
-    for hour_ms, channel, n in await off_loop(index.per_hour, filt):
-        months[local_day(hour_ms, tz).strftime("%Y-%m")][channel] += n
-    return render(
+    months = await off_loop(_months, index, filt, tz)
+    return await render_off(
         request,
         "prisoner.html",
         {
@@ -333,12 +335,20 @@ async def prisoner_page(request: web.Request) -> web.StreamResponse:
             "requests": requests,
             "channels": channels,
             "places": places,
-            "months": sorted(months.items(), reverse=True),
+            "months": months,
             "channel_names": CHANNELS,
             "all_hits": _link("/ui/hits", {"prisoner": number}),
             "outcomes": OUTCOMES,
         },
     )
+
+
+def _months(index: HitIndex, filt: HitFilter, tz: ZoneInfo) -> list[tuple[str, dict[str, int]]]:
+    """Hits per local month and channel, newest month first (in a worker thread)."""
+    months: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(CHANNELS, 0))
+    for hour_ms, channel, n in index.per_hour(filt):
+        months[local_day(hour_ms, tz).strftime("%Y-%m")][channel] += n
+    return sorted(months.items(), reverse=True)
 
 
 @page(*HIT_READERS)
@@ -359,30 +369,9 @@ async def relay(request: web.Request) -> web.StreamResponse:
     except ValueError:
         page_no = 1
         problems.append("Page: a whole number.")
-    found = await off_loop(
-        hit_index(request).relay, filt, limit=RELAY_PAGE, offset=(page_no - 1) * RELAY_PAGE
-    )
-    pages = max((found.total_groups + RELAY_PAGE - 1) // RELAY_PAGE, 1)
-    if page_no > pages:
-        page_no = pages
-        found = await off_loop(
-            hit_index(request).relay, filt, limit=RELAY_PAGE, offset=(page_no - 1) * RELAY_PAGE
-        )
-    shown = [
-        {
-            "reference": g.reference,
-            "prisoners": [
-                {"prisoner": p, "count": n, "first": format_ms(f, tz), "last": format_ms(la, tz)}
-                for p, n, f, la in g.prisoners
-            ],
-            "latest_text": format_ms(g.latest, tz),
-            "establishments": g.establishments,
-            "hits": g.attempts,
-        }
-        for g in found.groups
-    ]
+    found, shown, page_no, pages = await off_loop(_relay_page, hit_index(request), filt, page_no, tz)
     query = filter_query(filt, tz)
-    return render(
+    return await render_off(
         request,
         "relay.html",
         {
@@ -406,6 +395,32 @@ async def relay(request: web.Request) -> web.StreamResponse:
     )
 
 
+def _relay_page(
+    index: HitIndex, filt: HitFilter, page_no: int, tz: ZoneInfo
+) -> tuple[RelayPage, list[dict[str, Any]], int, int]:
+    """The relay analysis's page `page_no` (the last when past it) as the page shows it, with the
+    page's number and the number of pages (in a worker thread)."""
+    found = index.relay(filt, limit=RELAY_PAGE, offset=(page_no - 1) * RELAY_PAGE)
+    pages = max((found.total_groups + RELAY_PAGE - 1) // RELAY_PAGE, 1)
+    if page_no > pages:
+        page_no = pages
+        found = index.relay(filt, limit=RELAY_PAGE, offset=(page_no - 1) * RELAY_PAGE)
+    shown = [
+        {
+            "reference": g.reference,
+            "prisoners": [
+                {"prisoner": p, "count": n, "first": format_ms(f, tz), "last": format_ms(la, tz)}
+                for p, n, f, la in g.prisoners
+            ],
+            "latest_text": format_ms(g.latest, tz),
+            "establishments": g.establishments,
+            "hits": g.attempts,
+        }
+        for g in found.groups
+    ]
+    return found, shown, page_no, pages
+
+
 @page(*REVIEWERS)
 async def csv_export(request: web.Request) -> web.StreamResponse:
     viewer = request[VIEWER]
@@ -413,10 +428,7 @@ async def csv_export(request: web.Request) -> web.StreamResponse:
     filt, problems = parse_filter(request.query, viewer, tz)
     if problems:
         return error(request, 400, "Export refused", " ".join(problems))
-    index = hit_index(request)
-    total = await off_loop(index.count, filt)
-    rows = [row_of(r) for r in await off_loop(lambda: list(index.iter_rows(filt, EXPORT_LIMIT)))]
-    body = export.hits_csv(rows, filt, viewer.user.label, total=total, tz=tz)
+    body = await off_loop(_csv, hit_index(request), filt, viewer.user.label, tz)
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     return web.Response(
         body=body,
@@ -424,6 +436,14 @@ async def csv_export(request: web.Request) -> web.StreamResponse:
         charset="utf-8",
         headers={"Content-Disposition": f'attachment; filename="nocontact-hits-{stamp}.csv"'},
     )
+
+
+def _csv(index: HitIndex, filt: HitFilter, exporter: str, tz: ZoneInfo) -> bytes:
+    """The export of up to EXPORT_LIMIT hits with its SHA-256 (in a worker thread: the rows, the
+    CSV and the hash are all CPU)."""
+    total = index.count(filt)
+    rows = [row_of(r) for r in index.iter_rows(filt, EXPORT_LIMIT)]
+    return export.hits_csv(rows, filt, exporter, total=total, tz=tz)
 
 
 async def request_summary(client: Any, keys: Keys, reference: str, viewer: Viewer) -> dict[str, Any] | None:

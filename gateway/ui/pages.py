@@ -15,11 +15,12 @@ from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 import aiohttp_jinja2
+import jinja2
 from aiohttp import web
 from multidict import MultiDictProxy
 from redis.exceptions import RedisError
 
-from gateway.http import RUNTIME, StoreUnavailable
+from gateway.http import RUNTIME, StoreUnavailable, in_worker
 from gateway.ui import sessions
 from gateway.ui.users import User, get_user
 from gateway.validation import within_body_deadline
@@ -146,19 +147,39 @@ def secure(response: web.StreamResponse) -> web.StreamResponse:
     return response
 
 
-def render(
-    request: web.Request, template: str, context: Mapping[str, Any], status: int = 200
-) -> web.Response:
+def _base(request: web.Request) -> dict[str, Any]:
     viewer = request.get(VIEWER)
-    base = {
+    return {
         "viewer": viewer,
         "csrf": viewer.session.csrf if viewer else None,
         "path": request.path,
         "timezone": request.app[RUNTIME].settings.timezone,
     }
-    response = aiohttp_jinja2.render_template(template, request, {**base, **context}, status=status)
+
+
+def render(
+    request: web.Request, template: str, context: Mapping[str, Any], status: int = 200
+) -> web.Response:
+    """A small page (a form, an error) rendered on the loop; a page of rows uses ``render_off``."""
+    response = aiohttp_jinja2.render_template(template, request, {**_base(request), **context}, status=status)
     secure(response)
     return response
+
+
+async def render_off(
+    request: web.Request, template: str, context: Mapping[str, Any], status: int = 200
+) -> web.Response:
+    """As ``render``, the template rendered to a string in the worker threads (``in_worker``):
+    the loop only builds the response. The context must not change while it renders."""
+    env = aiohttp_jinja2.get_env(request.app)
+    text = await in_worker(_render_text, env, template, {**_base(request), **context})
+    response = web.Response(text=text, status=status, content_type="text/html", charset="utf-8")
+    secure(response)
+    return response
+
+
+def _render_text(env: jinja2.Environment, template: str, context: dict[str, Any]) -> str:
+    return env.get_template(template).render(context)
 
 
 def error(request: web.Request, status: int, title: str, detail: str) -> web.Response:

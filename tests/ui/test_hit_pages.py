@@ -8,14 +8,19 @@ import csv
 import datetime as dt
 import io
 import re
+import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import jinja2
 import pytest
 import redis
 
+from gateway import hits_read
 from gateway.cli import main
 from gateway.hitlog.model import Hit
+from gateway.ui import charts, export, hitviews
 from gateway.ulid import new_ulid
 from sync.keys import Keys
 from tests.support.hit_seed import write_hits
@@ -258,3 +263,44 @@ async def test_the_csv_has_strength_local_and_utc_times_and_a_verifiable_sha256(
     path.write_bytes(body.replace(b"A1234BC", b"A1234BD"))
     assert main(["hits", "verify", str(path)]) == 1
     assert "ALTERED" in capsys.readouterr().out
+
+
+async def test_the_hit_pages_render_and_build_their_rows_charts_and_csv_off_the_event_loop(
+    client: Any, redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The loop that answers screening calls renders none of the hit pages' templates and builds
+    none of their rows, relay groups, charts or CSV (bench_hitpages: call p99 while pages render)."""
+    now = int(dt.datetime.now(dt.UTC).timestamp() * 1000)
+    hits = [_hit(now - i * 60_000, ("A1234BC", "B2345CD")[i % 2], f"UPC-{i % 3}") for i in range(30)]
+    _ship(redis_url, hits)
+    cookie = await signed_in_cookie(client, redis_url, "sec", "security", "HLI")
+    ran: list[tuple[str, int]] = []
+
+    def spy(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+        def spied(*args: Any, **kwargs: Any) -> Any:
+            label = f"{name}:{args[0].name}" if name == "template" else name
+            ran.append((label, threading.get_ident()))
+            return fn(*args, **kwargs)
+
+        return spied
+
+    monkeypatch.setattr(jinja2.Template, "render", spy("template", jinja2.Template.render))
+    monkeypatch.setattr(export, "hits_csv", spy("csv", export.hits_csv))
+    monkeypatch.setattr(charts, "per_day_svg", spy("chart", charts.per_day_svg))
+    monkeypatch.setattr(hitviews, "format_ms", spy("relay times", hitviews.format_ms))
+    monkeypatch.setattr(hits_read, "row_of", spy("rows", hits_read.row_of))
+    loop_thread = threading.get_ident()
+    for path in (
+        "/ui/hits",
+        f"/ui/hits/{hits[0].id}",
+        "/ui/prisoners/A1234BC",
+        "/ui/relay",
+        "/ui/charts",
+        "/ui/hits.csv",
+    ):
+        assert (await client.get(path, headers=cookie)).status == 200, path
+    names = {name for name, _ in ran}
+    for template in ("hits", "hit", "prisoner", "relay", "charts"):
+        assert f"template:{template}.html" in names
+    assert {"csv", "chart", "relay times", "rows"} <= names
+    assert sorted({name for name, thread in ran if thread == loop_thread}) == []
