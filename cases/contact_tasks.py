@@ -23,6 +23,7 @@ from typing import Any
 import orjson
 
 from cases.contacts import list_id
+from matcher.errors import ValidationError
 from sync.client import SyncRedis
 from sync.keys import Keys
 
@@ -73,6 +74,49 @@ redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(task))
 redis.call('ZREM', KEYS[2], ARGV[1])
 return {1, ARGV[2]}
 """
+
+
+Position = tuple[int, str]  # a task's place in the listing: (creation ms, id)
+SCAN_BUDGET = 5_000  # records one page may read to fill itself when it filters on a status
+
+# KEYS: a sorted set of task ids (score: creation ms); ARGV: after score ('' from the start), after
+# id, count. The next `count` members with their scores, after (score, id) in (score, member)
+# order: by the member's rank when it is still there at that score, else by counting (a task
+# closed since leaves the open set).
+_ZPAGE = """
+local start = 0
+if ARGV[1] ~= '' then
+    local rank = redis.call('ZRANK', KEYS[1], ARGV[2])
+    local score = rank and redis.call('ZSCORE', KEYS[1], ARGV[2])
+    if rank and tonumber(score) == tonumber(ARGV[1]) then
+        start = rank + 1
+    else
+        start = redis.call('ZCOUNT', KEYS[1], '-inf', '(' .. ARGV[1])
+        for _, member in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], ARGV[1], ARGV[1])) do
+            if member <= ARGV[2] then start = start + 1 end
+        end
+    end
+end
+return redis.call('ZRANGE', KEYS[1], start, start + tonumber(ARGV[3]) - 1, 'WITHSCORES')
+"""
+
+
+def format_cursor(position: Position) -> str:
+    """A position as the ``next`` value of the API and the pages: ``MS~ID``."""
+    return f"{position[0]}~{position[1]}"
+
+
+def parse_cursor(raw: str, field: str = "cursor") -> Position:
+    """ValidationError naming `field` unless `raw` is a ``next`` value."""
+    ms, sep, task = raw.partition("~")
+    if not sep or not ms.isdigit() or len(ms) > 16 or not task.startswith("ct_") or len(task) > 64:
+        raise ValidationError(field, "the `next` value of the page before")
+    return int(ms), task
+
+
+def created_ms(created: str) -> int:
+    """A task's ``created`` (ISO, milliseconds) as its score in the sorted sets."""
+    return round(dt.datetime.fromisoformat(created).timestamp() * 1000)
 
 
 def task_id(establishment: str, prisoner: str, contact_id: str, reference: str) -> str:
@@ -135,12 +179,14 @@ class TaskStore:
         self.keys = keys or Keys()
         self._ensure = client.register_script(_ENSURE)
         self._close = client.register_script(_CLOSE)
+        self._zpage = client.register_script(_ZPAGE)
 
     def ensure(self, tasks: Iterable[NewTask], pipe: Any = None) -> None:
         """Each task open (created, or opened again), in one pipeline."""
         k = self.keys
-        created = now_iso()
-        ms = int(dt.datetime.now(dt.UTC).timestamp() * 1000)
+        now = dt.datetime.now(dt.UTC)
+        created = now.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        ms = created_ms(created)  # the score is the record's creation, to the millisecond
         own = pipe is None
         pipe = self.client.pipeline(transaction=False) if own else pipe
         for task in tasks:
@@ -226,37 +272,96 @@ class TaskStore:
         prisoner: str | None = None,
         reference: str | None = None,
         status: str | None = None,
-        after: tuple[str, str] | None = None,
+        after: Position | None = None,
         limit: int = 100,
-    ) -> tuple[list[dict[str, Any]], tuple[str, str] | None]:
-        """Tasks oldest first (by created, then id), filtered; `after` is the last (created, id)
-        of the page before. Returns the page and the position of its last task when more follow."""
+    ) -> tuple[list[dict[str, Any]], Position | None]:
+        """Tasks oldest first (by creation, then id), filtered; `after` is the position of the
+        last task of the page before. Returns the page and, when more may follow, the position
+        to go on from. An establishment's tasks (or every establishment's) are paged on their
+        sorted sets, so a page reads about a page of tasks however many there are; a page that
+        filters on a status other than open reads at most SCAN_BUDGET tasks and may come back
+        short, with a position to go on from."""
         k = self.keys
         if establishment is not None and prisoner is not None:
             ids = _texts(self.client.smembers(k.contact_tasks_by_list(list_id(establishment, prisoner))))
         elif reference is not None:
             ids = _texts(self.client.smembers(k.contact_tasks_by_reference(reference)))
-        elif establishment is not None:
-            source = k.contact_tasks_open if status == OPEN else k.contact_tasks_by_establishment
-            ids = _texts(self.client.zrange(source(establishment), 0, -1))
-        else:
+        elif prisoner is not None:  # the prisoner's lists at every establishment
             ids = []
-            for code in self.establishments():
-                ids += _texts(self.client.zrange(k.contact_tasks_by_establishment(code), 0, -1))
-        tasks = [
-            t
-            for t in self.get_many(ids)
-            if (establishment is None or t["establishment"] == establishment)
-            and (prisoner is None or t["prisoner"] == prisoner)
-            and (reference is None or t["reference"] == reference)
-            and (status is None or t["status"] == status)
-        ]
-        tasks.sort(key=lambda t: (t["created"], t["id"]))
+            with self.client.pipeline(transaction=False) as pipe:
+                for code in self.establishments():
+                    pipe.smembers(k.contact_tasks_by_list(list_id(code, prisoner)))
+                for members in pipe.execute():
+                    ids += _texts(members)
+        else:
+            codes = [establishment] if establishment is not None else self.establishments()
+            source = k.contact_tasks_open if status == OPEN else k.contact_tasks_by_establishment
+            keep = None if status in (None, OPEN) else status
+            return self._page_sorted([source(code) for code in codes], keep, after, limit)
+
+        def wanted(t: dict[str, Any]) -> bool:
+            return (
+                (establishment is None or t["establishment"] == establishment)
+                and (prisoner is None or t["prisoner"] == prisoner)
+                and (reference is None or t["reference"] == reference)
+                and (status is None or t["status"] == status)
+            )
+
+        # one prisoner's or one request's tasks: sets, read whole and sorted
+        tasks = sorted(((created_ms(t["created"]), t["id"]), t) for t in self.get_many(ids) if wanted(t))
         if after is not None:
-            tasks = [t for t in tasks if (t["created"], t["id"]) > after]
-        page = tasks[:limit]
+            tasks = [(at, t) for at, t in tasks if at > after]
         more = len(tasks) > limit
-        return page, ((page[-1]["created"], page[-1]["id"]) if more and page else None)
+        page = tasks[:limit]
+        return [t for _, t in page], (page[-1][0] if more and page else None)
+
+    def _page_sorted(
+        self, sources: list[str], status: str | None, after: Position | None, limit: int
+    ) -> tuple[list[dict[str, Any]], Position | None]:
+        """A page merged from sorted sets (score: creation ms), after `after`; `status` filters
+        the records read (None: every record in the sets is wanted)."""
+        if not sources:
+            return [], None
+        found: list[tuple[Position, dict[str, Any]]] = []
+        position = after
+        read = 0
+        chunk = limit + 1
+        # a merge of many sets reads a share of the page from each; what it takes is safe up to the
+        # smallest last member of a set that had more to give
+        per_set = chunk if len(sources) == 1 else max(16, chunk // len(sources) + 1)
+        while len(found) <= limit:
+            with self.client.pipeline(transaction=False) as pipe:
+                for key in sources:
+                    self._zpage(
+                        keys=[key],
+                        args=[
+                            "" if position is None else position[0],
+                            "" if position is None else position[1],
+                            per_set,
+                        ],
+                        client=pipe,
+                    )
+                replies = pipe.execute()
+            sets = [
+                [(int(float(_text(flat[i + 1]))), _text(flat[i])) for i in range(0, len(flat), 2)]
+                for flat in replies
+            ]
+            bound = min((members[-1] for members in sets if len(members) == per_set), default=None)
+            merged = sorted(m for members in sets for m in members if bound is None or m <= bound)[:chunk]
+            if not merged:
+                return [t for _, t in found], None
+            records = self.get_many([task_id for _, task_id in merged])
+            by_id = {t["id"]: t for t in records}
+            for at in merged:
+                task = by_id.get(at[1])
+                if task is not None and (status is None or task["status"] == status):
+                    found.append((at, task))
+            position = merged[-1]
+            read += len(merged)
+            if len(found) <= limit and read >= SCAN_BUDGET:
+                return [t for _, t in found], position  # short, and more may follow
+        page = found[:limit]
+        return [t for _, t in page], page[-1][0]
 
     def open_counts(self) -> dict[str, tuple[int, int | None]]:
         """Per establishment: open tasks and the creation (ms) of the oldest open one."""

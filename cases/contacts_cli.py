@@ -255,14 +255,20 @@ def _tasks(args: argparse.Namespace, store: TaskStore, out: TextIO) -> int:
         filters["reference"] = args.reference
     tasks: list[dict[str, Any]] = []
     after = None
-    while True:
+    first = True
+    while True:  # each page reads about a page (TaskStore.search): linear in the tasks listed
         page, after = store.search(**filters, after=after, limit=1000)
-        tasks += page
+        if args.csv:  # streamed: one header, then each page's rows
+            text = tasks_csv(page)
+            out.write(text if first else text.partition("\n")[2])
+            first = False
+        else:
+            tasks += page
         if after is None:
             break
     if args.csv:
-        out.write(tasks_csv(tasks))
-    elif tasks:
+        return 0
+    if tasks:
         out.write(cases_cli.table([[t.get(c) for c in TASK_COLUMNS] for t in tasks], TASK_COLUMNS) + "\n")
     else:
         out.write("(no tasks)\n")

@@ -11,7 +11,16 @@ from typing import Any
 from aiohttp import web
 
 from cases import model
-from cases.contact_tasks import KEPT, MAX_REASON, REMOVED, STATUSES, TaskConflict, tasks_csv
+from cases.contact_tasks import (
+    KEPT,
+    MAX_REASON,
+    REMOVED,
+    STATUSES,
+    TaskConflict,
+    format_cursor,
+    parse_cursor,
+    tasks_csv,
+)
 from config import establishments
 from gateway import validation as v
 from gateway.auth import Principal
@@ -151,22 +160,13 @@ def _task_filter(query: Any, principal: Principal) -> dict[str, Any]:
     return found
 
 
-def _cursor(raw: str | None) -> tuple[str, str] | None:
-    if raw is None:
-        return None
-    created, sep, task_id = raw.partition("~")
-    if not sep or not task_id.startswith("ct_") or len(raw) > 100:
-        raise v.invalid("cursor", "the `next` value of the page before")
-    return created, task_id
-
-
 async def list_tasks(request: web.Request) -> web.Response:
     principal = await authorize(request, TASK_ROLES)
     query = request.query
     filters = _task_filter(query, principal)
     limit = v.query_int(query, "limit", 100, 1, 1000)
     fmt = v.choice(query.get("format", "json"), "format", ("json", "csv"))
-    after = _cursor(query.get("cursor"))
+    after = parse_cursor(query["cursor"]) if "cursor" in query else None
     tasks, last = await off_loop(_runtime(request).tasks.search, **filters, after=after, limit=limit)
     if fmt == "csv":
         return web.Response(
@@ -174,7 +174,7 @@ async def list_tasks(request: web.Request) -> web.Response:
             content_type="text/csv",
             headers={"Content-Disposition": 'attachment; filename="contact-tasks.csv"'},
         )
-    return json_response({"tasks": tasks, "next": None if last is None else f"{last[0]}~{last[1]}"})
+    return json_response({"tasks": tasks, "next": None if last is None else format_cursor(last)})
 
 
 async def _close(request: web.Request, roles: frozenset[str], status: str) -> web.Response:

@@ -1,8 +1,9 @@
 """The "Contacts to remove" page: the removal tasks the sweeper wrote for the signed-in person's
 establishment (security staff bound to one see only theirs; case handlers and admins see every
-establishment and may pick one), with a form per task to confirm the identifier is off the list
-or (security, admin) to keep the contact with a reason. A task shows the request, the kind of
-identifier and its position on the contact, never the identifier itself."""
+establishment and may pick one), PAGE_SIZE at a time, oldest first, with a link to the next page;
+a form per task to confirm the identifier is off the list or (security, admin) to keep the
+contact with a reason. A task shows the request, the kind of identifier and its position on the
+contact, never the identifier itself."""
 
 from __future__ import annotations
 
@@ -12,7 +13,17 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
-from cases.contact_tasks import KEPT, MAX_REASON, OPEN, REMOVED, STATUSES, TaskConflict, TaskStore
+from cases.contact_tasks import (
+    KEPT,
+    MAX_REASON,
+    OPEN,
+    REMOVED,
+    STATUSES,
+    TaskConflict,
+    TaskStore,
+    format_cursor,
+    parse_cursor,
+)
 from cases.model import establishment_code, prison_number
 from gateway.http import RUNTIME, api_handler, off_loop
 from gateway.ui.pages import FORM, VIEWER, error, page, redirect, render
@@ -38,11 +49,14 @@ async def contacts_home(request: web.Request) -> web.StreamResponse:
         return error(request, 400, "Bad filter", "Choose a status from the list.")
     establishment = viewer.establishment
     prisoner = None
+    after = None
     try:
         if establishment is None and query.get("establishment"):
             establishment = establishment_code(query["establishment"], "establishment")
         if query.get("prisoner"):
             prisoner = prison_number(query["prisoner"], "prisoner")
+        if query.get("cursor"):
+            after = parse_cursor(query["cursor"])
     except ValidationError as exc:
         return error(request, 400, "Bad filter", str(exc))
     if prisoner is not None and establishment is None:
@@ -52,8 +66,11 @@ async def contacts_home(request: web.Request) -> web.StreamResponse:
         establishment=establishment,
         prisoner=prisoner,
         status=None if status == "all" else status,
+        after=after,
         limit=PAGE_SIZE,
     )
+    chosen = establishment if viewer.establishment is None else None  # a bound viewer's is implied
+    first = {k: v for k, v in (("status", status), ("establishment", chosen), ("prisoner", prisoner)) if v}
     for task in tasks:  # shown in the pages' zone, as every time on them is
         task["created_ms"] = int(
             dt.datetime.fromisoformat(task["created"].replace("Z", "+00:00")).timestamp() * 1000
@@ -63,7 +80,10 @@ async def contacts_home(request: web.Request) -> web.StreamResponse:
         "contacts.html",
         {
             "tasks": tasks,
-            "more": more is not None,
+            "next": None
+            if more is None
+            else "/ui/contacts?" + urlencode({**first, "cursor": format_cursor(more)}),
+            "first": None if after is None else "/ui/contacts?" + urlencode(first),
             "status": status,
             "statuses": STATUSES,
             "establishment": establishment or "",

@@ -12,9 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 
+from cases.contact_tasks import NewTask, TaskStore
+from sync.embedded import EmbeddedRedis
 from tests.support.case_data import NAME, PHONE, POSTCODE, request_data
-from tests.support.gateway_process import Gateway
+from tests.support.gateway_process import ADMIN, Gateway
 from tests.support.processes import free_port
 
 PRISONER = "B2345CD"  # not the request's prisoner: the sweep covers every prisoner in scope
@@ -189,3 +192,29 @@ def test_approving_a_contact_at_a_blocked_address_is_held_or_blocked(gateway: Ga
     unreadable = {**check, "contact": {"id": "n3", "name": "X", "emails": ["not an email"]}}
     status, bad = gw.http("POST", "/v1/screen/contact", unreadable, token=hli)
     assert status == 400 and bad["field"] == "contact.emails[0]", bad
+
+
+def test_task_pages_follow_their_next_cursor(gateway: Gateway) -> None:
+    """`GET /v1/contact-tasks` pages with `next`, for a bound token and across establishments; a
+    cursor that is not a `next` value is a 400 naming it."""
+    gw = gateway
+    with redis.Redis(unix_socket_path=str(EmbeddedRedis(gw.data_dir).socket_path)) as client:
+        TaskStore(client).ensure(
+            NewTask(code, f"A{n:04d}BC", "c1", "UPC-PAGES", "phone", "strong", 0, False, 1)
+            for code in ("HLI", "MDI")
+            for n in range(7)
+        )
+    hli = gw.token("security", "HLI")
+    for token, query, expected in ((hli, "?", 7), (None, "?establishment=MDI&", 7), (None, "?", 14)):
+        seen: list[str] = []
+        cursor = ""
+        while True:
+            status, body = gw.http("GET", f"/v1/contact-tasks{query}limit=3{cursor}", token=token or ADMIN)
+            assert status == 200, body
+            seen += [t["id"] for t in body["tasks"]]
+            if body["next"] is None:
+                break
+            cursor = f"&cursor={body['next']}"
+        assert len(seen) == len(set(seen)) == expected
+    status, body = gw.http("GET", "/v1/contact-tasks?cursor=2026-01-01~x", token=hli)
+    assert status == 400 and body["field"] == "cursor", body

@@ -7,6 +7,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import redis
+
+from cases.contact_tasks import REMOVED, NewTask, TaskStore
+from gateway.ui.contactviews import PAGE_SIZE
+from sync.embedded import EmbeddedRedis
 from tests.support.case_data import EMAIL
 from tests.support.ui_site import PHONE, Site, shot, sign_in, wait_for
 
@@ -82,3 +87,32 @@ def test_security_removes_and_keeps_contacts_at_their_establishment(context: Any
     casework.goto(f"{site.base}/ui/contacts")
     assert casework.get_by_role("button", name="Keep: D4567EF contact c9").count() == 0  # security's call
     shot(casework, "contacts-03-casework")
+
+
+def test_the_page_shows_tasks_a_page_at_a_time_with_a_next_link(context: Any, site: Site) -> None:
+    """The page showed the oldest 200 and no way to the rest."""
+    count = PAGE_SIZE + 5
+    with redis.Redis(unix_socket_path=str(EmbeddedRedis(site.gateway.data_dir).socket_path)) as client:
+        store = TaskStore(client)
+        tasks = [
+            NewTask("MDI", f"A{n:04d}BC", "c1", "UPC-PAGES", "phone", "strong", 0, False, 1)
+            for n in range(count)
+        ]
+        store.ensure(tasks)
+        for task in store.search(establishment="MDI", reference="UPC-PAGES", limit=count)[0]:
+            store.close(task, REMOVED, "test")  # out of the other tests' way (they list open tasks)
+    page = sign_in(_fresh(context), site, "cw")
+    page.goto(f"{site.base}/ui/contacts?status=removed&establishment=MDI")
+    rows = page.locator("table.contact-tasks tbody tr")
+    assert rows.count() == PAGE_SIZE
+    first_page = set(rows.evaluate_all("rows => rows.map(r => r.id)"))
+    assert page.get_by_role("link", name="First page").count() == 0
+    page.get_by_role("link", name="Next page").click()
+    page.wait_for_url("**/ui/contacts?*cursor=*")
+    assert rows.count() == 5 and page.get_by_role("link", name="Next page").count() == 0
+    second_page = set(rows.evaluate_all("rows => rows.map(r => r.id)"))
+    assert not first_page & second_page and len(first_page | second_page) == count
+    assert "MDI" in page.get_by_label("Establishment").input_value()
+    page.get_by_role("link", name="First page").click()
+    page.wait_for_url("**/ui/contacts?status=removed&establishment=MDI")
+    assert rows.count() == PAGE_SIZE
