@@ -193,3 +193,23 @@ def test_sigterm_drains_the_request_in_flight_logs_each_step_and_exits_0(gateway
         assert f"supervisor: worker {pid} exited with status 0" in text
     assert "supervisor: every worker has stopped" in text
     assert "Traceback" not in text and '"level":"ERROR"' not in text
+
+
+def test_one_worker_takes_the_same_steps_on_sigterm(tmp_path: Path) -> None:
+    gateway = Gateway(tmp_path / "data", free_port())  # no --workers: serve is the worker
+    try:
+        gateway.start()
+        gateway.wait_ready()
+        assert gateway.process is not None
+        gateway.process.send_signal(signal.SIGTERM)
+        assert gateway.process.wait(timeout=60) == 0, gateway.tail()
+    finally:
+        gateway.close()
+    pid = gateway.process.pid
+    for step in (
+        f"worker {pid}: SIGTERM: stopped accepting; draining 0 in-flight request(s)",
+        f"worker {pid}: spool: 0 hit(s) shipped; none left",
+        f"worker {pid}: drained and cleaned up; exiting",
+    ):
+        assert step in gateway.text(), gateway.tail()
+    assert "supervisor" not in gateway.text()
