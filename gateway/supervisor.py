@@ -35,6 +35,7 @@ from gateway.app import create_app
 from gateway.settings import GatewaySettings
 from gateway.tls import ServerTls
 from gateway.worker import DRAIN_SECONDS, new_event_loop, run_worker_app
+from sync.embedded import dies_with
 
 log = logging.getLogger("nocontact.gateway.supervisor")
 
@@ -212,24 +213,34 @@ class Supervisor:
     def _fork_due(self) -> None:
         now = self.clock()
         for slot in self.slots:
-            if slot.pid is None and slot.restart_at <= now:
+            if slot.pid is not None or slot.restart_at > now:
+                continue
+            try:
                 slot.pid = self._fork()
-                slot.started = now
-                log.info("supervisor: worker %d started", slot.pid, extra={"fields": {"pid": slot.pid}})
+            except OSError as exc:  # out of processes or memory: try again after the back-off
+                slot.restart_at = now + slot.delay
+                log.error("supervisor: cannot start a worker (%s); trying again in %.1f s", exc, slot.delay)
+                slot.delay = min(slot.delay * 2, RESTART_MAX)
+                continue
+            slot.started = now
+            log.info("supervisor: worker %d started", slot.pid, extra={"fields": {"pid": slot.pid}})
 
     def _fork(self) -> int:
         # Signals wait until the child has set its own dispositions: a SIGHUP must not run the
         # parent's handler in the child, nor kill a worker that has not installed its own yet.
+        arm = dies_with(os.getpid())
         mask = signal.pthread_sigmask(signal.SIG_BLOCK, _HANDLED)
         try:
             pid = os.fork()
             if pid == 0:  # pragma: no cover - runs in the child
-                self._child(mask)
+                self._child(mask, arm)
         finally:
             signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         return pid
 
-    def _child(self, mask: set[int | signal.Signals]) -> None:  # pragma: no cover - runs in the child
+    def _child(  # pragma: no cover - runs in the child
+        self, mask: set[int | signal.Signals], arm: Callable[[], None] | None
+    ) -> None:
         code = 1
         try:
             signal.set_wakeup_fd(-1)
@@ -240,6 +251,8 @@ class Supervisor:
             for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT):
                 signal.signal(sig, signal.SIG_DFL)
             signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+            if arm is not None:  # a supervisor killed with -9: its workers drain and go too (they
+                arm()  # hold the data directory's lock and the port a new serve needs)
             self.work()
             code = 0
         except BaseException as exc:

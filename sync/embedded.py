@@ -37,9 +37,9 @@ MAX_SOCKET_PATH = 100  # sun_path is 108 bytes on Linux, 104 on BSDs
 PR_SET_PDEATHSIG = 1
 
 
-def _dies_with(parent: int) -> Callable[[], None] | None:
-    """A ``preexec_fn`` that has the child sent SIGTERM when `parent` (this process) dies; None
-    where there is no prctl."""
+def dies_with(parent: int) -> Callable[[], None] | None:
+    """A ``preexec_fn`` (or a forked child's first call) that has the child sent SIGTERM when
+    `parent` (this process) dies; None where there is no prctl."""
     if not sys.platform.startswith("linux"):
         return None
     prctl = ctypes.CDLL(None, use_errno=True).prctl  # resolved here: the child only calls it
@@ -157,7 +157,7 @@ class EmbeddedRedis:
             stderr=subprocess.DEVNULL,
             umask=PRIVATE_UMASK,
             # one prctl system call in the child, its function resolved before the fork
-            preexec_fn=_dies_with(os.getpid()),  # noqa: PLW1509
+            preexec_fn=dies_with(os.getpid()),  # noqa: PLW1509
         )
         self.owned = True
         deadline = time.monotonic() + self.start_timeout

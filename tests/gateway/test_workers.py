@@ -213,3 +213,17 @@ def test_one_worker_takes_the_same_steps_on_sigterm(tmp_path: Path) -> None:
     ):
         assert step in gateway.text(), gateway.tail()
     assert "supervisor" not in gateway.text()
+
+
+def test_workers_go_with_a_supervisor_killed_with_9_and_serve_starts_again(gateway: Gateway) -> None:
+    gateway.start()
+    gateway.wait_ready()
+    first = workers(gateway)
+    gateway.kill()  # SIGKILL to the supervisor: nothing of its own runs
+    # Each worker is sent SIGTERM by the kernel (PR_SET_PDEATHSIG), drains and exits: none is left
+    # holding the port and the data directory's lock.
+    until(lambda: not any(Path(f"/proc/{pid}").exists() for pid in first), "orphaned workers")
+    gateway.start()
+    gateway.wait_ready()
+    dialler = gateway.token("dialler", "HLI")
+    call(gateway, dialler, 2)
