@@ -31,6 +31,7 @@ SWITCH_INTERVAL = 0.0005
 # (a screening answer takes a millisecond; an upload or a CSV export may take seconds).
 DRAIN_SECONDS = 5.0
 DRAIN_POLL = 0.05  # seconds between looks at what is still in flight
+KEEPALIVE_SECONDS = 75.0  # an idle kept-alive connection is closed after this (web.run_app's default)
 
 log = logging.getLogger("nocontact.gateway.worker")
 
@@ -83,7 +84,9 @@ async def _serve(app: web.Application, sock: socket.socket, ssl_context: ssl.SSL
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stopping, sig)
-    runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=1.0)
+    runner = web.AppRunner(
+        app, handle_signals=False, access_log=None, shutdown_timeout=1.0, keepalive_timeout=KEEPALIVE_SECONDS
+    )
     await runner.setup()
     try:
         site = web.SockSite(runner, sock, ssl_context=ssl_context)
