@@ -45,6 +45,7 @@ ESTABLISHMENT = {  # a filter: any code of this shape (a body's code is one of t
     "example": "HLI",
 }
 NONBLANK = "\\S"  # at least one character that is not white space (a blank string is refused)
+CONTENT = {"type": ["string", "null"], "minLength": 1, "maxLength": v.MAX_CONTENT, "pattern": NONBLANK}
 REFERENCE = {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9._:/-]{0,63}$", "example": "UPC-2026-000123"}
 PRISONER = {"type": "string", "maxLength": 40, "example": "A1234BC"}  # a filter, as ESTABLISHMENT
 MATCH = {
@@ -116,7 +117,7 @@ def document(profile: Profile) -> dict[str, Any]:
                 "description": "The envelope's OCR text. Blank when OCR read nothing: the letter is held "
                 "(reason `unreadable`), never allowed.",
             },
-            "content": {"type": "string", "minLength": 1, "maxLength": v.MAX_CONTENT, "pattern": NONBLANK},
+            "content": CONTENT,
         },
         v.LIMIT_MAIL,
         ["allow", "hold", "block"],
@@ -147,7 +148,7 @@ def document(profile: Profile) -> dict[str, Any]:
                 "pattern": NONBLANK,
                 "description": "email address or phone number",
             },
-            "content": {"type": "string", "minLength": 1, "maxLength": v.MAX_CONTENT, "pattern": NONBLANK},
+            "content": CONTENT,
         },
         v.LIMIT_MESSAGE,
         ["allow", "block"],

@@ -22,7 +22,7 @@ CONTACT = {
     "properties": {
         "id": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9._:/-]{0,63}$"},
         "name": {"type": "string", "minLength": 1, "maxLength": 200},
-        "relationship": {"type": "string", "maxLength": 200},
+        "relationship": {"type": ["string", "null"], "maxLength": 200},
         "phones": STRINGS,
         "emails": STRINGS,
         "addresses": {

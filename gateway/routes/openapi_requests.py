@@ -188,8 +188,8 @@ def paths(profile: Profile) -> dict[str, Any]:
                 body={
                     "type": "object",
                     "properties": {
-                        "reason": TEXT,
-                        "prisoner_number": openapi_rules.prisoner(profile),
+                        "reason": {**TEXT, "type": ["string", "null"]},
+                        "prisoner_number": {**openapi_rules.prisoner(profile), "type": ["string", "null"]},
                         "establishment": openapi_rules.establishment(profile),
                     },
                 },

@@ -304,4 +304,6 @@ def setup(app: web.Application) -> None:
     r.add_post("/v1/requests/{id}/breaches", api_handler(report_breach))
     r.add_post("/v1/requests/{id}/exemptions", api_handler(add_exemption))
     r.add_post("/v1/requests/{id}/exemptions/{exemption}/remove", api_handler(remove_exemption))
-    r.add_post("/v1/requests/{id}/{action}", api_handler(act))
+    # Only the actions: a GET-only path (`/live`, `/notice`) must not advertise POST in its Allow.
+    actions = "|".join(sorted(SIMPLE_ACTIONS))
+    r.add_post(f"/v1/requests/{{id}}/{{action:{actions}}}", api_handler(act))

@@ -55,6 +55,26 @@ def _body_schema(doc: dict[str, Any], path: str, method: str) -> Any:
             {"establishment": "HLI", "prisoner": None, "envelope": "x", "content": ""},
             False,
         ),
+        # null where the server takes null for "not given" (schemathesis' coverage phase)
+        (
+            "/v1/screen/mail",
+            {"establishment": "HLI", "prisoner": "A1234BC", "envelope": "", "content": None},
+            True,
+        ),
+        (
+            "/v1/screen/message",
+            {"establishment": "HLI", "prisoner": "A1234BC", "to": "a@example.com", "content": None},
+            True,
+        ),
+        (
+            "/v1/screen/contact",
+            {
+                "establishment": "HLI",
+                "prisoner": "A1234BC",
+                "contact": {"id": "c1", "name": "A", "relationship": None},
+            },
+            True,
+        ),
         # prison numbers of the profile's pattern (A1234BC), codes of the registry
         ("/v1/screen/call", {"establishment": "HLI", "prisoner": "bob", "number": "07700 900999"}, False),
         (
@@ -274,3 +294,17 @@ async def test_every_operation_with_a_body_answers_408_to_a_body_too_slow(
 async def _token(client: Any, role: str) -> dict[str, str]:
     resp = await client.post("/v1/tokens", json={"role": role}, headers=ADMIN_H)
     return {"Authorization": f"Bearer {(await resp.json())['token']}"}
+
+
+async def test_a_path_that_takes_no_post_does_not_advertise_it(client: Any, auth: TokenFactory) -> None:
+    """Reproduction (schemathesis' allow_header_conformance): `/v1/requests/{id}/{action}` took
+    any last segment, so `OPTIONS /v1/requests/{id}/live` answered `Allow: GET,HEAD,POST`."""
+    casework = await auth("casework")
+    created = await (await client.post("/v1/requests", json=request_data(), headers=casework)).json()
+    for path in ("live", "notice"):
+        resp = await client.options(f"/v1/requests/{created['id']}/{path}", headers=casework)
+        assert resp.status == 405 and resp.headers["Allow"] == "GET,HEAD", path
+    resp = await client.post(
+        f"/v1/requests/{created['id']}/withdraw", json={"reason": "made twice"}, headers=casework
+    )
+    assert resp.status == 200, await resp.text()
