@@ -13,6 +13,7 @@ import redis
 from aiohttp.test_utils import TestClient
 
 from gateway.app import create_app
+from gateway.auth import ROLES
 from gateway.http import RUNTIME
 from gateway.routes.requests import SIMPLE_ACTIONS
 from gateway.settings import GatewaySettings
@@ -299,12 +300,19 @@ async def test_a_token_of_another_prison_cannot_take_over_a_request(api: Api) ->
 
 
 async def test_every_case_action_by_every_caller_at_its_own_and_another_prison(api: Api) -> None:
-    """Each route that names a request, for each kind of caller: another prison's staff get 404
-    (whatever the body says) and change nothing; other roles get 403; casework and the holding
-    prison's staff reach the workflow (its answer may be 409 for this state, never 403 or 404)."""
+    """Each route that names a request, for each kind of caller (every role of gateway.auth.ROLES;
+    the bound ones at the holding prison HLI and at WDI): another prison's staff get 404 (whatever
+    the body says) and change nothing; other roles get 403; casework and the holding prison's staff
+    reach the workflow (its answer may be 409 for this state, never 403 or 404)."""
     case_id = await _authorised(api)
     _, before = await api.call("cw", "GET", f"/v1/requests/{case_id}")
     refused = {"wdi": 404, "sec-any": 403, "dial-HLI": 403, "dial-WDI": 403, "admin": 403}
+    for role in ("mailroom", "messaging", "contacts"):
+        for code in ("HLI", "WDI"):
+            await api.token(f"{role}-{code}", role, code)
+            refused[f"{role}-{code}"] = 403
+    # every role is among the callers (casework: cw; security: hli, wdi, sec-any): a new role joins the table
+    assert set(ROLES) == {"casework", "security", "dialler", "admin", "mailroom", "messaging", "contacts"}
     for who, expected in refused.items():
         for method, path, body in _case_calls("WDI"):
             status, answer = await api.call(who, method, f"/v1/requests/{case_id}{path}", body)
