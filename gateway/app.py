@@ -122,16 +122,23 @@ def _redis_options(runtime: Runtime) -> dict[str, Any]:
 
 
 async def _worker_metrics_ctx(app: web.Application) -> AsyncIterator[None]:
-    """One of several workers writes its metrics for the others every FLUSH_EVERY seconds, and a
-    last time once everything else has stopped (the spool's last shipping counted)."""
+    """One of several workers writes its metrics for the others every FLUSH_EVERY seconds, when
+    another asks (answering a scrape), and a last time once everything else has stopped (the
+    spool's last shipping counted)."""
     metrics = app[RUNTIME].metrics
-    task = None if metrics.shared is None else asyncio.create_task(_write_metrics(metrics))
+    shared = metrics.shared
+    if shared is None:
+        yield
+        return
+    loop = asyncio.get_running_loop()
+    shared.listen(loop, metrics.registry)
+    task = asyncio.create_task(_write_metrics(metrics))
     yield
-    if task is not None and metrics.shared is not None:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-        metrics.shared.write(metrics.registry)
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    shared.close(loop)
+    shared.write(metrics.registry)
 
 
 async def _write_metrics(metrics: Metrics) -> None:

@@ -104,6 +104,7 @@ class Metrics:
         files in a thread (tens of milliseconds that must not stall the loop)."""
         if self.shared is None:
             return generate_latest(self.registry)
+        await self.shared.refresh_others()
         families = self.shared.snapshot(self.registry)
         return await asyncio.get_running_loop().run_in_executor(None, self.shared.render, families)
 
