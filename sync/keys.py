@@ -19,6 +19,7 @@ Layout (P = prefix):
 - ``P hit_evidence_times`` sorted set: hit id -> its time (ms), for the evidence's retention
 - ``P tokens``          hash: sha256 of an API token -> principal record (tokens are stored hashed)
 - ``P token_changes``   stream: one message per revoked token (its hash), read by every gateway
+- ``P acknowledge``     pub/sub channel, never read: published to just before a WAIT (``sync.replication``)
 - ``P ui:users``        hash: web UI user name -> account record (argon2 password hash, role, ...)
 - ``P ui:session:H``    string with a TTL: one signed-in web session, H = sha256 of the cookie value
 - ``P ui:signin:K``     hash with a TTL: sign-in attempts and back-off for K (``user:NAME``, ``addr:IP``)
@@ -120,6 +121,10 @@ class Keys:
     @property
     def token_changes(self) -> str:
         return f"{self.prefix}token_changes"
+
+    @property
+    def acknowledge(self) -> str:
+        return f"{self.prefix}acknowledge"
 
     # -- cases (UPC requests and their workflow) ------------------------------------------------
     def case(self, case_id: str) -> str:

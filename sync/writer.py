@@ -22,9 +22,10 @@ from matcher.index import NORMALISER_VERSIONS
 from sync.changes import OP_REMOVE, OP_UPSERT, decode_entry, encode_entry
 from sync.client import SyncRedis
 from sync.cut import shrink_refusal
-from sync.errors import ConcurrentChange, NotReplicated, OwnedByRequest, ShrinkRefused
+from sync.errors import ConcurrentChange, OwnedByRequest, ShrinkRefused
 from sync.keys import Keys
 from sync.owners import owned, owned_entries
+from sync.replication import Replication
 from sync.settings import SyncSettings
 
 log = logging.getLogger("nocontact.sync")
@@ -399,13 +400,9 @@ class Writer:
         return WriteResult(epoch, int(version), _text(stream_id), len(kept))
 
     def acknowledge(self) -> None:
-        """Return once `replicas` replicas hold every write this client made; NotReplicated if they
-        do not within `wait_ms`."""
-        if self.replicas:
-            acknowledged = int(self.client.wait(self.replicas, self.wait_ms))
-            if acknowledged < self.replicas:
-                log.warning("sync: write not acknowledged (%d of %d replicas)", acknowledged, self.replicas)
-                raise NotReplicated(self.replicas, acknowledged)
+        """Return once `replicas` replicas hold every write this process made; NotReplicated if they
+        do not within `wait_ms` (``sync.replication``)."""
+        Replication(self.replicas, self.wait_ms, self.keys).confirm(self.client)
 
     def meta(self) -> dict[str, str]:
         return {_text(f): _text(v) for f, v in self.client.hgetall(self.keys.meta).items()}

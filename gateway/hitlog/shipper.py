@@ -15,7 +15,9 @@ import orjson
 from redis.exceptions import RedisError
 
 from gateway.hitlog.spool import Spool
+from sync.errors import NotReplicated
 from sync.keys import Keys
+from sync.replication import Replication
 
 log = logging.getLogger("nocontact.gateway.shipper")
 
@@ -135,10 +137,12 @@ class Shipper:
         added = await self._script(
             keys=[keys.hits, keys.hit_ids, keys.hit_evidence, keys.hit_evidence_times], args=args
         )
-        if self.replicas and int(await self.client.wait(self.replicas, self.wait_ms)) < self.replicas:
+        try:
+            await Replication(self.replicas, self.wait_ms, self.keys).confirm_async(self.client)
+        except NotReplicated:
             # Not on a replica yet: a failover now could lose them, so they stay unshipped and go
             # again (the hit_ids hash makes the second time add only what is missing).
-            raise NotAcknowledged(f"hits not yet on {self.replicas} replica(s)")
+            raise NotAcknowledged(f"hits not yet on {self.replicas} replica(s)") from None
         await self.spool.mark_shipped([h.id for h in hits])
         self.shipped += int(added)
         self.batches += 1

@@ -8,8 +8,11 @@ Uses the ``redis-server`` on PATH when there is one, else the binary shipped in 
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
-from collections.abc import Callable
+import signal
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import redis
@@ -105,6 +108,29 @@ class RedisServer(Service):
 
 
 RedisFactory = Callable[..., RedisServer]
+
+
+def replicate(primary: RedisServer, replica: RedisServer, timeout: float = 10.0) -> None:
+    """Make `replica` a replica of `primary`; return once its link is up and in step."""
+    with primary.client() as c:
+        c.config_set("repl-diskless-sync-delay", 0)  # no 5 s wait for other replicas to join
+    with replica.client() as follower:
+        follower.replicaof("127.0.0.1", primary.port)
+        deadline = time.monotonic() + timeout
+        while follower.info("replication").get("master_link_status") != "up":
+            assert time.monotonic() < deadline, "the replica did not come up"
+            time.sleep(0.02)
+
+
+@contextlib.contextmanager
+def frozen(server: RedisServer) -> Iterator[None]:
+    """`server` stopped by SIGSTOP inside the block: a replica still connected, acknowledging nothing."""
+    assert server.process is not None
+    os.kill(server.process.pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        os.kill(server.process.pid, signal.SIGCONT)
 
 
 class RedisServers:

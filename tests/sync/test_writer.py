@@ -9,7 +9,7 @@ import redis
 from sync.changes import OP_REMOVE, OP_UPSERT, decode_entry, parse_change
 from sync.errors import ConcurrentChange, NotReplicated, OwnedByRequest, UnparsableChange
 from sync.writer import Writer
-from tests.support.redis_server import RedisFactory
+from tests.support.redis_server import RedisFactory, frozen, replicate
 from tests.support.sync_data import KEYS, entries, make_entry
 
 
@@ -233,3 +233,23 @@ def test_a_republish_keeps_the_requests_entries_and_never_replaces_one(
     assert result.kept == 1 and writer.meta()["entries"] == "3"
     assert sorted(client.hkeys(KEYS.entries)) == [theirs.reference, "UPC-000004", "UPC-000005"]
     assert decode_entry(client.hget(KEYS.entries, theirs.reference)) == theirs
+
+
+def test_an_acknowledgement_covers_writes_made_on_another_pooled_connection(
+    redis_server: RedisFactory,
+) -> None:
+    """WAIT counts only its own connection's writes; a pool may send it on one that wrote nothing,
+    and such a WAIT answers at once with every connected replica, however far behind."""
+    primary, replica = redis_server(), redis_server()
+    replicate(primary, replica)
+    with primary.client() as one, primary.client() as other:
+        writer = Writer(other, keys=KEYS, replicas=1, wait_ms=100)
+        other.ping()  # the writer's client has a connection of its own, which has written nothing
+        with frozen(replica):
+            one.hset(KEYS.entries, "UPC-elsewhere", "{}")
+            with pytest.raises(NotReplicated, match="reached 0 of 1 replica"):
+                writer.acknowledge()
+        writer.wait_ms = 5000
+        writer.acknowledge()  # thawed, it catches up
+        with replica.client() as follower:
+            assert follower.hexists(KEYS.entries, "UPC-elsewhere")
