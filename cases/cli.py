@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
+import functools
 import getpass
 import json
 import os
@@ -35,11 +36,14 @@ from cases.workflow import STEPS, Action, Actor, Case, State
 from config import establishments
 from matcher.entries import Exemption
 from matcher.errors import ConfigError, ValidationError
+from matcher.index import check_entry
 from matcher.profile import Profile
 from sync.client import async_client, sync_client
 from sync.embedded import EmbeddedRedis
+from sync.errors import NotReplicated, SyncError
 from sync.settings import SyncSettings
 from sync.store import FleetStore
+from sync.writer import Writer
 
 SIMPLE = {action.value: action for action in STEPS}
 LIST_COLUMNS = (
@@ -231,7 +235,10 @@ def connect(
 def _connect(args: argparse.Namespace) -> tuple[Any, Any, Callable[[], None]]:
     client, settings, profile, url, close = connect(args, "case")
     hits = HitIndex(settings.data_dir / HIT_INDEX_FILE, client, settings.keys)
-    store = CaseStore(client, profile, keys=settings.keys, policy=load_policy(args.config), hits=hits)
+    writer = Writer.configured(client, settings, validate=functools.partial(check_entry, profile=profile))
+    store = CaseStore(
+        client, profile, keys=settings.keys, policy=load_policy(args.config), writer=writer, hits=hits
+    )
     return store, (url, settings), close
 
 
@@ -248,6 +255,14 @@ def run(args: argparse.Namespace, *, out: TextIO | None = None, err: TextIO | No
     except (ValidationError, CaseError) as exc:
         err.write(f"case: {exc}\n")
         return 1
+    except NotReplicated as exc:
+        # In the primary, on no replica: a failover now could undo it. Look before doing it again.
+        look = f"`nocontact case show {args.id}`" if getattr(args, "id", None) else "`nocontact case list`"
+        err.write(f"case: {exc}; it may be in the store all the same: look with {look} before retrying\n")
+        return 2
+    except SyncError as exc:
+        err.write(f"case: {exc}\n")
+        return 2
     except OSError as exc:
         err.write(f"case: {exc}\n")
         return 2

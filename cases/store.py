@@ -9,7 +9,6 @@ the same transaction) upserts or removes the blocklist entry. Case and blocklist
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import json
 import logging
 from collections.abc import Callable, Iterable
@@ -25,7 +24,6 @@ from cases.hitindex import HitIndex
 from cases.model import Request, check_identifiers
 from cases.workflow import Action, Actor, Breach, Case, State, entry_change
 from matcher.errors import ValidationError
-from matcher.index import NORMALISER_VERSIONS, check_entry
 from matcher.profile import Profile
 from sync.changes import OP_REMOVE, OP_UPSERT
 from sync.client import SyncRedis
@@ -54,22 +52,19 @@ class CaseStore:
         client: SyncRedis,
         profile: Profile,
         *,
+        writer: Writer,
         keys: Keys | None = None,
         policy: CasePolicy | None = None,
-        writer: Writer | None = None,
         clock: Callable[[], dt.datetime] = utcnow,
         hits: HitIndex | None = None,
     ) -> None:
+        """`writer` is the deployment's (``Writer.configured``): its replicas must hold a change
+        before the change is reported done."""
         self.client = client
         self.profile = profile
         self.keys = keys or Keys()
         self.policy = policy or CasePolicy()
-        self.writer = writer or Writer(
-            client,
-            keys=self.keys,
-            normalisers=NORMALISER_VERSIONS,
-            validate=functools.partial(check_entry, profile=profile),
-        )
+        self.writer = writer
         self.clock = clock
         self.hits = hits  # the hit log's index: breaches link to hits through it
 

@@ -200,7 +200,8 @@ def parse_lines(
 def load(
     writer: Writer, entries: list[Entry], *, batch: int, progress: Callable[[int], None] | None = None
 ) -> int:
-    """Upsert `entries` in atomic batches, pipelined; returns the store version afterwards."""
+    """Upsert `entries` in atomic batches, pipelined; returns the store version afterwards, once the
+    writer's replicas hold them all."""
     version = 0
     done = 0
     step = batch * SCRIPTS_PER_ROUND_TRIP
@@ -222,6 +223,7 @@ def load(
         done += len(chunk)
         if progress is not None:
             progress(done)
+    writer.acknowledge()  # every batch on the replicas, or NotReplicated: not reported as loaded
     return version
 
 

@@ -9,10 +9,12 @@ import redis
 from gateway.cli import build_parser
 from sync.keys import Keys
 from tests.support.case_data import NAME, PHONE, request_data
+from tests.support.redis_server import RedisFactory, frozen, replicate
 
 
-def run(url: str, *argv: str) -> tuple[int, str, str]:
-    args = build_parser().parse_args(["case", "--redis-url", url, "--as", "cw-anna", *argv])
+def run(url: str, *argv: str, config: Path | None = None) -> tuple[int, str, str]:
+    options = ["--config", str(config)] if config else []
+    args = build_parser().parse_args(["case", "--redis-url", url, "--as", "cw-anna", *options, *argv])
     out, err = io.StringIO(), io.StringIO()
     code = args.handler(args, out=out, err=err)
     return code, out.getvalue(), err.getvalue()
@@ -77,3 +79,34 @@ def test_bad_request_file_names_the_field(redis_url: str, tmp_path: Path) -> Non
     path.write_text("{not json")
     code, _, err = run(redis_url, "new", str(path))
     assert code == 1 and err.startswith("case: file: not valid JSON")
+
+
+def test_an_authorisation_is_reported_done_only_once_a_replica_holds_the_block(
+    redis_server: RedisFactory, tmp_path: Path
+) -> None:
+    """The command writes through the deployment's writer: with ``write_replicas``, a block no
+    replica confirms is not reported as done (a failover now could lose it), and one that is
+    reported done is on the replica."""
+    primary, replica = redis_server(), redis_server()
+    replicate(primary, replica)
+    deployment = tmp_path / "deployment.toml"
+    deployment.write_text("[sync]\nwrite_replicas = 1\nwrite_wait_ms = 100\n")
+    path = tmp_path / "request.json"
+    path.write_text(json.dumps(request_data(scope=["HLI"])))
+    ids = []
+    for _ in range(2):
+        code, out, _ = run(primary.url, "new", str(path), config=deployment)
+        assert code == 0, out
+        ids.append(out.split()[0])
+        assert run(primary.url, "send", ids[-1], config=deployment)[0] == 0
+
+    with frozen(replica):
+        code, out, err = run(primary.url, "authorise", ids[0], config=deployment)
+    assert code == 2 and out == "", (code, out, err)
+    assert err.startswith("case: the write reached 0 of 1 replica(s) needed: not acknowledged")
+    assert f"look with `nocontact case show {ids[0]}` before retrying" in err
+
+    code, out, _ = run(primary.url, "authorise", ids[1], config=deployment)
+    assert (code, out) == (0, f"{ids[1]} authorise: now authorised\n")
+    with replica.client() as follower:
+        assert follower.hexists(Keys().entries, ids[1])

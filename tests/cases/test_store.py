@@ -4,6 +4,7 @@ kept in step, breach links to real hits."""
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import threading
 from collections.abc import Iterator
@@ -20,7 +21,10 @@ from cases.workflow import Action
 from config import load_profile
 from matcher.entries import Entry, Exemption
 from matcher.errors import ValidationError
+from matcher.index import check_entry
 from sync.keys import Keys
+from sync.settings import SyncSettings
+from sync.writer import Writer
 from tests.support.case_data import CASEWORKER, HLI_STAFF, WDI_STAFF, make_request
 
 A = Action
@@ -49,9 +53,11 @@ def clock() -> Clock:
 
 @pytest.fixture
 def store(client: redis.Redis, clock: Clock, tmp_path: Path) -> CaseStore:
-    return CaseStore(
-        client, PROFILE, clock=clock, hits=HitIndex(tmp_path / "hitindex.sqlite3", client, Keys())
+    writer = Writer.configured(
+        client, SyncSettings(), validate=functools.partial(check_entry, profile=PROFILE)
     )
+    hits = HitIndex(tmp_path / "hitindex.sqlite3", client, Keys())
+    return CaseStore(client, PROFILE, clock=clock, writer=writer, hits=hits)
 
 
 def entry_in_store(client: redis.Redis, reference: str) -> Entry | None:

@@ -14,6 +14,7 @@ from sync.embedded import EmbeddedRedis
 from sync.errors import OwnedByRequest
 from sync.importer import load
 from sync.writer import Writer
+from tests.support.redis_server import RedisFactory, frozen, replicate
 from tests.support.sync_data import KEYS, PREFIX, make_entry, phone
 
 
@@ -129,3 +130,36 @@ def test_a_batch_naming_a_requests_id_writes_nothing_and_says_which(client) -> N
         load(writer, wanted, batch=2)
     assert refused.value.references == (wanted[2].reference,)
     assert sorted(client.hkeys(KEYS.entries)) == [wanted[0].reference, wanted[1].reference]
+
+
+def test_an_import_is_reported_loaded_only_once_a_replica_holds_it(
+    tmp_path: Path, redis_server: RedisFactory, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Batches go out pipelined; the command still WAITs for ``write_replicas`` before it says the
+    entries are loaded."""
+    primary, replica = redis_server(), redis_server()
+    replicate(primary, replica)
+    deployment = tmp_path / "deployment.toml"
+    deployment.write_text("[sync]\nwrite_replicas = 1\nwrite_wait_ms = 100\n")
+    source = tmp_path / "entries.jsonl"
+    source.write_text("\n".join(line(i) for i in range(1, 4)) + "\n")
+    command = [
+        "import",
+        str(source),
+        "--redis-url",
+        primary.url,
+        "--prefix",
+        PREFIX,
+        "--config",
+        str(deployment),
+    ]
+    with frozen(replica):
+        status = main(command)
+    err = capsys.readouterr().err
+    assert status == 2 and "import: the write reached 0 of 1 replica(s) needed: not acknowledged" in err, err
+    assert "loaded" not in err
+
+    source.write_text("\n".join(line(i) for i in range(4, 6)) + "\n")
+    assert main(command) == 0
+    with replica.client() as follower:
+        assert follower.hlen(KEYS.entries) == 5

@@ -112,3 +112,17 @@ def test_every_redis_client_is_made_through_sync_redis_url() -> None:
                     if name in makers:
                         made.append(f"{path.relative_to(root)}:{node.lineno} {name}")
     assert not made, made
+
+
+def test_every_writer_is_made_from_the_deployment_settings() -> None:
+    """``Writer.configured`` takes the replicas to WAIT for from the settings; a writer made any
+    other way (the case CLI's was) acknowledges a block no replica holds yet."""
+    root = Path(__file__).resolve().parents[2]
+    made = []
+    for package in ("matcher", "sync", "gateway", "cases", "config"):
+        for path in sorted((root / package).rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text(), str(path))):
+                if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "Writer":
+                    if path != root / "sync" / "writer.py":
+                        made.append(f"{path.relative_to(root)}:{node.lineno}")
+    assert not made, made
