@@ -34,6 +34,7 @@ from benchmarks.figures import record
 from gateway.ui.users import add_user
 from sync.embedded import EmbeddedRedis
 from sync.keys import Keys
+from sync.replication import Replication
 from tests.support.gateway_process import Gateway, request
 from tests.support.hit_seed import seeded_hits, write_hits
 from tests.support.processes import free_port
@@ -90,7 +91,7 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
     gw.start()
     try:
         with redis.Redis(unix_socket_path=str(EmbeddedRedis(gw.data_dir).socket_path)) as client:
-            add_user(client, Keys(), "root", "admin", None, PASSWORD)
+            add_user(client, Keys(), "root", "admin", None, PASSWORD, replication=Replication())
             started = time.perf_counter()
             write_hits(client, Keys(), seeded_hits(HITS))
             record(

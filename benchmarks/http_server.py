@@ -33,6 +33,7 @@ from aiohttp import web
 
 from gateway.answer import JsonAnswer
 from gateway.worker import new_event_loop, run_worker_app, tune_process
+from sync.replication import Replication
 
 log = logging.getLogger("nocontact.bench.http")
 
@@ -127,8 +128,12 @@ def build_gateway(args: argparse.Namespace, sock: socket.socket) -> tuple[web.Ap
         source = StaticSource(None)
         app = create_app(settings, source=source, profile=profile)
         client = redis_server.client()
-        dialler, _ = create_token(client, settings.sync.keys, "dialler", ESTABLISHMENT)
-        mailroom, _ = create_token(client, settings.sync.keys, "mailroom", ESTABLISHMENT)
+        dialler, _ = create_token(
+            client, settings.sync.keys, "dialler", ESTABLISHMENT, replication=Replication()
+        )
+        mailroom, _ = create_token(
+            client, settings.sync.keys, "mailroom", ESTABLISHMENT, replication=Replication()
+        )
         client.close()
 
         started = time.perf_counter()

@@ -39,6 +39,7 @@ from gateway.workermetrics import FLUSH_EVERY, WorkerMetrics
 from matcher.index import check_entry
 from matcher.profile import Profile
 from sync.redis_url import async_redis_client, redis_client
+from sync.replication import Replication
 from sync.store import FleetStore
 from sync.writer import Writer
 
@@ -229,6 +230,7 @@ async def _tokens_ctx(app: web.Application) -> AsyncIterator[None]:
         refresh=runtime.settings.token_refresh,
         cache_file=runtime.settings.token_cache_file,
         block_s=runtime.settings.sync.socket_timeout / 2,
+        replication=Replication.configured(runtime.settings.sync),
     )
     await runtime.tokens.start()
     yield

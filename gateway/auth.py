@@ -27,6 +27,7 @@ from redis.exceptions import RedisError
 from gateway.tokenfile import read_token_file, write_token_file
 from matcher.entries import ESTABLISHMENT_RE
 from sync.keys import Keys
+from sync.replication import Replication
 
 log = logging.getLogger("nocontact.gateway.auth")
 
@@ -107,8 +108,10 @@ def certificate_field(fingerprint: str) -> str:
 
 
 # -- operators' side (synchronous: the CLI and serve's bootstrap) ---------------------------------
+# Each change returns once `replication`'s replicas hold it (NotReplicated if not): a failover must
+# not bring back a revoked credential, nor lose one that was handed out.
 def create_token(
-    client: Any, keys: Keys, role: str, establishment: str | None = None
+    client: Any, keys: Keys, role: str, establishment: str | None = None, *, replication: Replication
 ) -> tuple[str, Principal]:
     problem = check_grant(role, establishment)
     if problem:
@@ -116,11 +119,18 @@ def create_token(
     token = new_token()
     principal = Principal(secrets.token_hex(6), role, establishment)
     client.hset(keys.tokens, token_hash(token), _record(principal))
+    replication.confirm(client)
     return token, principal
 
 
 def bind_certificate(
-    client: Any, keys: Keys, fingerprint: str, role: str, establishment: str | None = None
+    client: Any,
+    keys: Keys,
+    fingerprint: str,
+    role: str,
+    establishment: str | None = None,
+    *,
+    replication: Replication,
 ) -> Principal:
     """A principal for whoever presents the certificate with this SHA-256 fingerprint (signed by
     the gateway's client CA: the TLS handshake checks that). One principal per certificate."""
@@ -132,6 +142,7 @@ def bind_certificate(
     principal = Principal(secrets.token_hex(6), role, establishment, fingerprint)
     if not client.hsetnx(keys.tokens, certificate_field(fingerprint), _record(principal)):
         raise ValueError("certificate: already bound; revoke its principal first")
+    replication.confirm(client)
     return principal
 
 
@@ -144,7 +155,7 @@ TOKEN_ID_RE = re.compile(r"[0-9a-f]{12}")  # secrets.token_hex(6)
 TOKEN_CHANGES_KEPT = 10_000  # revocations kept in the stream (approximately)
 
 
-def revoke_token(client: Any, keys: Keys, token_id: str) -> bool:
+def revoke_token(client: Any, keys: Keys, token_id: str, *, replication: Replication) -> bool:
     """Remove the token (or certificate binding) with this id, and say so on the token-change
     stream in the same transaction: every gateway reading it drops the token at once
     (``TokenCache``), not at its next table refresh."""
@@ -160,6 +171,7 @@ def revoke_token(client: Any, keys: Keys, token_id: str) -> bool:
                     approximate=True,
                 )
                 pipe.execute()
+            replication.confirm(client)
             return True
     return False
 
@@ -181,8 +193,10 @@ class TokenCache:
         refresh: float = 2.0,
         cache_file: Path | None = None,
         block_s: float = 1.0,
+        replication: Replication | None = None,
     ) -> None:
         self.client = client
+        self.replication = replication or Replication(keys=keys)  # tokens `create` hands out
         self.block_s = block_s  # XREAD BLOCK of the revocation watcher (under the socket timeout)
         self.keys = keys
         self.refresh = refresh
@@ -241,6 +255,7 @@ class TokenCache:
         token = new_token()
         principal = Principal(secrets.token_hex(6), role, establishment)
         await self.client.hset(self.keys.tokens, token_hash(token), _record(principal))
+        await self.replication.confirm_async(self.client)
         self._tokens[token_hash(token)] = principal
         return token, principal
 

@@ -29,10 +29,11 @@ from gateway.worker import tune_process
 from matcher.errors import ConfigError
 from sync.datadir import DataDirLock
 from sync.embedded import EmbeddedRedis, attached_url
-from sync.errors import SyncError
+from sync.errors import NotReplicated, SyncError
 from sync.init_cli import initialise
 from sync.private import PRIVATE_UMASK, ExposedDataDir, check_data_dir
 from sync.redis_url import redis_client, unreachable
+from sync.replication import Replication
 from sync.writer import Writer
 
 log = logging.getLogger("nocontact.gateway")
@@ -104,16 +105,21 @@ def run_token(args: argparse.Namespace) -> int:
         return 2
     client = redis_client(url, socket_timeout=5, socket_connect_timeout=2)
     keys = settings.sync.keys
+    replication = Replication.configured(settings.sync)
     try:
         if args.action == "create":
             try:
                 establishment = establishments.option(args.config, args.establishment)
                 if args.certificate is not None:
                     fingerprint = certificate_fingerprint(args.certificate)
-                    principal = bind_certificate(client, keys, fingerprint, args.role, establishment)
+                    principal = bind_certificate(
+                        client, keys, fingerprint, args.role, establishment, replication=replication
+                    )
                     token = f"certificate sha256 {fingerprint} (no token: the certificate is the credential)"
                 else:
-                    token, principal = create_token(client, keys, args.role, establishment)
+                    token, principal = create_token(
+                        client, keys, args.role, establishment, replication=replication
+                    )
             except (ValueError, OSError) as exc:
                 print(f"nocontact token: {exc}", file=sys.stderr)
                 return 2
@@ -123,11 +129,17 @@ def run_token(args: argparse.Namespace) -> int:
             for p in list_tokens(client, keys):
                 bound = f"\tcertificate {p.certificate[:16]}..." if p.certificate else ""
                 print(f"{p.id}\t{p.role}\t{p.establishment or '-'}{bound}")
-        elif not revoke_token(client, keys, args.id):
+        elif not revoke_token(client, keys, args.id, replication=replication):
             print(f"nocontact token: no token with id {args.id}", file=sys.stderr)
             return 1
         else:
             print(f"revoked {args.id}")
+    except NotReplicated as exc:
+        print(
+            f"nocontact token: {exc}; it may be in the store all the same: look with `nocontact token list`",
+            file=sys.stderr,
+        )
+        return 2
     except (redis.RedisError, OSError) as exc:
         print(f"nocontact token: {unreachable(url, exc)}", file=sys.stderr)
         return 2
@@ -159,7 +171,13 @@ def _bootstrap_admin(settings: GatewaySettings, url: str) -> None:
                 flush=True,
             )
             return
-        token, principal = create_token(client, settings.sync.keys, "admin")
+        # Shown whether or not a replica confirms it: a token in the store that nobody was shown
+        # would lock the operator out (the next start sees an admin token and makes none).
+        token, principal = create_token(client, settings.sync.keys, "admin", replication=Replication())
+        try:
+            Replication.configured(settings.sync).confirm(client)
+        except NotReplicated as exc:
+            log.warning("gateway: the generated admin token is %s; create another if it is gone", exc)
     except (redis.RedisError, OSError) as exc:
         # A restart during an outage: serve from the snapshot file and the token cache meanwhile.
         log.warning(

@@ -26,6 +26,7 @@ from matcher.errors import ValidationError
 from matcher.index import check_entry
 from sync.entries import MAX_PAGE, get_entry, page_entries
 from sync.errors import OwnedByRequest
+from sync.replication import Replication
 from sync.writer import Writer
 
 ENTRY_ROLES = frozenset({"casework", "admin"})
@@ -146,7 +147,9 @@ async def revoke_token_route(request: web.Request) -> web.Response:
         raise v.invalid("id", "a token id: 12 lower-case hex digits")
     runtime = request.app[RUNTIME]
     assert runtime.store_sync is not None
-    if not await off_loop(revoke_token, runtime.store_sync, runtime.settings.sync.keys, token_id):
+    sync = runtime.settings.sync
+    replication = Replication.configured(sync)
+    if not await off_loop(revoke_token, runtime.store_sync, sync.keys, token_id, replication=replication):
         raise ApiError(404, "not_found", f"id: no token {token_id}", "id")
     return json_response({"id": token_id, "revoked": True})
 

@@ -17,7 +17,9 @@ from gateway.settings import GatewaySettings
 from gateway.ui.users import UI_ROLES, add_user, list_users, set_disabled, set_role
 from matcher.errors import ConfigError
 from sync.embedded import attached_url
+from sync.errors import NotReplicated
 from sync.redis_url import redis_client, unreachable
+from sync.replication import Replication
 
 
 def register(sub: Any) -> None:
@@ -67,6 +69,7 @@ def run_user(args: argparse.Namespace) -> int:
     if url is None:
         return 2
     keys = settings.sync.keys
+    replication = Replication.configured(settings.sync)
     try:
         with redis_client(url, socket_timeout=5, socket_connect_timeout=2) as client:
             if args.action == "add":
@@ -84,7 +87,13 @@ def run_user(args: argparse.Namespace) -> int:
                 try:
                     establishment = establishments.option(args.config, args.establishment)
                     user = add_user(
-                        client, keys, args.username.strip().lower(), args.role, establishment, password
+                        client,
+                        keys,
+                        args.username.strip().lower(),
+                        args.role,
+                        establishment,
+                        password,
+                        replication=replication,
                     )
                 except ValueError as exc:
                     print(f"nocontact user: {exc}", file=sys.stderr)
@@ -97,7 +106,14 @@ def run_user(args: argparse.Namespace) -> int:
             elif args.action == "role":
                 try:
                     establishment = establishments.option(args.config, args.establishment)
-                    changed = set_role(client, keys, args.username.strip().lower(), args.role, establishment)
+                    changed = set_role(
+                        client,
+                        keys,
+                        args.username.strip().lower(),
+                        args.role,
+                        establishment,
+                        replication=replication,
+                    )
                 except ValueError as exc:
                     print(f"nocontact user: {exc}", file=sys.stderr)
                     return 2
@@ -106,10 +122,19 @@ def run_user(args: argparse.Namespace) -> int:
                     return 1
                 print(f"changed {changed.label}; its sessions have ended")
             else:
-                if not set_disabled(client, keys, args.username.strip().lower(), args.action == "disable"):
+                disable = args.action == "disable"
+                if not set_disabled(
+                    client, keys, args.username.strip().lower(), disable, replication=replication
+                ):
                     print(f"nocontact user: no account {args.username}", file=sys.stderr)
                     return 1
                 print(f"{args.action}d {args.username}")
+    except NotReplicated as exc:
+        print(
+            f"nocontact user: {exc}; it may be in the store all the same: look with `nocontact user list`",
+            file=sys.stderr,
+        )
+        return 2
     except (redis.RedisError, OSError) as exc:
         print(f"nocontact user: {unreachable(url, exc)}", file=sys.stderr)
         return 2

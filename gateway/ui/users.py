@@ -19,6 +19,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from matcher.entries import ESTABLISHMENT_RE
 from sync.keys import Keys
+from sync.replication import Replication
 
 UI_ROLES = ("security", "mailroom", "casework", "admin")
 BOUND_ROLES = ("security", "mailroom")  # accounts that work for one establishment
@@ -121,8 +122,17 @@ def needs_rehash(user: User) -> bool:
 
 
 # -- operators' side (synchronous: the CLI) -------------------------------------------------------
+# Each change returns once `replication`'s replicas hold it (NotReplicated if not): a failover must
+# not bring back a disabled account or an old role.
 def add_user(
-    client: Any, keys: Keys, username: str, role: str, establishment: str | None, password: str
+    client: Any,
+    keys: Keys,
+    username: str,
+    role: str,
+    establishment: str | None,
+    password: str,
+    *,
+    replication: Replication,
 ) -> User:
     problem = check_account(username, role, establishment) or check_password(password)
     if problem:
@@ -130,6 +140,7 @@ def add_user(
     user = User(username, role, establishment, hash_password(password), created=int(time.time()))
     if not client.hsetnx(keys.ui_users, username, user.to_json()):
         raise ValueError(f"username: {username} exists")
+    replication.confirm(client)
     return user
 
 
@@ -139,7 +150,9 @@ def list_users(client: Any, keys: Keys) -> list[User]:
     )
 
 
-def set_disabled(client: Any, keys: Keys, username: str, disabled: bool = True) -> bool:
+def set_disabled(
+    client: Any, keys: Keys, username: str, disabled: bool = True, *, replication: Replication
+) -> bool:
     """Disable (or enable) an account; disabling ends every session it has, for good."""
     raw = client.hget(keys.ui_users, username)
     if raw is None:
@@ -148,10 +161,13 @@ def set_disabled(client: Any, keys: Keys, username: str, disabled: bool = True) 
     if disabled:
         user = replace(user, sessions_from=time.time())
     client.hset(keys.ui_users, username, user.to_json())
+    replication.confirm(client)
     return True
 
 
-def set_role(client: Any, keys: Keys, username: str, role: str, establishment: str | None) -> User | None:
+def set_role(
+    client: Any, keys: Keys, username: str, role: str, establishment: str | None, *, replication: Replication
+) -> User | None:
     """Give an account another role (and binding); its sessions end at once. None: no account."""
     raw = client.hget(keys.ui_users, username)
     if raw is None:
@@ -161,6 +177,7 @@ def set_role(client: Any, keys: Keys, username: str, role: str, establishment: s
         raise ValueError(problem)
     user = replace(User.from_json(raw), role=role, establishment=establishment, sessions_from=time.time())
     client.hset(keys.ui_users, username, user.to_json())
+    replication.confirm(client)
     return user
 
 

@@ -21,6 +21,7 @@ from gateway.logs import JsonFormatter
 from gateway.routes.screening import CALL_PATH, MAIL_PATH, MESSAGE_PATH
 from gateway.settings import GatewaySettings
 from gateway.source import StaticSource
+from sync.replication import Replication
 from tests.support.gateway_data import ADMIN, SECRETS, TokenFactory
 
 CALL = {"establishment": "HLI", "prisoner": "A1234BC", "number": "07700 900123"}
@@ -144,7 +145,7 @@ async def test_revoked_token_stops_working(
     assert (await client.post("/v1/screen/call", json=CALL, headers=headers)).status == 200
     sync_client = redis.Redis.from_url(str(settings.sync.redis_url))
     [token] = list_tokens(sync_client, settings.sync.keys)
-    assert revoke_token(sync_client, settings.sync.keys, token.id)
+    assert revoke_token(sync_client, settings.sync.keys, token.id, replication=Replication())
     await asyncio.sleep(settings.token_refresh * 3)
     assert (await client.post("/v1/screen/call", json=CALL, headers=headers)).status == 401
 

@@ -39,6 +39,7 @@ from gateway.routes.screening import CALL_FIELDS, CALL_PATH
 from gateway.source import STATES, StaticSource
 from gateway.validation import ApiError
 from sync.keys import Keys
+from sync.replication import Replication
 from sync.status import SyncState, SyncStatus
 from tests.support.gateway_data import TokenFactory, build_index, make_hit
 
@@ -180,12 +181,12 @@ async def test_token_cache_forgets_a_revoked_token_when_the_table_drops_it(redis
     sync = redis.Redis.from_url(redis_url)
     cache = TokenCache(client, KEYS, refresh=3600)
     try:
-        token, principal = create_token(sync, KEYS, "dialler", "HLI")
+        token, principal = create_token(sync, KEYS, "dialler", "HLI", replication=Replication())
         header = f"Bearer {token}"
         assert cache.known(header) is None
         assert await cache.lookup(token, header) == principal
         assert cache.known(header) == principal
-        assert revoke_token(sync, KEYS, principal.id)
+        assert revoke_token(sync, KEYS, principal.id, replication=Replication())
         await cache.reload()
         assert cache.known(header) is None
         assert await cache.lookup(token, header) is None

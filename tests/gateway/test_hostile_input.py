@@ -17,6 +17,7 @@ from gateway.ui import sessions
 from gateway.ui.users import add_user
 from matcher.emails import email_keys
 from sync.keys import Keys
+from sync.replication import Replication
 from tests.support.gateway_data import ADMIN
 from tests.support.ui_site import post_sign_in
 
@@ -73,7 +74,7 @@ async def test_cookie_bytes_that_are_not_utf8_sign_no_one_in(client: Any, redis_
     status, head, _ = await raw(client, "GET", "/ui/hits", [b"Cookie: __Host-nc_session=\xff\xfe\x80abc"])
     assert status == 303 and b"Location: /ui/login" in head
     with redis.Redis.from_url(redis_url) as r:
-        add_user(r, Keys(), "sec-hli", "security", "HLI", PASSWORD)
+        add_user(r, Keys(), "sec-hli", "security", "HLI", PASSWORD, replication=Replication())
     token = await _signin_form(client)
     form = f"csrf_token={token}&username=sec-hli&password={PASSWORD.replace(' ', '+')}".encode()
     status, _, _ = await raw(
@@ -99,7 +100,7 @@ async def test_control_characters_in_next_send_the_user_to_the_queue(
     """Reproduction: a CR/LF in the sign-in's next= dropped the connection (the session was made,
     its cookie never arrived)."""
     with redis.Redis.from_url(redis_url) as r:
-        add_user(r, Keys(), "sec-hli", "security", "HLI", PASSWORD)
+        add_user(r, Keys(), "sec-hli", "security", "HLI", PASSWORD, replication=Replication())
     page = await client.get("/ui/login", params={"next": target})
     assert page.status == 200 and 'name="next" value=""' in await page.text()
     signed_in = await post_sign_in(client, "sec-hli", PASSWORD, next=target)

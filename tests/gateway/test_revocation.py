@@ -11,14 +11,23 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+import redis
+
 from gateway.app import create_app
+from gateway.auth import create_token
+from gateway.cli import main
 from gateway.http import RUNTIME
 from gateway.settings import GatewaySettings
 from gateway.source import StaticSource
+from gateway.ui.users import add_user
+from sync.keys import Keys
+from sync.replication import Replication
 from sync.settings import SyncSettings
 from tests.support.gateway_data import ADMIN, build_index
 from tests.support.gateway_process import Gateway, request
 from tests.support.processes import clean_env, free_port
+from tests.support.redis_server import RedisFactory, frozen, replicate
 
 CALL = {"establishment": "HLI", "prisoner": "A1234BC", "number": "07700 900999"}
 ADMIN_H = {"Authorization": f"Bearer {ADMIN}"}
@@ -114,3 +123,53 @@ def test_the_cli_revocation_reaches_a_running_gateway_at_once(tmp_path: Path) ->
             raise AssertionError("the revoked token still works")
     finally:
         gateway.close()
+
+
+async def test_a_revocation_no_replica_confirms_is_a_503_not_an_acknowledgement(
+    aiohttp_client: Any, tmp_path: Path, redis_url: str
+) -> None:
+    """With write_replicas, a revocation no replica holds is not reported done: a failover now
+    could bring the PBX's credential back."""
+    settings = _settings(tmp_path, redis_url, "gw-1")
+    settings = settings.with_(sync=settings.sync.with_(write_replicas=1, write_wait_ms=50))
+    client = await aiohttp_client(create_app(settings, source=StaticSource(build_index())))
+    with redis.Redis.from_url(redis_url) as r:
+        _, principal = create_token(r, settings.sync.keys, "dialler", "HLI", replication=Replication())
+    resp = await client.delete(f"/v1/tokens/{principal.id}", headers=ADMIN_H)
+    body = await resp.json()
+    assert resp.status == 503 and "no replica confirmed it" in body["detail"], body
+    resp = await client.post("/v1/tokens", json={"role": "dialler", "establishment": "HLI"}, headers=ADMIN_H)
+    body = await resp.json()
+    assert resp.status == 503 and "no replica confirmed it" in body["detail"] and "token" not in body, body
+
+
+def test_a_cli_revocation_or_disable_is_reported_done_only_once_a_replica_holds_it(
+    tmp_path: Path, redis_server: RedisFactory, capsys: pytest.CaptureFixture[str]
+) -> None:
+    primary, replica = redis_server(), redis_server()
+    replicate(primary, replica)
+    deployment = tmp_path / "site.toml"
+    deployment.write_text(f'[sync]\nredis_url = "{primary.url}"\nwrite_replicas = 1\nwrite_wait_ms = 10000\n')
+    impatient = tmp_path / "impatient.toml"
+    impatient.write_text(deployment.read_text().replace("10000", "200"))
+    config = ["--config", str(deployment)]
+    assert main(["token", *config, "create", "--role", "dialler", "--establishment", "HLI"]) == 0
+    token_id = capsys.readouterr().out.split()[0].removeprefix("id=")
+    with primary.client() as r:
+        add_user(r, Keys(), "sec-hli", "security", "HLI", "a long enough password", replication=Replication())
+
+    with frozen(replica):
+        assert main(["token", "--config", str(impatient), "revoke", token_id]) == 2
+        assert main(["user", "--config", str(impatient), "disable", "sec-hli"]) == 2
+        role = ["role", "sec-hli", "--role", "security", "--establishment", "WDI"]
+        assert main(["user", "--config", str(impatient), *role]) == 2
+    out, err = capsys.readouterr()
+    assert "revoked" not in out and "disabled" not in out and "changed" not in out, out
+    assert err.count("reached 0 of 1 replica(s) needed: not acknowledged") == 3, err
+    assert "Traceback" not in err
+
+    assert main(["token", *config, "revoke", token_id]) in (0, 1)  # done before, or now: it is gone
+    assert main(["user", *config, "disable", "sec-hli"]) == 0
+    with replica.client() as follower:
+        assert not any(token_id in raw for raw in follower.hvals(Keys().tokens))
+        assert '"disabled":true' in follower.hget(Keys().ui_users, "sec-hli").replace(" ", "")

@@ -17,6 +17,7 @@ from gateway.ui import sessions
 from gateway.ui.users import add_user
 from sync.embedded import EmbeddedRedis
 from sync.keys import Keys
+from sync.replication import Replication
 from tests.support.case_data import request_data
 from tests.support.gateway_process import Gateway, request
 
@@ -76,7 +77,7 @@ def seed_site(gateway: Gateway) -> Site:
     assert done.returncode == 0 and "added sec-hli (security, HLI)" in done.stdout, done.stderr
     with redis.Redis(unix_socket_path=str(EmbeddedRedis(gateway.data_dir).socket_path)) as client:
         for name, role, establishment in USERS[1:]:
-            add_user(client, Keys(), name, role, establishment, PASSWORD)
+            add_user(client, Keys(), name, role, establishment, PASSWORD, replication=Replication())
     tokens = {}
     for label, body in (
         ("cw", {"role": "casework"}),
@@ -146,7 +147,7 @@ async def signed_in_cookie(
     """The Cookie header of a session of an in-process app (aiohttp's test client), signed in
     through the real form as a new account."""
     with redis.Redis.from_url(redis_url) as r:
-        add_user(r, Keys(), username, role, establishment, PASSWORD)
+        add_user(r, Keys(), username, role, establishment, PASSWORD, replication=Replication())
     signed_in = await post_sign_in(app_client, username, PASSWORD)
     assert signed_in.status == 303
     return {"Cookie": f"{sessions.SESSION_COOKIE}={signed_in.cookies[sessions.SESSION_COOKIE].value}"}

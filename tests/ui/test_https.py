@@ -18,6 +18,7 @@ from gateway.ui import sessions
 from gateway.ui.users import add_user
 from matcher.errors import ConfigError
 from sync.keys import Keys
+from sync.replication import Replication
 
 PASSWORD = "correct horse battery staple"
 REMOTE = {"Host": "nocontact.internal"}  # the browser's address for this service
@@ -36,7 +37,7 @@ async def sign_in(client: Any, headers: dict[str, str]) -> Any:
 @pytest.fixture
 def user(redis_url: str) -> None:
     with redis.Redis.from_url(redis_url) as r:
-        add_user(r, Keys(), "sec-hli", "security", "HLI", PASSWORD)
+        add_user(r, Keys(), "sec-hli", "security", "HLI", PASSWORD, replication=Replication())
 
 
 async def test_plain_http_from_another_machine_cannot_sign_in(client: Any, user: None) -> None:

@@ -17,6 +17,7 @@ import redis
 from gateway.ui import login
 from gateway.ui.users import add_user
 from sync.keys import Keys
+from sync.replication import Replication
 from tests.support.gateway_data import ADMIN
 from tests.support.ui_site import post_sign_in
 
@@ -74,7 +75,7 @@ async def test_a_burst_of_guesses_gets_no_further_than_the_free_attempts(
     in the same burst."""
     throttle = _throttle()
     with redis.Redis.from_url(redis_url) as r:
-        add_user(r, Keys(), "sec-hli", "security", "HLI", PASSWORD)
+        add_user(r, Keys(), "sec-hli", "security", "HLI", PASSWORD, replication=Replication())
     statuses = await asyncio.gather(*(sign_in(client, "sec-hli", f"guess {i}") for i in range(60)))
     assert sorted(set(statuses)) == [401, 429] and statuses.count(401) == throttle.USER_LIMIT.free + 1
     assert len(checks) == throttle.USER_LIMIT.free + 1  # the rest never reached argon2
@@ -92,7 +93,7 @@ async def test_one_address_guessing_many_names_backs_off(
     statuses = [await sign_in(client, f"nobody{i}", "guess") for i in range(free + 2)]
     assert statuses[:free] == [401] * free and statuses[free] == 401 and statuses[free + 1] == 429
     with redis.Redis.from_url(redis_url) as r:
-        add_user(r, Keys(), "cw", "casework", None, PASSWORD)
+        add_user(r, Keys(), "cw", "casework", None, PASSWORD, replication=Replication())
     assert await sign_in(client, "cw", PASSWORD) == 429  # from this address, for now
     assert len(checks) == free + 1
 

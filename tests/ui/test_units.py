@@ -21,6 +21,7 @@ from gateway.ui.export import hits_csv
 from gateway.ui.hitquery import parse_filter
 from gateway.ui.users import User, add_user, check_account, verify_password
 from sync.keys import Keys
+from sync.replication import Replication
 from tests.support.case_data import request_data
 from tests.support.ui_site import signed_in_cookie
 
@@ -34,12 +35,12 @@ def test_accounts_are_checked_and_passwords_hashed_with_argon2(redis_url: str) -
     assert check_account("cw", "casework", "HLI") is not None
     assert check_account("Bad Name", "admin", None) is not None
     with redis.Redis.from_url(redis_url) as r:
-        user = add_user(r, Keys(), "sec-hli", "security", "HLI", PASSWORD)
+        user = add_user(r, Keys(), "sec-hli", "security", "HLI", PASSWORD, replication=Replication())
         assert user.password_hash.startswith("$argon2id$") and PASSWORD not in user.password_hash
         with pytest.raises(ValueError, match="exists"):
-            add_user(r, Keys(), "sec-hli", "security", "HLI", PASSWORD)
+            add_user(r, Keys(), "sec-hli", "security", "HLI", PASSWORD, replication=Replication())
         with pytest.raises(ValueError, match="at least 12"):
-            add_user(r, Keys(), "short", "admin", None, "short")
+            add_user(r, Keys(), "short", "admin", None, "short", replication=Replication())
     assert verify_password(user, PASSWORD)
     assert not verify_password(user, PASSWORD + "x")
     assert not verify_password(None, PASSWORD)
@@ -117,7 +118,7 @@ def test_charts_do_not_rely_on_colour() -> None:
 
 async def test_a_disabled_account_is_signed_out_at_once(client: Any, redis_url: str) -> None:
     with redis.Redis.from_url(redis_url) as r:
-        add_user(r, Keys(), "sec-hli", "security", "HLI", PASSWORD)
+        add_user(r, Keys(), "sec-hli", "security", "HLI", PASSWORD, replication=Replication())
     page = await client.get("/ui/login")
     token = re.search(r'name="csrf_token" value="([^"]+)"', await page.text())
     assert token and page.cookies[sessions.SIGNIN_COOKIE].value == token.group(1)
@@ -143,7 +144,7 @@ async def test_a_disabled_account_is_signed_out_at_once(client: Any, redis_url: 
         assert len(stored) == 1 and session.value.encode() not in stored[0]  # only its sha256
         from gateway.ui.users import set_disabled
 
-        assert set_disabled(r, Keys(), "sec-hli")
+        assert set_disabled(r, Keys(), "sec-hli", replication=Replication())
     gone = await client.get("/ui/hits", headers=cookie, allow_redirects=False)
     assert gone.status == 303 and gone.headers["Location"].startswith("/ui/login")
 
@@ -155,12 +156,14 @@ async def test_disabling_or_changing_the_role_ends_sessions_for_good(client: Any
     cookie = await signed_in_cookie(client, redis_url, "sec-a", "admin")
     assert (await client.get("/ui/hits", headers=cookie, allow_redirects=False)).status == 200
     with redis.Redis.from_url(redis_url) as r:
-        assert set_disabled(r, Keys(), "sec-a") and set_disabled(r, Keys(), "sec-a", disabled=False)
+        assert set_disabled(r, Keys(), "sec-a", replication=Replication()) and set_disabled(
+            r, Keys(), "sec-a", disabled=False, replication=Replication()
+        )
     gone = await client.get("/ui/hits", headers=cookie, allow_redirects=False)
     assert gone.status == 303 and gone.headers["Location"].startswith("/ui/login")
     cookie = await signed_in_cookie(client, redis_url, "sec-b", "admin")
     with redis.Redis.from_url(redis_url) as r:
-        changed = set_role(r, Keys(), "sec-b", "security", "HLI")
+        changed = set_role(r, Keys(), "sec-b", "security", "HLI", replication=Replication())
         assert changed is not None and changed.role == "security"
     gone = await client.get("/ui/hits", headers=cookie, allow_redirects=False)
     assert gone.status == 303 and gone.headers["Location"].startswith("/ui/login")
