@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import socket
 import sys
 from pathlib import Path
@@ -192,6 +193,9 @@ def _bootstrap_admin(settings: GatewaySettings, url: str) -> None:
 
 
 def run_serve(args: argparse.Namespace) -> int:
+    # `systemctl reload` (SIGHUP) must never kill the gateway: ignored until a worker serving TLS
+    # installs its certificate reload; without TLS there is nothing to reload.
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
     setup_logging(os.environ.get("NOCONTACT_LOG_LEVEL", "INFO"))
     tune_process()
     try:

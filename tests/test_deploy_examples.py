@@ -38,3 +38,5 @@ def test_the_service_unit_runs_a_dedicated_user_with_a_private_data_directory() 
     assert unit_value("StateDirectoryMode") == "0700" and unit_value("UMask") == "0077"
     assert unit_value("Restart") == "always" and int(unit_value("LimitNOFILE")) >= 65536
     assert unit_value("LimitCORE") == "0"
+    # `systemctl reload nocontact` (README, deployment.toml): SIGHUP, which serve takes as a reload
+    assert unit_value("ExecReload") == "/bin/kill -HUP $MAINPID"

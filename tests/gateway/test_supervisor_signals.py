@@ -12,6 +12,8 @@ from pathlib import Path
 
 from gateway.tls import ServerTls, TlsFiles
 from tests.support.certs import Pki
+from tests.support.gateway_process import Gateway
+from tests.support.processes import free_port
 
 # Workers that stand still where a real worker is still building its app: after the fork, before
 # the SIGHUP handler. Each leaves a file when it starts and another if it lives to finish.
@@ -79,3 +81,18 @@ def test_a_worker_picks_up_a_rotation_it_missed(tmp_path: Path) -> None:
     assert tls.reload_if_changed() is True
     assert tls.fingerprint != first
     assert tls.reload_if_changed() is False
+
+
+def test_a_reload_does_not_kill_a_single_worker_serve_without_tls(tmp_path: Path) -> None:
+    """`systemctl reload` (the unit's ExecReload sends SIGHUP) on the default serve, one worker and
+    plain HTTP: there is nothing to reload, and it must go on answering."""
+    gateway = Gateway(tmp_path / "data", free_port())
+    try:
+        gateway.start()
+        assert gateway.process is not None
+        gateway.process.send_signal(signal.SIGHUP)
+        assert gateway.http("GET", "/healthz")[0] == 200 and gateway.running, gateway.tail()
+        gateway.process.send_signal(signal.SIGHUP)
+        assert gateway.http("GET", "/healthz")[0] == 200 and gateway.running, gateway.tail()
+    finally:
+        gateway.close()
