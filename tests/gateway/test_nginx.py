@@ -5,6 +5,7 @@ __Host- Secure cookie, and /metrics not reachable through the public name."""
 
 from __future__ import annotations
 
+import http.client
 import json
 import re
 import subprocess
@@ -58,11 +59,24 @@ def nginx_config(workdir: Path, listen: int, upstream: int, cert: Path, key: Pat
     return config
 
 
+def commented_deployment() -> str:
+    """The deployment file the example's comment tells each gateway to use."""
+    lines = (EXAMPLES_DIR / "nginx-nocontact.conf").read_text().splitlines()
+    start = lines.index("#   [gateway]")
+    block = []
+    for line in lines[start:]:
+        if not line.startswith("#   "):
+            break
+        block.append(line.removeprefix("#   "))
+    assert any(line.startswith("trusted_proxies") for line in block), block
+    return "\n".join(block) + "\n"
+
+
 def test_nginx_example_terminates_tls_for_a_gateway_that_trusts_it(tmp_path: Path) -> None:
     nginx = require_command("nginx", "nginx-light")
     pki = Pki(tmp_path / "pki")
     deployment = tmp_path / "deployment.toml"
-    deployment.write_text('[gateway]\ntrusted_proxies = "127.0.0.1"\n')
+    deployment.write_text(commented_deployment())
     gateway = Gateway(tmp_path / "data", free_port(), args=["--config", str(deployment)])
     listen = free_port()
     config = nginx_config(tmp_path, listen, gateway.port, *pki.server())
@@ -98,6 +112,21 @@ def test_nginx_example_terminates_tls_for_a_gateway_that_trusts_it(tmp_path: Pat
             time.sleep(0.05)
         assert through("POST", "/v1/screen/call", CALL, dialler) == 200
         assert through("GET", "/metrics") == 404  # the example keeps it off the public name
+
+        # A phone's photo of an envelope is several MB: the proxy passes it to the mailroom page
+        # (which, without a session, answers 401 with its sign-in page) instead of refusing it (413).
+        photo = b"--x\r\nContent-Disposition: form-data; name=envelope; filename=a.jpg\r\n\r\n"
+        photo += b"\xff" * (3 * 1024 * 1024) + b"\r\n--x--\r\n"
+        upload = http.client.HTTPSConnection("127.0.0.1", listen, timeout=30, context=https)
+        upload.request(
+            "POST",
+            "/ui/mailroom/scan",
+            body=photo,
+            headers={"Host": "nocontact.internal", "Content-Type": "multipart/form-data; boundary=x"},
+        )
+        answer = upload.getresponse()
+        assert answer.status == 401 and answer.getheader("Content-Security-Policy"), answer.status
+        upload.close()
 
         # The browser's address for the service is not localhost: only the proxy's word makes it HTTPS.
         named = {"Host": "nocontact.internal"}
