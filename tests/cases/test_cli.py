@@ -89,8 +89,9 @@ def test_an_authorisation_is_reported_done_only_once_a_replica_holds_the_block(
     reported done is on the replica."""
     primary, replica = redis_server(), redis_server()
     replicate(primary, replica)
-    deployment = tmp_path / "deployment.toml"
-    deployment.write_text("[sync]\nwrite_replicas = 1\nwrite_wait_ms = 100\n")
+    deployment, impatient = tmp_path / "deployment.toml", tmp_path / "impatient.toml"
+    deployment.write_text("[sync]\nwrite_replicas = 1\nwrite_wait_ms = 10000\n")
+    impatient.write_text("[sync]\nwrite_replicas = 1\nwrite_wait_ms = 200\n")
     path = tmp_path / "request.json"
     path.write_text(json.dumps(request_data(scope=["HLI"])))
     ids = []
@@ -101,7 +102,7 @@ def test_an_authorisation_is_reported_done_only_once_a_replica_holds_the_block(
         assert run(primary.url, "send", ids[-1], config=deployment)[0] == 0
 
     with frozen(replica):
-        code, out, err = run(primary.url, "authorise", ids[0], config=deployment)
+        code, out, err = run(primary.url, "authorise", ids[0], config=impatient)
     assert code == 2 and out == "", (code, out, err)
     assert err.startswith("case: the write reached 0 of 1 replica(s) needed: not acknowledged")
     assert f"look with `nocontact case show {ids[0]}` before retrying" in err

@@ -139,8 +139,9 @@ def test_an_import_is_reported_loaded_only_once_a_replica_holds_it(
     entries are loaded."""
     primary, replica = redis_server(), redis_server()
     replicate(primary, replica)
-    deployment = tmp_path / "deployment.toml"
-    deployment.write_text("[sync]\nwrite_replicas = 1\nwrite_wait_ms = 100\n")
+    deployment, impatient = tmp_path / "deployment.toml", tmp_path / "impatient.toml"
+    deployment.write_text("[sync]\nwrite_replicas = 1\nwrite_wait_ms = 10000\n")
+    impatient.write_text("[sync]\nwrite_replicas = 1\nwrite_wait_ms = 200\n")
     source = tmp_path / "entries.jsonl"
     source.write_text("\n".join(line(i) for i in range(1, 4)) + "\n")
     command = [
@@ -154,7 +155,7 @@ def test_an_import_is_reported_loaded_only_once_a_replica_holds_it(
         str(deployment),
     ]
     with frozen(replica):
-        status = main(command)
+        status = main([*command[:-1], str(impatient)])
     err = capsys.readouterr().err
     assert status == 2 and "import: the write reached 0 of 1 replica(s) needed: not acknowledged" in err, err
     assert "loaded" not in err

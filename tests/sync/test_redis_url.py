@@ -121,8 +121,9 @@ def test_every_writer_is_made_from_the_deployment_settings() -> None:
     made = []
     for package in ("matcher", "sync", "gateway", "cases", "config"):
         for path in sorted((root / package).rglob("*.py")):
+            if path == root / "sync" / "writer.py":
+                continue
             for node in ast.walk(ast.parse(path.read_text(), str(path))):
                 if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "Writer":
-                    if path != root / "sync" / "writer.py":
-                        made.append(f"{path.relative_to(root)}:{node.lineno}")
+                    made.append(f"{path.relative_to(root)}:{node.lineno}")
     assert not made, made
