@@ -15,6 +15,7 @@ import psutil
 import pytest
 
 from config import EXAMPLES_DIR
+from tests.support.certs import Pki
 from tests.support.gateway_process import Gateway
 from tests.support.pbx import Kamailio, Sipp
 from tests.support.processes import free_port
@@ -141,3 +142,91 @@ def test_kamailio_relays_allowed_calls_refuses_barred_ones_and_fails_safe(
         trunk.wait(10)
     assert f"sip:{BARRED}@" not in trunk_messages.read_text()
     assert BARRED not in kamailio.text() and "Jane" not in kamailio.text()
+
+
+def test_kamailio_asks_the_gateway_over_https_by_token_or_client_certificate(tmp_path: Path) -> None:
+    """The shipped default: https, the gateway's CA in GATEWAY_CA. A token over Basic works, and so
+    does a client certificate bound with `nocontact token create --certificate` and no token at
+    all; a gateway whose certificate another CA signed is never asked (the fail-safe answer)."""
+    require_command("kamailio", "kamailio")
+    require_command("sipp", "sip-tester")
+    pki, other = Pki(tmp_path / "pki"), Pki(tmp_path / "other", "other")
+    cert, key = pki.server()
+    tls = ["--tls-cert", str(cert), "--tls-key", str(key), "--tls-client-ca", str(pki.ca_file)]
+    process = Gateway(tmp_path / "data", free_port(), args=tls, context=pki.client_context())
+    sipp = Sipp(tmp_path / "sipp")
+    trunk, trunk_port, trunk_messages = sipp.uas()
+    kamailios: list[Kamailio] = []
+
+    def kamailio(name: str, connection: str, **defines: str | int) -> Kamailio:
+        values: dict[str, str | int] = {
+            "TRUNK": f"sip:127.0.0.1:{trunk_port}",
+            "GATEWAY_CONNECTION": f"nocontact=>https://{connection}127.0.0.1:{process.port}/v1/screen/call",
+            "GATEWAY_CA": str(pki.ca_file),
+            "CHILDREN": 1,
+            **defines,
+        }
+        kamailios.append(Kamailio(EXAMPLES_DIR / "kamailio-nocontact.cfg", tmp_path / name, values))
+        return kamailios[-1].start()
+
+    try:
+        process.start()
+        dialler = process.token("dialler", "HLI")
+        entry = {
+            "prisoner": PRISONER,
+            "scope": "all",
+            "protected": [{"name": "Jane Smith", "phones": [BARRED]}],
+        }
+        assert process.http("PUT", "/v1/entries/UPC-2026-000042", entry)[0] == 200
+        relay_call = {"establishment": "HLI", "prisoner": "Z9999ZZ", "number": BARRED}
+        while process.http("POST", "/v1/screen/call", relay_call, dialler)[1].get("decision") != "block":
+            time.sleep(0.02)
+
+        by_token = kamailio("by-token", f"dialler:{dialler}@")
+        code, messages = sipp.call(by_token.port, ALLOWED, PRISONER)
+        assert code == 0, messages[-3000:] + by_token.tail()
+        assert f"INVITE sip:{ALLOWED}@" in trunk_messages.read_text()
+        code, messages = sipp.call(by_token.port, BARRED, PRISONER, refused_with=403)
+        assert code == 0 and "SIP/2.0 403 Call Barred" in messages, messages[-3000:]
+
+        phone_system = pki.client("hli")
+        bound = process.cli(
+            "token",
+            "create",
+            "--role",
+            "dialler",
+            "--establishment",
+            "HLI",
+            "--certificate",
+            str(phone_system[0]),
+        )
+        assert bound.returncode == 0, bound.stderr
+        by_certificate = kamailio(
+            "by-certificate",
+            "",
+            GATEWAY_CLIENT_CERT=str(phone_system[0]),
+            GATEWAY_CLIENT_KEY=str(phone_system[1]),
+        )
+        code, messages = sipp.call(by_certificate.port, BARRED, PRISONER, refused_with=403)
+        assert code == 0 and "SIP/2.0 403 Call Barred" in messages, messages[-3000:] + by_certificate.tail()
+        code, messages = sipp.call(by_certificate.port, ALLOWED, PRISONER)
+        assert code == 0, messages[-3000:]
+
+        distrusting = kamailio("distrusting", f"dialler:{dialler}@", GATEWAY_CA=str(other.ca_file))
+        code, messages = sipp.call(distrusting.port, ALLOWED, PRISONER, refused_with=503)
+        assert code == 0 and "SIP/2.0 503 Call Screening Unavailable" in messages, messages[-3000:]
+        assert (
+            "no usable answer (HTTP or curl status 60)" in distrusting.text()
+        )  # CURLE_PEER_FAILED_VERIFICATION
+        deadline = time.monotonic() + 10
+        while len(hits := process.http("GET", HITS)[1]["hits"]) < 2:  # shipped a moment after
+            assert time.monotonic() < deadline, hits
+            time.sleep(0.05)
+        assert len(hits) == 2  # the two barred calls, over a token and over a certificate
+    finally:
+        for each in kamailios:
+            each.stop()
+        trunk.kill()
+        trunk.wait(10)
+        process.close()
+    assert f"sip:{BARRED}@" not in trunk_messages.read_text()
