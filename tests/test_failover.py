@@ -8,6 +8,7 @@ answered is in the hits stream exactly once."""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,11 +16,15 @@ from typing import Any
 
 import pytest
 
+from gateway.auth import token_hash
+from gateway.cli import main
 from sync.keys import Keys
 from sync.redis_url import redis_client
 from tests.support.call_traffic import CallTraffic, screen
+from tests.support.case_data import request_data
 from tests.support.gateway_process import Gateway
 from tests.support.processes import free_port
+from tests.support.redis_server import frozen
 from tests.support.sentinel import SentinelCluster
 
 BEFORE = "UPC-2026-000201"  # acknowledged before the failover
@@ -119,3 +124,64 @@ def test_a_primary_killed_mid_traffic_loses_no_block_no_hit_and_no_answer(
     finally:
         for gateway in gateways:
             gateway.stop()
+
+
+class Commands:
+    """`nocontact` commands run in this process (as `main` runs them for an operator), on the
+    store NOCONTACT_REDIS_URL names; each returns (exit status, stdout, stderr)."""
+
+    def __init__(self, capsys: pytest.CaptureFixture[str]) -> None:
+        self.capsys = capsys
+
+    def __call__(self, *args: str) -> tuple[int, str, str]:
+        self.capsys.readouterr()
+        status = main(list(args))
+        out, err = self.capsys.readouterr()
+        return status, out, err
+
+
+def on_a_replica(cluster: SentinelCluster, key: str, field: str) -> bool:
+    """Whether a replica holds `field` of hash `key`, asked of each replica directly (not through
+    the sentinels, which would name the primary)."""
+    found = False
+    for node in cluster.replicas:
+        with node.client() as replica:
+            found = found or bool(replica.hexists(key, field))
+    return found
+
+
+def test_commands_on_the_sentinel_url_return_once_a_replica_holds_their_writes(
+    tmp_path: Path,
+    cluster: SentinelCluster,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`nocontact init`, `token` and `case` run on a redis+sentinel:// URL (through the sentinels,
+    to whichever node is the primary), and say a write is done only once WAIT saw it on a replica
+    (one, the default under a Sentinel URL): with the replicas stopped, the revocation is refused."""
+    monkeypatch.setenv("NOCONTACT_REDIS_URL", cluster.url)
+    nocontact, keys = Commands(capsys), Keys()
+    status, _, err = nocontact("init")
+    assert status == 0, err
+    status, out, err = nocontact("token", "create", "--role", "dialler", "--establishment", "HLI")
+    assert status == 0, err
+    token_id = out.split()[0].removeprefix("id=")
+    assert on_a_replica(cluster, keys.tokens, token_hash(out.split()[-1]))
+
+    request = tmp_path / "request.json"
+    request.write_text(json.dumps(request_data(scope=["HLI"])))
+    status, out, err = nocontact("case", "--as", "cw-anna", "new", str(request))
+    assert status == 0, err
+    case_id = out.split()[0]
+    assert nocontact("case", "--as", "cw-anna", "send", case_id)[0] == 0
+    status, out, err = nocontact("case", "--as", "cw-anna", "authorise", case_id)
+    assert out == f"{case_id} authorise: now authorised\n", err
+    assert on_a_replica(cluster, keys.entries, case_id)  # the block, the moment it is reported done
+
+    impatient = tmp_path / "impatient.toml"
+    impatient.write_text("[sync]\nwrite_wait_ms = 300\n")
+    with frozen(cluster.replicas[0]), frozen(cluster.replicas[1]):
+        status, out, err = nocontact("token", "--config", str(impatient), "revoke", token_id)
+    assert status == 2 and "reached 0 of 1 replica(s) needed" in err and "revoked" not in out, err
+    status, out, _ = nocontact("token", "list")
+    assert status == 0 and token_id not in out  # in the primary: look before retrying
