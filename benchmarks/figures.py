@@ -98,6 +98,10 @@ RATIOS: list[tuple[str, str, str]] = [
         "fleet50_service_p50",
         "fleet1_service_p50",
     ),
+    # token revocation (bench_revocation.py): DELETE on gateway A -> 401 on gateway B
+    ("revocation on B p50 / Redis PING", "revocation_p50", "revocation_redis_ping"),
+    ("revocation on B p99 / Redis PING", "revocation_p99", "revocation_redis_ping"),
+    ("revocation on B p50 / one screening call on B", "revocation_p50", "revocation_screen_call_b"),
     # contacts (bench_contacts.py)
     (
         "full contacts sweep, longest loop stall / idle loop",
