@@ -81,7 +81,7 @@ async def _cold_from_snapshot_main(
     build_s = build_seconds(follower, "full")
     state_after = follower.status.state.value
     await follower.stop()
-    floor_s = _snapshot_floor(settings.snapshot_file)
+    floor_s = snapshot_parse_floor(settings.snapshot_file)
     return {
         "serving_s": serving_at - t0,
         "start_returned_s": returned,
@@ -97,7 +97,7 @@ async def _cold_from_snapshot_main(
     }
 
 
-def _snapshot_floor(path: Path) -> float:
+def snapshot_parse_floor(path: Path) -> float:
     """What a plain loader of this file pays: read it whole, digest the body, and ``marshal.loads``
     every format 4 frame (a chunk's columns and its records, which stay bytes); nothing checked or
     counted, no index built, no care for the event loop."""

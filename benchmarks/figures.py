@@ -66,6 +66,22 @@ RATIOS: list[tuple[str, str, str]] = [
         "failover_enforced_on_all",
         "sentinel_down_after",
     ),
+    # restart with Redis down (bench_restart_down.py): seconds from exec, median of the rounds
+    (
+        "restart, Redis down, 1M: exec -> /readyz 200 / snapshot parse floor",
+        "restart_down_ready_1M",
+        "restart_down_parse_floor_1M",
+    ),
+    (
+        "restart, Redis down, 1M: exec -> /readyz 200 / empty list's exec -> listening",
+        "restart_down_ready_1M",
+        "restart_down_empty_listening",
+    ),
+    (
+        "restart, Redis down, 1M: exec -> dialler token answered / empty list's exec -> listening",
+        "restart_down_first_call_1M",
+        "restart_down_empty_listening",
+    ),
     # hit pages over 100k hits (bench_hitpages.py): ms per page against GET /healthz, call p99 ratio
     *(
         (f"hit page {name} at 100k hits / GET /healthz", f"hitpages_{name}", "hitpages_healthz")

@@ -69,13 +69,15 @@ class Gateway(Service):
         self.context = context  # a client context trusting the gateway's certificate: HTTPS
         self.starts = 0
 
-    def start(self, timeout: float = 20.0) -> Gateway:
+    def start(self, timeout: float = 20.0, *, step: float = 0.05) -> Gateway:
+        """Spawn it and wait (polling every `step` seconds) until it logs "listening on" and
+        answers /healthz."""
         self.log = self.data_dir.parent / f"{self.data_dir.name}-serve{self.starts}.log"
         self.starts += 1
         command = [sys.executable, "-m", "gateway.cli", "serve", "--port", str(self.port)]
         command += ["--data-dir", str(self.data_dir), *self.args]
         self.spawn(command, env=clean_env(**{"NOCONTACT_ADMIN_TOKEN": ADMIN, **self.env}))
-        self.wait_until(self._listening, timeout, "nocontact serve")
+        self.wait_until(self._listening, timeout, "nocontact serve", step=step)
         return self
 
     def http(
