@@ -176,6 +176,10 @@ def revoke_token(client: Any, keys: Keys, token_id: str, *, replication: Replica
     return False
 
 
+# Seconds between the revocation watcher's tries to read on after its connection failed.
+WATCH_RETRY_S = 0.5
+
+
 # -- the gateway's side --------------------------------------------------------------------------
 class TokenCache:
     """The token table in memory, plus the principals of Authorization headers seen (so a known
@@ -198,6 +202,7 @@ class TokenCache:
         self.client = client
         self.replication = replication or Replication(keys=keys)  # tokens `create` hands out
         self.block_s = block_s  # XREAD BLOCK of the revocation watcher (under the socket timeout)
+        self.watch_errors = 0  # the revocation watcher's lost connections
         self.keys = keys
         self.refresh = refresh
         self.cache_file = cache_file
@@ -303,8 +308,9 @@ class TokenCache:
     async def _watch_revocations(self) -> None:
         """Read the token-change stream as it grows (XREAD BLOCK): a token revoked anywhere stops
         working here within a round trip. From the stream's end at start (the table read at start
-        already lacks what was revoked before); after an outage, the next table refresh covers
-        what was missed."""
+        already lacks what was revoked before); after a lost connection, on from the last change
+        read, so a revocation made meanwhile arrives as soon as Redis answers again (one trimmed
+        away meanwhile, or lost in a failover, waits for the next table refresh)."""
         last: Any = self._since
         block_ms = max(1, min(1000, int(self.block_s * 1000)))
         while True:
@@ -313,9 +319,9 @@ class TokenCache:
                     newest = await self.client.xrevrange(self.keys.token_changes, count=1)
                     last = newest[0][0] if newest else "0-0"
                 replies = await self.client.xread({self.keys.token_changes: last}, block=block_ms, count=100)
-            except (RedisError, OSError):  # meanwhile the table refresh still drops revoked tokens
-                await asyncio.sleep(self.refresh)
-                last = None
+            except (RedisError, OSError):
+                self.watch_errors += 1
+                await asyncio.sleep(min(self.refresh, WATCH_RETRY_S))
                 continue
             for _stream, messages in replies or []:
                 for message_id, fields in messages:

@@ -173,3 +173,40 @@ def test_a_cli_revocation_or_disable_is_reported_done_only_once_a_replica_holds_
     with replica.client() as follower:
         assert not any(token_id in raw for raw in follower.hvals(Keys().tokens))
         assert '"disabled":true' in follower.hget(Keys().ui_users, "sec-hli").replace(" ", "")
+
+
+async def test_a_revocation_made_while_the_watcher_was_cut_off_arrives_when_it_reconnects(
+    aiohttp_client: Any, tmp_path: Path, redis_url: str
+) -> None:
+    """The watcher's connection drops; a token is revoked before it reconnects. It used to start
+    again from the stream's end after sleeping a table refresh (an hour here), so that revocation
+    waited for the refresh: now it reads on from the last change it saw."""
+    gateway = await aiohttp_client(
+        create_app(_settings(tmp_path, redis_url, "gw-1"), source=StaticSource(build_index()))
+    )
+    tokens = gateway.app[RUNTIME].tokens
+    resp = await gateway.post("/v1/tokens", json={"role": "dialler", "establishment": "HLI"}, headers=ADMIN_H)
+    made = await resp.json()
+    dialler = {"Authorization": f"Bearer {made['token']}"}
+    assert (await gateway.post("/v1/screen/call", json=CALL, headers=dialler)).status == 200
+    admin = redis.Redis.from_url(redis_url)
+
+    async def watching() -> bool:
+        return any(c["cmd"] == "xread" for c in admin.client_list())
+
+    await _until(watching)
+    for reader in [c for c in admin.client_list() if c["cmd"] == "xread"]:  # the watcher among them
+        admin.client_kill_filter(_id=reader["id"])
+
+    async def cut_off() -> bool:
+        return bool(tokens.watch_errors >= 1)
+
+    await _until(cut_off)
+    resp = await gateway.delete(f"/v1/tokens/{made['id']}", headers=ADMIN_H)
+    assert resp.status == 200
+
+    async def forgotten() -> bool:
+        return bool(tokens.revoked >= 1)
+
+    await _until(forgotten)
+    assert (await gateway.post("/v1/screen/call", json=CALL, headers=dialler)).status == 401
