@@ -60,6 +60,8 @@ class Metrics:
         self.hits_recorded = 0
         # endpoint -> requests whose client went away before the answer
         self.closed: dict[str, int] = {}
+        # why ("length" | "work") -> letters and messages screened in the screening thread
+        self.off_loop: dict[str, int] = {}
         self.registry.register(_TrafficCollector(self))
 
     def observe_request(self, endpoint: str, method: str, status: int, seconds: float) -> None:
@@ -87,6 +89,9 @@ class Metrics:
 
     def client_closed(self, endpoint: str) -> None:
         self.closed[endpoint] = self.closed.get(endpoint, 0) + 1
+
+    def screened_off_loop(self, why: str) -> None:
+        self.off_loop[why] = self.off_loop.get(why, 0) + 1
 
     def hit_recorded(self) -> None:
         self.hits_recorded += 1
@@ -133,6 +138,15 @@ class _TrafficCollector(Collector):
         for endpoint, count in sorted(m.closed.items()):
             closed.add_metric([endpoint], count)
         yield closed
+        off_loop = CounterMetricFamily(
+            "nocontact_gateway_screened_off_loop",
+            "Letters and messages screened in the screening thread, not on the event loop: too long "
+            "(length) or too much to look at one by one (work).",
+            labels=["why"],
+        )
+        for why, count in sorted(m.off_loop.items()):
+            off_loop.add_metric([why], count)
+        yield off_loop
         latency = HistogramMetricFamily(
             "nocontact_gateway_http_request_duration_seconds",
             "Time to answer an HTTP request, by endpoint.",

@@ -25,6 +25,7 @@ from functools import lru_cache
 
 from matcher.address_parse import ParsedAddress, normalise_text, parse_address
 from matcher.address_words import match_words
+from matcher.budget import ADDRESS_CANDIDATE, ADDRESS_POSTING, Budget
 from matcher.names import PersonName, name_evidence
 from matcher.phrases import (
     SHARDS,
@@ -397,13 +398,19 @@ class AddressIndex:
             return frozenset()
         return frozenset(_evidence(record[0], record[1], _Letter(norm)))
 
-    def scan(self, text: NormalisedText, ignore: ParsedAddress | None = None) -> dict[int, frozenset[str]]:
+    def scan(
+        self, text: NormalisedText, ignore: ParsedAddress | None = None, budget: Budget | None = None
+    ) -> dict[int, frozenset[str]]:
+        """{address id: exact evidence}; OverBudget when `budget` runs out first."""
         if text.address_format != self._format:
             raise ValueError(f"text normalised as {text.address_format!r}, index is {self._format!r}")
         norm = text if ignore is None else _without(text, ignore)
         postcodes = norm.postcodes
         base, delta = self._base, self._delta
         postings = base.phrases.postings(norm)
+        if budget is not None:
+            size = sum(1 if isinstance(value, int) else len(value) for value in postings)
+            budget.spend(ADDRESS_POSTING * (size + len(postcodes)), "address phrases")
         if postcodes:
             # Only ids in a town the letter names can pass the town check below (ids at the
             # letter's postcodes come in anyway): never build the set of all of a phrase's ids.
@@ -418,6 +425,8 @@ class AddressIndex:
         if delta.size:
             candidates |= delta.phrases.find(norm)
             candidates |= delta.at_postcodes(postcodes)
+        if budget is not None:
+            budget.spend(ADDRESS_CANDIDATE * len(candidates), "candidate addresses")
         found: dict[int, frozenset[str]] = {}
         base_records, changed = base.records, delta.records[0]
         letter = _Letter(norm)

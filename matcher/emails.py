@@ -11,6 +11,7 @@ from functools import lru_cache
 
 from email_validator import EmailNotValidError, validate_email
 
+from matcher.budget import EMAIL_CANDIDATE, Budget
 from matcher.errors import InvalidEmail, TooMuchToRead
 
 NORMALISER_VERSION = "emails-2"  # 2: local parts NFKC-folded
@@ -73,9 +74,10 @@ def _email_keys(raw: str) -> EmailKeys:
     return EmailKeys(exact, f"{canonical_local}@{canonical_domain}")
 
 
-def find_in_text(text: str) -> list[EmailKeys]:
+def find_in_text(text: str, budget: Budget | None = None) -> list[EmailKeys]:
     """Every email address written in free text (also "jane [at] example [dot] com"), in order.
-    TooMuchToRead when the text holds more than MAX_TEXT_CANDIDATES distinct candidates."""
+    TooMuchToRead when the text holds more than MAX_TEXT_CANDIDATES distinct candidates;
+    OverBudget when `budget` runs out first."""
     text = text[:_SCAN_LIMIT]
     if ("(" in text or "[" in text) and _BRACKETED_AT.search(text) is not None:
         text = _OBFUSCATED_DOT.sub(".", _OBFUSCATED_AT.sub("@", text))
@@ -91,6 +93,8 @@ def find_in_text(text: str) -> list[EmailKeys]:
         if len(tried) >= MAX_TEXT_CANDIDATES:
             raise TooMuchToRead("email addresses", MAX_TEXT_CANDIDATES)
         tried.add(candidate)
+        if budget is not None:
+            budget.spend(EMAIL_CANDIDATE, "email addresses")
         try:
             keys = _email_keys(candidate)
         except InvalidEmail:

@@ -46,6 +46,19 @@ class TooMuchToRead(Exception):
         return f"more than {self.limit} candidate {self.what} in one text"
 
 
+class OverBudget(Exception):
+    """Screening a text needs more work than its caller's budget (``matcher.budget.Budget``):
+    nothing is decided. The caller screens it again without one, where it can wait (a gateway,
+    in its screening thread instead of on its event loop)."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(what)
+        self.what = what
+
+    def __str__(self) -> str:
+        return f"more work than the budget allows ({self.what})"
+
+
 class ConfigError(ValueError):
     """A configuration value that is missing or of the wrong kind; names the key and the value."""
 

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from matcher import emails as email_norm
 from matcher import phones as phone_norm
 from matcher.addresses import AddressIndex, normalise_text, without_return_address
+from matcher.budget import MAIL_CHARACTERS, Budget
 from matcher.compiled import (
     AddressOwner,
     Builder,
@@ -266,10 +267,15 @@ class Index:
         return Decision(Channel.CALL, "block", self.version, order_matches(matches))
 
     def screen_message(
-        self, establishment: str, prisoner: str, to: str, content: str | None = None
+        self,
+        establishment: str,
+        prisoner: str,
+        to: str,
+        content: str | None = None,
+        budget: Budget | None = None,
     ) -> Decision:
         """allow | block: the recipient (an email address or a phone number) and any blocked number
-        or email written in `content`."""
+        or email written in `content`. OverBudget (nothing decided) when `budget` runs out."""
         prisoner = normalise_prisoner(prisoner)
         matches: list[Match] = []
         if "@" in to:
@@ -285,7 +291,7 @@ class Index:
         if content:
             try:
                 matches += self._contact_matches(
-                    content[:MAX_CONTENT], establishment, prisoner, Strength.STRONG
+                    content[:MAX_CONTENT], establishment, prisoner, Strength.STRONG, budget
                 )
             except TooMuchToRead:  # a message has no hold: not screened automatically, not sent
                 return Decision(
@@ -303,30 +309,34 @@ class Index:
         content: str | None = None,
         *,
         typed: bool = False,
+        budget: Budget | None = None,
     ) -> Decision:
         """allow | hold | block under the profile's mail policy. `prisoner` None: the sender is not
         known (every block applies; no exemption can, so an exempt letter is held). A letter the
         exact evidence does not block is looked at again for near evidence (matcher.near), which
         may hold it; one whose address cannot be read at all is held (reason "unreadable").
-        `typed`: text typed, not read by OCR (a contact's address): exact evidence only."""
+        `typed`: text typed, not read by OCR (a contact's address): exact evidence only.
+        OverBudget (nothing decided) when `budget` (matcher.budget) runs out."""
         prisoner = UNKNOWN_PRISONER if prisoner is None else normalise_prisoner(prisoner)
+        if budget is not None:
+            budget.spend((len(envelope) + len(content or "")) // MAIL_CHARACTERS, "letter length")
         envelope = envelope[:MAX_ENVELOPE]
         envelope_text = normalise_text(envelope, self._ctx.address_format)
         ignore = self._ctx.returns.get(establishment)
-        found = self._addresses.scan(envelope_text, ignore)
+        found = self._addresses.scan(envelope_text, ignore, budget)
         matches = self._address_matches(found, envelope_text, establishment, prisoner, cap=None)
         over_limit = False  # a text with more candidates than are screened: held for a person
         if content:
             content = content[:MAX_CONTENT]
             content_text = normalise_text(content, self._ctx.address_format)
-            in_content = self._addresses.scan(content_text, ignore)
+            in_content = self._addresses.scan(content_text, ignore, budget)
             matches += self._address_matches(in_content, content_text, establishment, prisoner, cap="hold")
             try:
-                matches += self._contact_matches(content, establishment, prisoner, None)
+                matches += self._contact_matches(content, establishment, prisoner, None, budget)
             except TooMuchToRead:
                 over_limit = True
         try:
-            matches += self._contact_matches(envelope, establishment, prisoner, None)
+            matches += self._contact_matches(envelope, establishment, prisoner, None, budget)
         except TooMuchToRead:
             over_limit = True
         if (
@@ -335,7 +345,7 @@ class Index:
             and not any(m.strength is Strength.STRONG for m in matches)
         ):
             letter = without_return_address(envelope_text, ignore)
-            near = near_scan(self._addresses, letter, found)
+            near = near_scan(self._addresses, letter, found, budget)
             if near:
                 matches += self._address_matches(near, envelope_text, establishment, prisoner, cap=None)
             if not matches and not over_limit and not readable(letter):
@@ -374,16 +384,16 @@ class Index:
         return matches
 
     def _contact_matches(
-        self, text: str, establishment: str, prisoner: str, strength: Strength | None
+        self, text: str, establishment: str, prisoner: str, strength: Strength | None, budget: Budget | None
     ) -> list[Match]:
         """Blocked numbers and emails written inside free text (evidence "contact"); strength
         None: as the mail policy decides for "contact" alone."""
         found: list[Match] = []
-        for key in self._ctx.phones_for(establishment).find_in_text(text):
+        for key in self._ctx.phones_for(establishment).find_in_text(text, budget):
             postings = self._phones.get(key)
             if postings is not None:
                 found += _blocking(postings, establishment, prisoner, key, "phone")
-        for keys in email_norm.find_in_text(text):
+        for keys in email_norm.find_in_text(text, budget):
             found += self._email_matches(keys, establishment, prisoner)
         if not found:
             return found

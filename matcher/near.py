@@ -16,6 +16,7 @@ from functools import lru_cache
 
 from matcher.address_parse import ParsedAddress
 from matcher.addresses import AddressIndex
+from matcher.budget import NEAR_CANDIDATE_TOKEN, NEAR_POSTCODE, Budget
 from matcher.phrases import NormalisedText
 from matcher.postcodes import canonical_postcode
 
@@ -346,14 +347,20 @@ def readable(norm: NormalisedText) -> bool:
 
 
 def near_scan(
-    addresses: AddressIndex, norm: NormalisedText, found: dict[int, frozenset[str]]
+    addresses: AddressIndex,
+    norm: NormalisedText,
+    found: dict[int, frozenset[str]],
+    budget: Budget | None = None,
 ) -> dict[int, frozenset[str]]:
     """Near evidence for a letter the exact evidence did not block: `norm` is the letter less the
     establishment's return address, `found` the exact scan's evidence by address id. Returns the
     evidence, exact and near, of every address near evidence was found for: those found exactly,
-    and those at the postcodes the letter is near to (matcher.near.near_readings)."""
+    and those at the postcodes the letter is near to (matcher.near.near_readings). OverBudget when
+    `budget` runs out first."""
     tokens = norm.tokens
     letter = NearLetter(tokens)
+    if budget is not None:
+        budget.spend(NEAR_POSTCODE * len(norm.postcodes), "near postcodes")
     readings = near_readings(norm.postcodes, tokens)
     candidates = addresses.at_postcodes(readings) if readings else set()
     candidates.update(found)
@@ -371,6 +378,8 @@ def near_scan(
             if address.premise is not None and address.premise.replace("-", "") not in letter.numbers():
                 continue
             exact = addresses.evidence(ident, norm)
+        if budget is not None:
+            budget.spend(NEAR_CANDIDATE_TOKEN * len(tokens), "near addresses")
         flags = near_flags(address, letter, readings, exact)
         if address.premise is not None and "postcode" in exact and "premise" not in exact:
             if unread is None:

@@ -25,6 +25,7 @@ from collections.abc import Callable, Sequence
 import phonenumbers
 from phonenumbers import NumberParseException, PhoneNumberFormat
 
+from matcher.budget import PHONE_CANDIDATE, PHONE_SLOW, Budget
 from matcher.errors import ConfigError, InvalidNumber, TooMuchToRead, UnblockableNumber
 from matcher.profile import PhoneRules
 
@@ -249,13 +250,14 @@ class PhoneNormaliser:
     def is_protected(self, key: str) -> bool:
         return key in self._protected
 
-    def find_in_text(self, text: str) -> list[str]:
+    def find_in_text(self, text: str, budget: Budget | None = None) -> list[str]:
         """Keys of the numbers written in `text`. Every run of digits and layout characters is
         cut into candidates at its group boundaries (up to TEXT_MAX_GROUPS groups and between
         min_blockable_digits and TEXT_MAX_DIGITS digits), so a number survives neighbours such as
         "ring 07911 123456 2 times"; keys that read no real number are harmless lookups.
         TooMuchToRead when the text holds more than TEXT_MAX_CANDIDATES candidates, or more than
-        TEXT_SLOW_BUDGET that only phonenumbers reads: a number past either would go unread."""
+        TEXT_SLOW_BUDGET that only phonenumbers reads: a number past either would go unread.
+        OverBudget when `budget` runs out first."""
         if not self.has_enough_digits(text):  # most envelopes and many letters
             return []
         keys: dict[str, None] = {}
@@ -285,10 +287,14 @@ class PhoneNormaliser:
                         if len(tried) >= TEXT_MAX_CANDIDATES:
                             raise TooMuchToRead("numbers", TEXT_MAX_CANDIDATES)
                         tried.add(candidate)
+                        if budget is not None:
+                            budget.spend(PHONE_CANDIDATE, "numbers")
                         found = self.fast_key(candidate)
                         if found is None:
                             if not slow_left:
                                 raise TooMuchToRead("numbers only phonenumbers reads", TEXT_SLOW_BUDGET)
+                            if budget is not None:
+                                budget.spend(PHONE_SLOW, "numbers only phonenumbers reads")
                             slow_left -= 1
                             result = self._cached_slow(candidate)
                             if isinstance(result, str):

@@ -27,7 +27,9 @@ from gateway.fastpath import Fields, buffered, taken
 from gateway.http import RUNTIME, Runtime, authorize, bound_to, error_response, finish_request
 from gateway.mailroom.pages import kind_of
 from gateway.validation import ApiError
+from matcher.budget import Budget
 from matcher.decisions import UNKNOWN_PRISONER, Decision
+from matcher.errors import OverBudget
 from matcher.index import Index
 
 # A call body's three values read from its bytes (gateway/_speedups.c); None: orjson only.
@@ -51,8 +53,12 @@ JSON_HEADERS: CIMultiDict[str] = CIMultiDict({hdrs.CONTENT_TYPE: "application/js
 # Letters and messages whose envelope/recipient and content together are longer than this are
 # screened in the screening thread rather than on the event loop: a 200 kB letter's normalising and
 # scanning takes tens of milliseconds, which would stall every call. Shorter ones (an envelope) take
-# tens of microseconds, less than handing them to a thread.
+# tens of microseconds, less than handing them to a thread, unless they are made of what the
+# matcher must look at one by one (digit groups, postcodes, street phrases, house names): so they
+# are screened on the loop with a budget of ON_LOOP_WORK units (matcher.budget, ~1 us each) and,
+# when it runs out, again in the screening thread (issue 17: ~2 ms of loop time a letter at most).
 ON_LOOP_CHARS = 2_000
+ON_LOOP_WORK = 1_000
 _CALL_ALLOWED = ("call", "allow", None)  # the metrics' key of an allowed call
 _CALL_ANSWERED = (CALL_PATH, "POST", 200)  # ...and of a successful call request
 
@@ -185,7 +191,7 @@ class Screening:
         limit: int,
         fields: frozenset[str],
         target: tuple[str, int],
-        screen: Callable[[Index, str, str | None, str, str | None], Decision],
+        screen: Callable[[Index, str, str | None, str, str | None, Budget | None], Decision],
         letter: bool = False,
         raw: bytes | None = None,
     ) -> web.Response:
@@ -223,11 +229,17 @@ class Screening:
             assert establishment is not None and attempt is not None
             bound_to(principal, establishment)
             index, stale = current_index(runtime)
+            decision = None
             if len(attempt) + (len(content) if content else 0) <= ON_LOOP_CHARS:
-                decision = screen(index, establishment, prisoner, attempt, content)
-            else:  # a long text: tens of milliseconds, in the screening thread (gateway.app)
+                try:
+                    decision = screen(index, establishment, prisoner, attempt, content, Budget(ON_LOOP_WORK))
+                except OverBudget:
+                    runtime.metrics.screened_off_loop("work")
+            else:
+                runtime.metrics.screened_off_loop("length")
+            if decision is None:  # tens of milliseconds, in the screening thread (gateway.app)
                 decision = await runtime.off_loop_screening(
-                    screen, index, establishment, prisoner, attempt, content
+                    screen, index, establishment, prisoner, attempt, content, None
                 )
             hit_id = await record_decision(
                 runtime,
@@ -331,16 +343,26 @@ def _matches_answer(decision: Decision, hit_id: str | None, stale: bool) -> dict
 
 
 def _mail(
-    index: Index, establishment: str, prisoner: str | None, envelope: str, content: str | None
+    index: Index,
+    establishment: str,
+    prisoner: str | None,
+    envelope: str,
+    content: str | None,
+    budget: Budget | None,
 ) -> Decision:
-    return index.screen_mail(establishment, prisoner, envelope, content)
+    return index.screen_mail(establishment, prisoner, envelope, content, budget=budget)
 
 
 def _message(
-    index: Index, establishment: str, prisoner: str | None, to: str, content: str | None
+    index: Index,
+    establishment: str,
+    prisoner: str | None,
+    to: str,
+    content: str | None,
+    budget: Budget | None,
 ) -> Decision:
     assert prisoner is not None  # a message's sender is always known (v.prisoner)
-    return index.screen_message(establishment, prisoner, to, content)
+    return index.screen_message(establishment, prisoner, to, content, budget)
 
 
 def setup(app: web.Application) -> None:
