@@ -110,7 +110,8 @@ def create_app(
     openapi.setup(app)
     requests.setup(app)
     contacts.setup(app)
-    setup_ui(app)
+    if settings.pages:
+        setup_ui(app)
     app.router.add_route("*", "/{path:.*}", api_handler(unmatched, UNMATCHED))
     return app
 

@@ -262,8 +262,10 @@ def _serve(
         _bootstrap_admin(settings, str(settings.sync.redis_url))
         host, port = sock.getsockname()[:2]
         scheme = "http" if tls is None else "https"
+        pages = "web pages at /ui/" if settings.pages else "web pages off"
         print(
-            f"nocontact: listening on {scheme}://{host}:{port} ({settings.workers} worker(s), {where}); "
+            f"nocontact: listening on {scheme}://{host}:{port} ({settings.workers} worker(s), {where}, "
+            f"{pages}); "
             f"more tokens: `nocontact token create --role dialler --establishment CODE`",
             flush=True,
         )

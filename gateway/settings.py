@@ -50,6 +50,10 @@ class GatewaySettings:
     evidence_retention_days: float = setting(730.0, env="NOCONTACT_EVIDENCE_RETENTION_DAYS")
     # Every time a person reads or enters on the pages is in this zone, with its UTC offset shown.
     timezone: str = setting("Europe/London", env="NOCONTACT_TIMEZONE")
+    # The web pages for people (/ui/). Off on the gateways a PBX calls: a page's work runs in
+    # threads that share the GIL with the loop answering calls (benchmarks/README.md, bench_hitpages),
+    # so production serves the pages from a gateway of their own on the same store.
+    pages: bool = setting(True, env="NOCONTACT_PAGES")
     access_log: bool = True
     # Seconds a request's body may take to arrive (gateway.validation.within_body_deadline): 408.
     body_timeout: float = setting(10.0, env="NOCONTACT_BODY_TIMEOUT")

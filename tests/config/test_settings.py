@@ -167,6 +167,7 @@ def test_every_settings_class_keeps_its_environment_variables() -> None:
         "NOCONTACT_EVIDENCE_RETENTION_DAYS": "evidence_retention_days",
         "NOCONTACT_TIMEZONE": "timezone",
         "NOCONTACT_BODY_TIMEOUT": "body_timeout",
+        "NOCONTACT_PAGES": "pages",
     }
     assert _variables(CasePolicy) == {}
 
@@ -188,6 +189,7 @@ def test_every_settings_class_reads_each_of_its_keys() -> None:
         "tls_key": "/k.pem", "tls_client_ca": "/ca.pem", "trusted_proxies": "127.0.0.1",
         "mailroom_engine": "tesseract", "mailroom_workers": 2,
         "evidence_retention_days": 90, "timezone": "Europe/Dublin", "body_timeout": 5,
+        "pages": False,
     }  # fmt: skip
     cases = {
         "send_working_days": 3, "block_working_days": 4, "review_interval_days": 30,
