@@ -106,6 +106,16 @@ RATIOS: list[tuple[str, str, str]] = [
         "hitpages_calls_pages_p50",
         "hitpages_calls_quiet_p50",
     ),
+    (
+        "PBX gateway (pages off): call p99 while three pages render on the pages gateway / quiet",
+        "hitpages_split_calls_pages_p99",
+        "hitpages_split_calls_quiet_p99",
+    ),
+    (
+        "PBX gateway (pages off): call p50 while three pages render on the pages gateway / quiet",
+        "hitpages_split_calls_pages_p50",
+        "hitpages_split_calls_quiet_p50",
+    ),
     # many gateways (bench_fleet.py): authorised -> enforced, against one follower in the same run
     ("50 followers: enforced on all p50 / one follower's p50", "fleet50_all_p50", "fleet1_all_p50"),
     ("50 followers: enforced on all p99 / one follower's p99", "fleet50_all_p99", "fleet1_all_p99"),
