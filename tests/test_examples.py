@@ -12,6 +12,9 @@ def test_example_deployment_file_loads() -> None:
     path = EXAMPLES_DIR / "deployment.toml"
     settings = GatewaySettings.load(path, environ={})
     assert (settings.workers, settings.stale_policy, settings.port) == (2, "refuse", 8443)
+    assert not settings.pages  # the PBX's gateways; the staff's unit turns them on
+    staff = GatewaySettings.load(path, environ={"NOCONTACT_PAGES": "true"}, port=8090, workers=1)
+    assert staff.pages and (staff.port, staff.workers) == (8090, 1)
     assert settings.sync.redis_url is not None and settings.sync.redis_url.startswith("redis+sentinel://")
     assert settings.sync.acknowledging_replicas == 1 and settings.sync.follow_replicas
     assert settings.tls is not None and settings.tls.client_ca is not None and settings.proxies == ()
