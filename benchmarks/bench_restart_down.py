@@ -14,7 +14,7 @@ the environment (the admin bootstrap meets the dead store, as after a host reboo
 - the 1M serve: from exec to listening, to /readyz 200 (stale, stale_policy "serve"), and to the
   first screening call answered for the bound dialler token (a blocked number: block), then an
   allowed number (allow).
-A second baseline: the snapshot file's parse floor (bench_sync_cold.snapshot_parse_floor: read,
+A second baseline: the snapshot file's parse floor (sync_harness.snapshot_parse_floor: read,
 sha256, marshal.loads of every frame), on the 1M gateway's own file.
 
 The goal (ready within the 3 s cold-start goal) is reported, not asserted; the decisions are.
@@ -33,9 +33,8 @@ from typing import Any
 
 import pytest
 
-from benchmarks.bench_sync_cold import snapshot_parse_floor
 from benchmarks.figures import record
-from benchmarks.sync_harness import label, progress, store_writer
+from benchmarks.sync_harness import label, progress, snapshot_parse_floor, store_writer
 from gateway.tokenfile import read_token_file
 from tests.support.blocklists import entries
 from tests.support.gateway_process import Gateway

@@ -17,9 +17,6 @@ Run: ./dev bench benchmarks/bench_sync_cold.py  (size: NOCONTACT_BENCH_SYNC_COLD
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import json
-import marshal
 import os
 import time
 from collections.abc import Iterator
@@ -38,6 +35,7 @@ from benchmarks.sync_harness import (
     in_child,
     label,
     last_stream_id,
+    snapshot_parse_floor,
     snapshot_writes,
     store_writer,
     until,
@@ -46,7 +44,7 @@ from config import load_profile
 from matcher.index import NORMALISER_VERSIONS, Index
 from sync.follower import Follower, FollowerHooks
 from sync.keys import Keys
-from sync.snapshot import FRAME_HEAD, write_snapshot
+from sync.snapshot import write_snapshot
 from sync.status import SyncState, SyncStatus
 from tests.support.blocklists import entries
 from tests.support.processes import free_port
@@ -95,24 +93,6 @@ async def _cold_from_snapshot_main(
         "floor_s": floor_s,
         "file_mb": settings.snapshot_file.stat().st_size / 1e6,
     }
-
-
-def snapshot_parse_floor(path: Path) -> float:
-    """What a plain loader of this file pays: read it whole, digest the body, and ``marshal.loads``
-    every format 4 frame (a chunk's columns and its records, which stay bytes); nothing checked or
-    counted, no index built, no care for the event loop."""
-    t0 = time.perf_counter()
-    data = path.read_bytes()
-    head, _, body = data.partition(b"\n")
-    assert json.loads(head)["format_version"] == 4
-    hashlib.sha256(body).hexdigest()
-    view, at = memoryview(body), 0
-    while at < len(body):
-        (length,) = FRAME_HEAD.unpack_from(body, at)
-        at += FRAME_HEAD.size
-        marshal.loads(view[at : at + length])
-        at += length
-    return time.perf_counter() - t0
 
 
 def _cold_from_redis(url: str, prefix: str, data_dir: str, samples: list[str]) -> dict[str, Any]:

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import hashlib
+import json
 import logging
+import marshal
 import math
 import multiprocessing
 import sys
@@ -25,6 +28,7 @@ from matcher.index import NORMALISER_VERSIONS
 from sync.follower import Follower
 from sync.keys import Keys
 from sync.settings import SyncSettings
+from sync.snapshot import FRAME_HEAD
 from sync.writer import Writer
 
 CHILD_TIMEOUT = 1500  # seconds: a 1M-entry case runs for minutes
@@ -122,3 +126,21 @@ def summary(values: list[float]) -> dict[str, float]:
         "p99_ms": round(percentile(values, 0.99) * 1e3, 3),
         "max_ms": round(max(values) * 1e3, 3),
     }
+
+
+def snapshot_parse_floor(path: Path) -> float:
+    """What a plain loader of this file pays: read it whole, digest the body, and ``marshal.loads``
+    every format 4 frame (a chunk's columns and its records, which stay bytes); nothing checked or
+    counted, no index built, no care for the event loop."""
+    t0 = time.perf_counter()
+    data = path.read_bytes()
+    head, _, body = data.partition(b"\n")
+    assert json.loads(head)["format_version"] == 4
+    hashlib.sha256(body).hexdigest()
+    view, at = memoryview(body), 0
+    while at < len(body):
+        (length,) = FRAME_HEAD.unpack_from(body, at)
+        at += FRAME_HEAD.size
+        marshal.loads(view[at : at + length])
+        at += length
+    return time.perf_counter() - t0
