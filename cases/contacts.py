@@ -248,17 +248,26 @@ class ContactStore:
         return {_text(m) for m in members}
 
     # -- the sweeper's queue ----------------------------------------------------------------------
-    def dirty(self, count: int) -> list[tuple[str, str]]:
-        """Up to `count` lists written and not yet swept, with the version written. HSCAN from
-        the start, until it has found some or gone round: a scan step may return nothing while
-        marks remain (the buckets it visits were emptied by earlier sweeps)."""
+    def dirty(self, count: int, cursor: int = 0) -> tuple[list[tuple[str, str]], int]:
+        """Up to `count` lists written and not yet swept, with the version written, and the HSCAN
+        cursor to go on from. The scan goes on from `cursor` (where the last batch stopped: the
+        buckets before it were emptied by the sweep, and scanning them again for every batch
+        made a full sweep quadratic), until it has found some or come back to the start; a scan
+        from the middle that found nothing goes round once more from the start (marks written
+        meanwhile may sit in buckets it has passed). A scan step may return nothing while marks
+        remain (its buckets were emptied), so it keeps scanning."""
         found: dict[str, str] = {}
-        cursor = 0
+        started_at = cursor
         while True:
             cursor, page = self.client.hscan(self.keys.contacts_dirty, cursor, count=count)
+            cursor = int(cursor)
             found.update((_text(k), _text(v)) for k, v in page.items())
-            if len(found) >= count or int(cursor) == 0:
-                return list(found.items())[:count]
+            if len(found) >= count:
+                return list(found.items())[:count], cursor
+            if cursor == 0:
+                if found or started_at == 0:
+                    return list(found.items()), 0
+                started_at = 0  # round once more, from the start
 
     def swept(self, marks: Iterable[tuple[str, str]]) -> None:
         """Each (list, version) swept: its mark removed unless it was written again since."""

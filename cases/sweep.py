@@ -37,6 +37,8 @@ from sync.changes import OP_REMOVE, OP_UPSERT, Change, parse_change
 from sync.client import SyncRedis
 from sync.errors import UnparsableChange
 from sync.keys import Keys
+from sync.offloop.collector import gc_paused
+from sync.offloop.giveway import GiveWay
 
 log = logging.getLogger("nocontact.cases.sweep")
 
@@ -108,6 +110,7 @@ class Sweeper:
         block_ms: int = 200,
         hooks: SweepHooks | None = None,
         observe: Callable[[str, float], None] | None = None,
+        give_way: GiveWay | None = None,
     ) -> None:
         self.client = client
         self.profile = profile
@@ -121,6 +124,10 @@ class Sweeper:
         self.lists = ContactStore(client, profile, self.keys)
         self.tasks = TaskStore(client, self.keys)
         self._lease = client.register_script(_LEASE)
+        # called after each contact checked: the sweep's thread lets the GIL go at least once a
+        # switch interval (sync.offloop.giveway), so the event loop beside it gets its turn
+        self.give_way = give_way or GiveWay()
+        self._dirty_cursor = 0  # where the scan of the marked lists goes on from
 
     # -- one round ----------------------------------------------------------------------------------
     def step(self, wait: bool = True) -> SweepStats:
@@ -214,7 +221,8 @@ class Sweeper:
                     progress.stream_id = sid
                     continue
                 started = time.perf_counter()
-                self._apply(change, stats)
+                with gc_paused():
+                    self._apply(change, stats)
                 progress.version = change.version
                 progress.stream_id = sid
                 self.client.hset(self.keys.contacts_sweep, mapping=progress.to_mapping())
@@ -258,6 +266,7 @@ class Sweeper:
         for lst in self._lists(sorted(lids)):
             for contact in lst.contacts:
                 best = check_contact(mini, lst.establishment, lst.prisoner, contact).by_reference()
+                self.give_way()
                 match = best.get(entry.reference)
                 if match is None:
                     continue
@@ -271,9 +280,16 @@ class Sweeper:
 
     # -- lists --------------------------------------------------------------------------------------
     def _dirty_lists(self, index: Index, stats: SweepStats) -> None:
-        marked = self.lists.dirty(LIST_BATCH)
+        marked, self._dirty_cursor = self.lists.dirty(LIST_BATCH, self._dirty_cursor)
         if not marked:
             return
+        # the batch's lists, contacts and checks (tens of thousands of objects, none in a cycle)
+        # live until its tasks are written: the cyclic collector, run over them while they do,
+        # held the GIL for up to 12 ms at a time in this thread. Paused for one batch, as for a build.
+        with gc_paused():
+            self._sweep_batch(index, marked, stats)
+
+    def _sweep_batch(self, index: Index, marked: list[tuple[str, str]], stats: SweepStats) -> None:
         started = time.perf_counter()
         lids = [lid for lid, _ in marked]
         found = self.lists.get_many(lids)
@@ -316,6 +332,7 @@ class Sweeper:
                     task = _task(lst, contact.id, match)
                     matched.add(task.id)
                     new.append(task)
+                self.give_way()
         return new, [t for t in current if t["status"] == OPEN and t["id"] not in matched]
 
     def _prune(self, index: Index, stats: SweepStats) -> None:

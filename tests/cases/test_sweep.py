@@ -6,6 +6,7 @@ doubled."""
 from __future__ import annotations
 
 import contextlib
+import gc
 from typing import Any
 
 import pytest
@@ -20,6 +21,7 @@ from matcher.entries import Entry
 from matcher.index import Index
 from sync.changes import decode_entry
 from sync.keys import Keys
+from sync.offloop.giveway import GiveWay
 from sync.writer import Writer
 from tests.support.redis_server import RedisFactory
 
@@ -217,7 +219,7 @@ def test_marked_lists_are_found_after_the_first_buckets_are_swept(world: World) 
             break
     world.client.hdel(KEYS.contacts_dirty, *in_scan_order[:1000])  # the first ~1,600 buckets emptied
     assert world.client.hscan(KEYS.contacts_dirty, 0, count=20)[1] == {}  # what one scan step sees
-    found = world.lists.dirty(20)
+    found, _ = world.lists.dirty(20)
     assert len(found) == 20 and all(lid in in_scan_order[1000:] for lid, _ in found)
 
 
@@ -320,3 +322,52 @@ def test_a_list_written_again_with_the_match_still_on_it_has_not_removed_it(worl
     world.writer.republish([_entry("UPC-1", scope=["HLI"])], allow_shrink=True)
     sweeper.run_until_idle()
     assert world.statuses() == [("C2222CC", "c0", "UPC-1", "no_longer_needed")]
+
+
+def test_each_batch_of_a_full_sweep_scans_on_from_where_the_last_stopped(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch's HSCAN goes on from the last batch's cursor: scanning from the start each time
+    walked every bucket the sweep had emptied, so a batch's scan grew with the lists already
+    swept (a full sweep quadratic in round trips). Counted in HSCAN calls, not time."""
+    monkeypatch.setattr("cases.sweep.LIST_BATCH", 20)
+    lists = 4000
+    # marks of lists since deleted: each swept as a deleted list, its mark then removed
+    world.client.hset(KEYS.contacts_dirty, mapping={f"HLI:A{i:04d}BC": "1" for i in range(lists)})
+    world.client.config_resetstat()
+    stats = world.sweeper().run_until_idle()
+    calls = int(world.client.info("commandstats")["cmdstat_hscan"]["calls"])
+    batches = lists // 20
+    assert stats.lists == lists and world.client.hlen(KEYS.contacts_dirty) == 0
+    assert calls <= 2 * batches + 4, (calls, batches)
+
+
+def test_the_sweep_gives_way_after_every_contact_it_checks(world: World) -> None:
+    """The sweep's Python work offers the GIL to the event loop's thread (GiveWay) after each
+    contact checked, both in a list's sweep and in a new block's: no batch runs a switch
+    interval without letting the loop in. Counted, with a GiveWay that pauses at every call."""
+    pauses: list[float] = []
+    give_way = GiveWay(every=0.0, sleep=pauses.append)
+    world.lists.put("HLI", "B1111BB", _contacts(PHONE, "01632 960001", "01632 960002"))
+    world.lists.put("MDI", "C2222CC", _contacts("01632 960003", PHONE))
+    sweeper = Sweeper(world.client, PROFILE, world.live, owner="t", lease_ms=60_000, give_way=give_way)
+    sweeper.run_until_idle()
+    assert len(pauses) >= 5  # every contact of both lists
+    pauses.clear()
+    world.writer.upsert(_entry("UPC-1"))
+    sweeper.run_until_idle()
+    assert len(pauses) >= 2  # the contacts of the two lists holding the new block's number
+    assert len(world.tasks.of_reference("UPC-1")) == 2
+
+
+def test_the_cyclic_collector_is_paused_for_a_batch_and_back_after(world: World) -> None:
+    """A batch's tens of thousands of objects (lists, contacts, checks) are no cycles: the
+    collector, run over them in the sweep's thread, held the GIL in one call; it is paused for
+    the batch (sync.offloop.collector.gc_paused) and on again after."""
+    enabled: list[bool] = []
+    world.lists.put("HLI", "B1111BB", _contacts(PHONE))
+    sweeper = world.sweeper(SweepHooks(after_list=lambda _lid: enabled.append(gc.isenabled())))
+    assert gc.isenabled()
+    sweeper.run_until_idle()
+    assert enabled == [False]
+    assert gc.isenabled()
