@@ -1,6 +1,8 @@
 """The contacts feature's per-worker resources: the list and task stores, and the sweeper
 (``cases.sweep``) run round after round in a thread of its own (its rounds block on the change
-stream and do CPU work that must not sit on the event loop), with its metrics: open tasks by
+stream and do CPU work that must not sit on the event loop), at the worker threads' lower CPU
+priority (``sync.offloop.workers.lower_priority``: on a busy host the loop wins a CPU the sweep
+wants), with its metrics: open tasks by
 establishment, the oldest open task's age, and sweep durations."""
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from redis.exceptions import RedisError
 from cases.contact_tasks import TaskStore
 from cases.contacts import ContactStore
 from cases.sweep import Sweeper
+from sync.offloop.workers import lower_priority
 
 log = logging.getLogger("nocontact.gateway.contacts")
 
@@ -97,7 +100,9 @@ class ContactsRuntime:
         registry.register(_SweepCollector(self.metrics))
 
     def start(self) -> None:
-        self._executor = ThreadPoolExecutor(1, thread_name_prefix="nocontact-sweep")
+        self._executor = ThreadPoolExecutor(
+            1, thread_name_prefix="nocontact-sweep", initializer=lower_priority
+        )
         self._task = asyncio.get_running_loop().create_task(self._run())
 
     async def stop(self) -> None:
