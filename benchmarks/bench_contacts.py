@@ -2,9 +2,10 @@
 
 - **Full sweep**: 100k prisoners' lists of 20 contacts (2M numbers, 200k addresses) checked against
   a 1M-identifier blocklist (800k numbers, 200k addresses) by ``cases.sweep.Sweeper`` in a thread,
-  as a gateway runs it, while a ticker on the event loop (benchmarks/loop_ticker.py) records how
-  late it wakes. Baselines in the same run: the ticker alone, and beside a thread running plain
-  Python (the floor of any work done in a thread of the serving process).
+  as a gateway runs it (at the worker threads' lower priority, the switch interval `serve` sets),
+  while a ticker on the event loop (benchmarks/loop_ticker.py) records how late it wakes. Baselines
+  in the same run: the ticker alone, and beside a thread of the same priority running plain Python
+  (the floor of any work done in a worker thread of the serving process).
 - **Incremental sweep**: a new block (one whose number is on one list of those 100k) written by
   ``sync.writer.Writer`` -> its task written by the sweeper following the change stream; p50/p99
   beside a bare XADD -> XREAD BLOCK round trip on the same server.
@@ -24,6 +25,7 @@ import concurrent.futures
 import gc
 import os
 import random
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -38,12 +40,14 @@ from benchmarks.sync_harness import percentile, progress
 from cases.contacts import ContactStore
 from cases.sweep import Sweeper, SweepHooks
 from config import load_profile
+from gateway.worker import SWITCH_INTERVAL
 from matcher.contacts import Contact, check_contact
 from matcher.entries import Entry, PostalAddress
 from matcher.index import Index
 from sync.changes import Change
 from sync.keys import Keys
 from sync.offloop.collector import gc_paused
+from sync.offloop.workers import lower_priority
 from sync.writer import Writer
 from tests.support.blocklists import address, entries, envelopes, mobile
 from tests.support.redis_server import RedisServer
@@ -102,7 +106,17 @@ def world(redis_server: RedisServer) -> Iterator[dict[str, Any]]:
 
 async def _ticked(work: Any, floor_s: float) -> dict[str, Any]:
     """The ticker through: idle (floor_s), beside plain Python in a thread (floor_s), then `work`
-    in a thread of its own; each window's stalls."""
+    in a thread of its own; each window's stalls. Both threads run as the gateway's sweep thread
+    does (gateway.contacts: lower_priority), under the switch interval `serve` sets."""
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(SWITCH_INTERVAL)
+    try:
+        return await _ticked_windows(work, floor_s)
+    finally:
+        sys.setswitchinterval(interval)
+
+
+async def _ticked_windows(work: Any, floor_s: float) -> dict[str, Any]:
     ticker = Ticker()
     ticking = asyncio.get_running_loop().create_task(ticker.run())
     loop = asyncio.get_running_loop()
@@ -116,13 +130,15 @@ async def _ticked(work: Any, floor_s: float) -> dict[str, Any]:
             d = {str(i): i for i in range(200)}
             "".join(d)
 
-    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+    with concurrent.futures.ThreadPoolExecutor(1, initializer=lower_priority) as pool:
         busy = loop.run_in_executor(pool, plain_python)
         await asyncio.sleep(floor_s)
         stop.set()
         await busy
     marks.append(time.perf_counter())
-    with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="nocontact-sweep") as pool:
+    with concurrent.futures.ThreadPoolExecutor(
+        1, thread_name_prefix="nocontact-sweep", initializer=lower_priority
+    ) as pool:
         result = await loop.run_in_executor(pool, work)
     marks.append(time.perf_counter())
     ticking.cancel()
