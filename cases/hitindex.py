@@ -429,39 +429,42 @@ class HitIndex:
         sql, args = filt.condition("r", ("establishment", "channel", "reference", "prisoner"))
         sql.append("r.strength = 'strong'")
         where = " AND ".join(sql)
+        # One pass over the strong matches (refs_pairs: by request, then prisoner) makes every
+        # flagged request's figures; a second, the distinct prisoners across them (a total row).
         flagged = (
-            "WITH pairs AS MATERIALIZED (SELECT r.reference, r.prisoner, count(*) AS n, "  # noqa: S608
-            f"max(r.time) AS last FROM refs r WHERE {where} GROUP BY r.reference, r.prisoner), "
-            "flagged AS MATERIALIZED (SELECT reference, count(*) AS people, sum(n) AS attempts, "
-            "max(last) AS latest FROM pairs GROUP BY reference HAVING count(*) >= 2) "
+            "WITH flagged AS MATERIALIZED (SELECT r.reference, count(DISTINCT r.prisoner) AS people, "  # noqa: S608
+            f"count(*) AS attempts, max(r.time) AS latest FROM refs r WHERE {where} GROUP BY r.reference "
+            "HAVING count(DISTINCT r.prisoner) >= 2) "
+            "SELECT reference, people, attempts, latest FROM flagged UNION ALL "
+            f"SELECT NULL, (SELECT count(DISTINCT r.prisoner) FROM refs r WHERE {where} "
+            "AND r.reference IN (SELECT reference FROM flagged)), NULL, NULL"
         )
-        totals = (
-            "SELECT (SELECT count(*) FROM flagged), (SELECT coalesce(sum(attempts), 0) FROM flagged), "
-            "(SELECT count(DISTINCT prisoner) FROM pairs WHERE reference IN (SELECT reference FROM flagged))"
+        found = db.execute(flagged, [*args, *args]).fetchall()
+        prisoners = next(row[1] for row in found if row[0] is None)  # the total row
+        groups = [row for row in found if row[0] is not None]
+        groups.sort(key=lambda g: (-g[1], -g[3], g[0]))  # most prisoners, then the latest attempt
+        out = RelayPage(
+            total_groups=len(groups), attempts=sum(int(g[2]) for g in groups), prisoners=int(prisoners)
         )
-        groups, attempts, prisoners = db.execute(flagged + totals, args).fetchone()
-        out = RelayPage(total_groups=int(groups), attempts=int(attempts), prisoners=int(prisoners))
-        ordered = (
-            "SELECT reference, attempts, latest FROM flagged "
-            "ORDER BY people DESC, latest DESC, reference LIMIT ? OFFSET ?"
+        shown = groups[offset : offset + limit]
+        if not shown:
+            return out
+        marks = ",".join("?" * len(shown))
+        query = (
+            "SELECT r.reference, r.prisoner, count(*) AS n, min(r.time), max(r.time), "  # noqa: S608
+            f"group_concat(DISTINCT r.establishment) FROM refs r WHERE {where} AND r.reference IN ({marks}) "
+            "GROUP BY r.reference, r.prisoner ORDER BY r.reference, n DESC, r.prisoner"
         )
-        shown = db.execute(flagged + ordered, [*args, limit, offset]).fetchall()
-        for reference, n, latest in shown:
-            query = (
-                "SELECT r.prisoner, count(*) AS n, min(r.time), max(r.time), "  # noqa: S608
-                f"group_concat(DISTINCT r.establishment) FROM refs r WHERE {where} AND r.reference = ? "
-                "GROUP BY r.prisoner ORDER BY n DESC, r.prisoner"
+        people: dict[str, list[tuple[str, int, int, int, str]]] = {}
+        for reference, *row in db.execute(query, [*args, *(g[0] for g in shown)]):
+            people.setdefault(str(reference), []).append(
+                (str(row[0]), int(row[1]), int(row[2]), int(row[3]), str(row[4]))
             )
-            people = db.execute(query, [*args, reference]).fetchall()
-            places = sorted({code for row in people for code in str(row[4]).split(",")})
+        for reference, _, n, latest in shown:
+            rows = people.get(str(reference), [])
+            places = sorted({code for row in rows for code in row[4].split(",")})
             out.groups.append(
-                RelayGroup(
-                    str(reference),
-                    [(str(p), int(c), int(f), int(la)) for p, c, f, la, _ in people],
-                    places,
-                    int(n),
-                    int(latest),
-                )
+                RelayGroup(str(reference), [row[:4] for row in rows], places, int(n), int(latest))
             )
         return out
 

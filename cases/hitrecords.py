@@ -33,7 +33,14 @@ CREATE TABLE IF NOT EXISTS hits (
 CREATE INDEX IF NOT EXISTS hits_time ON hits(time);
 CREATE INDEX IF NOT EXISTS hits_establishment ON hits(establishment, time);
 CREATE INDEX IF NOT EXISTS hits_prisoner ON hits(prisoner, time);
-CREATE INDEX IF NOT EXISTS hits_unreviewed ON hits(establishment, time) WHERE outcome IS NULL;
+CREATE INDEX IF NOT EXISTS hits_channel ON hits(channel, time);
+-- Unreviewed hits, counted from the index alone (it holds every column the count reads: outcome
+-- too) by establishment and channel, or by channel. An index file from before 2026-12-07 had
+-- hits_unreviewed ON (establishment, time): dropped here, the two below built when it is opened.
+DROP INDEX IF EXISTS hits_unreviewed;
+CREATE INDEX IF NOT EXISTS hits_unreviewed_place ON hits(establishment, channel, time, outcome)
+    WHERE outcome IS NULL;
+CREATE INDEX IF NOT EXISTS hits_unreviewed_channel ON hits(channel, time, outcome) WHERE outcome IS NULL;
 CREATE INDEX IF NOT EXISTS hits_escalated ON hits(escalated_to, time) WHERE escalated_to IS NOT NULL;
 CREATE TABLE IF NOT EXISTS bodies (id TEXT PRIMARY KEY, body TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS refs (

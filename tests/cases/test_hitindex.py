@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -258,3 +259,68 @@ def test_the_follower_thread_indexes_without_a_read(index: HitIndex) -> None:
         assert db.execute("SELECT count(*) FROM hits").fetchone()[0] == 60
     finally:
         index.stop()
+
+
+def _plans(index: HitIndex, read: Any) -> list[tuple[str, list[str]]]:
+    """Each SELECT `read` makes over the index (as SQLite ran it, values in place) with its plan."""
+    db = index._db()
+    index.catch_up()
+    queries: list[str] = []
+    db.set_trace_callback(queries.append)
+    try:
+        read()
+    finally:
+        db.set_trace_callback(None)
+    return [
+        (sql, [row[3] for row in db.execute("EXPLAIN QUERY PLAN " + sql)])
+        for sql in queries
+        if sql.lstrip().upper().startswith(("SELECT", "WITH")) and "FROM meta" not in sql
+    ]
+
+
+def _scans(plans: list[tuple[str, list[str]]]) -> list[str]:
+    """Plan steps that read a whole table of hits (or the whole of one of its indexes)."""
+    return [
+        f"{step} <- {sql}"
+        for sql, steps in plans
+        for step in steps
+        if re.match(r"SCAN (h|r|hits|refs)\b", step)
+    ]
+
+
+@pytest.mark.parametrize("establishment", [None, "HLI"])
+def test_the_unreviewed_mail_queue_and_the_relay_analysis_read_through_indexes(
+    index: HitIndex, establishment: str | None
+) -> None:
+    """Issue 20 (every page <= 300 ms at 100k hits; bench_hitpages measured the unreviewed-mail
+    queue at 427 ms and the relay page at 871 ms): the queries behind both pages search an index
+    (SQLite plans alike at 60 hits and at 100k: the index has no statistics), and the relay page
+    reads the strong matches in two statements, not one per request shown."""
+    mail = HitFilter(establishment=establishment, channel="mail", reviewed=False)
+    first = index.page(mail, limit=3)
+    queue = _plans(index, lambda: (index.page(mail, limit=3, before=first.older_cursor), index.count(mail)))
+    assert len(queue) == 4 and _scans(queue) == []
+    window = HitFilter(establishment=establishment, since_ms=START_MS + 5 * STEP_MS)
+    relay = _plans(index, lambda: index.relay(window, limit=20))
+    assert index.relay(window, limit=20).groups  # the page has groups: their prisoners were read
+    assert len(relay) == 2 and _scans(relay) == []
+
+
+def test_an_index_file_from_before_the_unreviewed_indexes_is_upgraded_when_opened(
+    index: HitIndex, client: Any, tmp_path: Path
+) -> None:
+    index.review(HITS[1].id, "confirmed", None, "user:ann")
+    db = index._db()
+    db.executescript(
+        "DROP INDEX hits_unreviewed_place; DROP INDEX hits_unreviewed_channel; DROP INDEX hits_channel; "
+        "CREATE INDEX hits_unreviewed ON hits(establishment, time) WHERE outcome IS NULL;"
+    )  # the schema as it was (cases/hitrecords.py before 2026-12-07)
+    db.close()
+    index._local.db = None
+    again = HitIndex(tmp_path / "hitindex.sqlite3", client, KEYS)
+    names = {row[0] for row in again._db().execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+    assert {"hits_unreviewed_place", "hits_unreviewed_channel", "hits_channel"} <= names
+    assert "hits_unreviewed" not in names
+    assert again.count(HitFilter(channel="mail", reviewed=False)) == sum(
+        1 for h in HITS if h.channel == "mail" and h.id != HITS[1].id
+    )
