@@ -236,21 +236,43 @@ def _inward_like(chars: str) -> bool:
     return len(chars) == 3 and (chars[0].isdigit() or chars[0] in _DIGITS_FOR) and chars[1:].isalpha()
 
 
-def glued_postcodes(tokens: Sequence[str], letters_only: bool = False) -> set[str]:
+_NUMBER_DIGITS = frozenset("0123456789OQDILZSGTB")
+
+
+def _prison_number(token: str) -> bool:
+    """Whether a word is a prison number as the sender writes it on the envelope (A1234BC: a letter,
+    four digits, two letters), OCR's look-alikes allowed where at least two digits are real, as
+    gateway.mailroom.prisoner reads it. No postcode has that shape (no outward code is a letter
+    and three digits)."""
+    return (
+        len(token) == 7
+        and not token[0].isdigit()
+        and token[5:].isalpha()
+        and all(ch in _NUMBER_DIGITS for ch in token[1:5])
+        and sum(ch.isdigit() for ch in token[1:5]) >= 2
+        and canonical_postcode(token) is None
+    )
+
+
+def glued_postcodes(tokens: Sequence[str], letters_only: bool = False, digit_read: bool = False) -> set[str]:
     """Postcodes read leniently where OCR glued, split or blurred them: the tail of a word
     ("TRENTST19HR", "DERBYDE13PN"), the tail of one word and the next ("NOTTINGHAMNG5" "5EL",
     "NGS" "SEL"), or a short outward code and the next word ("CV" "8NT"). A word of letters only
-    ("TRENTSTIQHR") is read as one with `letters_only`: there are many, and most are words."""
+    ("TRENTSTIQHR") is read as one with `letters_only`: there are many, and most are words. With
+    `digit_read`, only characters holding a real digit are read ("NGS" "SEL", "BLOGGS" and "MISS"
+    "SUE" are not), and never a prison number ("A8063NX" is no "AB06 3NX")."""
     found: set[str] = set()
     for at, token in enumerate(tokens):
+        if digit_read and _prison_number(token):
+            continue
         if len(token) >= 5 and _inward_like(token[-3:]) and (letters_only or not token.isalpha()):
             for size in (5, 6, 7):
-                if len(token) >= size:
+                if len(token) >= size and not (digit_read and token[-size:].isalpha()):
                     found |= lenient_postcodes(token[-size:])
         following = tokens[at + 1] if at + 1 < len(tokens) else ""
         if _inward_like(following) and not token.isdigit():
             for size in (2, 3, 4):
-                if len(token) >= size:
+                if len(token) >= size and not (digit_read and (token[-size:] + following).isalpha()):
                     found |= lenient_postcodes(token[-size:] + following)
             if len(token) <= 3 and following[0].isdigit():
                 found |= short_outward(token, following)
@@ -342,8 +364,15 @@ _FLAT_WORDS = frozenset({"FLAT", "FLA", "FLT", "FL"})
 
 def readable(norm: NormalisedText) -> bool:
     """Whether the letter's address block can be read at all: a postcode (cleanly, glued, or
-    leniently) or a house number before a street."""
-    return bool(norm.postcodes) or premise_like(norm.tokens) or bool(glued_postcodes(norm.tokens, True))
+    leniently) or a house number before a street. Every one of them holds a real digit: a word
+    whose letters only OCR's confusions make a postcode (BLOGGS as BL0 6GS, WRIGHT as WR1 9HT) is
+    a name far more often than an address, and a letter that holds nothing else is held for a
+    person; so is one whose only digits are the sender's prison number."""
+    return (
+        bool(norm.postcodes)
+        or premise_like(norm.tokens)
+        or bool(glued_postcodes(norm.tokens, digit_read=True))
+    )
 
 
 def near_scan(
