@@ -200,6 +200,8 @@ def test_mailroom_accuracy(
                 counts[f"{group} {decision}"] += 1
                 if decision != "allow":
                     counts[f"{group} acted"] += 1
+                if answer.reason == "unreadable":
+                    counts[f"{group} unreadable"] += 1
         if scan.look.sender != "none":
             counts["sender written"] += 1
             counts["sender read"] += reading.prisoner == "A1234BC"
@@ -211,13 +213,15 @@ def test_mailroom_accuracy(
         group = f"{style} blocked"
         lines.append(
             f"  {style:<12} blocked: block-or-hold {_share(counts, f'{group} acted', group)},"
-            f" block {_share(counts, f'{group} block', group)}"
+            f" block {_share(counts, f'{group} block', group)},"
+            f" held unreadable {_share(counts, f'{group} unreadable', group)}"
         )
         for kind in ("next_house", "other_flat", "neighbour", "unrelated"):
             group = f"{style} {kind}"
             lines.append(
                 f"  {style:<12} {kind:<10}: blocked {_share(counts, f'{group} block', group)},"
                 f" held {_share(counts, f'{group} hold', group)}"
+                f" (unreadable {_share(counts, f'{group} unreadable', group)})"
             )
     lines.append(
         f"  sender's number read {_share(counts, 'sender read', 'sender written')},"
