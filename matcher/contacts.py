@@ -16,8 +16,7 @@ from matcher.address_parse import parse_typed_address
 from matcher.addresses import address_phrases
 from matcher.compiled import context_for
 from matcher.decisions import Strength
-from matcher.entries import MAX_ADDRESSES, MAX_PER_KIND, PostalAddress
-from matcher.entries import _str_list as str_list
+from matcher.entries import PostalAddress, identifiers_of
 from matcher.entries import _text as field_text
 from matcher.errors import InvalidNumber, ValidationError
 from matcher.index import Index
@@ -59,16 +58,7 @@ class Contact:
         approved = data.get("approved")
         if not isinstance(approved, bool):
             raise ValidationError(f"{path}.approved", "required: true or false")
-        phones = tuple(str_list(data, "phones", path, max_items=MAX_PER_KIND, max_len=64))
-        emails = tuple(str_list(data, "emails", path, max_items=MAX_PER_KIND, max_len=254))
-        raw_addresses = data.get("addresses", [])
-        if not isinstance(raw_addresses, list):
-            raise ValidationError(f"{path}.addresses", "must be a list of addresses")
-        if len(raw_addresses) > MAX_ADDRESSES:
-            raise ValidationError(f"{path}.addresses", f"at most {MAX_ADDRESSES} addresses")
-        addresses = tuple(
-            PostalAddress.from_dict(a, f"{path}.addresses[{i}]") for i, a in enumerate(raw_addresses)
-        )
+        phones, emails, addresses = identifiers_of(data, path)
         return cls(contact_id, name, phones, emails, addresses, approved, relationship)
 
     @classmethod

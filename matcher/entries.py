@@ -59,19 +59,10 @@ class ProtectedPerson:
     def from_dict(cls, data: Any, path: str) -> ProtectedPerson:
         _mapping(data, path, {"name", "phones", "emails", "addresses"})
         name = _text(data, "name", path, required=False)
-        phones = _str_list(data, "phones", path, max_items=MAX_PER_KIND, max_len=64)
-        emails = _str_list(data, "emails", path, max_items=MAX_PER_KIND, max_len=254)
-        raw_addresses = data.get("addresses", [])
-        if not isinstance(raw_addresses, list):
-            raise ValidationError(f"{path}.addresses", "must be a list of addresses")
-        if len(raw_addresses) > MAX_ADDRESSES:
-            raise ValidationError(f"{path}.addresses", f"at most {MAX_ADDRESSES} addresses")
-        addresses = tuple(
-            PostalAddress.from_dict(a, f"{path}.addresses[{i}]") for i, a in enumerate(raw_addresses)
-        )
+        phones, emails, addresses = identifiers_of(data, path)
         if not (phones or emails or addresses):
             raise ValidationError(path, "needs at least one phone number, email address or postal address")
-        return cls(name, tuple(phones), tuple(emails), addresses)
+        return cls(name, phones, emails, addresses)
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -305,3 +296,21 @@ def _str_list(
             raise ValidationError(f"{where}[{i}]", f"at most {max_len} characters")
         out.append(item.strip())
     return out
+
+
+def identifiers_of(
+    data: Mapping[str, Any], path: str
+) -> tuple[tuple[str, ...], tuple[str, ...], tuple[PostalAddress, ...]]:
+    """The phones, emails and postal addresses of a person's record (a protected person or a
+    prisoner's contact), each checked and named by its path when it is wrong."""
+    phones = _str_list(data, "phones", path, max_items=MAX_PER_KIND, max_len=64)
+    emails = _str_list(data, "emails", path, max_items=MAX_PER_KIND, max_len=254)
+    raw_addresses = data.get("addresses", [])
+    if not isinstance(raw_addresses, list):
+        raise ValidationError(f"{path}.addresses", "must be a list of addresses")
+    if len(raw_addresses) > MAX_ADDRESSES:
+        raise ValidationError(f"{path}.addresses", f"at most {MAX_ADDRESSES} addresses")
+    addresses = tuple(
+        PostalAddress.from_dict(a, f"{path}.addresses[{i}]") for i, a in enumerate(raw_addresses)
+    )
+    return tuple(phones), tuple(emails), addresses
