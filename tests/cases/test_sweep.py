@@ -371,3 +371,28 @@ def test_the_cyclic_collector_is_paused_for_a_batch_and_back_after(world: World)
     sweeper.run_until_idle()
     assert enabled == [False]
     assert gc.isenabled()
+
+
+def test_no_collection_runs_while_every_list_is_marked_again(world: World) -> None:
+    """Marking every list again (first run, new epoch) reads their versions in pipelines of
+    5,000: the collector, run over a pipeline's commands and replies, held the GIL up to 15 ms
+    in the sweep's thread (seen with benchmarks/stalltrace.py at 100k lists). It is paused while
+    a batch is marked. Counted with a low threshold, so collections would certainly run (one may
+    run as a batch's pause begins and after it ends: there is one batch here)."""
+    world.lists.put_many([("HLI", f"B{i:04d}BB", _contacts(PHONE)) for i in range(50)])
+    collections: list[int] = []
+
+    def counted(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            collections.append(info["generation"])
+
+    thresholds = gc.get_threshold()
+    gc.set_threshold(5)
+    gc.callbacks.append(counted)
+    try:
+        marked = world.lists.mark_all_dirty()
+    finally:
+        gc.callbacks.remove(counted)
+        gc.set_threshold(*thresholds)
+    assert marked == 50
+    assert len(collections) <= 2, collections
