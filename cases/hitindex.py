@@ -34,10 +34,14 @@ from cases.hitrecords import (
     HitFilter,
     IndexedHit,
     IndexPage,
+    Memo,
     RelayGroup,
     RelayPage,
     fields_of,
+    flagged_of,
     parse_cursor,
+    relay_people_sql,
+    relay_sql,
     review_of,
     sid_key,
     stream_record,
@@ -70,6 +74,7 @@ class HitIndex:
         self._migrated = False
         self.caught_up = threading.Event()  # set after the first complete catch-up
         self._read = client.register_script(READ_LUA)
+        self._relay_memo = Memo()
 
     # -- connections -----------------------------------------------------------------------------
     def _db(self) -> sqlite3.Connection:
@@ -429,43 +434,28 @@ class HitIndex:
         sql, args = filt.condition("r", ("establishment", "channel", "reference", "prisoner"))
         sql.append("r.strength = 'strong'")
         where = " AND ".join(sql)
-        # One pass over the strong matches (refs_pairs: by request, then prisoner) makes every
-        # flagged request's figures; a second, the distinct prisoners across them (a total row).
-        flagged = (
-            "WITH flagged AS MATERIALIZED (SELECT r.reference, count(DISTINCT r.prisoner) AS people, "  # noqa: S608
-            f"count(*) AS attempts, max(r.time) AS latest FROM refs r WHERE {where} GROUP BY r.reference "
-            "HAVING count(DISTINCT r.prisoner) >= 2) "
-            "SELECT reference, people, attempts, latest FROM flagged UNION ALL "
-            f"SELECT NULL, (SELECT count(DISTINCT r.prisoner) FROM refs r WHERE {where} "
-            "AND r.reference IN (SELECT reference FROM flagged)), NULL, NULL"
-        )
-        found = db.execute(flagged, [*args, *args]).fetchall()
-        prisoners = next(row[1] for row in found if row[0] is None)  # the total row
-        groups = [row for row in found if row[0] is not None]
-        groups.sort(key=lambda g: (-g[1], -g[3], g[0]))  # most prisoners, then the latest attempt
-        out = RelayPage(
-            total_groups=len(groups), attempts=sum(int(g[2]) for g in groups), prisoners=int(prisoners)
-        )
-        shown = groups[offset : offset + limit]
-        if not shown:
-            return out
-        marks = ",".join("?" * len(shown))
-        query = (
-            "SELECT r.reference, r.prisoner, count(*) AS n, min(r.time), max(r.time), "  # noqa: S608
-            f"group_concat(DISTINCT r.establishment) FROM refs r WHERE {where} AND r.reference IN ({marks}) "
-            "GROUP BY r.reference, r.prisoner ORDER BY r.reference, n DESC, r.prisoner"
-        )
-        people: dict[str, list[tuple[str, int, int, int, str]]] = {}
-        for reference, *row in db.execute(query, [*args, *(g[0] for g in shown)]):
-            people.setdefault(str(reference), []).append(
-                (str(row[0]), int(row[1]), int(row[2]), int(row[3]), str(row[4]))
+        db.execute("BEGIN")  # one snapshot: the index's state, and what is read in it
+        try:
+            key = (where, *args, self._meta(db, "prefix"), self._meta(db, "hits_last"))
+            groups, prisoners = self._relay_memo.get(key) or self._relay_memo.put(
+                key, flagged_of(db.execute(relay_sql(where), [*args, *args]).fetchall())
             )
+            out = RelayPage([], len(groups), sum(g[2] for g in groups), prisoners)
+            shown = groups[offset : offset + limit]
+            people: dict[str, list[tuple[str, int, int, int, str]]] = {}
+            found = (
+                db.execute(relay_people_sql(where, len(shown)), [*args, *(g[0] for g in shown)])
+                if shown
+                else []
+            )
+            for reference, prisoner, n, first, last, places in found:
+                people.setdefault(reference, []).append((prisoner, n, first, last, places))
+        finally:
+            db.execute("COMMIT")
         for reference, _, n, latest in shown:
-            rows = people.get(str(reference), [])
+            rows = people.get(reference, [])
             places = sorted({code for row in rows for code in row[4].split(",")})
-            out.groups.append(
-                RelayGroup(str(reference), [row[:4] for row in rows], places, int(n), int(latest))
-            )
+            out.groups.append(RelayGroup(reference, [row[:4] for row in rows], places, n, latest))
         return out
 
     def by_reference(self, reference: str, limit: int = 10_000) -> list[dict[str, Any]]:

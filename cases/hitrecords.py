@@ -5,6 +5,8 @@ whose values are always parameters), the cursor, and the shapes a read returns."
 from __future__ import annotations
 
 import re
+import threading
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
@@ -225,6 +227,66 @@ class RelayPage:
     total_groups: int = 0
     attempts: int = 0
     prisoners: int = 0
+
+
+Flagged = tuple[list[tuple[str, int, int, int]], int]  # (reference, people, attempts, latest), prisoners
+
+
+def relay_sql(where: str) -> str:
+    """The relay analysis's flagged requests, a row each (reference, people, attempts, latest),
+    from one pass over the strong matches in refs_pairs order (by request, then prisoner), and a
+    last row (reference NULL) with the distinct prisoners across them. Arguments: `where`'s twice."""
+    return (
+        "WITH flagged AS MATERIALIZED (SELECT r.reference, count(DISTINCT r.prisoner) AS people, "  # noqa: S608
+        f"count(*) AS attempts, max(r.time) AS latest FROM refs r WHERE {where} GROUP BY r.reference "
+        "HAVING count(DISTINCT r.prisoner) >= 2) "
+        "SELECT reference, people, attempts, latest FROM flagged UNION ALL "
+        f"SELECT NULL, (SELECT count(DISTINCT r.prisoner) FROM refs r WHERE {where} "
+        "AND r.reference IN (SELECT reference FROM flagged)), NULL, NULL"
+    )
+
+
+def flagged_of(rows: Sequence[Sequence[Any]]) -> Flagged:
+    """``relay_sql``'s rows: the requests, most prisoners first, then the latest attempt."""
+    prisoners = next(int(row[1]) for row in rows if row[0] is None)
+    groups = [(str(r), int(p), int(n), int(la)) for r, p, n, la in rows if r is not None]
+    groups.sort(key=lambda g: (-g[1], -g[3], g[0]))
+    return groups, prisoners
+
+
+def relay_people_sql(where: str, references: int) -> str:
+    """Each (reference, prisoner) of `references` requests: strong attempts, first, last, where."""
+    return (
+        "SELECT r.reference, r.prisoner, count(*) AS n, min(r.time), max(r.time), "  # noqa: S608
+        f"group_concat(DISTINCT r.establishment) FROM refs r WHERE {where} "
+        f"AND r.reference IN ({','.join('?' * references)}) "
+        "GROUP BY r.reference, r.prisoner ORDER BY r.reference, n DESC, r.prisoner"
+    )
+
+
+class Memo:
+    """The last few relay analyses' flagged requests, by condition and the index's state (its
+    source and last hit indexed): each is computed once per hit indexed, not for every page of it
+    or every view of the same page."""
+
+    def __init__(self, size: int = 8) -> None:
+        self.size = size
+        self._lock = threading.Lock()
+        self._items: OrderedDict[tuple[Any, ...], Flagged] = OrderedDict()
+
+    def get(self, key: tuple[Any, ...]) -> Flagged | None:
+        with self._lock:
+            found = self._items.get(key)
+            if found is not None:
+                self._items.move_to_end(key)
+            return found
+
+    def put(self, key: tuple[Any, ...], value: Flagged) -> Flagged:
+        with self._lock:
+            self._items[key] = value
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+        return value
 
 
 def parse_cursor(text: str) -> tuple[int, str] | None:

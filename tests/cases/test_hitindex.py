@@ -324,3 +324,16 @@ def test_an_index_file_from_before_the_unreviewed_indexes_is_upgraded_when_opene
     assert again.count(HitFilter(channel="mail", reviewed=False)) == sum(
         1 for h in HITS if h.channel == "mail" and h.id != HITS[1].id
     )
+
+
+def test_the_relay_analysis_is_computed_once_per_hit_indexed(index: HitIndex, client: Any) -> None:
+    """Its flagged requests are kept for the index's state: another page or view of the same
+    analysis reads only its groups' prisoners; a hit indexed since is in the next view."""
+    window = HitFilter(since_ms=START_MS)
+    first = index.relay(window, limit=1)
+    again = _plans(index, lambda: index.relay(window, limit=1, offset=1))
+    assert len(again) == 1 and "r.reference IN" in again[0][0]
+    late = Hit.from_dict({**HITS[1].to_dict(), "id": "01K" + "0" * 23, "time": START_MS + 61 * STEP_MS})
+    ship(client, KEYS, [late])
+    after = index.relay(window, limit=1)
+    assert after.attempts == first.attempts + 1 and after.groups[0].latest == late.time
