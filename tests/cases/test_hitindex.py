@@ -337,3 +337,16 @@ def test_the_relay_analysis_is_computed_once_per_hit_indexed(index: HitIndex, cl
     ship(client, KEYS, [late])
     after = index.relay(window, limit=1)
     assert after.attempts == first.attempts + 1 and after.groups[0].latest == late.time
+
+
+def test_the_charts_count_a_time_range_from_an_index_alone(index: HitIndex) -> None:
+    """The charts' counts per hour and channel and per request over a time range read a covering
+    index (no lookup of each hit in the table: bench_hitpages measured the charts at 254 ms)."""
+    window = HitFilter(since_ms=START_MS + 5 * STEP_MS)
+    plans = _plans(index, lambda: (index.per_hour(window), index.counts(window, "reference", 10)))
+    assert len(plans) == 2
+    for sql, steps in plans:
+        assert any(re.match(r"SEARCH h USING COVERING INDEX \w+ \(time>\?\)", step) for step in steps), (
+            sql,
+            steps,
+        )
