@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from matcher import emails as email_norm
 from matcher.addresses import ParsedAddress, parse_address
 from matcher.entries import Entry
-from matcher.errors import ConfigError, InvalidNumber, ValidationError
+from matcher.errors import ConfigError, DuplicateReference, InvalidNumber, ValidationError
 from matcher.layered import SHARDS, LayeredMap, ShardedDict
 from matcher.names import PersonName, parse_name
 from matcher.phones import PhoneNormaliser
@@ -177,7 +177,7 @@ class Builder:
     def _add(self, entry: Entry, keys: ContactKeys | None) -> None:
         entries = self.entries.shard(entry.reference)
         if entry.reference in entries:
-            raise ValidationError("reference", "appears twice")
+            raise DuplicateReference("reference", "appears twice")
         ctx = self.ctx
         counts = self.counts
         phone_keys, email_keys = self._contact_keys(entry) if keys is None else keys

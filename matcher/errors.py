@@ -15,6 +15,11 @@ class ValidationError(ValueError):
         return f"{self.field}: {self.detail}"
 
 
+class DuplicateReference(ValidationError):
+    """One reference given twice to one build (the builds index entries by reference, so this is
+    where a snapshot file that repeats one is caught: sync.snapshot)."""
+
+
 class InvalidNumber(ValidationError):
     """A dial string that cannot be read as a telephone number."""
 

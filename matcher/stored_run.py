@@ -9,7 +9,7 @@ from typing import Any
 
 from matcher.compiled import Builder, Compiled, Postings
 from matcher.entries import Entry
-from matcher.errors import ValidationError
+from matcher.errors import DuplicateReference
 from matcher.stored import StoredColumns
 
 MAX_STORED_COUNT = 1 << 31  # a stored row's counts are below this (stored_run sums them in C)
@@ -162,7 +162,7 @@ def add_stored(builder: Builder, chunk: StoredColumns) -> None:
         if row == end:
             continue
         if not chunk.whole[row]:
-            raise ValidationError(f"{chunk.references[row]}: reference", "appears twice")
+            raise DuplicateReference(f"{chunk.references[row]}: reference", "appears twice")
         phone_end = phone_at + chunk.phone_key_counts[row]
         email_end = email_at + chunk.email_key_counts[row]
         keys = (tuple(chunk.phone_keys[phone_at:phone_end]), tuple(chunk.email_keys[email_at:email_end]))

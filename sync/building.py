@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from matcher.entries import Entry
-from matcher.errors import ValidationError
+from matcher.errors import DuplicateReference, ValidationError
 from matcher.index import Index
 from matcher.layered import ShardedDict
 from matcher.profile import Profile
@@ -30,6 +30,7 @@ from sync.changes import decode_entry
 from sync.offloop.collector import gc_paused
 from sync.offloop.retire import release
 from sync.offloop.workers import Handoff, run_in_worker
+from sync.snapshot import references_distinct
 
 if TYPE_CHECKING:
     from sync.snapshot import Snapshot
@@ -99,10 +100,11 @@ class IndexBuilder:
 
     async def from_snapshot(self, snapshot: Snapshot) -> Built:
         """A full build from the snapshot file: its stored rows when they were written under this
-        profile's ``key_stamp``, else its entries, normalised again."""
+        profile's ``key_stamp``, else its entries, normalised again. DuplicateReference when the
+        file repeats a reference (read with ``references_by_build``: this is where it is checked)."""
         if snapshot.key_stamp == key_stamp(self.profile):
             return await self._off_loop(lambda: self._full_stored(snapshot))
-        return await self._off_loop(lambda: self._full(by_reference(snapshot.entries), snapshot.version, ()))
+        return await self._off_loop(lambda: self._full(_snapshot_entries(snapshot), snapshot.version, ()))
 
     async def rebuild(self, index: Index) -> Built:
         """Compaction: the same entries as one fresh index, without the layers of changes."""
@@ -181,8 +183,10 @@ class IndexBuilder:
         started = time.perf_counter()
         try:
             index = Index.build_stored(snapshot.stored, self.profile, version=snapshot.version)
+        except DuplicateReference:
+            raise  # the file is rejected whole, never served with one of the two left out
         except ValidationError:
-            return self._full(by_reference(snapshot.entries), snapshot.version, ())
+            return self._full(_snapshot_entries(snapshot), snapshot.version, ())
         entry_count, identifiers = index.entry_count, index.identifier_count
         seconds = time.perf_counter() - started
         return Built(index, "full", entry_count, identifiers, entry_count, (), seconds)
@@ -223,6 +227,13 @@ class IndexBuilder:
             time.perf_counter() - started,
             frozenset(upserts) | frozenset(removals) | frozenset(unreadable),
         )
+
+
+def _snapshot_entries(snapshot: Snapshot) -> ShardedDict[str, Entry]:
+    """by_reference keeps the last of a repeated reference: a snapshot's are checked first."""
+    if not snapshot.references_checked and not references_distinct(snapshot.stored):
+        raise DuplicateReference("reference", "appears twice in the snapshot file")
+    return by_reference(snapshot.entries)
 
 
 def by_reference(entries: Iterable[Entry]) -> ShardedDict[str, Entry]:

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 
 import redis
 
+from matcher.errors import DuplicateReference
 from matcher.index import NORMALISER_VERSIONS, Index
 from matcher.profile import Profile
 from sync.building import Built, IndexBuilder, TooManyUnindexable
@@ -216,6 +217,10 @@ class Follower:
             built = await self.builder.from_snapshot(snapshot)
         except TooManyUnindexable as exc:
             log.warning("sync: snapshot file rejected: cannot index it (%s)", exc)
+            return
+        except DuplicateReference as exc:  # read_last_good left this check to the build
+            log.warning("sync: snapshot file rejected: %s", exc)
+            self._retirer.retire(snapshot)
             return
         self._swap(built, epoch=snapshot.epoch, applied_id=snapshot.stream_id, state=SyncState.INITIALIZING)
         self._snapshots.clean()

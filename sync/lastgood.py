@@ -46,8 +46,9 @@ async def read_last_good(path: Path) -> Snapshot | None:
 
 def _read_then_freeze(path: Path) -> Snapshot | None:
     """Without the freeze, the first allocation on the loop once gc is back would collect the
-    millions of objects the read made (as for builds)."""
-    snapshot = read_snapshot(path)
+    millions of objects the read made (as for builds). Its references are checked by the build
+    the follower makes of it (``references_by_build``), not twice."""
+    snapshot = read_snapshot(path, references_by_build=True)
     gc.freeze()
     return snapshot
 

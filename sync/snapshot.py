@@ -61,6 +61,9 @@ class Snapshot:
     stored: list[StoredColumns]  # the entries' stored rows and records...
     key_stamp: Mapping[str, str]  # ...keyed as matcher.stored.key_stamp says
     normalisers: Mapping[str, str] = field(default_factory=dict)
+    # False when read_snapshot left "every reference once" to the build that follows (the cold
+    # start's): a build from stored rows raises DuplicateReference; any other use checks first.
+    references_checked: bool = True
 
     @property
     def entries(self) -> list[Entry]:
@@ -109,10 +112,13 @@ def write_snapshot(
     return count
 
 
-def read_snapshot(path: Path) -> Snapshot | None:
+def read_snapshot(path: Path, *, references_by_build: bool = False) -> Snapshot | None:
     """None when there is no file; SnapshotRejected (naming the problem) when it is not valid.
     The frames are read one at a time: reading the file whole and freeing it whole would each be
-    one GIL-holding C call, and this runs in a worker thread beside a serving event loop."""
+    one GIL-holding C call, and this runs in a worker thread beside a serving event loop.
+    `references_by_build`: every check but "each reference once", which the build from the stored
+    rows makes anyway as it indexes them by reference (sync.building.IndexBuilder.from_snapshot;
+    a set of a million references here as well cost the cold start a quarter of its read)."""
     try:
         fh = path.open("rb")
     except FileNotFoundError:
@@ -121,12 +127,12 @@ def read_snapshot(path: Path) -> Snapshot | None:
         raise SnapshotRejected(str(path), f"cannot read: {exc.strerror}") from None
     with fh:
         try:
-            return _read_open(path, fh)
+            return _read_open(path, fh, references_by_build)
         except OSError as exc:
             raise SnapshotRejected(str(path), f"cannot read: {exc.strerror}") from None
 
 
-def _read_open(path: Path, fh: BinaryIO) -> Snapshot:
+def _read_open(path: Path, fh: BinaryIO, references_by_build: bool) -> Snapshot:
     head = fh.readline()
     if not head.endswith(b"\n"):
         raise SnapshotRejected(str(path), "no complete header line")
@@ -153,11 +159,15 @@ def _read_open(path: Path, fh: BinaryIO) -> Snapshot:
         raise SnapshotRejected(str(path), f"header field {exc.args[0]!r} missing or mistyped") from None
     stored = _framed_chunks(path, _frames(path, fh, expected_digest))
     _check_counts(path, stored, count, identifiers)
-    return Snapshot(epoch, version, stream_id, identifiers, stored, stamp, normalisers)
+    if not references_by_build and not references_distinct(stored):
+        raise SnapshotRejected(str(path), "a reference appears twice")
+    return Snapshot(
+        epoch, version, stream_id, identifiers, stored, stamp, normalisers, not references_by_build
+    )
 
 
 def _check_counts(path: Path, stored: list[StoredColumns], count: int, identifiers: int) -> None:
-    """The header's counts against what the file holds, and every reference once."""
+    """The header's counts against what the file holds."""
     held = sum(len(chunk) for chunk in stored)
     if held != count:
         raise SnapshotRejected(str(path), f"header says {count} entries, file holds {held}")
@@ -167,8 +177,12 @@ def _check_counts(path: Path, stored: list[StoredColumns], count: int, identifie
         raise SnapshotRejected(str(path), "a count is not a number") from None
     if counted != identifiers:
         raise SnapshotRejected(str(path), "identifier count does not match the header")
-    if _distinct(reference for chunk in stored for reference in chunk.references) != count:
-        raise SnapshotRejected(str(path), "a reference appears twice")
+
+
+def references_distinct(stored: list[StoredColumns]) -> bool:
+    """Every reference once."""
+    held = sum(len(chunk) for chunk in stored)
+    return _distinct(reference for chunk in stored for reference in chunk.references) == held
 
 
 def _frames(path: Path, fh: BinaryIO, expected_digest: str) -> list[bytes]:
