@@ -177,5 +177,6 @@ def setup(app: web.Application) -> None:
     app.router.add_put("/v1/entries/{reference}", api_handler(put_entry))
     app.router.add_delete("/v1/entries/{reference}", api_handler(delete_entry))
     app.router.add_post("/v1/tokens", api_handler(create_token))
-    app.router.add_delete("/v1/tokens/{id}", api_handler(revoke_token_route))
+    # Not "self": that path is GET /v1/tokens/self, whose Allow must not offer DELETE.
+    app.router.add_delete(r"/v1/tokens/{id:(?!self$)[^/]+}", api_handler(revoke_token_route))
     app.router.add_get("/v1/tokens/self", api_handler(token_self))

@@ -210,3 +210,16 @@ async def test_a_revocation_made_while_the_watcher_was_cut_off_arrives_when_it_r
 
     await _until(forgotten)
     assert (await gateway.post("/v1/screen/call", json=CALL, headers=dialler)).status == 401
+
+
+async def test_the_self_path_offers_get_only(aiohttp_client: Any, tmp_path: Path, redis_url: str) -> None:
+    # DELETE /v1/tokens/{id} took "self" as an id, so /v1/tokens/self advertised DELETE
+    # (schemathesis' coverage phase: allow_header_conformance).
+    gateway = await aiohttp_client(
+        create_app(_settings(tmp_path, redis_url, "gw-1"), source=StaticSource(build_index()))
+    )
+    resp = await gateway.delete("/v1/tokens/self", headers=ADMIN_H)
+    assert resp.status == 405
+    assert set(resp.headers["Allow"].replace(" ", "").split(",")) == {"GET", "HEAD"}
+    assert (await gateway.get("/v1/tokens/self", headers=ADMIN_H)).status == 200
+    assert (await gateway.delete("/v1/tokens/nonsense", headers=ADMIN_H)).status == 400
