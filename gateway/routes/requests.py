@@ -273,7 +273,8 @@ async def list_requests(request: web.Request) -> web.Response:
         code = actor.establishment
     if number is not None:
         cases = await _run(store.by_prisoner, number)
-        cases = [c for c in cases if code is None or c.establishment == code]
+        # where it is held, or where it is being transferred to (as the plain listing shows it)
+        cases = [c for c in cases if code is None or code in (c.establishment, c.transfer_to)]
     elif code is not None:
         cases = await _run(store.by_establishment, code)
     else:

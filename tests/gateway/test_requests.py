@@ -340,6 +340,8 @@ async def test_the_receiving_prison_accepts_a_transfer_and_never_records_one(api
     assert status == 200 and body["transfer_to"] == "WDI"
     status, body = await api.call("wdi", "GET", "/v1/requests")  # listed where it is going
     assert [r["id"] for r in body["requests"]] == [case_id]
+    status, body = await api.call("wdi", "GET", "/v1/requests?prisoner=A1234BC")  # and by prisoner
+    assert status == 200 and [r["id"] for r in body["requests"]] == [case_id]
     assert (await api.call("wdi", "POST", f"/v1/requests/{case_id}/withdraw", {"reason": "x"}))[0] == 403
     assert (await api.call("hli", "POST", f"/v1/requests/{case_id}/accept_transfer", {}))[0] == 403
     assert (await api.call("wdi", "POST", f"/v1/requests/{case_id}/accept_transfer", {}))[0] == 200
