@@ -12,6 +12,7 @@ from typing import Any
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
+import orjson
 from aiohttp import web
 
 from cases.codec import case_from_record
@@ -31,7 +32,7 @@ from gateway.hits_read import (
     row_of,
     save_review,
 )
-from gateway.http import hit_index, off_loop
+from gateway.http import api_handler, hit_index, off_loop
 from gateway.ui import export
 from gateway.ui.hitquery import (
     FIELDS,
@@ -450,15 +451,15 @@ async def request_summary(client: Any, keys: Keys, reference: str, viewer: Viewe
     """The case behind a reference, as much as a hit page shows: no protected or requester details.
     None when the entry was loaded directly (``PUT /v1/entries``, import) rather than by a case;
     ``{"hidden": True}`` when the API would not show `viewer` that request (``cases.store.visible``:
-    casework, and the staff of the prison holding it)."""
-    import orjson
-
+    casework, and the staff of the prison holding it or receiving it), with ``elsewhere`` when
+    that is because it is held at another prison than the viewer's."""
     raw = await client.get(keys.case(reference))
     if raw is None:
         return None
     case = case_from_record(orjson.loads(raw), [])
     if not visible(case, Actor(viewer.actor_id, viewer.role, viewer.establishment)):
-        return {"hidden": True}
+        elsewhere = viewer.establishment is not None and viewer.establishment != case.establishment
+        return {"hidden": True, "elsewhere": elsewhere}
     return {
         "hidden": False,
         "id": case.id,
@@ -471,8 +472,6 @@ async def request_summary(client: Any, keys: Keys, reference: str, viewer: Viewe
 
 
 def setup(app: web.Application) -> None:
-    from gateway.http import api_handler
-
     app.router.add_get("/ui/hits", api_handler(queue))
     app.router.add_get("/ui/hits.csv", api_handler(csv_export))
     app.router.add_get("/ui/hits/next-unreviewed", api_handler(next_unreviewed))

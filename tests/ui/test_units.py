@@ -254,3 +254,8 @@ async def test_a_hit_page_shows_a_request_summary_only_to_whom_the_api_shows_the
     cw = await signed_in_cookie(client, redis_url, "cw", "casework")
     text = await (await client.get(f"/ui/hits/{hit.id}", headers=cw)).text()
     assert "held at HLI" in text and "naming prisoner A1234BC" in text
+    root = await signed_in_cookie(client, redis_url, "root", "admin")
+    text = await (await client.get(f"/ui/hits/{hit.id}", headers=root)).text()
+    # an admin is bound to no prison: the summary is not "held at another prison" for them
+    assert "held at another prison" not in text and "held at HLI" not in text
+    assert "summary is for the prison holding it and the UPC team" in text
