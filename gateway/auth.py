@@ -22,7 +22,9 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from gateway.tokenfile import read_token_file, write_token_file
 from matcher.entries import ESTABLISHMENT_RE
@@ -339,17 +341,28 @@ class TokenCache:
                 await self.reload()
 
     async def start(self) -> None:
+        """The table from Redis, else from the cache file. A store that cannot be reached (refused,
+        or hung: a socket timeout) is not asked twice in a row: the file at once, and the refresh
+        loop reloads within `refresh` seconds (a restart facing a hung store waited out two)."""
         try:  # the stream's end before the table is read: no revocation falls between the two
             newest = await self.client.xrevrange(self.keys.token_changes, count=1)
             self._since = newest[0][0] if newest else "0-0"
-        except (RedisError, OSError):
+        except (RedisConnectionError, RedisTimeoutError, OSError):
             self._since = None
+            self._load_cache_file()
+        except RedisError:
+            self._since = None
+            await self._reload_or_cache_file()
+        else:
+            await self._reload_or_cache_file()
+        self._task = asyncio.create_task(self._refresh_loop(), name="nocontact-tokens")
+        self._watch = asyncio.create_task(self._watch_revocations(), name="nocontact-token-changes")
+
+    async def _reload_or_cache_file(self) -> None:
         try:
             await self.reload()
         except (RedisError, OSError):
             self._load_cache_file()
-        self._task = asyncio.create_task(self._refresh_loop(), name="nocontact-tokens")
-        self._watch = asyncio.create_task(self._watch_revocations(), name="nocontact-token-changes")
 
     async def stop(self) -> None:
         for task in (self._task, self._watch):

@@ -3,11 +3,23 @@ start). Properties, not timings: work that is not needed to answer is not done a
 
 from __future__ import annotations
 
+import contextlib
 import json
+import socket
 import subprocess
 import sys
+import threading
+from pathlib import Path
+from typing import Any
 
+import pytest
 from argon2 import PasswordHasher
+from redis.exceptions import RedisError
+
+from gateway.auth import TokenCache
+from gateway.tokenfile import write_token_file
+from sync.redis_url import async_redis_client
+from tests.support.sync_data import KEYS
 
 
 def _in_fresh_interpreter(code: str) -> object:
@@ -40,3 +52,66 @@ def test_the_dummy_hash_costs_what_a_real_one_does() -> None:
     assert not users._hasher.check_needs_rehash(users._DUMMY_HASH)
     assert not PasswordHasher().check_needs_rehash(users._DUMMY_HASH)
     assert users._DUMMY_HASH.startswith("$argon2id$")
+
+
+class _SilentStore:
+    """A TCP port that accepts connections and never answers: a Redis host that hangs (frozen,
+    swapping, its disk stalled). Counts the connections made to it."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.sock.settimeout(0.05)
+        self.accepted: list[socket.socket] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+        self._thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.sock.getsockname()[1]}/0"
+
+    def _accept(self) -> None:
+        while not self._stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                self.accepted.append(self.sock.accept()[0])
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        for conn in self.accepted:
+            conn.close()
+        self.sock.close()
+
+
+async def test_a_token_cache_facing_a_hung_store_waits_out_one_command_not_two(tmp_path: Path) -> None:
+    """At start the table comes from Redis, else from the cache file. A store that does not answer
+    cost two socket timeouts in a row before the file was read (the revocation stream's end, then
+    the table): 5 s each, 10 s before a restarting gateway listened. Now the first failure sends it
+    to the file at once (the table is reloaded every token_refresh seconds anyway)."""
+    write_token_file(
+        tmp_path / "tokens.cache", {"f" * 64: {"id": "t1", "role": "dialler", "establishment": "HLI"}}
+    )
+    store = _SilentStore()
+    options: dict[str, Any] = {"socket_timeout": 0.2, "socket_connect_timeout": 0.2}
+    try:
+        one = async_redis_client(store.url, **options)
+        with pytest.raises((RedisError, OSError)):
+            await one.xrevrange(KEYS.token_changes, count=1)
+        await one.aclose()
+        per_command = len(store.accepted)
+        assert per_command >= 1
+
+        client = async_redis_client(store.url, **options)
+        cache = TokenCache(client, KEYS, cache_file=tmp_path / "tokens.cache", refresh=60)
+        await cache.start()
+        try:
+            assert len(store.accepted) - per_command == per_command  # one command's worth
+            principal = cache._tokens.get("f" * 64)
+            assert principal is not None and principal.role == "dialler" and principal.establishment == "HLI"
+        finally:
+            await cache.stop()
+            await client.aclose()
+    finally:
+        store.close()
