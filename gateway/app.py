@@ -99,7 +99,6 @@ def create_app(
     app.cleanup_ctx.append(_source_ctx)
     app.cleanup_ctx.append(_spool_ctx)
     app.cleanup_ctx.append(_hit_index_ctx)
-    app.cleanup_ctx.append(_tokens_ctx)
     app.cleanup_ctx.append(_cases_ctx)
     app.cleanup_ctx.append(_contacts_ctx)
     app.cleanup_ctx.append(_screening_ctx)
@@ -167,9 +166,19 @@ async def _redis_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _source_ctx(app: web.Application) -> AsyncIterator[None]:
-    source = app[RUNTIME].source
-    await source.start()
+    """The index source and the token table start together: each asks the store first, and facing
+    a store that does not answer, each waits out a socket timeout (the follower's first contact,
+    then the table's: 5 s each, one after the other, before the gateway listened)."""
+    runtime = app[RUNTIME]
+    source = runtime.source
+    runtime.tokens = _token_cache(runtime)
+    tokens = asyncio.create_task(runtime.tokens.start(), name="nocontact-tokens-start")
+    try:
+        await source.start()
+    finally:
+        await tokens  # (it falls back to the cache file; it raises nothing of the store's)
     yield
+    await runtime.tokens.stop()
     await source.stop()
 
 
@@ -221,10 +230,9 @@ async def _hit_index_ctx(app: web.Application) -> AsyncIterator[None]:
     runtime.hit_index.stop()
 
 
-async def _tokens_ctx(app: web.Application) -> AsyncIterator[None]:
-    runtime = app[RUNTIME]
+def _token_cache(runtime: Runtime) -> TokenCache:
     assert runtime.store is not None
-    runtime.tokens = TokenCache(
+    return TokenCache(
         runtime.store,
         runtime.settings.sync.keys,
         admin_token=runtime.settings.admin_token,
@@ -233,9 +241,6 @@ async def _tokens_ctx(app: web.Application) -> AsyncIterator[None]:
         block_s=runtime.settings.sync.socket_timeout / 2,
         replication=Replication.configured(runtime.settings.sync),
     )
-    await runtime.tokens.start()
-    yield
-    await runtime.tokens.stop()
 
 
 async def _screening_ctx(app: web.Application) -> AsyncIterator[None]:

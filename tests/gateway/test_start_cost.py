@@ -3,6 +3,7 @@ start). Properties, not timings: work that is not needed to answer is not done a
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import socket
@@ -13,12 +14,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp import web
 from argon2 import PasswordHasher
 from redis.exceptions import RedisError
 
+from gateway.app import create_app
 from gateway.auth import TokenCache
+from gateway.http import RUNTIME
+from gateway.settings import GatewaySettings
+from gateway.source import StaticSource
 from gateway.tokenfile import write_token_file
 from sync.redis_url import async_redis_client
+from tests.support.gateway_data import ADMIN, build_index
 from tests.support.sync_data import KEYS
 
 
@@ -115,3 +122,41 @@ async def test_a_token_cache_facing_a_hung_store_waits_out_one_command_not_two(t
             await client.aclose()
     finally:
         store.close()
+
+
+class _SourceWaitingForTokens(StaticSource):
+    """An index source whose start sees whether the token table is being read meanwhile (up to
+    SEEN_WITHIN seconds, then it stops looking: a bound, not a timing)."""
+
+    SEEN_WITHIN = 10.0
+
+    def __init__(self) -> None:
+        super().__init__(build_index())
+        self.app: web.Application | None = None
+        self.tokens_started_meanwhile = False
+
+    async def start(self) -> None:
+        assert self.app is not None
+        runtime = self.app[RUNTIME]
+        deadline = asyncio.get_running_loop().time() + self.SEEN_WITHIN
+        while asyncio.get_running_loop().time() < deadline:
+            cache = runtime.tokens
+            if cache is not None and cache._task is not None:  # its start() has returned
+                self.tokens_started_meanwhile = True
+                return
+            await asyncio.sleep(0.02)
+
+
+async def test_the_token_table_is_read_while_the_index_source_starts(
+    aiohttp_client: Any, settings: GatewaySettings
+) -> None:
+    """The follower's first contact and the token table's, at once: facing a store that does not
+    answer, each waits out one socket timeout, and they were one after the other before listening."""
+    source = _SourceWaitingForTokens()
+    app = create_app(settings, source=source)
+    source.app = app
+    client = await aiohttp_client(app)
+    assert source.tokens_started_meanwhile
+    body = {"role": "dialler", "establishment": "HLI"}
+    resp = await client.post("/v1/tokens", json=body, headers={"Authorization": f"Bearer {ADMIN}"})
+    assert resp.status == 201, await resp.text()
