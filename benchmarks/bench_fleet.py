@@ -40,7 +40,7 @@ import redis.asyncio as aioredis
 
 from benchmarks.figures import record
 from gateway.hitlog.model import Hit
-from gateway.hitlog.shipper import SHIP_LUA
+from gateway.hitlog.shipper import SHIP_LUA, ship_args, ship_keys
 from matcher.entries import Entry
 from matcher.index import NORMALISER_VERSIONS
 from sync.keys import Keys
@@ -217,7 +217,7 @@ def hits_memory(store: RedisServer) -> tuple[float, float]:
     with store.client() as client:
         ship = client.register_script(SHIP_LUA)
         for start in range(0, HITS, 200):
-            args: list[str | int] = []
+            args: list[str] = []
             for i in range(start, start + 200):
                 reference = f"UPC-2026-{i % 1000:06d}"
                 hit = Hit.from_dict(
@@ -243,9 +243,8 @@ def hits_memory(store: RedisServer) -> tuple[float, float]:
                         ],
                     }
                 )
-                fields = hit.stream_fields()
-                args += [hit.id, len(fields) // 2, *fields]
-            ship(keys=[keys.hits, keys.hit_ids], args=args)
+                args += ship_args(hit)  # as the shipper sends it
+            ship(keys=ship_keys(keys), args=args)
         stream = int(client.memory_usage(keys.hits, samples=0) or 0)
         index = int(client.memory_usage(keys.hit_ids, samples=0) or 0)
         client.delete(keys.hits, keys.hit_ids)

@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 from redis.exceptions import RedisError
 
+from gateway.hitlog.model import Hit
 from gateway.hitlog.spool import Spool
 from sync.errors import NotReplicated
 from sync.keys import Keys
@@ -51,6 +52,18 @@ if #ids > 0 then
 end
 return #ids
 """
+
+
+def ship_keys(keys: Keys) -> list[str]:
+    """SHIP_LUA's KEYS."""
+    return [keys.hits, keys.hit_ids, keys.hit_evidence, keys.hit_evidence_times]
+
+
+def ship_args(hit: Hit) -> list[str]:
+    """One hit's part of SHIP_LUA's ARGV: id, time, evidence (JSON or ''), field count, fields."""
+    fields = hit.stream_fields()
+    evidence = "" if hit.evidence is None else orjson.dumps(hit.evidence).decode()
+    return [hit.id, str(hit.time), evidence, str(len(fields) // 2), *fields]
 
 
 class NotAcknowledged(RedisError):
@@ -128,15 +141,8 @@ class Shipper:
         hits = await self.spool.pending(self.batch)
         if not hits:
             return 0
-        args: list[str] = []
-        for hit in hits:
-            fields = hit.stream_fields()
-            evidence = "" if hit.evidence is None else orjson.dumps(hit.evidence).decode()
-            args += [hit.id, str(hit.time), evidence, str(len(fields) // 2), *fields]
-        keys = self.keys
-        added = await self._script(
-            keys=[keys.hits, keys.hit_ids, keys.hit_evidence, keys.hit_evidence_times], args=args
-        )
+        args = [arg for hit in hits for arg in ship_args(hit)]
+        added = await self._script(keys=ship_keys(self.keys), args=args)
         try:
             await Replication(self.replicas, self.wait_ms, self.keys).confirm_async(self.client)
         except NotReplicated:
