@@ -53,7 +53,8 @@ RECORD_PLAINTEXT = 16384
 
 class RecordSizedReads(ssl.SSLObject):
     """The server's TLS connections as asyncio's and uvloop's SSL transports drive them (memory
-    BIOs), with reads asked for at most one record's plaintext.
+    BIOs), with reads asked for at most one record's plaintext, and no Python frames between the
+    transport and ``_ssl`` but one for ``read``.
 
     Both transports read decrypted data with ``read(256 KiB)`` until the BIO is empty. Without a
     buffer, ``SSLObject.read(n)`` allocates n bytes first and shrinks them to what it read: for a
@@ -61,12 +62,28 @@ class RecordSizedReads(ssl.SSLObject):
     process fixes at 128 kB, sync.offloop.malloc), so an ``mmap``, a page fault, an ``mremap`` and
     a ``munmap`` for every request (benchmarks/README.md, bench_tls). A record's worth comes from
     the heap. Reading less than is available is always correct: the
-    transports read again while the BIO or the connection holds more."""
+    transports read again while the BIO or the connection holds more.
 
-    def read(self, len: int = 1024, buffer: Any = None) -> Any:
-        if buffer is None and len > RECORD_PLAINTEXT:
-            len = RECORD_PLAINTEXT
-        return super().read(len, buffer)
+    ``SSLObject.read``, ``write`` and ``pending`` are Python methods that only call the ``_ssl``
+    object's own; uvloop binds them once per connection and calls ``pending``, ``read`` and
+    ``write`` for every request. Each object gets, as instance attributes, the ``_ssl`` object's
+    ``write`` and ``pending`` themselves and a ``read`` of one frame (the record clamp)."""
+
+    @classmethod
+    def _create(cls, *args: Any, **kwargs: Any) -> Any:
+        self = super()._create(*args, **kwargs)  # type: ignore[misc]
+        raw = self._sslobj
+        raw_read = raw.read
+
+        def read(len: int = 1024, buffer: Any = None) -> Any:
+            if buffer is None:
+                return raw_read(len if len < RECORD_PLAINTEXT else RECORD_PLAINTEXT)
+            return raw_read(len, buffer)
+
+        self.read = read
+        self.write = raw.write
+        self.pending = raw.pending
+        return self
 
 
 def _blank(files: TlsFiles) -> ssl.SSLContext:

@@ -9,9 +9,12 @@ import asyncio
 import contextlib
 import hashlib
 import ssl
+import sys
 import tracemalloc
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from types import FrameType
+from typing import Any
 
 import pytest
 from aiohttp import ClientError, ClientSession, web
@@ -169,3 +172,45 @@ async def test_a_body_of_many_records_arrives_whole(pki: Pki) -> None:
             session.post(url + "digest", data=body, ssl=pki.client_context()) as answer,
         ):
             assert await answer.text() == hashlib.sha256(body).hexdigest()
+
+
+def python_frames(call: Callable[..., Any], *args: Any) -> tuple[Any, list[str]]:
+    """What ``call(*args)`` returns and the Python functions it ran (C functions not listed)."""
+    ran: list[str] = []
+
+    def profile(frame: FrameType, event: str, _arg: Any) -> None:
+        if event == "call":
+            ran.append(frame.f_code.co_qualname)
+
+    sys.setprofile(profile)
+    try:
+        result = call(*args)
+    finally:
+        sys.setprofile(None)
+    return result, ran
+
+
+def test_the_transports_calls_reach_ssl_through_at_most_one_python_frame(pki: Pki) -> None:
+    """uvloop binds the SSL object's pending, read and write once per connection and calls them for
+    every request: write and pending are the _ssl object's own, read one frame (its record
+    clamp), where SSLObject's Python methods and the clamp made four frames a request."""
+    server, client = connected_pair(ServerTls(TlsFiles(*pki.server())), pki.client_context())
+    request = b"POST /v1/screen/call HTTP/1.1\r\n" + b"x" * 300
+    client.write(request)
+    relay(client, server)
+    read, pending, write = server.read, server.pending, server.write  # as uvloop binds them
+    assert python_frames(pending) == (0, [])
+    data, frames = python_frames(read, 256 * 1024)
+    assert data == request
+    assert len(frames) == 1, frames
+    answer = b"HTTP/1.1 200 OK\r\n\r\n{}"
+    assert python_frames(write, answer) == (len(answer), [])
+    relay(server, client)
+    assert client.read(1024) == answer
+    large = bytes(range(256)) * 100  # 25,600 bytes: two records, read a record at most at a time
+    client.write(large)
+    relay(client, server)
+    assert server.read(256 * 1024) == large[:RECORD_PLAINTEXT]
+    into = bytearray(256 * 1024)  # with a buffer, read fills it as SSLObject.read does
+    assert server.read(len(into), into) == len(large) - RECORD_PLAINTEXT
+    assert into[: len(large) - RECORD_PLAINTEXT] == large[RECORD_PLAINTEXT:]
