@@ -49,6 +49,7 @@ from cases.hitrecords import (
 )
 from cases.hitupgrade import migrate_reviews
 from sync.keys import Keys
+from sync.wal import use_wal
 
 log = logging.getLogger("nocontact.hitindex")
 
@@ -82,7 +83,7 @@ class HitIndex:
         if db is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30.0)
-            db.execute("PRAGMA journal_mode=WAL")
+            use_wal(db, within=30.0)  # the workers of serve --workers N share this file
             db.execute("PRAGMA synchronous=NORMAL")  # derived data: rebuilt from Redis if lost
             db.execute("PRAGMA busy_timeout=30000")
             db.executescript(SCHEMA)

@@ -23,6 +23,7 @@ import orjson
 
 from gateway.hitlog.model import Hit
 from sync.private import create_private, make_private_dir
+from sync.wal import use_wal
 
 log = logging.getLogger("nocontact.gateway.hits")
 
@@ -66,17 +67,7 @@ class Spool:
 
     def _connect(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=10.0)
-        deadline = time.monotonic() + 10.0
-        while True:
-            try:
-                db.execute("PRAGMA journal_mode=WAL")
-                break
-            except sqlite3.OperationalError as exc:
-                # serve --workers N: the workers open a new file at once, and switching it to WAL
-                # can be refused ("database is locked") without SQLite's busy handler waiting.
-                if "locked" not in str(exc) or time.monotonic() > deadline:
-                    raise
-                time.sleep(0.01)
+        use_wal(db, within=10.0)  # the workers of serve --workers N open it at once
         db.execute("PRAGMA synchronous=FULL")
         db.execute("PRAGMA busy_timeout=10000")
         db.executescript(SCHEMA)
