@@ -6,7 +6,6 @@ still rejected whole before anything is served."""
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import logging
 from collections.abc import Iterable
@@ -19,34 +18,20 @@ from matcher.errors import DuplicateReference
 from matcher.profile import Profile
 from sync.building import IndexBuilder
 from sync.errors import SnapshotRejected
-from sync.snapshot import CHUNK_ROWS, FRAME_HEAD, read_snapshot
+from sync.snapshot import CHUNK_ROWS, read_snapshot
 from sync.status import SyncState
 from tests.support.redis_server import RedisFactory
+from tests.support.snapshot_files import framed, frames_of, rewrite_body
 from tests.support.sync_data import FollowerFactory, blocks, entries, make_entry, sample
-
-
-def _frames_of(body: bytes) -> list[bytes]:
-    frames, at = [], 0
-    while at < len(body):
-        (length,) = FRAME_HEAD.unpack_from(body, at)
-        frames.append(body[at + FRAME_HEAD.size : at + FRAME_HEAD.size + length])
-        at += FRAME_HEAD.size + length
-    return frames
-
-
-def _framed(frames: Iterable[bytes]) -> bytes:
-    return b"".join(FRAME_HEAD.pack(len(frame)) + frame for frame in frames)
 
 
 def _repeat_the_last_frame(path: Path) -> None:
     """Its 10 entries' frame given twice, the header's counts and digest made to agree (only a
     deliberate edit does that)."""
     head, _, body = path.read_bytes().partition(b"\n")
-    frames = _frames_of(body)
-    header = json.loads(head)
-    body = _framed([*frames, frames[-1]])
-    header.update(entries=20, identifiers=2 * header["identifiers"], sha256=hashlib.sha256(body).hexdigest())
-    path.write_bytes(json.dumps(header).encode() + b"\n" + body)
+    frames = frames_of(body)
+    identifiers = json.loads(head)["identifiers"]
+    rewrite_body(path, head, framed([*frames, frames[-1]]), entries=20, identifiers=2 * identifiers)
 
 
 async def _left_a_snapshot(url: str, make_follower: FollowerFactory, make_writer, count: int) -> Path:

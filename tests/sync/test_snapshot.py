@@ -22,6 +22,7 @@ from sync.building import IndexBuilder
 from sync.changes import encode_entry
 from sync.errors import SnapshotRejected
 from sync.snapshot import FRAME_HEAD, read_snapshot, write_snapshot
+from tests.support.snapshot_files import framed, frames_of, rewrite_body
 from tests.support.sync_data import blocks, entries, make_entry, phone
 
 
@@ -96,32 +97,13 @@ def test_corrupt_or_partial_files_are_rejected(
     assert str(path) in str(info.value)
 
 
-def _rewrite_body(path: Path, head: bytes, body: bytes, **header_changes: object) -> None:
-    header = json.loads(head)
-    header.update(header_changes, sha256=hashlib.sha256(body).hexdigest())
-    path.write_bytes(json.dumps(header).encode() + b"\n" + body)
-
-
 Columns = list[list[Any]]
-
-
-def _frames_of(body: bytes) -> list[bytes]:
-    frames, at = [], 0
-    while at < len(body):
-        (length,) = FRAME_HEAD.unpack_from(body, at)
-        frames.append(body[at + FRAME_HEAD.size : at + FRAME_HEAD.size + length])
-        at += FRAME_HEAD.size + length
-    return frames
-
-
-def _framed(frames: Iterable[bytes]) -> bytes:
-    return b"".join(FRAME_HEAD.pack(len(frame)) + frame for frame in frames)
 
 
 def _chunks_of(path: Path) -> tuple[bytes, list[tuple[Columns, list[bytes]]]]:
     """The header line and the chunks (columns, records) of a file."""
     head, _, body = path.read_bytes().partition(b"\n")
-    return head, [tuple(marshal.loads(frame)) for frame in _frames_of(body)]  # type: ignore[misc]
+    return head, [tuple(marshal.loads(frame)) for frame in frames_of(body)]  # type: ignore[misc]
 
 
 def _edit_chunks(path: Path, edit: Callable[[Columns, list[bytes]], None], **header_changes: object) -> None:
@@ -130,8 +112,8 @@ def _edit_chunks(path: Path, edit: Callable[[Columns, list[bytes]], None], **hea
     head, chunks = _chunks_of(path)
     for columns, records in chunks:
         edit(columns, records)
-    body = _framed(marshal.dumps([c, r], 4) for c, r in chunks)
-    _rewrite_body(path, head, body, **header_changes)
+    body = framed(marshal.dumps([c, r], 4) for c, r in chunks)
+    rewrite_body(path, head, body, **header_changes)
 
 
 def _columns_only(edit: Callable[[Columns], None]) -> Callable[[Columns, list[bytes]], None]:
@@ -472,9 +454,9 @@ def _frames_file(path: Path, profile: Profile, monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setattr(sync.snapshot, "CHUNK_ROWS", 2)
     _write_from_index(path, profile)
     head, _, body = path.read_bytes().partition(b"\n")
-    frames = _frames_of(body)
+    frames = frames_of(body)
     assert [len(marshal.loads(frame)[1]) for frame in frames] == [2, 2, 1]
-    assert _framed(frames) == body
+    assert framed(frames) == body
     return head, frames
 
 
@@ -483,7 +465,7 @@ def test_a_frame_twice_with_counts_and_digest_made_to_agree_still_rejects(
 ) -> None:
     path = tmp_path / "snapshot.jsonl"
     head, frames = _frames_file(path, profile, monkeypatch)
-    _rewrite_body(path, head, _framed([*frames, frames[2]]), entries=6, identifiers=12)
+    rewrite_body(path, head, framed([*frames, frames[2]]), entries=6, identifiers=12)
     with pytest.raises(SnapshotRejected, match="a reference appears twice"):
         read_snapshot(path)
 
@@ -497,22 +479,22 @@ def _length_changed(frames: list[bytes], at: int, length: int) -> bytes:
 @pytest.mark.parametrize(
     ("body", "message"),
     [
-        (lambda f: _framed(f)[:-30], r"frame 3: \d+ bytes long, \d+ left"),  # a partial last frame
-        (lambda f: _framed(f[:2]) + _framed(f[2:])[:5], "frame 3: truncated"),  # a partial length
-        (lambda f: _framed(f) + b"\0\0\0", "frame 4: truncated"),  # bytes after the last frame
+        (lambda f: framed(f)[:-30], r"frame 3: \d+ bytes long, \d+ left"),  # a partial last frame
+        (lambda f: framed(f[:2]) + framed(f[2:])[:5], "frame 3: truncated"),  # a partial length
+        (lambda f: framed(f) + b"\0\0\0", "frame 4: truncated"),  # bytes after the last frame
         (lambda f: _length_changed(f, 2, len(f[2]) + 1), r"frame 3: \d+ bytes long, \d+ left"),
         (lambda f: _length_changed(f, 2, len(f[2]) - 1), "frame 4: truncated"),
         (lambda f: _length_changed(f, 0, 1 << 63), f"frame 1: {1 << 63} bytes long"),
         # frame 2 short of its last 9 bytes: frame 3's length is read from inside frame 2
         (lambda f: _length_changed(f, 1, len(f[1]) - 9), r"frame 3: \d+ bytes long, \d+ left"),
-        (lambda f: _framed([f[0], b"not marshal data", f[2]]), "frame 2: not a snapshot chunk"),
-        (lambda f: _framed([f[0], f[1][:-1], f[2]]), "frame 2: not a snapshot chunk"),  # cut short inside
-        (lambda f: _framed([f[0], marshal.dumps({"columns": []}), f[2]]), "frame 2: not a snapshot chunk"),
-        (lambda f: _framed([f[0], marshal.dumps([[], [], []]), f[2]]), "frame 2: not a snapshot chunk"),
-        (lambda f: _framed([f[0], f[1], marshal.dumps(marshal.loads(f[2])[:1])]), "frame 3: not a snapshot"),
-        (lambda f: _framed([f[0], f[1]]), "header says 5 entries, file holds 4"),
-        (lambda f: _framed([*f, f[2]]), "header says 5 entries, file holds 6"),
-        (lambda f: _framed([f[0], f[1], f[1]]), "header says 5 entries, file holds 6"),
+        (lambda f: framed([f[0], b"not marshal data", f[2]]), "frame 2: not a snapshot chunk"),
+        (lambda f: framed([f[0], f[1][:-1], f[2]]), "frame 2: not a snapshot chunk"),  # cut short inside
+        (lambda f: framed([f[0], marshal.dumps({"columns": []}), f[2]]), "frame 2: not a snapshot chunk"),
+        (lambda f: framed([f[0], marshal.dumps([[], [], []]), f[2]]), "frame 2: not a snapshot chunk"),
+        (lambda f: framed([f[0], f[1], marshal.dumps(marshal.loads(f[2])[:1])]), "frame 3: not a snapshot"),
+        (lambda f: framed([f[0], f[1]]), "header says 5 entries, file holds 4"),
+        (lambda f: framed([*f, f[2]]), "header says 5 entries, file holds 6"),
+        (lambda f: framed([f[0], f[1], f[1]]), "header says 5 entries, file holds 6"),
     ],
 )
 def test_a_file_whose_frames_disagree_is_rejected_even_with_its_digest_made_to_agree(
@@ -521,7 +503,7 @@ def test_a_file_whose_frames_disagree_is_rejected_even_with_its_digest_made_to_a
 ) -> None:  # fmt: skip
     path = tmp_path / "snapshot.jsonl"
     head, frames = _frames_file(path, profile, monkeypatch)
-    _rewrite_body(path, head, body(frames))
+    rewrite_body(path, head, body(frames))
     with pytest.raises(SnapshotRejected, match=message) as info:
         read_snapshot(path)
     assert str(path) in str(info.value)
@@ -529,19 +511,19 @@ def test_a_file_whose_frames_disagree_is_rejected_even_with_its_digest_made_to_a
 
 def _records_as_str(frames: list[bytes]) -> bytes:
     columns, records = marshal.loads(frames[1])
-    return _framed([frames[0], marshal.dumps([columns, [r.decode() for r in records]]), frames[2]])
+    return framed([frames[0], marshal.dumps([columns, [r.decode() for r in records]]), frames[2]])
 
 
 def test_a_record_must_be_bytes(tmp_path: Path, profile: Profile, monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "snapshot.jsonl"
     head, frames = _frames_file(path, profile, monkeypatch)
-    _rewrite_body(path, head, _records_as_str(frames))
+    rewrite_body(path, head, _records_as_str(frames))
     with pytest.raises(SnapshotRejected, match="frame 2: not a snapshot chunk"):
         read_snapshot(path)
 
 
 def _flip_in_frame(frames: list[bytes]) -> bytes:
-    out = bytearray(_framed(frames))
+    out = bytearray(framed(frames))
     out[FRAME_HEAD.size + 20] ^= 0x04  # inside frame 1's body: its length still right
     return bytes(out)
 
@@ -550,11 +532,11 @@ def _flip_in_frame(frames: list[bytes]) -> bytes:
     ("body", "header", "message"),
     [
         (_flip_in_frame, {}, "digest mismatch"),
-        (_framed, {"sha256": "0" * 64}, "digest mismatch"),
-        (lambda f: _framed([f[0], f[2], f[1]]), {}, "digest mismatch"),  # frames in another order
-        (lambda f: _framed(f)[:-30], {}, r"frame 3: \d+ bytes long"),  # cut short: its frame says so
-        (_framed, {"entries": 6}, "header says 6 entries, file holds 5"),
-        (_framed, {"identifiers": 11}, "identifier count"),
+        (framed, {"sha256": "0" * 64}, "digest mismatch"),
+        (lambda f: framed([f[0], f[2], f[1]]), {}, "digest mismatch"),  # frames in another order
+        (lambda f: framed(f)[:-30], {}, r"frame 3: \d+ bytes long"),  # cut short: its frame says so
+        (framed, {"entries": 6}, "header says 6 entries, file holds 5"),
+        (framed, {"identifiers": 11}, "identifier count"),
     ],
 )
 def test_marshal_never_reads_a_frame_before_the_digest_matches(
@@ -585,7 +567,7 @@ def test_a_header_without_a_key_stamp_is_rejected(tmp_path: Path, profile: Profi
     path = tmp_path / "snapshot.jsonl"
     _write_from_index(path, profile)
     head, _, body = path.read_bytes().partition(b"\n")
-    _rewrite_body(path, head, body, keys=None)
+    rewrite_body(path, head, body, keys=None)
     with pytest.raises(SnapshotRejected, match="header field 'keys'"):
         read_snapshot(path)
 
@@ -600,7 +582,7 @@ def test_counts_are_checked_against_the_header(
     path = tmp_path / "snapshot.jsonl"
     _write_from_index(path, profile)
     head, _, body = path.read_bytes().partition(b"\n")
-    _rewrite_body(path, head, body, **changes)
+    rewrite_body(path, head, body, **changes)
     with pytest.raises(SnapshotRejected, match=message):
         read_snapshot(path)
 
